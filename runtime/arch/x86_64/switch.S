@@ -1,0 +1,53 @@
+/*
+ * x86-64 System V context switch.  See runtime/arch/switch.h.
+ *
+ * Saved frame, from the saved SP upwards (56 + 8 bytes):
+ *
+ *     sp+0   MXCSR (4 bytes) | x87 control word (2 bytes) | 0 (2 bytes)
+ *     sp+8   r15
+ *     sp+16  r14
+ *     sp+24  r13
+ *     sp+32  r12
+ *     sp+40  rbx
+ *     sp+48  rbp
+ *     sp+56  return address
+ *
+ * weft__ctx_init (ctx.c) builds the same frame on a fresh stack.
+ */
+        .text
+        .globl  weft__swapctx
+        .hidden weft__swapctx
+        .type   weft__swapctx, @function
+        .p2align 4
+weft__swapctx:                          /* rdi = void **save_sp, rsi = void *next_sp */
+        .cfi_startproc
+        pushq   %rbp
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        subq    $8, %rsp
+        movl    $0, 4(%rsp)             /* zero the pad so the 8-byte compare below is exact */
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    (%rsp), %rax            /* rax = our FP control words */
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp              /* now on the other context's stack */
+        cmpq    (%rsp), %rax
+        jne     2f                      /* rare: the other context uses other FP modes */
+1:      addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        ret
+2:      ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        jmp     1b
+        .cfi_endproc
+        .size   weft__swapctx, .-weft__swapctx
+
+        .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,74 @@
+/*
+ * env.c — settings read once at start-up: WEFT_MAXPROCS and WEFT_STACK.
+ * A bad value gets one warning naming it and is otherwise ignored.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static int maxprocs_env;            /* 0: unset */
+static AO_t maxprocs_preboot;       /* weft_maxprocs before boot */
+static AO_t env_done;
+
+static bool parse_size(const char *s, unsigned long long *out)
+{
+    char *end;
+    if (!*s || *s == '-' || *s == '+')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        mul = 1024 * 1024, end++;
+    if (*end != '\0' || end == s)
+        return false;
+    if (v > (1ull << 40) / mul)
+        return false;
+    *out = v * mul;
+    return true;
+}
+
+void weft__env_init(void)
+{
+    if (!AO_compare_and_swap_full(&env_done, 0, 1))
+        return;
+    const char *s = getenv("WEFT_MAXPROCS");
+    if (s) {
+        unsigned long long v;
+        if (parse_size(s, &v) && v >= 1 && v <= 1024 && !strpbrk(s, "kKmM"))
+            maxprocs_env = (int)v;
+        else
+            weft__printf(2, "weft: ignoring WEFT_MAXPROCS=%s: want an integer from 1 to 1024\n", s);
+    }
+    s = getenv("WEFT_STACK");
+    if (s) {
+        unsigned long long v;
+        if (parse_size(s, &v) && v >= WEFT_STACK_MIN && v <= WEFT_STACK_MAX)
+            weft__stack_default = ((size_t)v + 4095) & ~(size_t)4095;
+        else
+            weft__printf(2, "weft: ignoring WEFT_STACK=%s: want bytes (k/M suffix allowed) from %u to %u\n",
+                         s, (unsigned)WEFT_STACK_MIN, (unsigned)WEFT_STACK_MAX);
+    }
+}
+
+int weft__env_maxprocs(void)
+{
+    weft__env_init();
+    AO_t pre = AO_load(&maxprocs_preboot);
+    if (pre)
+        return (int)pre;
+    if (maxprocs_env)
+        return maxprocs_env;
+    return weft__ncpu();
+}
+
+/* weft_maxprocs before the runtime runs: remembers the value for boot. */
+int weft__maxprocs_preboot(int n)
+{
+    int prev = weft__env_maxprocs();
+    if (n > 0)
+        AO_store(&maxprocs_preboot, (AO_t)(n > 1024 ? 1024 : n));
+    return prev;
+}

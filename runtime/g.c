@@ -1,0 +1,262 @@
+/*
+ * g.c — goroutines: creation (newproc), the free G cache (gfput/gfget),
+ * the list of all Gs, goids and the public goroutine calls.
+ *
+ * A G is never freed while the runtime runs (as in Go: dumps walk allgs
+ * without locks).  A dead G keeps its default-size stack and waits on its
+ * P's free list for the next weft_go, so a spawn normally costs no system
+ * call and touches only warm memory.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+AO_t weft__allg;
+weft__mutex weft__allglock;
+
+#define GFREE_BATCH 32
+
+void weft__allgadd(G *gp)
+{
+    weft__lock(&weft__allglock);
+    gp->allglink = (G *)AO_load(&weft__allg);
+    /* store-release: a racy reader that sees gp sees its fields */
+    AO_store_release(&weft__allg, (AO_t)gp);
+    weft__unlock(&weft__allglock);
+}
+
+/* Puts a dead G on pp's free list (the global one if pp is NULL). */
+void weft__gfput(P *pp, G *gp)
+{
+    if (gp->stack && gp->stack->size != weft__stack_default) {
+        weft__stackfree(pp, gp->stack);
+        gp->stack = NULL;
+    }
+    if (pp) {
+        gp->schedlink = pp->gfree;
+        pp->gfree = gp;
+        pp->gfreecnt++;
+        /* Owner-only counter; atomic store so that readers never tear. */
+        AO_store(&pp->ngoroutines, AO_load(&pp->ngoroutines) - 1);
+        if (pp->gfreecnt >= P_GFREE_MAX) {
+            weft__lock(&sched.gflock);
+            while (pp->gfreecnt > P_GFREE_MAX / 2) {
+                G *g = pp->gfree;
+                pp->gfree = g->schedlink;
+                pp->gfreecnt--;
+                g->schedlink = sched.gfree;
+                sched.gfree = g;
+                sched.ngfree++;
+            }
+            weft__unlock(&sched.gflock);
+        }
+        return;
+    }
+    AO_fetch_and_sub1(&sched.ngoroutines_base);
+    weft__lock(&sched.gflock);
+    gp->schedlink = sched.gfree;
+    sched.gfree = gp;
+    sched.ngfree++;
+    weft__unlock(&sched.gflock);
+}
+
+/* Takes a dead G for reuse; its stack may be missing (the caller adds one). */
+G *weft__gfget(P *pp, size_t stacksize)
+{
+    (void)stacksize;
+    G *gp = NULL;
+    if (pp) {
+        if (!pp->gfree && sched.ngfree > 0) {
+            weft__lock(&sched.gflock);
+            while (pp->gfreecnt < GFREE_BATCH && sched.gfree) {
+                G *g = sched.gfree;
+                sched.gfree = g->schedlink;
+                sched.ngfree--;
+                g->schedlink = pp->gfree;
+                pp->gfree = g;
+                pp->gfreecnt++;
+            }
+            weft__unlock(&sched.gflock);
+        }
+        gp = pp->gfree;
+        if (gp) {
+            pp->gfree = gp->schedlink;
+            pp->gfreecnt--;
+        }
+    } else if (sched.ngfree > 0) {
+        weft__lock(&sched.gflock);
+        gp = sched.gfree;
+        if (gp) {
+            sched.gfree = gp->schedlink;
+            sched.ngfree--;
+        }
+        weft__unlock(&sched.gflock);
+    }
+    return gp;
+}
+
+/* Returns everything on pp's free lists to the global ones (P destroyed). */
+void weft__gfpurge(P *pp)
+{
+    weft__lock(&sched.gflock);
+    while (pp->gfree) {
+        G *g = pp->gfree;
+        pp->gfree = g->schedlink;
+        pp->gfreecnt--;
+        g->schedlink = sched.gfree;
+        sched.gfree = g;
+        sched.ngfree++;
+    }
+    weft__unlock(&sched.gflock);
+}
+
+static int64_t newgoid(P *pp)
+{
+    if (pp) {
+        if (pp->goidcache == pp->goidcacheend) {
+            /* fetch_and_add: goids are unique across Ps; no ordering needed */
+            pp->goidcache = (int64_t)AO_fetch_and_add(&sched.goidgen, 16) + 1;
+            pp->goidcacheend = pp->goidcache + 16;
+        }
+        return pp->goidcache++;
+    }
+    return (int64_t)AO_fetch_and_add1(&sched.goidgen) + 1;
+}
+
+G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
+                 uintptr_t callerpc, int *err)
+{
+    G *me = weft__getg();
+    M *m = me ? me->m : NULL;
+    P *pp = m ? m->p : NULL;
+
+    G *gp = weft__gfget(pp, stacksize);
+    bool fresh = false;
+    if (!gp) {
+        gp = calloc(1, sizeof *gp);
+        if (!gp) {
+            *err = -ENOMEM;
+            return NULL;
+        }
+        fresh = true;
+    }
+    if (gp->stack && gp->stack->size != stacksize) {
+        weft__stackfree(pp, gp->stack);
+        gp->stack = NULL;
+    }
+    if (!gp->stack) {
+        gp->stack = weft__stackalloc(pp, stacksize);
+        if (!gp->stack) {
+            if (fresh) {
+                free(gp);
+            } else {
+                /* Back on a free list; gfput decrements the count. */
+                if (pp)
+                    AO_store(&pp->ngoroutines, AO_load(&pp->ngoroutines) + 1);
+                else
+                    AO_fetch_and_add1(&sched.ngoroutines_base);
+                weft__gfput(pp, gp);
+            }
+            *err = -ENOMEM;
+            return NULL;
+        }
+    }
+    gp->stacklo = gp->stack->lo;
+    gp->stackhi = gp->stack->hi;
+    gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
+    gp->fn = fn;
+    gp->arg = arg;
+    gp->gopc = callerpc;
+    gp->parentgoid = (me && !me->issystem) ? me->goid : 0;
+    gp->name = name;
+    gp->goid = newgoid(pp);
+    gp->m = NULL;
+    gp->lockedm = NULL;
+    gp->lockedext = 0;
+    gp->locals = NULL;
+    gp->waitreason = waitReasonZero;
+    gp->ismain = false;
+    gp->issystem = false;
+    AO_store(&gp->preempt, 0);
+    if (pp)
+        AO_store(&pp->ngoroutines, AO_load(&pp->ngoroutines) + 1);
+    else
+        AO_fetch_and_add1(&sched.ngoroutines_base);
+    /* store-release: the fields above are published with the status; the
+     * run-queue put below publishes the G itself. */
+    AO_store_release(&gp->atomicstatus, Grunnable);
+    if (fresh)
+        weft__allgadd(gp);
+    if (pp) {
+        weft__runqput(pp, gp, true);
+    } else {
+        weft__lock(&sched.lock);
+        weft__globrunqput(gp);
+        weft__unlock(&sched.lock);
+    }
+    weft__wakep();
+    return gp;
+}
+
+/* First code of every goroutine (arch/<cpu>/ctx.c builds the frame that enters it). */
+void weft__gentry(void)
+{
+    G *gp = weft__getg();
+    weft__finish_switch(gp->m);
+    gp->fn(gp->arg);
+    weft__goexit0(gp);
+}
+
+int64_t weft__gcount(void)
+{
+    int64_t n = (int64_t)AO_load(&sched.ngoroutines_base);
+    uint32_t np = (uint32_t)AO_load(&weft__gomaxprocs);
+    for (uint32_t i = 0; i < np; i++)
+        n += (int64_t)AO_load(&weft__allp[i]->ngoroutines);
+    return n < 1 ? 1 : n;
+}
+
+/* ---- public API ------------------------------------------------------------ */
+
+extern int weft__ensure_booted(void);
+
+static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintptr_t pc)
+{
+    if (!fn)
+        return -EINVAL;
+    size_t size = (a && a->stack_size) ? a->stack_size : 0;
+    if (size != 0 && (size < WEFT_STACK_MIN || size > WEFT_STACK_MAX))
+        return -EINVAL;
+    int err = weft__ensure_booted();
+    if (err < 0)
+        return err;
+    if (size == 0)
+        size = weft__stack_default;
+    size = (size + 4095) & ~(size_t)4095;
+    G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, &err);
+    return gp ? gp->goid : err;
+}
+
+int64_t weft_go_attr(const weft_attr *a, void (*fn)(void *), void *arg)
+{
+    return go_attr(a, fn, arg, (uintptr_t)__builtin_return_address(0));
+}
+
+int64_t weft_go(void (*fn)(void *), void *arg)
+{
+    return go_attr(NULL, fn, arg, (uintptr_t)__builtin_return_address(0));
+}
+
+int64_t weft_id(void)
+{
+    G *gp = weft__getg();
+    return (gp && !gp->issystem) ? gp->goid : 0;
+}
+
+int weft_num_goroutine(void)
+{
+    if (AO_load(&sched.booted) != 2)
+        return 0;
+    return (int)weft__gcount();
+}

@@ -1,0 +1,136 @@
+/*
+ * m.c — machines (OS threads): creation, thread start-up and exit.
+ *
+ * Ms are created on demand (startm finds no idle one) and never destroyed
+ * while the runtime runs; an M without work parks on its note.  Each M
+ * records the stack of the code that made it create (Go's createstack),
+ * which the threadcreate profile shows.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+#define M_THREAD_STACK (256 * 1024)
+
+/* Records up to 32 return addresses of the current call chain by walking
+ * frame pointers, skipping `skip` frames.  Stops at anything implausible. */
+int weft__callers(int skip, uintptr_t *pcs, int max)
+{
+    uintptr_t *fp = __builtin_frame_address(0);
+    int n = 0;
+    for (int depth = 0; fp && n < max && depth < 64; depth++) {
+        uintptr_t *next = (uintptr_t *)fp[0];
+        uintptr_t pc = fp[1];
+        if (!pc)
+            break;
+        if (depth >= skip)
+            pcs[n++] = pc;
+        /* The chain must go up the stack, by less than a megabyte a frame,
+         * and stay aligned; anything else is not a frame we made. */
+        if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20) ||
+            ((uintptr_t)next & (sizeof(uintptr_t) - 1)))
+            break;
+        fp = next;
+    }
+    return n;
+}
+
+M *weft__allocm(void)
+{
+    M *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    G *g0 = calloc(1, sizeof *g0);
+    if (!g0) {
+        free(m);
+        return NULL;
+    }
+    g0->issystem = true;
+    g0->m = m;
+    AO_store(&g0->atomicstatus, Grunning);
+    m->g0 = g0;
+    m->ncreatestack = weft__callers(2, m->createstack, 32);
+    weft__lock(&sched.lock);
+    m->id = sched.mnext++;
+    m->alllink = sched.allm;
+    sched.allm = m;
+    weft__unlock(&sched.lock);
+    return m;
+}
+
+/* Called on the new thread before it schedules. */
+void weft__minit(M *m)
+{
+    weft__setg(m->g0);
+    m->procid = weft__gettid();
+    m->thread = pthread_self();
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *addr;
+        size_t size;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            m->g0->stacklo = (uintptr_t)addr;
+            m->g0->stackhi = (uintptr_t)addr + size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    if (!m->ism0)
+        weft__sigaltstack_init(m);
+}
+
+void weft__munit(M *m)
+{
+    if (!m->ism0)
+        weft__sigaltstack_fini(m);
+    weft__setg(NULL);
+}
+
+static void *mthread(void *arg)
+{
+    M *m = arg;
+    weft__mstart(m);
+    /* The runtime is exiting. */
+    weft__munit(m);
+    weft__lock(&sched.lock);
+    m->exited = true;
+    sched.mrunning--;
+    weft__unlock(&sched.lock);
+    return NULL;
+}
+
+int weft__newm(P *pp, bool spinning)
+{
+    M *m = weft__allocm();
+    if (!m)
+        return -ENOMEM;
+    m->nextp = pp;
+    m->spinning = spinning;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, M_THREAD_STACK);
+    /* Signals are for the threads the user made; ours block the async ones
+     * only while starting (the new thread inherits the mask). */
+    weft__lock(&sched.lock);
+    sched.mrunning++;
+    weft__unlock(&sched.lock);
+    int r = pthread_create(&m->thread, &attr, mthread, m);
+    pthread_attr_destroy(&attr);
+    if (r != 0) {
+        weft__lock(&sched.lock);
+        sched.mrunning--;
+        m->exited = true;
+        m->nextp = NULL;
+        m->spinning = false;
+        weft__unlock(&sched.lock);
+        return -r;
+    }
+    return 0;
+}
+
+void weft__mfree(M *m)
+{
+    free(m->g0);
+    free(m);
+}

@@ -1,0 +1,208 @@
+/*
+ * proc.c — the runtime's life: boot (weft_main or lazily from weft_go),
+ * the end of main, and the shutdown that releases everything.
+ *
+ *   booted: 0 ──weft_main / first weft_go──▶ 1 (booting) ──▶ 2 (running)
+ *           ▲                                                  │
+ *           └──────── weft_main's main returns, all Ms gone ◀──┘
+ *
+ * A runtime started lazily by weft_go from a plain thread has no M0 and
+ * never shuts down (it lives until the process exits).
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+extern void weft__pfreeall(void);
+extern void weft__stackfree_own(weft__stack *s);
+
+static stack_t m0_oldaltstack;
+
+static int schedinit(bool lazy)
+{
+    weft__env_init();
+    int nprocs = weft__env_maxprocs();
+    int err = weft__stackinit();
+    if (err < 0)
+        return err;
+    weft__signals_init();
+    sched.starttime = weft__nanotime();
+    sched.lazy = lazy;
+    weft__lock(&sched.lock);
+    err = weft__procresize(nprocs);
+    /* At boot nobody owns a P: they all start idle. */
+    int32_t n = (int32_t)AO_load(&weft__gomaxprocs);
+    for (int32_t i = n - 1; i >= 0; i--)
+        weft__pidleput(weft__allp[i]);
+    weft__unlock(&sched.lock);
+    if (AO_load(&weft__gomaxprocs) == 0)
+        return err < 0 ? err : -ENOMEM;
+    return 0;
+}
+
+int weft__ensure_booted(void)
+{
+    for (;;) {
+        AO_t b = AO_load_acquire(&sched.booted);
+        if (b == 2)
+            return 0;
+        if (b == 0 && AO_compare_and_swap_full(&sched.booted, 0, 1)) {
+            int err = schedinit(true);
+            if (err == 0)
+                err = weft__sysmon_start();
+            /* store-release: everything schedinit wrote is visible to
+             * whoever sees booted == 2 */
+            AO_store_release(&sched.booted, err == 0 ? 2 : 0);
+            return err;
+        }
+        sched_yield();  /* someone else is booting */
+    }
+}
+
+/* main returned: stop the world for good (see weft__shutdown_wait). */
+void weft__main_exit(G *gp)
+{
+    (void)gp;
+    weft__lock(&sched.lock);
+    AO_store(&sched.exiting, 1);
+    weft__unlock(&sched.lock);
+    extern void weft__wake_all_ms(void);
+    weft__wake_all_ms();
+    AO_store(&sched.sysmonnote.key, 1);
+    weft__futexwake(&sched.sysmonnote.key, 1);
+}
+
+/* Wakes every M that may be asleep so that it notices sched.exiting.  A
+ * forced wake: exiting makes notewakeup tolerate double wakes. */
+void weft__wake_all_ms(void)
+{
+    weft__lock(&sched.lock);
+    for (M *mp = sched.allm; mp; mp = mp->alllink) {
+        if (mp->exited)
+            continue;
+        AO_store(&mp->park.key, 1);
+        weft__futexwake(&mp->park.key, 1);
+    }
+    weft__unlock(&sched.lock);
+}
+
+/* On m0 after main returned and m0's scheduler loop ended: waits for the
+ * other Ms to leave, then frees everything.  Ms blocked in a raw syscall
+ * (weft_syscall_enter) cannot be waited for; if any remain, the runtime's
+ * memory is left in place for them and the runtime stays unusable. */
+static bool shutdown_wait(void)
+{
+    M *m0 = sched.m0;
+    int64_t deadline = weft__nanotime() + 2000000000LL;
+    bool clean = false;
+    for (;;) {
+        int running = 0, insyscall = 0;
+        weft__lock(&sched.lock);
+        for (M *mp = sched.allm; mp; mp = mp->alllink) {
+            if (mp == m0 || mp->exited)
+                continue;
+            G *cg = mp->curg;
+            if (cg && AO_load(&cg->atomicstatus) == Gsyscall)
+                insyscall++;
+            else
+                running++;
+        }
+        weft__unlock(&sched.lock);
+        if (running == 0 && insyscall == 0) {
+            clean = true;
+            break;
+        }
+        if (running == 0 || weft__nanotime() > deadline) {
+            if (running)
+                weft__printf(2, "weft: %d threads still running goroutines after main returned; "
+                                "their memory is left in place\n", running);
+            break;
+        }
+        weft__wake_all_ms();
+        usleep(200);
+    }
+    return clean;
+}
+
+static void freeall(void)
+{
+    /* Join the threads (all have left their loops). */
+    for (M *mp = sched.allm; mp; mp = mp->alllink)
+        if (mp != sched.m0)
+            pthread_join(mp->thread, NULL);
+    weft__sysmon_stop();
+    G *gp = (G *)AO_load(&weft__allg);
+    while (gp) {
+        G *next = gp->allglink;
+        weft__stackfree_own(gp->stack);
+        free(gp->locals);
+        free(gp);
+        gp = next;
+    }
+    AO_store(&weft__allg, 0);
+    weft__stackfreeall();
+    M *mp = sched.allm;
+    while (mp) {
+        M *next = mp->alllink;
+        weft__mfree(mp);
+        mp = next;
+    }
+    weft__pfreeall();
+    AO_t goidgen = AO_load(&sched.goidgen);
+    memset(&sched, 0, sizeof sched);
+    AO_store(&sched.goidgen, goidgen);   /* goids are never reused */
+}
+
+int weft_main(void (*fn)(void *), void *arg)
+{
+    if (!fn)
+        return -EINVAL;
+    if (!AO_compare_and_swap_full(&sched.booted, 0, 1))
+        return -EBUSY;
+    int err = schedinit(false);
+    M *m0 = NULL;
+    if (err == 0) {
+        m0 = weft__allocm();
+        if (!m0)
+            err = -ENOMEM;
+    }
+    if (err < 0) {
+        AO_store_release(&sched.booted, 0);
+        return err;
+    }
+    m0->ism0 = true;
+    sched.m0 = m0;
+    weft__minit(m0);
+    /* M0 gets a signal stack for the overflow handler; the caller's is
+     * restored on return. */
+    sigaltstack(NULL, &m0_oldaltstack);
+    weft__sigaltstack_init(m0);
+    weft__lock(&sched.lock);
+    weft__acquirep(m0, weft__pidleget());
+    weft__unlock(&sched.lock);
+    AO_store_release(&sched.booted, 2);
+    err = weft__sysmon_start();
+    G *mg = NULL;
+    if (err == 0)
+        mg = weft__newproc(fn, arg, weft__stack_default, "main",
+                           (uintptr_t)__builtin_return_address(0), &err);
+    if (!mg) {
+        weft__printf(2, "weft_main: cannot start main goroutine (errno %d)\n", -err);
+        _exit(2);
+    }
+    mg->ismain = true;
+    weft__schedule();
+
+    /* main returned. */
+    bool clean = shutdown_wait();
+    weft__sigaltstack_fini(m0);
+    if (m0_oldaltstack.ss_sp && !(m0_oldaltstack.ss_flags & SS_DISABLE))
+        sigaltstack(&m0_oldaltstack, NULL);
+    weft__setg(NULL);
+    if (clean)
+        freeall();      /* booted returns to 0 with the rest of sched */
+    return 0;
+}

@@ -1,0 +1,404 @@
+/*
+ * runtime.h — weft's internal types: G, M, P and the global scheduler.
+ *
+ * Field names follow Go's runtime2.go where the meaning matches, so that
+ * proc.go stays a usable cross-reference.  Every shared field says what
+ * protects it:
+ *
+ *   sched.lock   held while reading or writing it
+ *   atomic       accessed only through AO_* (see the comment at each use)
+ *   owner        only the M that currently owns the P / runs the G touches it
+ *   STW          written only while the world is stopped
+ *   const        set once before the object is published
+ *
+ * The scheduler's design is explained at the top of sched.c.
+ */
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#include <atomic_ops.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft.h"
+#include "arch/switch.h"
+
+#define WEFT_HIDDEN __attribute__((visibility("hidden")))
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define CACHELINE   64
+
+typedef struct G G;
+typedef struct M M;
+typedef struct P P;
+
+/* ---- low-level locks and notes (lock.c) -------------------------------- */
+
+/* A futex mutex for the runtime's own short critical sections (Go's
+ * lock_futex): 0 unlocked, 1 locked, 2 locked with sleepers. */
+typedef struct { AO_t key; } weft__mutex;
+#define WEFT__MUTEX_INIT { 0 }
+void weft__lock(weft__mutex *l);
+void weft__unlock(weft__mutex *l);
+
+/* A one-shot wake-up event an M sleeps on (Go's note).  noteclear before
+ * reuse; exactly one notewakeup per sleep. */
+typedef struct { AO_t key; } weft__note;
+void weft__noteclear(weft__note *n);
+void weft__notewakeup(weft__note *n);
+void weft__notesleep(weft__note *n);
+/* Sleeps at most ns; returns true if woken, false on timeout. */
+bool weft__notetsleep(weft__note *n, int64_t ns);
+
+/* ---- G: a goroutine ----------------------------------------------------- */
+
+/* G status, Go's values (runtime2.go).  Who may change it:
+ *   Gidle      -> Grunnable   by newproc, before the G is published
+ *   Grunnable  -> Grunning    by the M that took it off a run queue
+ *   Grunning   -> Grunnable   by itself (yield, preemption)
+ *   Grunning   -> Gwaiting    by itself (park); only the waker moves it on
+ *   Gwaiting   -> Grunnable   by the waker (ready), after the park committed
+ *   Grunning  <-> Gsyscall    by itself (syscall_enter / syscall_exit)
+ *   Grunning   -> Gdead       by itself (exit); reused by gfget
+ */
+enum {
+    Gidle = 0,
+    Grunnable = 1,
+    Grunning = 2,
+    Gsyscall = 3,
+    Gwaiting = 4,
+    Gdead = 6,
+};
+
+/* Wait reasons: Go's strings (runtime2.go waitReasonStrings), in our own
+ * enum order.  weft__waitreason_str maps them. */
+typedef enum {
+    waitReasonZero = 0,
+    waitReasonIOWait,
+    waitReasonSemacquire,
+    waitReasonSleep,
+    waitReasonChanReceiveNilChan,
+    waitReasonChanSendNilChan,
+    waitReasonSelectNoCases,
+    waitReasonSelect,
+    waitReasonChanReceive,
+    waitReasonChanSend,
+    waitReasonSyncCondWait,
+    waitReasonSyncMutexLock,
+    waitReasonSyncRWMutexRLock,
+    waitReasonSyncRWMutexLock,
+    waitReasonSyncWaitGroupWait,
+    waitReasonPreempted,
+    waitReasonStoppingTheWorld,
+    waitReasonLockedThread,     /* weft: a locked G's M waiting for its G */
+    waitReasonCount
+} weft__waitreason;
+const char *weft__waitreason_str(int r);
+
+/* A goroutine stack: [lo, hi) usable, [guardlo, lo) the guard region. */
+typedef struct weft__stack {
+    uintptr_t lo, hi;
+    uintptr_t guardlo;
+    size_t size;            /* hi - lo */
+    struct weft__stack *next;  /* free lists */
+    uint8_t kind;           /* STACK_SLAB (default size, from a slab) or STACK_OWN (own mmap) */
+    unsigned vgid;          /* valgrind's id for it (0 when not under valgrind) */
+} weft__stack;
+
+struct G {
+    void *sp;               /* owner: saved SP while switched out (arch/switch.h) */
+    weft__stack *stack;     /* owner; NULL for g0 and for a dead G whose odd-size stack was freed */
+    uintptr_t stacklo, stackhi; /* const while alive: bounds, also for g0 (the thread's stack) */
+    int64_t goid;           /* const while alive; 0 for g0 */
+    AO_t atomicstatus;      /* atomic: G status (enum above) */
+    uint8_t waitreason;     /* owner/waker: why it is Gwaiting; read racily by dumps */
+    bool issystem;          /* const: g0 */
+    bool ismain;            /* const: goroutine 1 of weft_main */
+    AO_t preempt;           /* atomic: sysmon asks it to yield at its next scheduling point */
+    M *m;                   /* owner: the M running it, NULL when not running */
+    M *lockedm;             /* owner: the M it is locked to (weft_lock_thread) */
+    G *schedlink;           /* run queue / free list link: whoever holds the queue */
+    void (*fn)(void *);     /* const: start function */
+    void *arg;              /* const: its argument */
+    uintptr_t gopc;         /* const: PC of the weft_go call that created it */
+    int64_t parentgoid;     /* const: goid of the creator, 0 if a plain thread */
+    const char *name;       /* const: optional name from weft_attr */
+    int64_t waitsince;      /* owner: nanotime when it started waiting */
+    void **locals;          /* owner: per-G storage (local.c), lazily allocated */
+    G *allglink;            /* const after publication: next in allgs */
+    uint32_t lockedext;     /* owner: weft_lock_thread nesting depth */
+};
+
+/* ---- M: an OS thread ------------------------------------------------------ */
+
+/* What the context we switch to must do for the one we left (the "unlock
+ * after the switch" pattern, Go's gopark(unlockf) / mcall(fn)).  It runs on
+ * the new context — another G or g0 — once the old G is safely off its
+ * stack, so nobody can resume a G whose registers are still being saved. */
+typedef enum {
+    AFTER_NONE = 0,
+    AFTER_RUNQPUT,      /* yield: put the old G at the tail of this P's runq */
+    AFTER_GLOBRUNQPUT,  /* preempted yield: put it on the global runq */
+    AFTER_PARK,         /* block: call unlockf(g, arg); false means "resume it" */
+    AFTER_EXIT,         /* the old G is dead: free it (gfput) */
+    AFTER_SYSCALL_EXIT, /* syscall_exit found no P: queue it globally, this M stops */
+} weft__after;
+
+typedef bool (*weft__unlockf)(G *gp, void *arg);
+
+struct M {
+    int64_t id;             /* const */
+    G *g0;                  /* const: the scheduler context on the thread's own stack */
+    G *curg;                /* owner: the user G running on it, NULL on g0 */
+    P *p;                   /* owner: attached P, NULL when idle or in a syscall */
+    P *nextp;               /* sched.lock: P handed to it when it is woken */
+    P *oldp;                /* owner: the P it held before a syscall */
+    bool spinning;          /* owner: looking for work (counted in sched.nmspinning) */
+    AO_t blocked;           /* atomic: parked on its note (for dumps) */
+    weft__note park;        /* sleep here when idle */
+    M *schedlink;           /* sched.lock: idle list */
+    M *alllink;             /* const after publication: allm list (newest first) */
+    G *lockedg;             /* owner: G locked to this M */
+    G *nextg;               /* owner: G picked by the fast path, handed to schedule() */
+    pid_t procid;           /* const: kernel thread id */
+    pthread_t thread;       /* const */
+    bool ism0;              /* const: the thread that called weft_main */
+    bool exited;            /* sched.lock: thread has finished */
+    uint32_t fastrand;      /* owner: xorshift state */
+    /* pending action for the next context (see weft__after) */
+    weft__after after;      /* owner */
+    G *afterg;              /* owner */
+    weft__unlockf afterf;   /* owner */
+    void *afterarg;         /* owner */
+    void *altstack;         /* const: sigaltstack memory */
+    size_t altstacksize;    /* const */
+    int ncreatestack;       /* const: frames in createstack */
+    uintptr_t createstack[32]; /* const: who created this M (Go's mp.createstack) */
+};
+
+/* ---- P: the right to run Go code ------------------------------------------ */
+
+enum {
+    Pidle = 0,
+    Prunning = 1,
+    Psyscall = 2,
+    Pgcstop = 3,
+    Pdead = 4,
+};
+
+#define RUNQ_SIZE 256
+#define P_GFREE_MAX 64
+#define P_STACK_CACHE 32
+
+struct P {
+    /* Run queue: a single-producer (the owner) multi-consumer ring.
+     * runqhead: consumers CAS it; runqtail: only the owner stores it. */
+    AO_t runqhead;          /* atomic */
+    AO_t runqtail;          /* atomic; written by owner only */
+    AO_t runnext;           /* atomic: G* to run next, ahead of runq */
+    AO_t runq[RUNQ_SIZE];   /* atomic slots (G*) */
+
+    int32_t id;             /* const */
+    AO_t status;            /* atomic: P status */
+    P *link;                /* sched.lock: idle P list */
+    M *m;                   /* owner/sched.lock: M that owns it */
+    uint32_t schedtick;     /* owner: incremented on every scheduler call that takes a new time slice */
+    AO_t syscalltick;       /* atomic: incremented at every syscall enter/exit */
+    uint32_t sysmontick_sched;   /* sysmon: schedtick it saw last */
+    uint32_t sysmontick_syscall; /* sysmon: syscalltick it saw last */
+    int64_t sysmonwhen;     /* sysmon: when it saw it change */
+
+    int64_t goidcache, goidcacheend; /* owner: goids reserved for this P */
+    AO_t ngoroutines;       /* atomic (written by owner, read by anyone): Gs created minus exited here */
+
+    G *gfree;               /* owner: dead Gs with default stacks, for reuse */
+    int32_t gfreecnt;       /* owner */
+    weft__stack *stackcache[P_STACK_CACHE]; /* owner: free default stacks */
+    int32_t nstackcache;    /* owner */
+} __attribute__((aligned(CACHELINE)));
+
+/* ---- the scheduler ------------------------------------------------------ */
+
+struct weft__sched {
+    weft__mutex lock;
+
+    /* idle Ms */
+    M *midle;               /* sched.lock */
+    int32_t nmidle;         /* sched.lock */
+    int32_t nmidlelocked;   /* sched.lock: locked Ms waiting for their G */
+    int64_t mnext;          /* sched.lock: next M id; Ms ever created */
+    int32_t nmexited;       /* sched.lock */
+    M *allm;                /* sched.lock to write; read racily (newest first) */
+
+    /* idle Ps */
+    P *pidle;               /* sched.lock */
+    AO_t npidle;            /* atomic: read lock-free by wakep; written under sched.lock */
+    AO_t nmspinning;        /* atomic */
+    AO_t needspinning;      /* atomic: 0/1, see findrunnable */
+
+    /* global run queue */
+    G *runqhead, *runqtail; /* sched.lock */
+    AO_t runqsize;          /* sched.lock to write; read racily as a hint */
+
+    /* dead Gs with default stacks (and stacks) shared by all Ps */
+    weft__mutex gflock;
+    G *gfree;               /* gflock */
+    int32_t ngfree;         /* gflock */
+
+    /* goroutine accounting */
+    AO_t goidgen;           /* atomic: last goid handed out */
+    AO_t ngoroutines_base;  /* atomic: Gs created minus exited outside any P, or on dead Ps */
+
+    /* stop the world */
+    AO_t gcwaiting;         /* atomic: a stop-the-world is in progress */
+    int32_t stopwait;       /* sched.lock: Ps still to stop */
+    weft__note stopnote;    /* the stopper sleeps here */
+    weft__mutex worldsema;  /* serializes stop-the-world requests */
+
+    /* lifecycle */
+    AO_t booted;            /* atomic: 0 none, 1 booting, 2 running */
+    AO_t exiting;           /* atomic: main returned, every M is winding down */
+    bool lazy;              /* const: started by weft_go from a plain thread */
+    M *m0;                  /* const */
+    int32_t mrunning;       /* sched.lock: Ms whose threads have not exited (excluding m0) */
+    weft__note exitnote;    /* m0 sleeps here until the other Ms are gone */
+
+    /* sysmon */
+    pthread_t sysmon;       /* const */
+    bool sysmon_started;    /* const */
+    weft__note sysmonnote;  /* wakes sysmon early (shutdown) */
+
+    int64_t starttime;      /* const: nanotime at boot */
+};
+
+extern struct weft__sched weft__sched;
+#define sched weft__sched
+
+/* All Ps.  allp[0..gomaxprocs) are in use; the array is replaced only while
+ * the world is stopped, so readers holding a P (or with the world stopped)
+ * may read it without locking; sysmon reads it under allplock. */
+extern P **weft__allp;                 /* STW */
+extern AO_t weft__gomaxprocs;          /* atomic: len(allp) */
+extern weft__mutex weft__allplock;     /* held by procresize while replacing allp */
+
+/* All Gs ever created, never freed until shutdown (Go's allgs).
+ * Prepending is under allglock; readers walk from the head racily. */
+extern AO_t weft__allg;                /* atomic: G* head */
+extern weft__mutex weft__allglock;
+
+/* ---- settings read once at boot (env.c) --------------------------------- */
+extern size_t weft__stack_default;     /* WEFT_STACK or WEFT_STACK_DEFAULT */
+int  weft__env_maxprocs(void);         /* WEFT_MAXPROCS or CPUs in our affinity mask */
+void weft__env_init(void);
+
+/* ---- current G / M --------------------------------------------------------
+ * The current G lives in a thread-local set at every switch.  It is read
+ * through a non-inlined accessor with a compiler barrier so that the
+ * compiler cannot cache it (or the TLS block's address) across a call after
+ * which this code may be running on another thread (SPEC §8). */
+G *weft__getg(void);
+void weft__setg(G *gp);
+static inline M *weft__getm(void) { G *g = weft__getg(); return g ? g->m : NULL; }
+
+/* ---- sched.c --------------------------------------------------------------- */
+void weft__schedinit(int nprocs, bool lazy);
+void weft__schedule(void);         /* m0: the scheduler loop; returns at exit */
+void weft__mstart(M *m);             /* a new M's first code, on its g0 */
+void weft__ready(G *gp, bool next);  /* Gwaiting -> Grunnable and queue it */
+void weft__park(weft__unlockf f, void *arg, weft__waitreason r);
+void weft__gosched(bool preempted);
+void weft__goexit0(G *gp) __attribute__((noreturn));
+void weft__wakep(void);
+void weft__startm(P *pp, bool spinning);
+void weft__handoffp(P *pp);
+void weft__stopm(void);
+void weft__acquirep(M *m, P *pp);
+P   *weft__releasep(M *m);
+void weft__pidleput(P *pp);          /* sched.lock */
+P   *weft__pidleget(void);           /* sched.lock */
+void weft__mput(M *m);               /* sched.lock */
+M   *weft__mget(void);               /* sched.lock */
+void weft__stoptheworld(void);
+void weft__starttheworld(void);
+void weft__finish_switch(M *m);      /* run the pending after-switch action */
+void weft__shutdown_wait(void);      /* m0: wait for the other Ms, free everything */
+
+/* ---- runq.c ------------------------------------------------------------------ */
+void weft__runqput(P *pp, G *gp, bool next);
+G   *weft__runqget(P *pp, bool *inheritTime);
+bool weft__runqempty(P *pp);
+uint32_t weft__runqsize(P *pp);
+G   *weft__runqsteal(P *pp, P *p2, bool stealRunNextG);
+uint32_t weft__runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG);
+void weft__globrunqput(G *gp);       /* sched.lock */
+void weft__globrunqputhead(G *gp);   /* sched.lock */
+void weft__globrunqputbatch(G *head, G *tail, int32_t n); /* sched.lock */
+G   *weft__globrunqget(P *pp, int32_t max);               /* sched.lock */
+void weft__runqdrain_to_global(P *pp);                    /* sched.lock, STW */
+
+/* A random order of 0..count-1 (coprime stride), as Go's randomOrder. */
+typedef struct { uint32_t count; uint32_t coprimes[64]; uint32_t ncoprimes; } weft__randorder;
+void weft__randorder_reset(weft__randorder *o, uint32_t count);
+uint32_t weft__fastrand(void);
+
+/* ---- g.c ------------------------------------------------------------------------ */
+G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
+                   uintptr_t callerpc, int *err);
+void weft__gfput(P *pp, G *gp);
+G   *weft__gfget(P *pp, size_t stacksize);
+void weft__gfpurge(P *pp);
+void weft__allgadd(G *gp);
+int64_t weft__gcount(void);
+void weft__gentry(void) __attribute__((noreturn));
+G   *weft__malg_g0(M *m);
+
+/* ---- m.c ------------------------------------------------------------------------ */
+M   *weft__allocm(void);
+int  weft__newm(P *pp, bool spinning);   /* -errno */
+void weft__minit(M *m);                  /* on the new thread: TLS, sigaltstack */
+void weft__munit(M *m);
+void weft__mfree(M *m);
+
+/* ---- p.c ------------------------------------------------------------------------ */
+int  weft__procresize(int32_t nprocs);   /* STW; returns 0 or -ENOMEM */
+P   *weft__pinit(int32_t id);
+void weft__pdestroy(P *pp);
+
+/* ---- stack.c ------------------------------------------------------------------ */
+int  weft__stackinit(void);
+weft__stack *weft__stackalloc(P *pp, size_t size);   /* NULL: out of memory */
+void weft__stackfree(P *pp, weft__stack *s);
+void weft__stackcache_flush(P *pp);
+void weft__stackfreeall(void);                       /* shutdown */
+bool weft__stack_guard_hit(G *gp, uintptr_t addr);
+
+/* ---- sysmon.c ------------------------------------------------------------------ */
+int  weft__sysmon_start(void);
+void weft__sysmon_stop(void);
+#define FORCE_PREEMPT_NS (10 * 1000 * 1000)
+
+/* ---- local.c ------------------------------------------------------------------- */
+void weft__locals_destroy(G *gp);
+
+/* ---- os/linux.c ------------------------------------------------------------- */
+int64_t weft__nanotime(void);
+pid_t weft__gettid(void);
+int  weft__futexwait(AO_t *addr, uint32_t val, int64_t ns);
+void weft__futexwake(AO_t *addr, int32_t cnt);
+int  weft__ncpu(void);
+void weft__signals_init(void);
+int  weft__sigaltstack_init(M *m);
+void weft__sigaltstack_fini(M *m);
+
+/* ---- panic.c ---------------------------------------------------------------- */
+/* A broken runtime invariant: prints "fatal error: <msg>" and exits 2. */
+void weft__throw(const char *msg) __attribute__((noreturn));
+/* A user error Go reports as fatal (deadlock, ...). */
+void weft__fatal(const char *msg) __attribute__((noreturn));
+/* Async-signal-safe formatted write to fd: %s %d %ld %lld %u %lu %x %lx %p %c %%. */
+void weft__printf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif /* WEFT_RUNTIME_H */

@@ -1,0 +1,955 @@
+/*
+ * sched.c — the scheduler.
+ *
+ * weft is Go's scheduler, in C.  The model (Go's proc.go has the longer
+ * version of this essay; read it alongside):
+ *
+ *   G  a goroutine: a function, its stack, its saved stack pointer and its
+ *      status.  Cheap: a G is a small struct plus a stack from a slab.
+ *   M  an OS thread (pthread).  Every M has a g0: the context of its own
+ *      thread stack, on which the scheduler loop (schedule()) runs.
+ *   P  a processor: the right to run goroutines, and the owner of a local
+ *      run queue, a cache of free Gs and stacks and the goid cache.  There
+ *      are exactly gomaxprocs Ps.  An M must hold a P to run a G; an M in a
+ *      blocking syscall gives its P away.
+ *
+ * Run queues.  Each P has a 256-slot lock-free ring plus a runnext slot
+ * (runq.c); a global queue under sched.lock takes the overflow and Gs made
+ * runnable by threads without a P.  A new or readied G goes to the
+ * creator's runnext, so a producer/consumer pair stays on one CPU with a
+ * warm cache (waking another CPU costs 20–30 µs on this class of machine).
+ * To stay fair, every 61st schedule looks at the global queue first.
+ *
+ * Context switches.  A G that blocks, yields or exits switches *directly*
+ * to the next G of its P when the local queue has one (one register swap,
+ * ~5 ns), and to its M's g0 otherwise; g0 then runs findrunnable().  Either
+ * way the G that left cannot be resumed before its registers are saved,
+ * because the bookkeeping that makes it resumable — putting it on a run
+ * queue, releasing the lock it parked under, freeing it — is done *after*
+ * the switch by whichever context runs next (weft__finish_switch: the
+ * "unlock after the switch" pattern of Go's gopark/mcall).
+ *
+ * findrunnable (an M with a P looking for work), in order: the global queue
+ * every 61 ticks, the local queue, the global queue, then stealing: up to
+ * four passes over all other Ps in a random coprime order, taking half of a
+ * victim's ring (the last pass may also take its runnext).
+ *
+ * Spinning and parking, the protocol that keeps every P busy while work
+ * exists without a thundering herd of idle threads:
+ *
+ *   1. An M is "spinning" while it looks for work to steal; sched.nmspinning
+ *      counts them.  At most half of the busy Ps' worth of Ms spin
+ *      (2*nmspinning < gomaxprocs - npidle); the others go straight to step 5.
+ *   2. Whoever makes a G runnable (spawn, ready) calls wakep(): if there is
+ *      an idle P and no M is spinning, it CASes nmspinning 0 -> 1 and starts
+ *      an M (an idle one from sched.midle, or a new thread) on that P in the
+ *      spinning state.  The put to the run queue happens *before* the load of
+ *      nmspinning (store then load: the CAS and the locked sched.lock give a
+ *      full barrier).
+ *   3. A spinning M that finds work stops spinning (nmspinning--) and, before
+ *      running the G, calls wakep() again: there may be more work than one M
+ *      can do, and it was the only spinner.
+ *   4. A spinning M that finds nothing releases its P to the idle list, then
+ *      decrements nmspinning, then (full barrier) rechecks the global queue
+ *      and every P's run queue.  Doing it in this order closes the race with
+ *      a producer that queued work after our last look but saw nmspinning > 0
+ *      in step 2 and therefore woke nobody: either we see its work, or it sees
+ *      our decrement.  If the recheck finds work it takes an idle P back and
+ *      spins again.  If it finds work but no idle P, it sets needspinning so
+ *      that the next M about to drop its P becomes a spinner instead.
+ *   5. An M with nothing to do parks on its note (futex) in sched.midle.
+ *
+ * sysmon (sysmon.c) runs without a P: it retakes Ps from Ms blocked in a
+ * syscall for more than one of its ticks (handoffp), and flags Gs that ran
+ * for more than 10 ms so that they yield at their next scheduling point.
+ *
+ * Stop the world (weft_maxprocs): sched.gcwaiting makes every M give up its
+ * P at its next scheduling point (status Pgcstop); idle and syscall Ps are
+ * taken directly; the stopper sleeps on sched.stopnote until stopwait is 0.
+ * Preemption is cooperative, so a G that never reaches a scheduling point
+ * delays the stop (as in Go before 1.14).
+ *
+ * Locked Gs (weft_lock_thread): the G's M runs nothing else.  When the G
+ * blocks, its M hands the P off and sleeps (stoplockedm); whoever later
+ * dequeues the G hands its own P to the G's M and sleeps instead
+ * (startlockedm).
+ *
+ * Rejected: a g0 hop on every switch (Go's design; it doubles the cost of a
+ * yield here), swapcontext (a syscall per switch), a mutex-protected run
+ * queue (the spawn/yield/wake path takes no lock), and one thread per P
+ * with no spinning (wake-up latency dominates channel hand-offs).
+ *
+ * Lock order: sched.worldsema < sched.lock < sched.gflock < stack lock <
+ * allglock.  Nothing is held across a context switch.
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+struct weft__sched weft__sched;
+
+static __thread G *tls_g __attribute__((tls_model("initial-exec")));
+static __thread uint32_t tls_rand __attribute__((tls_model("initial-exec")));
+
+__attribute__((noinline)) G *weft__getg(void)
+{
+    G *g = tls_g;
+    /* The empty asm with a memory clobber keeps the compiler from treating
+     * this function as pure and folding two calls around a switch. */
+    __asm__ volatile("" ::: "memory");
+    return g;
+}
+
+void weft__setg(G *gp) { tls_g = gp; }
+
+uint32_t weft__fastrand(void)
+{
+    uint32_t x = tls_rand;
+    if (unlikely(x == 0))
+        x = (uint32_t)(weft__nanotime() ^ (uintptr_t)&x) | 1;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    tls_rand = x;
+    return x;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/* ---- P and M lists (sched.lock) ------------------------------------------ */
+
+void weft__pidleput(P *pp)
+{
+    if (!weft__runqempty(pp))
+        weft__throw("pidleput: P has non-empty run queue");
+    AO_store(&pp->status, Pidle);
+    pp->m = NULL;
+    pp->link = sched.pidle;
+    sched.pidle = pp;
+    /* store (under sched.lock): wakep reads npidle without the lock as a
+     * hint; a stale zero only means the idle P is found a moment later by a
+     * spinning M's recheck (step 4). */
+    AO_store(&sched.npidle, AO_load(&sched.npidle) + 1);
+}
+
+P *weft__pidleget(void)
+{
+    P *pp = sched.pidle;
+    if (pp) {
+        sched.pidle = pp->link;
+        AO_store(&sched.npidle, AO_load(&sched.npidle) - 1);
+    }
+    return pp;
+}
+
+/* pidleget for an M about to spin: if no P is idle, ask the next M that
+ * drops its P to spin instead (step 4). */
+static P *pidlegetSpinning(void)
+{
+    P *pp = weft__pidleget();
+    if (!pp)
+        AO_store(&sched.needspinning, 1);
+    return pp;
+}
+
+void weft__mput(M *m)
+{
+    m->schedlink = sched.midle;
+    sched.midle = m;
+    sched.nmidle++;
+}
+
+M *weft__mget(void)
+{
+    M *m = sched.midle;
+    if (m) {
+        sched.midle = m->schedlink;
+        sched.nmidle--;
+    }
+    return m;
+}
+
+void weft__acquirep(M *m, P *pp)
+{
+    if (m->p || pp->m)
+        weft__throw("acquirep: already in use");
+    m->p = pp;
+    pp->m = m;
+    /* store-release: the P's queues were written by whoever held it before;
+     * sysmon reads status with acquire. */
+    AO_store_release(&pp->status, Prunning);
+}
+
+P *weft__releasep(M *m)
+{
+    P *pp = m->p;
+    if (!pp || pp->m != m)
+        weft__throw("releasep: invalid P state");
+    m->p = NULL;
+    pp->m = NULL;
+    AO_store_release(&pp->status, Pidle);
+    return pp;
+}
+
+/* ---- spinning ------------------------------------------------------------- */
+
+static void becomeSpinning(M *m)
+{
+    m->spinning = true;
+    AO_fetch_and_add1_full(&sched.nmspinning);
+    AO_store(&sched.needspinning, 0);
+}
+
+static void resetspinning(M *m)
+{
+    m->spinning = false;
+    /* fetch_and_add_full: full barrier between our decrement and the loads in
+     * wakep (step 3). */
+    if ((AO_t)AO_fetch_and_sub1_full(&sched.nmspinning) == 0)
+        weft__throw("resetspinning: negative nmspinning");
+    weft__wakep();
+}
+
+void weft__wakep(void)
+{
+    /* Every P busy: their Ms will find the work at their next schedule. */
+    if (AO_load(&sched.npidle) == 0)
+        return;
+    /* Be conservative: start a spinner only if none exists (step 2).
+     * CAS-full orders our earlier run queue put before this check. */
+    if (AO_load(&sched.nmspinning) != 0 ||
+        !AO_compare_and_swap_full(&sched.nmspinning, 0, 1))
+        return;
+    weft__lock(&sched.lock);
+    P *pp = pidlegetSpinning();
+    weft__unlock(&sched.lock);
+    if (!pp) {
+        AO_fetch_and_sub1_full(&sched.nmspinning);
+        return;
+    }
+    weft__startm(pp, true);
+}
+
+void weft__startm(P *pp, bool spinning)
+{
+    weft__lock(&sched.lock);
+    M *nmp = weft__mget();
+    weft__unlock(&sched.lock);
+    if (!nmp) {
+        int err = weft__newm(pp, spinning);
+        if (err < 0) {
+            /* No thread: give the P back; work waits for the next M. */
+            static AO_t warned;
+            if (AO_compare_and_swap_full(&warned, 0, 1))
+                weft__printf(2, "runtime: cannot create thread (errno %d); running with fewer threads\n", -err);
+            weft__lock(&sched.lock);
+            weft__pidleput(pp);
+            weft__unlock(&sched.lock);
+            if (spinning)
+                AO_fetch_and_sub1_full(&sched.nmspinning);
+        }
+        return;
+    }
+    if (nmp->spinning || nmp->nextp)
+        weft__throw("startm: M is spinning or has a P");
+    nmp->spinning = spinning;
+    nmp->nextp = pp;
+    weft__notewakeup(&nmp->park);
+}
+
+/* Hands off P from an M blocked in a syscall or locked to a G. */
+void weft__handoffp(P *pp)
+{
+    if (!weft__runqempty(pp) || AO_load(&sched.runqsize) != 0) {
+        weft__startm(pp, false);
+        return;
+    }
+    /* No local work: start a spinner if nobody is looking. */
+    if (AO_load(&sched.nmspinning) + AO_load(&sched.npidle) == 0 &&
+        AO_compare_and_swap_full(&sched.nmspinning, 0, 1)) {
+        weft__startm(pp, true);
+        return;
+    }
+    weft__lock(&sched.lock);
+    if (AO_load(&sched.gcwaiting)) {
+        AO_store(&pp->status, Pgcstop);
+        pp->m = NULL;
+        if (--sched.stopwait == 0)
+            weft__notewakeup(&sched.stopnote);
+        weft__unlock(&sched.lock);
+        return;
+    }
+    if (AO_load(&sched.runqsize) != 0) {
+        weft__unlock(&sched.lock);
+        weft__startm(pp, false);
+        return;
+    }
+    weft__pidleput(pp);
+    weft__unlock(&sched.lock);
+}
+
+/* Parks the current M until somebody hands it a P (or the runtime exits). */
+void weft__stopm(void)
+{
+    M *m = weft__getm();
+    if (m->p)
+        weft__throw("stopm holding p");
+    if (m->spinning)
+        weft__throw("stopm spinning");
+    weft__lock(&sched.lock);
+    if (AO_load(&sched.exiting)) {
+        weft__unlock(&sched.lock);
+        return;
+    }
+    weft__mput(m);
+    weft__unlock(&sched.lock);
+    AO_store(&m->blocked, 1);
+    weft__notesleep(&m->park);
+    AO_store(&m->blocked, 0);
+    weft__noteclear(&m->park);
+    if (m->nextp) {
+        P *pp = m->nextp;
+        m->nextp = NULL;
+        weft__acquirep(m, pp);
+    }
+}
+
+/* Stops the current M for a stop-the-world. */
+static void gcstopm(M *m)
+{
+    if (m->spinning) {
+        m->spinning = false;
+        AO_fetch_and_sub1_full(&sched.nmspinning);
+    }
+    P *pp = weft__releasep(m);
+    weft__lock(&sched.lock);
+    AO_store(&pp->status, Pgcstop);
+    if (--sched.stopwait == 0)
+        weft__notewakeup(&sched.stopnote);
+    weft__unlock(&sched.lock);
+    weft__stopm();
+}
+
+/* The current M is locked to a G that cannot run now: give the P away and
+ * sleep until someone hands the G (and a P) back. */
+static void stoplockedm(M *m)
+{
+    if (m->p) {
+        P *pp = weft__releasep(m);
+        weft__handoffp(pp);
+    }
+    weft__lock(&sched.lock);
+    sched.nmidlelocked++;
+    weft__unlock(&sched.lock);
+    AO_store(&m->blocked, 1);
+    weft__notesleep(&m->park);
+    AO_store(&m->blocked, 0);
+    weft__noteclear(&m->park);
+    weft__lock(&sched.lock);
+    sched.nmidlelocked--;
+    weft__unlock(&sched.lock);
+    if (m->nextp) {
+        P *pp = m->nextp;
+        m->nextp = NULL;
+        weft__acquirep(m, pp);
+    }
+}
+
+/* gp is locked to another M: hand it our P and stop. */
+static void startlockedm(M *m, G *gp)
+{
+    M *mp = gp->lockedm;
+    if (mp == m)
+        weft__throw("startlockedm: locked to me");
+    if (mp->nextp)
+        weft__throw("startlockedm: m has p");
+    P *pp = weft__releasep(m);
+    mp->nextp = pp;
+    weft__notewakeup(&mp->park);
+    weft__stopm();
+}
+
+/* ---- finding work ------------------------------------------------------------ */
+
+static G *stealWork(M *m)
+{
+    P *pp = m->p;
+    uint32_t nprocs = (uint32_t)AO_load(&weft__gomaxprocs);
+    static __thread weft__randorder order;
+    if (order.count != nprocs)
+        weft__randorder_reset(&order, nprocs);
+    for (int i = 0; i < 4; i++) {
+        bool stealRunNextG = i == 3;
+        uint32_t r = weft__fastrand();
+        uint32_t pos = r % nprocs;
+        uint32_t inc = order.coprimes[(r >> 8) % order.ncoprimes];
+        for (uint32_t k = 0; k < nprocs; k++, pos = (pos + inc) % nprocs) {
+            if (AO_load(&sched.gcwaiting) || AO_load(&sched.exiting))
+                return NULL;
+            P *p2 = weft__allp[pos];
+            if (p2 == pp)
+                continue;
+            if (!stealRunNextG && weft__runqempty(p2))
+                continue;
+            G *gp = weft__runqsteal(pp, p2, stealRunNextG);
+            if (gp)
+                return gp;
+        }
+    }
+    return NULL;
+}
+
+/* Some P (other than the caller's, which it no longer holds) has local work.
+ * Returns an idle P to go and steal it with, or NULL. */
+static P *checkRunqsNoP(void)
+{
+    uint32_t nprocs = (uint32_t)AO_load(&weft__gomaxprocs);
+    for (uint32_t i = 0; i < nprocs; i++) {
+        P *p2 = weft__allp[i];
+        if (!weft__runqempty(p2)) {
+            weft__lock(&sched.lock);
+            P *pp = pidlegetSpinning();
+            weft__unlock(&sched.lock);
+            return pp;
+        }
+    }
+    return NULL;
+}
+
+/* Finds a runnable G for m, blocking (stopm) until there is one.  Returns
+ * NULL if the runtime is exiting or m must stop for another reason the
+ * caller checks (gcwaiting is handled here). */
+static G *findrunnable(M *m, bool *inheritTime)
+{
+    G *gp;
+top:
+    *inheritTime = false;
+    if (AO_load(&sched.exiting))
+        return NULL;
+    if (!m->p) {
+        /* After a syscall that found no P, or a locked M's return. */
+        weft__stopm();
+        goto top;
+    }
+    if (AO_load(&sched.gcwaiting)) {
+        gcstopm(m);
+        goto top;
+    }
+    P *pp = m->p;
+    if (pp->schedtick % 61 == 0 && AO_load(&sched.runqsize) > 0) {
+        weft__lock(&sched.lock);
+        gp = weft__globrunqget(pp, 1);
+        weft__unlock(&sched.lock);
+        if (gp)
+            return gp;
+    }
+    if ((gp = weft__runqget(pp, inheritTime)) != NULL)
+        return gp;
+    if (AO_load(&sched.runqsize) != 0) {
+        weft__lock(&sched.lock);
+        gp = weft__globrunqget(pp, 0);
+        weft__unlock(&sched.lock);
+        if (gp)
+            return gp;
+    }
+    /* Steal, if not too many Ms are already at it (step 1). */
+    AO_t procs = AO_load(&weft__gomaxprocs);
+    if (m->spinning || 2 * AO_load(&sched.nmspinning) < procs - AO_load(&sched.npidle)) {
+        if (!m->spinning)
+            becomeSpinning(m);
+        if ((gp = stealWork(m)) != NULL)
+            return gp;
+    }
+
+    /* Nothing: give up the P (steps 4 and 5). */
+    weft__lock(&sched.lock);
+    if (AO_load(&sched.gcwaiting) || AO_load(&sched.exiting)) {
+        weft__unlock(&sched.lock);
+        goto top;
+    }
+    if (AO_load(&sched.runqsize) != 0) {
+        gp = weft__globrunqget(pp, 0);
+        weft__unlock(&sched.lock);
+        return gp;
+    }
+    if (!m->spinning && AO_load(&sched.needspinning) == 1) {
+        becomeSpinning(m);
+        weft__unlock(&sched.lock);
+        goto top;
+    }
+    weft__releasep(m);
+    weft__pidleput(pp);
+    weft__unlock(&sched.lock);
+
+    if (m->spinning) {
+        m->spinning = false;
+        /* fetch_and_sub_full: the decrement must be visible before we
+         * re-read the queues (StoreLoad), pairing with wakep's CAS after a
+         * producer's put (step 4). */
+        if ((AO_t)AO_fetch_and_sub1_full(&sched.nmspinning) == 0)
+            weft__throw("findrunnable: negative nmspinning");
+        weft__lock(&sched.lock);
+        if (AO_load(&sched.runqsize) != 0) {
+            P *p2 = pidlegetSpinning();
+            if (p2) {
+                gp = weft__globrunqget(p2, 0);
+                weft__unlock(&sched.lock);
+                weft__acquirep(m, p2);
+                becomeSpinning(m);
+                return gp;
+            }
+        }
+        weft__unlock(&sched.lock);
+        P *p2 = checkRunqsNoP();
+        if (p2) {
+            weft__acquirep(m, p2);
+            becomeSpinning(m);
+            goto top;
+        }
+    }
+    weft__stopm();
+    goto top;
+}
+
+/* ---- switching ------------------------------------------------------------------ */
+
+/* Runs the action the previous context left for us (see weft__after). */
+void weft__finish_switch(M *m)
+{
+    weft__after a = m->after;
+    if (likely(a == AFTER_NONE))
+        return;
+    G *gp = m->afterg;
+    m->after = AFTER_NONE;
+    m->afterg = NULL;
+    switch (a) {
+    case AFTER_RUNQPUT:
+        weft__runqput(m->p, gp, false);
+        break;
+    case AFTER_GLOBRUNQPUT:
+        weft__lock(&sched.lock);
+        weft__globrunqput(gp);
+        weft__unlock(&sched.lock);
+        break;
+    case AFTER_PARK: {
+        weft__unlockf f = m->afterf;
+        void *arg = m->afterarg;
+        m->afterf = NULL;
+        m->afterarg = NULL;
+        if (f && !f(gp, arg)) {
+            /* Changed its mind: resume it next. */
+            AO_store(&gp->atomicstatus, Grunnable);
+            weft__runqput(m->p, gp, true);
+        }
+        break;
+    }
+    case AFTER_EXIT:
+        weft__gfput(m->p, gp);
+        break;
+    case AFTER_SYSCALL_EXIT:
+        weft__lock(&sched.lock);
+        weft__globrunqput(gp);
+        weft__unlock(&sched.lock);
+        weft__wakep();
+        break;
+    default:
+        weft__throw("finish_switch: bad action");
+    }
+}
+
+/* Makes gp the running G of m and switches to it from `from` (g0 or a G). */
+static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
+{
+    if (!inheritTime)
+        m->p->schedtick++;
+    AO_store(&gp->atomicstatus, Grunning);
+    gp->m = m;
+    m->curg = gp;
+    weft__setg(gp);
+    weft__swapctx(&from->sp, gp->sp);
+}
+
+/* Leaves the running G gp: leaves `action` for the next context, then
+ * switches directly to the next local G when that is allowed, to g0
+ * otherwise.  Returns when gp is resumed (possibly on another M). */
+static void switch_from_g(G *gp, weft__after action, weft__unlockf f, void *arg)
+{
+    M *m = gp->m;
+    P *pp = m->p;
+    m->after = action;
+    m->afterg = gp;
+    m->afterf = f;
+    m->afterarg = arg;
+    /* The fast path: no lock, no g0.  Anything unusual goes through g0. */
+    if (likely(pp && !m->lockedg && action != AFTER_SYSCALL_EXIT &&
+               AO_load(&sched.gcwaiting) == 0 && AO_load(&sched.exiting) == 0 &&
+               (pp->schedtick % 61 != 0 || AO_load(&sched.runqsize) == 0))) {
+        bool inheritTime;
+        G *next = weft__runqget(pp, &inheritTime);
+        if (next) {
+            if (likely(!next->lockedm)) {
+                gogo(m, gp, next, inheritTime);
+                weft__finish_switch(gp->m);
+                return;
+            }
+            m->nextg = next;
+        }
+    }
+    m->curg = NULL;
+    weft__setg(m->g0);
+    weft__swapctx(&gp->sp, m->g0->sp);
+    weft__finish_switch(gp->m);
+}
+
+/* The scheduler loop, on g0.  Returns only when this M must exit. */
+static void schedule_loop(M *m)
+{
+    for (;;) {
+        G *gp;
+        bool inheritTime = false;
+        if (AO_load(&sched.exiting))
+            return;
+        if (m->lockedg) {
+            /* Our G is parked, queued, or waiting for a P. */
+            stoplockedm(m);
+            if (AO_load(&sched.exiting))
+                return;
+            gp = m->lockedg;
+            if (AO_load(&gp->atomicstatus) != Grunnable)
+                weft__throw("schedule: locked g not runnable");
+        } else {
+            gp = m->nextg;
+            m->nextg = NULL;
+            if (!gp) {
+                gp = findrunnable(m, &inheritTime);
+                if (!gp)
+                    return;     /* exiting */
+            }
+            if (m->spinning)
+                resetspinning(m);
+            if (gp->lockedm && gp->lockedm != m) {
+                startlockedm(m, gp);
+                continue;
+            }
+        }
+        gogo(m, m->g0, gp, inheritTime);
+        /* A G switched back to us. */
+        weft__finish_switch(m);
+    }
+}
+
+void weft__mstart(M *m)
+{
+    weft__minit(m);
+    if (m->nextp) {
+        P *pp = m->nextp;
+        m->nextp = NULL;
+        weft__acquirep(m, pp);
+    }
+    schedule_loop(m);
+}
+
+void weft__schedule(void)
+{
+    /* Entered by weft_main on M0's g0; returns when the runtime exits. */
+    schedule_loop(weft__getm());
+}
+
+/* ---- park, ready, yield, exit -------------------------------------------------- */
+
+void weft__park(weft__unlockf f, void *arg, weft__waitreason r)
+{
+    G *gp = weft__getg();
+    if (!gp || gp->issystem)
+        weft__throw("park: not on a user goroutine");
+    gp->waitreason = (uint8_t)r;
+    /* store: only the waker (after our unlockf ran) moves it on */
+    AO_store(&gp->atomicstatus, Gwaiting);
+    switch_from_g(gp, AFTER_PARK, f, arg);
+}
+
+void weft__ready(G *gp, bool next)
+{
+    /* CAS-full: a G can only be readied once per park; publishes the waker's
+     * writes (e.g. a received value) to the G before anyone can run it. */
+    if (!AO_compare_and_swap_full(&gp->atomicstatus, Gwaiting, Grunnable))
+        weft__throw("ready: bad g status");
+    gp->waitreason = waitReasonZero;
+    G *me = weft__getg();
+    M *m = me ? me->m : NULL;
+    if (m && m->p) {
+        weft__runqput(m->p, gp, next);
+    } else {
+        weft__lock(&sched.lock);
+        weft__globrunqput(gp);
+        weft__unlock(&sched.lock);
+    }
+    weft__wakep();
+}
+
+void weft__gosched(bool preempted)
+{
+    G *gp = weft__getg();
+    AO_store(&gp->atomicstatus, Grunnable);
+    switch_from_g(gp, preempted ? AFTER_GLOBRUNQPUT : AFTER_RUNQPUT, NULL, NULL);
+}
+
+void weft_yield(void)
+{
+    G *gp = weft__getg();
+    if (!gp || gp->issystem) {
+        sched_yield();
+        return;
+    }
+    /* A preemption request (sysmon, or a stop-the-world) sends the G to the
+     * back of the global queue, as Go's gopreempt does. */
+    bool preempted = AO_load(&gp->preempt) != 0;
+    if (unlikely(preempted))
+        AO_store(&gp->preempt, 0);
+    weft__gosched(preempted);
+}
+
+/* The end of a G (return from its function or weft_exit), on its stack. */
+void weft__goexit0(G *gp)
+{
+    weft__locals_destroy(gp);
+    if (gp->lockedm) {
+        /* Go ends a thread whose G exits locked; weft unlocks and keeps it. */
+        gp->m->lockedg = NULL;
+        gp->lockedm = NULL;
+        gp->lockedext = 0;
+    }
+    if (gp->ismain) {
+        /* The end of main ends the program's goroutines (proc.c). */
+        extern void weft__main_exit(G *gp);
+        weft__main_exit(gp);
+    }
+    AO_store(&gp->atomicstatus, Gdead);
+    switch_from_g(gp, AFTER_EXIT, NULL, NULL);
+    weft__throw("goexit: dead goroutine resumed");
+}
+
+void weft_exit(void)
+{
+    G *gp = weft__getg();
+    if (!gp || gp->issystem)
+        weft_panic("weft_exit called outside a goroutine");
+    weft__goexit0(gp);
+}
+
+/* ---- syscalls -------------------------------------------------------------------- */
+
+void weft_syscall_enter(void)
+{
+    G *gp = weft__getg();
+    if (!gp || gp->issystem)
+        return;     /* plain thread: nothing to hand off */
+    if (AO_load(&gp->atomicstatus) != Grunning)
+        weft_panic("weft_syscall_enter: goroutine %lld is already in a syscall", (long long)gp->goid);
+    M *m = gp->m;
+    P *pp = m->p;
+    AO_store(&gp->atomicstatus, Gsyscall);
+    AO_fetch_and_add1(&pp->syscalltick);
+    pp->m = NULL;
+    m->oldp = pp;
+    m->p = NULL;
+    /* store-release: publishes the detached P (pp->m = NULL) to sysmon and
+     * to stop-the-world, which CAS the status away from Psyscall. */
+    AO_store_release(&pp->status, Psyscall);
+    if (unlikely(AO_load(&sched.gcwaiting))) {
+        weft__lock(&sched.lock);
+        if (AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
+            if (--sched.stopwait == 0)
+                weft__notewakeup(&sched.stopnote);
+        }
+        weft__unlock(&sched.lock);
+    }
+}
+
+void weft_syscall_exit(void)
+{
+    G *gp = weft__getg();
+    if (!gp || gp->issystem)
+        return;
+    if (AO_load(&gp->atomicstatus) != Gsyscall)
+        weft_panic("weft_syscall_exit without weft_syscall_enter in goroutine %lld", (long long)gp->goid);
+    M *m = gp->m;
+    if (unlikely(AO_load(&sched.exiting))) {
+        /* main has returned; this goroutine never runs again. */
+        for (;;)
+            pause();
+    }
+    P *oldp = m->oldp;
+    m->oldp = NULL;
+    /* Fast path: our P is still ours.  CAS-full pairs with sysmon's CAS. */
+    if (oldp && AO_compare_and_swap_full(&oldp->status, Psyscall, Prunning)) {
+        m->p = oldp;
+        oldp->m = m;
+        AO_fetch_and_add1(&oldp->syscalltick);
+        AO_store(&gp->atomicstatus, Grunning);
+        return;
+    }
+    /* Try any idle P. */
+    if (!AO_load(&sched.gcwaiting)) {
+        weft__lock(&sched.lock);
+        P *pp = AO_load(&sched.gcwaiting) ? NULL : weft__pidleget();
+        weft__unlock(&sched.lock);
+        if (pp) {
+            weft__acquirep(m, pp);
+            AO_fetch_and_add1(&pp->syscalltick);
+            AO_store(&gp->atomicstatus, Grunning);
+            return;
+        }
+    }
+    /* No P: queue the G globally (after the switch) and stop this M. */
+    AO_store(&gp->atomicstatus, Grunnable);
+    switch_from_g(gp, AFTER_SYSCALL_EXIT, NULL, NULL);
+}
+
+/* ---- stop the world ------------------------------------------------------------ */
+
+static void preemptall(void)
+{
+    uint32_t n = (uint32_t)AO_load(&weft__gomaxprocs);
+    for (uint32_t i = 0; i < n; i++) {
+        P *pp = weft__allp[i];
+        M *mp = pp->m;
+        G *gp = mp ? mp->curg : NULL;
+        if (gp)
+            AO_store(&gp->preempt, 1);
+    }
+}
+
+void weft__stoptheworld(void)
+{
+    G *gp = weft__getg();
+    bool ing = gp && !gp->issystem;
+    /* worldsema: one stopper at a time.  A goroutine must not block its M
+     * here (the current stopper may be waiting for this very P), so it
+     * yields until it gets the semaphore. */
+    if (ing) {
+        while (!AO_compare_and_swap_full(&sched.worldsema.key, 0, 1))
+            weft__gosched(false);
+    } else {
+        weft__lock(&sched.worldsema);
+    }
+    M *m = ing ? gp->m : NULL;
+    weft__lock(&sched.lock);
+    int32_t nprocs = (int32_t)AO_load(&weft__gomaxprocs);
+    sched.stopwait = nprocs;
+    AO_store(&sched.gcwaiting, 1);
+    preemptall();
+    if (m && m->p) {
+        AO_store(&m->p->status, Pgcstop);
+        sched.stopwait--;
+    }
+    for (int32_t i = 0; i < nprocs; i++) {
+        P *pp = weft__allp[i];
+        if (AO_load(&pp->status) == Psyscall &&
+            AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
+            pp->m = NULL;
+            sched.stopwait--;
+        }
+    }
+    P *pp;
+    while ((pp = weft__pidleget()) != NULL) {
+        AO_store(&pp->status, Pgcstop);
+        sched.stopwait--;
+    }
+    bool wait = sched.stopwait > 0;
+    weft__unlock(&sched.lock);
+    if (wait) {
+        while (!weft__notetsleep(&sched.stopnote, 100 * 1000))
+            preemptall();
+        weft__noteclear(&sched.stopnote);
+    }
+    if (sched.stopwait != 0)
+        weft__throw("stoptheworld: not stopped");
+}
+
+void weft__starttheworld(void)
+{
+    G *gp = weft__getg();
+    M *m = gp ? gp->m : NULL;
+    P *torun = NULL;
+    weft__lock(&sched.lock);
+    int32_t nprocs = (int32_t)AO_load(&weft__gomaxprocs);
+    for (int32_t i = 0; i < nprocs; i++) {
+        P *pp = weft__allp[i];
+        if (m && m->p == pp) {
+            AO_store(&pp->status, Prunning);
+            continue;
+        }
+        pp->m = NULL;
+        if (weft__runqempty(pp)) {
+            weft__pidleput(pp);
+        } else {
+            AO_store(&pp->status, Pidle);
+            pp->link = torun;
+            torun = pp;
+        }
+    }
+    AO_store(&sched.gcwaiting, 0);
+    weft__unlock(&sched.lock);
+    while (torun) {
+        P *pp = torun;
+        torun = pp->link;
+        pp->link = NULL;
+        weft__startm(pp, false);
+    }
+    weft__wakep();
+    weft__unlock(&sched.worldsema);
+}
+
+int weft_maxprocs(int n)
+{
+    extern int weft__maxprocs_preboot(int n);
+    if (AO_load(&sched.booted) != 2)
+        return weft__maxprocs_preboot(n);
+    int prev = (int)AO_load(&weft__gomaxprocs);
+    if (n <= 0 || n == prev)
+        return prev;
+    weft__stoptheworld();
+    prev = (int)AO_load(&weft__gomaxprocs);
+    weft__lock(&sched.lock);
+    weft__procresize(n);
+    weft__unlock(&sched.lock);
+    weft__starttheworld();
+    return prev;
+}
+
+/* ---- locking to a thread --------------------------------------------------------- */
+
+void weft_lock_thread(void)
+{
+    G *gp = weft__getg();
+    if (!gp || gp->issystem)
+        return;     /* a plain thread is always "locked" to itself */
+    gp->lockedext++;
+    if (gp->lockedext == 0)
+        weft_panic("weft_lock_thread nested too deep");
+    M *m = gp->m;
+    m->lockedg = gp;
+    gp->lockedm = m;
+}
+
+void weft_unlock_thread(void)
+{
+    G *gp = weft__getg();
+    if (!gp || gp->issystem || gp->lockedext == 0)
+        return;     /* as Go: unlocking an unlocked G is a no-op */
+    if (--gp->lockedext == 0) {
+        gp->m->lockedg = NULL;
+        gp->lockedm = NULL;
+    }
+}

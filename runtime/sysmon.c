@@ -1,0 +1,109 @@
+/*
+ * sysmon.c — the system monitor: a thread with no P that watches the Ps.
+ *
+ * It sleeps 20 µs, doubling after 50 idle rounds up to 10 ms, and each time
+ * it wakes:
+ *   - retakes the P of an M that has been in a syscall (weft_syscall_enter)
+ *     since its previous look, and hands it to another M (handoffp);
+ *   - flags the G of a P that has run the same G for more than 10 ms, so the
+ *     G yields (to the global queue) at its next scheduling point.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static AO_t sysmon_stop_flag;
+
+static uint32_t retake(int64_t now)
+{
+    uint32_t n = 0;
+    uint32_t np = (uint32_t)AO_load_acquire(&weft__gomaxprocs);
+    for (uint32_t i = 0; i < np; i++) {
+        P *pp = weft__allp[i];
+        /* load-acquire: pairs with the store-release in syscall_enter */
+        AO_t s = AO_load_acquire(&pp->status);
+        if (s == Psyscall) {
+            uint32_t t = (uint32_t)AO_load(&pp->syscalltick);
+            if (pp->sysmontick_syscall != t) {
+                pp->sysmontick_syscall = t;
+                pp->sysmonwhen = now;
+                continue;
+            }
+            /* Nothing to run and someone looking for work: leave it for a
+             * while (Go's rule), so short syscalls don't bounce Ps. */
+            if (weft__runqempty(pp) && AO_load(&sched.runqsize) == 0 &&
+                AO_load(&sched.nmspinning) + AO_load(&sched.npidle) > 0 &&
+                pp->sysmonwhen + 10 * 1000 * 1000 > now)
+                continue;
+            /* CAS-full: races with syscall_exit's fast path; exactly one wins */
+            if (AO_compare_and_swap_full(&pp->status, Psyscall, Pidle)) {
+                AO_fetch_and_add1(&pp->syscalltick);
+                n++;
+                weft__handoffp(pp);
+            }
+        } else if (s == Prunning) {
+            uint32_t t = pp->schedtick;    /* racy read; a torn tick only delays a flag */
+            if (pp->sysmontick_sched != t) {
+                pp->sysmontick_sched = t;
+                pp->sysmonwhen = now;
+            } else if (pp->sysmonwhen + FORCE_PREEMPT_NS <= now) {
+                M *mp = pp->m;
+                G *gp = mp ? mp->curg : NULL;
+                if (gp)
+                    AO_store(&gp->preempt, 1);
+                pp->sysmonwhen = now;   /* don't re-flag every tick */
+            }
+        }
+    }
+    return n;
+}
+
+static void *sysmon(void *arg)
+{
+    (void)arg;
+    int64_t delay = 0;      /* µs */
+    uint32_t idle = 0;
+    while (!AO_load(&sysmon_stop_flag) && !AO_load(&sched.exiting)) {
+        if (idle == 0)
+            delay = 20;
+        else if (idle > 50)
+            delay *= 2;
+        if (delay > 10 * 1000)
+            delay = 10 * 1000;
+        if (weft__notetsleep(&sched.sysmonnote, delay * 1000))
+            break;      /* woken: shutdown */
+        int64_t now = weft__nanotime();
+        if (retake(now) != 0)
+            idle = 0;
+        else
+            idle++;
+    }
+    return NULL;
+}
+
+int weft__sysmon_start(void)
+{
+    AO_store(&sysmon_stop_flag, 0);
+    weft__noteclear(&sched.sysmonnote);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 128 * 1024);
+    int r = pthread_create(&sched.sysmon, &attr, sysmon, NULL);
+    pthread_attr_destroy(&attr);
+    if (r != 0)
+        return -r;
+    sched.sysmon_started = true;
+    return 0;
+}
+
+void weft__sysmon_stop(void)
+{
+    if (!sched.sysmon_started)
+        return;
+    AO_store(&sysmon_stop_flag, 1);
+    AO_store(&sched.sysmonnote.key, 1);
+    weft__futexwake(&sched.sysmonnote.key, 1);
+    pthread_join(sched.sysmon, NULL);
+    sched.sysmon_started = false;
+}
