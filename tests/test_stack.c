@@ -1,0 +1,206 @@
+/*
+ * test_stack.c — goroutine stacks: overflow is reported, a million live
+ * goroutines fit, odd sizes work, and running out of memory is -ENOMEM.
+ */
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#ifndef PROG_DIR
+#error PROG_DIR must name the directory of the helper programs
+#endif
+
+/* Runs a helper program, capturing stdout and stderr. */
+static int run_prog(const char *name, const char *arg, char *out, size_t outlen,
+                    char *err, size_t errlen)
+{
+    int po[2], pe[2];
+    cr_assert_eq(pipe(po), 0);
+    cr_assert_eq(pipe(pe), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(pe[0]);
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", PROG_DIR, name);
+        execl(path, name, arg, (char *)NULL);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    size_t no = 0, ne = 0;
+    ssize_t r;
+    while ((r = read(po[0], out + no, outlen - 1 - no)) > 0)
+        no += (size_t)r;
+    while ((r = read(pe[0], err + ne, errlen - 1 - ne)) > 0)
+        ne += (size_t)r;
+    out[no] = 0;
+    err[ne] = 0;
+    close(po[0]);
+    close(pe[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+static void check_overflow(const char *mode)
+{
+    char out[256], err[4096], want[128];
+    int st = run_prog("prog_overflow", mode, out, sizeof out, err, sizeof err);
+    cr_assert(WIFEXITED(st), "killed by signal %d instead of reporting the overflow; stderr:\n%s",
+              WIFSIGNALED(st) ? WTERMSIG(st) : 0, err);
+    cr_assert_eq(WEXITSTATUS(st), 2, "exit status; stderr:\n%s", err);
+    long long id = 0;
+    cr_assert_eq(sscanf(out, "spawned %lld", &id), 1, "stdout: %s", out);
+    snprintf(want, sizeof want, "goroutine %lld stack overflow", id);
+    cr_assert_not_null(strstr(err, want), "stderr lacks \"%s\":\n%s", want, err);
+}
+
+Test(stack, overflow_is_reported_not_silent, .timeout = 60)
+{
+    check_overflow("default");
+}
+
+Test(stack, overflow_of_a_small_stack_is_reported, .timeout = 60)
+{
+    check_overflow("small");
+}
+
+/* ---- a million live goroutines ----------------------------------------------- */
+
+static long live_n = 1000000;
+static G **live_g;
+static atomic_long live_parked, live_done;
+
+static bool live_commit(G *gp, void *arg)
+{
+    live_g[(intptr_t)arg] = gp;
+    atomic_fetch_add(&live_parked, 1);
+    return true;
+}
+
+static void live_worker(void *arg)
+{
+    weft__park(live_commit, arg, waitReasonSemacquire);
+    atomic_fetch_add(&live_done, 1);
+}
+
+static void live_main(void *arg)
+{
+    (void)arg;
+    for (intptr_t i = 0; i < live_n; i++) {
+        int64_t id = weft_go(live_worker, (void *)i);
+        cr_assert_gt(id, 0, "spawn %ld failed: %ld", (long)i, (long)id);
+    }
+    while (atomic_load(&live_parked) < live_n)
+        weft_yield();
+    cr_assert_eq(weft_num_goroutine(), live_n + 1, "all of them alive at once");
+    for (long i = 0; i < live_n; i++)
+        weft__ready(live_g[i], false);
+    while (atomic_load(&live_done) < live_n)
+        weft_yield();
+}
+
+Test(stack, a_million_live_goroutines, .timeout = 600)
+{
+    const char *s = getenv("WEFT_TEST_LIVE");
+    if (s)
+        live_n = atol(s);
+    live_g = calloc((size_t)live_n, sizeof(G *));
+    cr_assert_eq(weft_main(live_main, NULL), 0);
+    free(live_g);
+}
+
+/* ---- odd sizes ------------------------------------------------------------------ */
+
+static atomic_long big_ok;
+
+static int use_stack(int depth)
+{
+    volatile char frame[1024];
+    frame[0] = (char)depth;
+    if (depth == 0)
+        return frame[0];
+    return use_stack(depth - 1) + frame[0];
+}
+
+static void big_worker(void *arg)
+{
+    (void)arg;
+    use_stack(400);         /* ~400 KiB: overflows a default 64 KiB stack */
+    atomic_fetch_add(&big_ok, 1);
+}
+
+static void big_main(void *arg)
+{
+    (void)arg;
+    weft_attr a = { .stack_size = 1024 * 1024, .name = "big" };
+    for (int i = 0; i < 10; i++)
+        cr_assert_gt(weft_go_attr(&a, big_worker, NULL), 0);
+    while (atomic_load(&big_ok) < 10)
+        weft_yield();
+}
+
+Test(stack, a_large_stack_from_weft_attr_is_usable, .timeout = 60)
+{
+    cr_assert_eq(weft_main(big_main, NULL), 0);
+}
+
+/* ---- out of memory ------------------------------------------------------------------- */
+
+static atomic_long oom_parked;
+static bool oom_commit(G *gp, void *arg)
+{
+    (void)gp;
+    (void)arg;
+    atomic_fetch_add(&oom_parked, 1);
+    return true;
+}
+static void oom_worker(void *arg)
+{
+    weft__park(oom_commit, arg, waitReasonSemacquire);
+}
+
+static void oom_main(void *arg)
+{
+    (void)arg;
+    /* Cap the address space a little above what we use now: stacks run out
+     * quickly, and weft_go must say so instead of crashing. */
+    struct rlimit rl;
+    getrlimit(RLIMIT_AS, &rl);
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    cr_assert_eq(fscanf(f, "%lu", &pages), 1);
+    fclose(f);
+    rl.rlim_cur = pages * 4096 + 256ul * 1024 * 1024;
+    cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    int64_t r = 0;
+    long n = 0;
+    for (; n < 10000000; n++) {
+        r = weft_go(oom_worker, NULL);
+        if (r < 0)
+            break;
+        if (n % 64 == 0)
+            weft_yield();
+    }
+    cr_assert_eq(r, -ENOMEM, "after %ld goroutines: %ld", n, (long)r);
+    cr_assert_gt(n, 100);
+    /* Still alive and usable: a big attr stack is also refused cleanly. */
+    weft_attr a = { .stack_size = 512 * 1024 * 1024 };
+    cr_assert_eq(weft_go_attr(&a, oom_worker, NULL), -ENOMEM);
+}
+
+Test(stack, running_out_of_memory_is_enomem, .timeout = 120)
+{
+    cr_assert_eq(weft_main(oom_main, NULL), 0);
+}
