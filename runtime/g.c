@@ -125,7 +125,7 @@ static int64_t newgoid(P *pp)
 }
 
 G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
-                 uintptr_t callerpc, int *err)
+                 uintptr_t callerpc, bool ismain, int *err)
 {
     G *me = weft__getg();
     M *m = me ? me->m : NULL;
@@ -176,7 +176,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->lockedext = 0;
     gp->locals = NULL;
     gp->waitreason = waitReasonZero;
-    gp->ismain = false;
+    gp->ismain = ismain;
     gp->issystem = false;
     AO_store(&gp->preempt, 0);
     if (pp)
@@ -234,8 +234,16 @@ static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintpt
     if (size == 0)
         size = weft__stack_default;
     size = (size + 4095) & ~(size_t)4095;
-    G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, &err);
-    return gp ? gp->goid : err;
+    G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, false, &err);
+    if (!gp)
+        return err;
+    int64_t goid = gp->goid;
+    /* weft_go is a scheduling point: a spawner that sysmon flagged (it ran
+     * for 10 ms) lets its children run, as Go's preemption would. */
+    G *me = weft__getg();
+    if (me && !me->issystem && unlikely(AO_load(&me->preempt)))
+        weft_yield();
+    return goid;
 }
 
 int64_t weft_go_attr(const weft_attr *a, void (*fn)(void *), void *arg)

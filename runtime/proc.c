@@ -96,7 +96,9 @@ void weft__wake_all_ms(void)
 static bool shutdown_wait(void)
 {
     M *m0 = sched.m0;
-    int64_t deadline = weft__nanotime() + 2000000000LL;
+    int64_t start = weft__nanotime();
+    int64_t deadline = start + 2000000000LL;          /* Ms running goroutines */
+    int64_t sysdeadline = start + 100000000LL;        /* Ms inside a syscall */
     bool clean = false;
     for (;;) {
         int running = 0, insyscall = 0;
@@ -115,7 +117,8 @@ static bool shutdown_wait(void)
             clean = true;
             break;
         }
-        if (running == 0 || weft__nanotime() > deadline) {
+        int64_t now = weft__nanotime();
+        if ((running == 0 && now > sysdeadline) || now > deadline) {
             if (running)
                 weft__printf(2, "weft: %d threads still running goroutines after main returned; "
                                 "their memory is left in place\n", running);
@@ -188,12 +191,11 @@ int weft_main(void (*fn)(void *), void *arg)
     G *mg = NULL;
     if (err == 0)
         mg = weft__newproc(fn, arg, weft__stack_default, "main",
-                           (uintptr_t)__builtin_return_address(0), &err);
+                           (uintptr_t)__builtin_return_address(0), true, &err);
     if (!mg) {
         weft__printf(2, "weft_main: cannot start main goroutine (errno %d)\n", -err);
         _exit(2);
     }
-    mg->ismain = true;
     weft__schedule();
 
     /* main returned. */

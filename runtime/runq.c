@@ -58,6 +58,13 @@ static bool runqputslow(P *pp, G *gp, AO_t h, AO_t t)
     weft__lock(&sched.lock);
     weft__globrunqputbatch(batch[0], batch[n], (int32_t)(n + 1));
     weft__unlock(&sched.lock);
+    /* The running G produces work faster than this P consumes it (a spawn
+     * loop): ask it to yield at its next scheduling point, so its children
+     * run in cache-sized batches instead of piling up by the million.  Go
+     * gets the same effect, later, from its 10 ms preemption. */
+    G *me = weft__getg();
+    if (me && !me->issystem)
+        AO_store(&me->preempt, 1);
     return true;
 }
 

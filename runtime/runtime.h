@@ -321,7 +321,7 @@ void weft__pidleput(P *pp);          /* sched.lock */
 P   *weft__pidleget(void);           /* sched.lock */
 void weft__mput(M *m);               /* sched.lock */
 M   *weft__mget(void);               /* sched.lock */
-void weft__stoptheworld(void);
+bool weft__stoptheworld(void);
 void weft__starttheworld(void);
 void weft__finish_switch(M *m);      /* run the pending after-switch action */
 void weft__shutdown_wait(void);      /* m0: wait for the other Ms, free everything */
@@ -346,7 +346,7 @@ uint32_t weft__fastrand(void);
 
 /* ---- g.c ------------------------------------------------------------------------ */
 G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
-                   uintptr_t callerpc, int *err);
+                   uintptr_t callerpc, bool ismain, int *err);
 void weft__gfput(P *pp, G *gp);
 G   *weft__gfget(P *pp, size_t stacksize);
 void weft__gfpurge(P *pp);

@@ -716,7 +716,8 @@ void weft_yield(void)
     bool preempted = AO_load(&gp->preempt) != 0;
     if (unlikely(preempted))
         AO_store(&gp->preempt, 0);
-    weft__gosched(preempted);
+    AO_store(&gp->atomicstatus, Grunnable);
+    switch_from_g(gp, preempted ? AFTER_GLOBRUNQPUT : AFTER_RUNQPUT, NULL, NULL);
 }
 
 /* The end of a G (return from its function or weft_exit), on its stack. */
@@ -830,7 +831,9 @@ static void preemptall(void)
     }
 }
 
-void weft__stoptheworld(void)
+/* Returns false if the runtime started exiting meanwhile (the world then
+ * never restarts; the caller must not touch the Ps). */
+bool weft__stoptheworld(void)
 {
     G *gp = weft__getg();
     bool ing = gp && !gp->issystem;
@@ -869,12 +872,16 @@ void weft__stoptheworld(void)
     bool wait = sched.stopwait > 0;
     weft__unlock(&sched.lock);
     if (wait) {
-        while (!weft__notetsleep(&sched.stopnote, 100 * 1000))
+        while (!weft__notetsleep(&sched.stopnote, 100 * 1000)) {
+            if (AO_load(&sched.exiting))
+                return false;   /* Ms exit instead of stopping */
             preemptall();
+        }
         weft__noteclear(&sched.stopnote);
     }
     if (sched.stopwait != 0)
         weft__throw("stoptheworld: not stopped");
+    return true;
 }
 
 void weft__starttheworld(void)
@@ -919,7 +926,12 @@ int weft_maxprocs(int n)
     int prev = (int)AO_load(&weft__gomaxprocs);
     if (n <= 0 || n == prev)
         return prev;
-    weft__stoptheworld();
+    if (!weft__stoptheworld()) {
+        /* main returned while we stopped the world: this goroutine never
+         * runs again (its M leaves at this scheduling point). */
+        weft_yield();
+        return prev;
+    }
     prev = (int)AO_load(&weft__gomaxprocs);
     weft__lock(&sched.lock);
     weft__procresize(n);

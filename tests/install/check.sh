@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the built library into a scratch prefix, then builds and runs a
+# small program against the installed copy twice: through pkg-config and
+# through find_package(weft).  Usage: check.sh SOURCE_DIR BUILD_DIR
+set -euo pipefail
+src=$1 build=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+cmake --install "$build" --prefix "$prefix" > "$tmp/install.log"
+for f in include/weft.h lib/libweft.a lib/libweft.so lib/pkgconfig/weft.pc lib/cmake/weft/weftConfig.cmake; do
+  if [ ! -e "$prefix/$f" ]; then
+    # Debian puts libraries under lib/<triplet> when GNUInstallDirs says so.
+    alt=$(find "$prefix" -path "*/${f#lib/}" -print -quit 2>/dev/null || true)
+    [ -n "$alt" ] || { echo "install: missing $f"; exit 1; }
+  fi
+done
+libdir=$(dirname "$(find "$prefix" -name libweft.so -print -quit)")
+
+# 1. pkg-config, shared and static.
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+cc -o "$tmp/hello_pc" "$src/tests/install/hello.c" $(pkg-config --cflags --libs weft)
+LD_LIBRARY_PATH=$libdir "$tmp/hello_pc" | grep -q 'hello from goroutine' || { echo "pkg-config build failed to run"; exit 1; }
+cc -o "$tmp/hello_pcs" "$src/tests/install/hello.c" $(pkg-config --cflags --libs --static weft) -Wl,-Bstatic 2>/dev/null || \
+cc -o "$tmp/hello_pcs" "$src/tests/install/hello.c" $(pkg-config --cflags weft) "$libdir/libweft.a" -lpthread
+"$tmp/hello_pcs" | grep -q 'hello from goroutine' || { echo "static pkg-config build failed to run"; exit 1; }
+
+# 2. find_package(weft).
+mkdir -p "$tmp/cm"
+cmake -S "$src/tests/install" -B "$tmp/cm" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" > "$tmp/cm.log" || { cat "$tmp/cm.log"; exit 1; }
+cmake --build "$tmp/cm" > "$tmp/cmb.log" || { cat "$tmp/cmb.log"; exit 1; }
+LD_LIBRARY_PATH=$libdir "$tmp/cm/hello" | grep -q 'hello from goroutine' || { echo "find_package build failed to run"; exit 1; }
+"$tmp/cm/hello_static" | grep -q 'hello from goroutine' || { echo "find_package static build failed to run"; exit 1; }
+echo "install: pkg-config and find_package(weft) both work"

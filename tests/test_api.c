@@ -1,0 +1,221 @@
+/*
+ * test_api.c — the lifecycle API's contract: argument checking, negative
+ * errno returns, attributes, per-G storage, weft_exit, calls from outside
+ * any goroutine.
+ */
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static void nop(void *arg) { (void)arg; }
+
+Test(api, bad_arguments_are_einval_outside_the_runtime)
+{
+    cr_assert_eq(weft_main(NULL, NULL), -EINVAL);
+    cr_assert_eq(weft_go(NULL, NULL), -EINVAL);
+    weft_attr tiny = { .stack_size = 1 };
+    cr_assert_eq(weft_go_attr(&tiny, nop, NULL), -EINVAL);
+    weft_attr huge = { .stack_size = (size_t)1 << 40 };
+    cr_assert_eq(weft_go_attr(&huge, nop, NULL), -EINVAL);
+    weft_attr below = { .stack_size = WEFT_STACK_MIN - 1 };
+    cr_assert_eq(weft_go_attr(&below, nop, NULL), -EINVAL);
+    cr_assert_eq(weft_id(), 0);
+    cr_assert_eq(weft_num_goroutine(), 0, "nothing runs before boot");
+    cr_assert_eq(weft_local_set(0, NULL), -EINVAL, "no key allocated yet");
+}
+
+static atomic_long named_ran;
+static void named(void *arg)
+{
+    (void)arg;
+    G *gp = weft__getg();
+    cr_assert_str_eq(gp->name, "worker");
+    cr_assert_geq(gp->stackhi - gp->stacklo + 64, weft__stack_default);
+    atomic_fetch_add(&named_ran, 1);
+}
+
+static void attr_main(void *arg)
+{
+    (void)arg;
+    weft_attr a = { .name = "worker" };     /* stack_size 0 = default */
+    cr_assert_gt(weft_go_attr(&a, named, NULL), 0);
+    cr_assert_gt(weft_go_attr(NULL, nop, NULL), 0, "NULL attr = defaults");
+    cr_assert_eq(weft_go(NULL, NULL), -EINVAL);
+    weft_attr tiny = { .stack_size = 100 };
+    cr_assert_eq(weft_go_attr(&tiny, nop, NULL), -EINVAL);
+    cr_assert_eq(weft_main(nop, NULL), -EBUSY, "weft_main inside weft_main");
+    while (atomic_load(&named_ran) < 1)
+        weft_yield();
+}
+
+Test(api, attributes_and_errors_inside_the_runtime, .timeout = 30)
+{
+    cr_assert_eq(weft_main(attr_main, NULL), 0);
+}
+
+/* ---- per-G storage ------------------------------------------------------------- */
+
+static int key1, key2;
+static atomic_long dtor_calls, dtor_sum, ls_done;
+
+static void dtor(void *v)
+{
+    atomic_fetch_add(&dtor_sum, (long)(intptr_t)v);
+    atomic_fetch_add(&dtor_calls, 1);
+}
+
+static void ls_worker(void *arg)
+{
+    long i = (long)(intptr_t)arg;
+    cr_assert_null(weft_local_get(key1), "a new G starts with no values");
+    cr_assert_eq(weft_local_set(key1, (void *)(intptr_t)(i + 1)), 0);
+    for (int k = 0; k < 20; k++) {
+        weft_yield();   /* may move to another thread: the value follows the G */
+        cr_assert_eq((long)(intptr_t)weft_local_get(key1), i + 1);
+    }
+    cr_assert_null(weft_local_get(key2));
+    atomic_fetch_add(&ls_done, 1);
+}
+
+static void ls_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    for (long i = 0; i < 100; i++)
+        weft_go(ls_worker, (void *)(intptr_t)i);
+    while (atomic_load(&ls_done) < 100)
+        weft_yield();
+    /* Destructors run as each G ends; give the last ones their exit. */
+    for (int i = 0; i < 1000 && atomic_load(&dtor_calls) < 100; i++)
+        weft_yield();
+    cr_assert_eq(atomic_load(&dtor_calls), 100);
+    cr_assert_eq(atomic_load(&dtor_sum), 100 * 101 / 2, "sum %ld calls %ld", atomic_load(&dtor_sum), atomic_load(&dtor_calls));
+    cr_assert_eq(weft_local_get(-1), NULL);
+    cr_assert_eq(weft_local_set(9999, NULL), -EINVAL);
+}
+
+Test(api, local_storage_follows_the_goroutine, .timeout = 30)
+{
+    key1 = weft_local_key(dtor);
+    key2 = weft_local_key(NULL);
+    cr_assert_geq(key1, 0);
+    cr_assert_eq(key2, key1 + 1);
+    cr_assert_eq(weft_local_set(key1, (void *)1), -EPERM, "outside a goroutine");
+    cr_assert_null(weft_local_get(key1));
+    cr_assert_eq(weft_main(ls_main, NULL), 0);
+}
+
+Test(api, local_keys_run_out_with_eagain)
+{
+    int k = 0;
+    for (int i = 0; i < WEFT_LOCAL_KEYS; i++)
+        k = weft_local_key(NULL);
+    cr_assert_eq(k, WEFT_LOCAL_KEYS - 1);
+    cr_assert_eq(weft_local_key(NULL), -EAGAIN);
+}
+
+/* ---- weft_exit ---------------------------------------------------------------- */
+
+static atomic_long ex_before, ex_after, ex_dtor;
+static int ex_key;
+
+static void ex_dtorf(void *v)
+{
+    (void)v;
+    atomic_fetch_add(&ex_dtor, 1);
+}
+
+static void ex_inner(void)
+{
+    weft_exit();
+}
+
+static void ex_worker(void *arg)
+{
+    (void)arg;
+    weft_local_set(ex_key, (void *)1);
+    atomic_fetch_add(&ex_before, 1);
+    ex_inner();
+    atomic_fetch_add(&ex_after, 1);     /* never reached */
+}
+
+static void ex_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 50; i++)
+        weft_go(ex_worker, NULL);
+    while (atomic_load(&ex_dtor) < 50)
+        weft_yield();
+    cr_assert_eq(atomic_load(&ex_before), 50);
+    cr_assert_eq(atomic_load(&ex_after), 0);
+}
+
+Test(api, weft_exit_ends_the_goroutine_and_runs_destructors, .timeout = 30)
+{
+    ex_key = weft_local_key(ex_dtorf);
+    cr_assert_eq(weft_main(ex_main, NULL), 0);
+}
+
+/* ---- maxprocs -------------------------------------------------------------------- */
+
+static void mp_main(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(weft_maxprocs(0), 3, "WEFT_MAXPROCS=3 is honoured");
+    cr_assert_eq(weft_maxprocs(-5), 3, "n <= 0 only reads");
+    cr_assert_eq(weft_maxprocs(1), 3);
+    cr_assert_eq(weft_maxprocs(0), 1);
+    cr_assert_eq(weft_maxprocs(2), 1);
+}
+
+Test(api, maxprocs_from_env_and_at_run_time, .timeout = 30)
+{
+    setenv("WEFT_MAXPROCS", "3", 1);
+    cr_assert_eq(weft_main(mp_main, NULL), 0);
+}
+
+Test(api, bad_env_values_are_ignored_with_a_warning, .timeout = 30)
+{
+    setenv("WEFT_MAXPROCS", "lots", 1);
+    setenv("WEFT_STACK", "1", 1);
+    cr_assert_eq(weft_main(nop, NULL), 0);
+    cr_assert_eq(weft__stack_default, WEFT_STACK_DEFAULT);
+}
+
+Test(api, weft_stack_env_sets_the_default, .timeout = 30)
+{
+    setenv("WEFT_STACK", "128k", 1);
+    cr_assert_eq(weft_main(nop, NULL), 0);
+    cr_assert_eq(weft__stack_default, 128 * 1024);
+}
+
+/* ---- misuse panics ------------------------------------------------------------- */
+
+static void bad_exit(void *arg)
+{
+    (void)arg;
+    weft_syscall_exit();    /* without enter */
+}
+
+Test(api, syscall_exit_without_enter_panics, .exit_code = 2, .timeout = 30)
+{
+    weft_main(bad_exit, NULL);
+}
+
+Test(api, weft_exit_outside_a_goroutine_panics, .exit_code = 2)
+{
+    weft_exit();
+}
+
+Test(api, outside_goroutines_calls_are_harmless)
+{
+    weft_yield();
+    weft_lock_thread();
+    weft_unlock_thread();
+    weft_syscall_enter();
+    weft_syscall_exit();
+    cr_assert_gt(weft_nanotime(), 0);
+}
