@@ -68,8 +68,9 @@ typedef struct weft_attr {
 } weft_attr;
 
 /*
- * Starts fn(arg) in a new goroutine.  Returns its goid (> 0; goids count up
- * from 1 and are never reused), -EINVAL if fn is NULL or the stack size is
+ * Starts fn(arg) in a new goroutine.  Returns its goid (> 0; unique and
+ * never reused; handed out in per-P batches as Go does, so not necessarily
+ * in spawn order), -EINVAL if fn is NULL or the stack size is
  * outside [WEFT_STACK_MIN, WEFT_STACK_MAX], -ENOMEM when memory runs out.
  * Called from a plain thread, starts the runtime lazily.
  */

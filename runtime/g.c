@@ -164,6 +164,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     }
     gp->stacklo = gp->stack->lo;
     gp->stackhi = gp->stack->hi;
+    weft__asan_fresh_stack(gp->stacklo, gp->stackhi);
     gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
     gp->fn = fn;
     gp->arg = arg;
@@ -203,6 +204,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
 void weft__gentry(void)
 {
     G *gp = weft__getg();
+    weft__asan_finish(NULL);
     weft__finish_switch(gp->m);
     gp->fn(gp->arg);
     weft__goexit0(gp);

@@ -130,6 +130,7 @@ struct G {
     void **locals;          /* owner: per-G storage (local.c), lazily allocated */
     G *allglink;            /* const after publication: next in allgs */
     uint32_t lockedext;     /* owner: weft_lock_thread nesting depth */
+    void *asanfake;         /* owner: AddressSanitizer's fake-stack handle across a switch */
 };
 
 /* ---- M: an OS thread ------------------------------------------------------ */
@@ -302,6 +303,35 @@ void weft__env_init(void);
 G *weft__getg(void);
 void weft__setg(G *gp);
 static inline M *weft__getm(void) { G *g = weft__getg(); return g ? g->m : NULL; }
+
+/* ---- sanitizer fiber annotations -------------------------------------------
+ * AddressSanitizer must be told when we move to another stack, or it takes
+ * the goroutine stacks for wild memory.  These compile to nothing in normal
+ * builds. */
+#if defined(__SANITIZE_ADDRESS__)
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old, size_t *size_old);
+static inline void weft__asan_start(G *from, G *to, bool fromdying)
+{
+    __sanitizer_start_switch_fiber(fromdying ? NULL : &from->asanfake, (void *)to->stacklo,
+                                   to->stackhi - to->stacklo);
+}
+static inline void weft__asan_finish(G *me)
+{
+    __sanitizer_finish_switch_fiber(me ? me->asanfake : NULL, NULL, NULL);
+}
+/* A reused stack still carries the poisoned redzones of frames its last
+ * goroutine never returned from (the switch that ended it). */
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+static inline void weft__asan_fresh_stack(uintptr_t lo, uintptr_t hi)
+{
+    __asan_unpoison_memory_region((void *)lo, hi - lo);
+}
+#else
+static inline void weft__asan_fresh_stack(uintptr_t lo, uintptr_t hi) { (void)lo; (void)hi; }
+static inline void weft__asan_start(G *from, G *to, bool fromdying) { (void)from; (void)to; (void)fromdying; }
+static inline void weft__asan_finish(G *me) { (void)me; }
+#endif
 
 /* ---- sched.c --------------------------------------------------------------- */
 void weft__schedinit(int nprocs, bool lazy);

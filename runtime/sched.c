@@ -567,6 +567,16 @@ void weft__finish_switch(M *m)
     }
 }
 
+/* The one place that switches stacks: from the running context to `to`.
+ * Returns when someone switches back to `from`. */
+static inline void swapto(G *from, G *to)
+{
+    weft__setg(to);
+    weft__asan_start(from, to, AO_load(&from->atomicstatus) == Gdead);
+    weft__swapctx(&from->sp, to->sp);
+    weft__asan_finish(from);
+}
+
 /* Makes gp the running G of m and switches to it from `from` (g0 or a G). */
 static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
 {
@@ -575,8 +585,7 @@ static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
     AO_store(&gp->atomicstatus, Grunning);
     gp->m = m;
     m->curg = gp;
-    weft__setg(gp);
-    weft__swapctx(&from->sp, gp->sp);
+    swapto(from, gp);
 }
 
 /* Leaves the running G gp: leaves `action` for the next context, then
@@ -606,8 +615,7 @@ static void switch_from_g(G *gp, weft__after action, weft__unlockf f, void *arg)
         }
     }
     m->curg = NULL;
-    weft__setg(m->g0);
-    weft__swapctx(&gp->sp, m->g0->sp);
+    swapto(gp, m->g0);
     weft__finish_switch(gp->m);
 }
 
