@@ -108,6 +108,11 @@ WEFT_API void weft_syscall_exit(void);
 /* Monotonic clock in nanoseconds. */
 WEFT_API int64_t weft_nanotime(void);
 
+/* Parks the calling goroutine for at least ns nanoseconds (its thread runs
+ * other goroutines meanwhile).  ns <= 0 returns at once.  Outside a
+ * goroutine, sleeps the thread. */
+WEFT_API void weft_sleep(int64_t ns);
+
 /* ---- per-goroutine storage --------------------------------------------- */
 
 /* Allocates a key (>= 0) or returns -EAGAIN when all WEFT_LOCAL_KEYS are
@@ -119,6 +124,73 @@ WEFT_API int   weft_local_key(void (*dtor)(void *));
 WEFT_API void *weft_local_get(int key);
 /* 0, -EINVAL (bad key), -EPERM (outside a goroutine) or -ENOMEM. */
 WEFT_API int   weft_local_set(int key, void *v);
+
+/* ---- channels ------------------------------------------------------------ */
+
+/*
+ * Go's channels.  A channel carries fixed-size elements (elem_size bytes,
+ * copied in and out; 0 is allowed) through a ring of cap elements; cap 0
+ * makes an unbuffered channel, where a send waits for its receiver and the
+ * value goes straight from one to the other.  Blocking operations park the
+ * calling goroutine; called from a plain thread (outside any goroutine)
+ * they block that OS thread.  A NULL channel blocks forever, as Go's nil
+ * channel does.  Waiters are served first come, first served.
+ */
+typedef struct weft_chan weft_chan;
+
+/* Results of the non-blocking operations. */
+enum {
+    WEFT_OK = 0,            /* done */
+    WEFT_WOULDBLOCK = 1,    /* nobody ready and no room (send) / nothing buffered (recv) */
+    WEFT_CLOSED = 2,        /* recv only: closed and drained (elem zeroed) */
+};
+
+/* A new channel, or NULL when memory runs out or the sizes are absurd
+ * (elem_size > 64 KiB, as in Go, or a buffer that cannot be allocated). */
+WEFT_API weft_chan *weft_chan_new(size_t elem_size, size_t cap);
+/* Frees a channel nobody uses any more (NULL is fine).  Panics if a
+ * goroutine or thread is still blocked on it. */
+WEFT_API void weft_chan_free(weft_chan *c);
+
+/* Sends *elem (elem_size bytes); returns 0 once the value is buffered or
+ * taken by a receiver.  Panics "send on closed channel" if c is closed
+ * (also when it is closed while the sender waits). */
+WEFT_API int  weft_chan_send(weft_chan *c, const void *elem);
+/* Receives into *elem (may be NULL to discard).  Returns true with a value,
+ * false when c is closed and drained (*elem is then zeroed). */
+WEFT_API bool weft_chan_recv(weft_chan *c, void *elem);
+/* Non-blocking: WEFT_OK or WEFT_WOULDBLOCK; panics on a closed channel, as
+ * Go's select with a default case does. */
+WEFT_API int  weft_chan_trysend(weft_chan *c, const void *elem);
+/* Non-blocking: WEFT_OK, WEFT_WOULDBLOCK or WEFT_CLOSED (elem zeroed). */
+WEFT_API int  weft_chan_tryrecv(weft_chan *c, void *elem);
+/* Closes c: blocked receivers get false, blocked senders panic.  Panics
+ * "close of nil channel" / "close of closed channel". */
+WEFT_API void weft_chan_close(weft_chan *c);
+/* Elements buffered now (a snapshot) and the capacity; 0 for NULL. */
+WEFT_API size_t weft_chan_len(weft_chan *c);
+WEFT_API size_t weft_chan_cap(weft_chan *c);
+
+/* Directions of a select case. */
+enum { WEFT_SEND = 1, WEFT_RECV = 2 };
+
+typedef struct weft_case {
+    weft_chan *ch;  /* NULL: the case never fires */
+    int dir;        /* WEFT_SEND or WEFT_RECV */
+    void *elem;     /* SEND: the value to send; RECV: where to store (may be NULL) */
+    bool ok;        /* out, RECV: true with a value, false closed (elem zeroed); SEND: true */
+} weft_case;
+
+/*
+ * Go's select over n cases (n <= 65536).  Returns the index of the case
+ * that fired; when several are ready one is chosen uniformly at random.
+ * timeout_ns < 0 waits forever (n == 0 or only NULL channels: forever
+ * indeed), 0 only polls, > 0 waits at most that long.  Returns -1 if no
+ * case fired in time, -EINVAL for n < 0, n > 65536, a NULL cases with
+ * n > 0 or a bad dir, -ENOMEM when n > 64 and memory runs out.  A SEND
+ * case on a closed channel panics, as in Go.
+ */
+WEFT_API int weft_select(weft_case *cases, int n, int64_t timeout_ns);
 
 /* ---- diagnostics --------------------------------------------------------- */
 

@@ -72,8 +72,10 @@ int weft__procresize(int32_t nprocs)
     }
     if (!allp_storage[0])
         weft__throw("procresize: no P");
-    for (int32_t i = nprocs; i < old; i++)
+    for (int32_t i = nprocs; i < old; i++) {
+        weft__movetimers(allp_storage[i], allp_storage[0]);
         weft__pdestroy(allp_storage[i]);
+    }
 
     G *gp = weft__getg();
     M *m = gp ? gp->m : NULL;
@@ -91,6 +93,8 @@ int weft__procresize(int32_t nprocs)
 void weft__pfreeall(void)
 {
     for (int i = 0; i < MAXPROCS_LIMIT; i++) {
+        if (allp_storage[i])
+            weft__timersfree(allp_storage[i]);
         free(allp_storage[i]);
         allp_storage[i] = NULL;
     }

@@ -219,6 +219,13 @@ struct P {
     int32_t gfreecnt;       /* owner */
     weft__stack *stackcache[P_STACK_CACHE]; /* owner: free default stacks */
     int32_t nstackcache;    /* owner */
+
+    /* Timers (timer.c): a binary min-heap by `when`, under timerlock. */
+    weft__mutex timerlock;
+    struct weft__timer **timers;   /* timerlock */
+    int32_t ntimers, captimers;    /* timerlock */
+    AO_t timer0when;        /* atomic: when of the earliest timer, 0 if none */
+    uint32_t timercheck;    /* owner: counts fast-path switches between clock reads */
 } __attribute__((aligned(CACHELINE)));
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -404,6 +411,33 @@ void weft__stackfree(P *pp, weft__stack *s);
 void weft__stackcache_flush(P *pp);
 void weft__stackfreeall(void);                       /* shutdown */
 bool weft__stack_guard_hit(G *gp, uintptr_t addr);
+
+/* ---- timer.c ------------------------------------------------------------------
+ * A timer calls f(gp, arg) at or after `when`, from whichever M runs the
+ * timers of the P it sits on (that P's owner in findrunnable, a thief, or an
+ * idle M that slept until it).  f runs on g0 or a borrowed context with the
+ * scheduler's locks released; it must be short and must not block (it
+ * usually readies gp). */
+typedef struct weft__timer {
+    int64_t when;           /* timerlock of pp */
+    void (*f)(G *gp, void *arg); /* const while queued */
+    G *gp;                  /* const while queued */
+    void *arg;              /* const while queued */
+    P *pp;                  /* the P whose heap holds it; NULL when not queued */
+    int32_t idx;            /* timerlock: index in the heap, -1 when not queued */
+} weft__timer;
+int  weft__addtimer(weft__timer *t);       /* on the current P; -ENOMEM */
+bool weft__deltimer(weft__timer *t);       /* true if it was still queued */
+void weft__runtimers(P *pp, int64_t now);  /* runs pp's expired timers */
+int64_t weft__nexttimer(void);             /* earliest `when` over all Ps, 0 if none */
+void weft__movetimers(P *from, P *to);     /* procresize, STW */
+void weft__timersfree(P *pp);
+/* For select timeouts (select.c): arm a timer that calls fire(gp, arg)
+ * after ns; disarm (always call it) removes it if it has not fired and
+ * frees it.  After disarm returns, fire is never called *again*, but a
+ * call already started on another M may still be running. */
+void *weft__timeout_arm(G *gp, int64_t ns, void (*fire)(G *gp, void *arg), void *arg);
+void  weft__timeout_disarm(void *t);
 
 /* ---- sysmon.c ------------------------------------------------------------------ */
 int  weft__sysmon_start(void);

@@ -324,6 +324,50 @@ void weft__stopm(void)
     }
 }
 
+/* Like stopm, but sleeps at most until `when` (a timer is due then).
+ * Returns false if it timed out, in which case the M is off the idle list
+ * and holds no P. */
+static bool stopm_until(M *m, int64_t when)
+{
+    weft__lock(&sched.lock);
+    if (AO_load(&sched.exiting)) {
+        weft__unlock(&sched.lock);
+        return true;
+    }
+    weft__mput(m);
+    weft__unlock(&sched.lock);
+    AO_store(&m->blocked, 1);
+    bool woke = weft__notetsleep(&m->park, when - weft__nanotime());
+    if (!woke) {
+        /* Take ourselves off the idle list, unless someone just took us
+         * off to hand us a P: then their wakeup is on its way. */
+        weft__lock(&sched.lock);
+        bool found = false;
+        for (M **pm = &sched.midle; *pm; pm = &(*pm)->schedlink) {
+            if (*pm == m) {
+                *pm = m->schedlink;
+                sched.nmidle--;
+                found = true;
+                break;
+            }
+        }
+        weft__unlock(&sched.lock);
+        if (found) {
+            AO_store(&m->blocked, 0);
+            return false;
+        }
+        weft__notesleep(&m->park);
+    }
+    AO_store(&m->blocked, 0);
+    weft__noteclear(&m->park);
+    if (m->nextp) {
+        P *pp = m->nextp;
+        m->nextp = NULL;
+        weft__acquirep(m, pp);
+    }
+    return true;
+}
+
 /* Stops the current M for a stop-the-world. */
 static void gcstopm(M *m)
 {
@@ -399,6 +443,18 @@ static G *stealWork(M *m)
             P *p2 = weft__allp[pos];
             if (p2 == pp)
                 continue;
+            /* Run the victim's due timers: its owner may be busy (or it
+             * may be idle); the readied Gs land on our queue. */
+            if (stealRunNextG) {
+                AO_t w = AO_load(&p2->timer0when);
+                if (w != 0 && (int64_t)w <= weft__nanotime()) {
+                    weft__runtimers(p2, weft__nanotime());
+                    bool inh;
+                    G *gp = weft__runqget(pp, &inh);
+                    if (gp)
+                        return gp;
+                }
+            }
             if (!stealRunNextG && weft__runqempty(p2))
                 continue;
             G *gp = weft__runqsteal(pp, p2, stealRunNextG);
@@ -446,6 +502,9 @@ top:
         goto top;
     }
     P *pp = m->p;
+    AO_t t0 = AO_load(&pp->timer0when);
+    if (t0 != 0 && (int64_t)t0 <= weft__nanotime())
+        weft__runtimers(pp, weft__nanotime());
     if (pp->schedtick % 61 == 0 && AO_load(&sched.runqsize) > 0) {
         weft__lock(&sched.lock);
         gp = weft__globrunqget(pp, 1);
@@ -516,6 +575,23 @@ top:
             becomeSpinning(m);
             goto top;
         }
+    }
+    /* Sleep until the next timer anywhere is due (not a fixed tick). */
+    int64_t next = weft__nexttimer();
+    if (next != 0) {
+        if (next <= weft__nanotime() || !stopm_until(m, next)) {
+            weft__lock(&sched.lock);
+            P *p2 = weft__pidleget();
+            weft__unlock(&sched.lock);
+            if (p2) {
+                weft__acquirep(m, p2);
+                goto top;   /* runs its timers; steals the others' */
+            }
+            /* Every P is busy: their Ms run the timers. */
+            if (m->p == NULL)
+                weft__stopm();
+        }
+        goto top;
     }
     weft__stopm();
     goto top;
@@ -602,7 +678,9 @@ static void switch_from_g(G *gp, weft__after action, weft__unlockf f, void *arg)
     /* The fast path: no lock, no g0.  Anything unusual goes through g0. */
     if (likely(pp && !m->lockedg && action != AFTER_SYSCALL_EXIT &&
                AO_load(&sched.gcwaiting) == 0 && AO_load(&sched.exiting) == 0 &&
-               (pp->schedtick % 61 != 0 || AO_load(&sched.runqsize) == 0))) {
+               (pp->schedtick % 61 != 0 || AO_load(&sched.runqsize) == 0) &&
+               (AO_load(&pp->timer0when) == 0 || (++pp->timercheck & 15) != 0 ||
+                (int64_t)AO_load(&pp->timer0when) > weft__nanotime()))) {
         bool inheritTime;
         G *next = weft__runqget(pp, &inheritTime);
         if (next) {

@@ -15,9 +15,20 @@
 
 static AO_t sysmon_stop_flag;
 
+/* Backstop for timers: an idle P's due timer wakes an M to run it. */
+static void checktimers(int64_t now)
+{
+    if (AO_load(&sched.npidle) == 0)
+        return;
+    int64_t next = weft__nexttimer();
+    if (next != 0 && next <= now)
+        weft__wakep();
+}
+
 static uint32_t retake(int64_t now)
 {
     uint32_t n = 0;
+    checktimers(now);
     uint32_t np = (uint32_t)AO_load_acquire(&weft__gomaxprocs);
     for (uint32_t i = 0; i < np; i++) {
         P *pp = weft__allp[i];

@@ -1,0 +1,255 @@
+/*
+ * timer.c — per-P timer heaps, weft_sleep and timeouts.
+ *
+ * Each P keeps its timers in a binary min-heap under its own timerlock, so
+ * arming a timer touches only the current P.  p->timer0when mirrors the
+ * earliest deadline for lock-free peeks.  Timers run:
+ *   - in findrunnable, for the M's own P, before it looks for work;
+ *   - in the switch fast path, every 16th switch that finds the P has a
+ *     timer, one clock read decides whether to go through findrunnable;
+ *   - by thieves: stealWork runs the expired timers of the Ps it visits;
+ *   - by an idle M: before parking, an M computes the earliest timer over
+ *     all Ps and sleeps on its futex only until then (no fixed tick), then
+ *     takes an idle P and runs the timers;
+ *   - by sysmon, as a backstop, which wakes an M when an idle P's timer is
+ *     due.
+ * A million sleeping goroutines therefore cost no CPU: they are heap
+ * entries, and the idle Ms sleep until the first of them is due.
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "runtime.h"
+
+static void siftup(P *pp, int32_t i)
+{
+    weft__timer **h = pp->timers;
+    weft__timer *t = h[i];
+    while (i > 0) {
+        int32_t parent = (i - 1) / 2;
+        if (h[parent]->when <= t->when)
+            break;
+        h[i] = h[parent];
+        h[i]->idx = i;
+        i = parent;
+    }
+    h[i] = t;
+    t->idx = i;
+}
+
+static void siftdown(P *pp, int32_t i)
+{
+    weft__timer **h = pp->timers;
+    int32_t n = pp->ntimers;
+    weft__timer *t = h[i];
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && h[c + 1]->when < h[c]->when)
+            c++;
+        if (h[c]->when >= t->when)
+            break;
+        h[i] = h[c];
+        h[i]->idx = i;
+        i = c;
+    }
+    h[i] = t;
+    t->idx = i;
+}
+
+/* timerlock held: keeps timer0when in step with the heap. */
+static void update0(P *pp)
+{
+    /* store: a hint for lock-free peeks; the heap under the lock is the truth */
+    AO_store(&pp->timer0when, pp->ntimers ? (AO_t)pp->timers[0]->when : 0);
+}
+
+static int heappush(P *pp, weft__timer *t)
+{
+    if (pp->ntimers == pp->captimers) {
+        int32_t nc = pp->captimers ? pp->captimers * 2 : 64;
+        weft__timer **nh = realloc(pp->timers, (size_t)nc * sizeof *nh);
+        if (!nh)
+            return -ENOMEM;
+        pp->timers = nh;
+        pp->captimers = nc;
+    }
+    t->pp = pp;
+    pp->timers[pp->ntimers++] = t;
+    siftup(pp, pp->ntimers - 1);
+    update0(pp);
+    return 0;
+}
+
+static void heapremove(P *pp, int32_t i)
+{
+    weft__timer *t = pp->timers[i];
+    int32_t last = --pp->ntimers;
+    if (i != last) {
+        pp->timers[i] = pp->timers[last];
+        pp->timers[i]->idx = i;
+        siftdown(pp, i);
+        siftup(pp, pp->timers[i]->idx);
+    }
+    t->idx = -1;
+    t->pp = NULL;
+    update0(pp);
+}
+
+/* Adds t to the current M's P, or P0 when called without one. */
+static int addtimer_locked_p(weft__timer *t, P **out)
+{
+    G *me = weft__getg();
+    M *m = me ? me->m : NULL;
+    P *pp = (m && m->p) ? m->p : weft__allp[0];
+    weft__lock(&pp->timerlock);
+    int err = heappush(pp, t);
+    *out = pp;
+    return err;
+}
+
+int weft__addtimer(weft__timer *t)
+{
+    P *pp;
+    int err = addtimer_locked_p(t, &pp);
+    weft__unlock(&pp->timerlock);
+    weft__wakep();      /* an idle M may be sleeping past the new deadline */
+    return err;
+}
+
+bool weft__deltimer(weft__timer *t)
+{
+    for (;;) {
+        P *pp = t->pp;
+        if (!pp)
+            return false;
+        weft__lock(&pp->timerlock);
+        if (t->pp != pp) {      /* moved or fired meanwhile */
+            weft__unlock(&pp->timerlock);
+            continue;
+        }
+        heapremove(pp, t->idx);
+        weft__unlock(&pp->timerlock);
+        return true;
+    }
+}
+
+void weft__runtimers(P *pp, int64_t now)
+{
+    weft__lock(&pp->timerlock);
+    while (pp->ntimers > 0 && pp->timers[0]->when <= now) {
+        weft__timer *t = pp->timers[0];
+        /* Copy what we call: once removed, the timer's owner may reuse it. */
+        void (*f)(G *, void *) = t->f;
+        G *gp = t->gp;
+        void *arg = t->arg;
+        heapremove(pp, 0);
+        weft__unlock(&pp->timerlock);
+        f(gp, arg);
+        weft__lock(&pp->timerlock);
+    }
+    weft__unlock(&pp->timerlock);
+}
+
+int64_t weft__nexttimer(void)
+{
+    int64_t next = 0;
+    uint32_t np = (uint32_t)AO_load_acquire(&weft__gomaxprocs);
+    for (uint32_t i = 0; i < np; i++) {
+        int64_t w = (int64_t)AO_load(&weft__allp[i]->timer0when);
+        if (w != 0 && (next == 0 || w < next))
+            next = w;
+    }
+    return next;
+}
+
+void weft__movetimers(P *from, P *to)
+{
+    weft__lock(&from->timerlock);
+    weft__lock(&to->timerlock);
+    while (from->ntimers > 0) {
+        weft__timer *t = from->timers[from->ntimers - 1];
+        heapremove(from, from->ntimers - 1);
+        if (heappush(to, t) != 0)
+            weft__throw("movetimers: out of memory");
+    }
+    weft__unlock(&to->timerlock);
+    weft__unlock(&from->timerlock);
+}
+
+void weft__timersfree(P *pp)
+{
+    free(pp->timers);
+    pp->timers = NULL;
+    pp->ntimers = pp->captimers = 0;
+    AO_store(&pp->timer0when, 0);
+}
+
+/* ---- sleep -------------------------------------------------------------------- */
+
+static void sleep_fire(G *gp, void *arg)
+{
+    (void)arg;
+    weft__ready(gp, false);
+}
+
+/* Runs after the sleeper has switched off its stack: only now may its timer
+ * fire (the timer runner needs the lock we still hold). */
+static bool sleep_commit(G *gp, void *arg)
+{
+    (void)gp;
+    weft__unlock(arg);
+    return true;
+}
+
+void weft_sleep(int64_t ns)
+{
+    if (ns <= 0)
+        return;
+    G *gp = weft__getg();
+    if (!gp || gp->issystem) {
+        struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        return;
+    }
+    weft__timer t = { .when = weft__nanotime() + ns, .f = sleep_fire, .gp = gp, .arg = NULL,
+                      .pp = NULL, .idx = -1 };
+    P *pp;
+    if (addtimer_locked_p(&t, &pp) != 0) {
+        /* No memory for the heap: sleep the thread rather than fail. */
+        weft__unlock(&pp->timerlock);
+        weft_syscall_enter();
+        struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        weft_syscall_exit();
+        return;
+    }
+    weft__park(sleep_commit, &pp->timerlock, waitReasonSleep);
+}
+
+/* ---- timeouts ------------------------------------------------------------------ */
+
+void *weft__timeout_arm(G *gp, int64_t ns, void (*fire)(G *gp, void *arg), void *arg)
+{
+    weft__timer *t = malloc(sizeof *t);
+    if (!t)
+        return NULL;
+    *t = (weft__timer){ .when = weft__nanotime() + ns, .f = fire, .gp = gp, .arg = arg,
+                        .pp = NULL, .idx = -1 };
+    if (weft__addtimer(t) != 0) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void weft__timeout_disarm(void *t)
+{
+    if (!t)
+        return;
+    weft__deltimer(t);
+    free(t);
+}

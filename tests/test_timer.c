@@ -1,0 +1,188 @@
+/*
+ * test_timer.c — weft_sleep and the per-P timer heaps: sleepers wake (never
+ * early), in order, while other goroutines run, when every P is idle, and
+ * a crowd of sleepers costs no CPU.
+ */
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include "runtime.h"
+
+static void run(void (*fn)(void *), void *arg)
+{
+    cr_assert_eq(weft_main(fn, arg), 0);
+}
+
+/* ---- never early; while others run ------------------------------------------ */
+
+static atomic_long spin_stop;
+
+static void yielder(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&spin_stop))
+        weft_yield();
+}
+
+static void early_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(1);
+    weft_go(yielder, NULL);     /* keeps the only P busy switching */
+    for (int i = 0; i < 20; i++) {
+        int64_t t0 = weft_nanotime();
+        weft_sleep(2 * 1000 * 1000);
+        cr_assert_geq(weft_nanotime() - t0, 2 * 1000 * 1000, "woke early");
+    }
+    atomic_store(&spin_stop, 1);
+}
+
+Test(timer, sleep_never_wakes_early_even_on_a_busy_p, .timeout = 60)
+{
+    run(early_main, NULL);
+}
+
+/* ---- order ----------------------------------------------------------------------- */
+
+#define ORD 50
+static atomic_long ord_next, ord_bad, ord_done;
+
+static void ord_sleeper(void *arg)
+{
+    long i = (long)(intptr_t)arg;
+    weft_sleep((ORD - i) * 3 * 1000 * 1000LL);      /* spawned last, wakes first */
+    long pos = atomic_fetch_add(&ord_next, 1);
+    if (pos != ORD - 1 - i)
+        atomic_fetch_add(&ord_bad, 1);
+    atomic_fetch_add(&ord_done, 1);
+}
+
+static void ord_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(1);
+    for (long i = 0; i < ORD; i++)
+        weft_go(ord_sleeper, (void *)(intptr_t)i);
+    while (atomic_load(&ord_done) < ORD)
+        weft_sleep(1000 * 1000);
+    cr_assert_eq(atomic_load(&ord_bad), 0, "sleepers woke out of deadline order");
+}
+
+Test(timer, sleepers_wake_in_deadline_order, .timeout = 60)
+{
+    run(ord_main, NULL);
+}
+
+/* ---- 100 000 sleepers, random times, all wake; idle costs no CPU --------------- */
+
+#define CROWD 100000
+static atomic_long crowd_done;
+
+static void crowd_sleeper(void *arg)
+{
+    long i = (long)(intptr_t)arg;
+    weft_sleep(((i * 7919) % 200 + 1) * 1000 * 1000LL);    /* 1..200 ms */
+    atomic_fetch_add(&crowd_done, 1);
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void crowd_main(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < CROWD; i++)
+        cr_assert_gt(weft_go(crowd_sleeper, (void *)(intptr_t)i), 0);
+    /* main sleeps too: every P goes idle, and the Ms must sleep until the
+     * next deadline rather than spin. */
+    while (atomic_load(&crowd_done) < CROWD)
+        weft_sleep(50 * 1000 * 1000);
+    cr_assert_eq(weft_num_goroutine(), 1);
+    /* Nothing to do for a second: the runtime must not burn CPU. */
+    double c0 = cpu_seconds();
+    weft_sleep(1000 * 1000 * 1000);
+    double used = cpu_seconds() - c0;
+    cr_assert_lt(used, 0.2, "an idle runtime used %.3f s of CPU in 1 s", used);
+}
+
+Test(timer, a_crowd_of_sleepers_all_wake_and_idle_costs_no_cpu, .timeout = 120)
+{
+    run(crowd_main, NULL);
+}
+
+/* ---- outside goroutines ----------------------------------------------------------- */
+
+Test(timer, sleep_outside_a_goroutine_sleeps_the_thread)
+{
+    int64_t t0 = weft_nanotime();
+    weft_sleep(5 * 1000 * 1000);
+    cr_assert_geq(weft_nanotime() - t0, 5 * 1000 * 1000);
+    weft_sleep(0);
+    weft_sleep(-1);
+}
+
+/* ---- timeouts (the select layer's hook) ------------------------------------------ */
+
+static atomic_long fired;
+static G *to_g;
+
+static void to_fire(G *gp, void *arg)
+{
+    cr_assert_eq(gp, to_g);
+    atomic_fetch_add(&fired, (long)(intptr_t)arg);
+}
+
+static void to_main(void *arg)
+{
+    (void)arg;
+    to_g = weft__getg();
+    void *a = weft__timeout_arm(to_g, 1000 * 1000, to_fire, (void *)1);
+    void *b = weft__timeout_arm(to_g, 60LL * 1000 * 1000 * 1000, to_fire, (void *)100);
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    weft_sleep(20 * 1000 * 1000);
+    cr_assert_eq(atomic_load(&fired), 1, "the 1 ms timeout fired, the 60 s one did not");
+    weft__timeout_disarm(a);    /* already fired: just frees */
+    weft__timeout_disarm(b);    /* removes it */
+    weft_sleep(5 * 1000 * 1000);
+    cr_assert_eq(atomic_load(&fired), 1);
+}
+
+Test(timer, timeouts_fire_once_and_disarm_cancels, .timeout = 60)
+{
+    run(to_main, NULL);
+}
+
+/* ---- resize moves timers ------------------------------------------------------------ */
+
+static atomic_long rz_done;
+static void rz_sleeper(void *arg)
+{
+    (void)arg;
+    weft_sleep(30 * 1000 * 1000);
+    atomic_fetch_add(&rz_done, 1);
+}
+
+static void rz_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(4);
+    for (int i = 0; i < 400; i++)
+        weft_go(rz_sleeper, NULL);
+    weft_yield();
+    weft_maxprocs(1);       /* the timers of P1..P3 move to P0 */
+    while (atomic_load(&rz_done) < 400)
+        weft_sleep(5 * 1000 * 1000);
+}
+
+Test(timer, shrinking_maxprocs_keeps_every_timer, .timeout = 60)
+{
+    run(rz_main, NULL);
+}
