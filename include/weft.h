@@ -113,6 +113,56 @@ WEFT_API int64_t weft_nanotime(void);
  * goroutine, sleeps the thread. */
 WEFT_API void weft_sleep(int64_t ns);
 
+/* ---- sync ------------------------------------------------------------------
+ * Go's sync package.  Each type has a static initialiser and needs no
+ * destroy call.  Blocking parks the goroutine, not its thread; called from a
+ * plain thread, the thread blocks.  Misuse Go panics on (unlock of an
+ * unlocked mutex, a negative WaitGroup counter) panics with a traceback. */
+
+typedef struct weft_mutex { int32_t state; uint32_t sema; } weft_mutex;
+#define WEFT_MUTEX_INIT { 0, 0 }
+/* sync.Mutex: spins briefly, then parks; after a waiter has waited 1 ms the
+ * mutex switches to starvation mode and hands itself over in FIFO order. */
+WEFT_API void weft_mutex_lock(weft_mutex *m);
+WEFT_API void weft_mutex_unlock(weft_mutex *m);
+WEFT_API bool weft_mutex_trylock(weft_mutex *m);
+
+typedef struct weft_rwmutex {
+    weft_mutex w;
+    uint32_t writersem, readersem;
+    int32_t readercount, readerwait;
+} weft_rwmutex;
+#define WEFT_RWMUTEX_INIT { WEFT_MUTEX_INIT, 0, 0, 0, 0 }
+WEFT_API void weft_rwmutex_rlock(weft_rwmutex *rw);
+WEFT_API void weft_rwmutex_runlock(weft_rwmutex *rw);
+WEFT_API void weft_rwmutex_lock(weft_rwmutex *rw);
+WEFT_API void weft_rwmutex_unlock(weft_rwmutex *rw);
+
+typedef struct weft_cond {
+    uint32_t wait, notify;      /* tickets handed out / tickets notified */
+    uintptr_t lock;             /* internal */
+    void *head, *tail;          /* internal: waiters */
+} weft_cond;
+#define WEFT_COND_INIT { 0, 0, 0, NULL, NULL }
+/* Waits for a signal; m must be locked, and is locked again on return.
+ * Spurious wake-ups are possible: wait in a loop on your condition. */
+WEFT_API void weft_cond_wait(weft_cond *c, weft_mutex *m);
+/* As weft_cond_wait, giving up after ns: 0, or -ETIMEDOUT. */
+WEFT_API int  weft_cond_timedwait(weft_cond *c, weft_mutex *m, int64_t ns);
+WEFT_API void weft_cond_signal(weft_cond *c);
+WEFT_API void weft_cond_broadcast(weft_cond *c);
+
+typedef struct weft_wg { uint64_t state; uint32_t sema; } weft_wg;
+#define WEFT_WG_INIT { 0, 0 }
+WEFT_API void weft_wg_add(weft_wg *wg, int n);
+WEFT_API void weft_wg_done(weft_wg *wg);
+WEFT_API void weft_wg_wait(weft_wg *wg);
+
+typedef struct weft_once { uint32_t done; weft_mutex m; } weft_once;
+#define WEFT_ONCE_INIT { 0, WEFT_MUTEX_INIT }
+/* Calls fn exactly once per weft_once; every caller returns after it ran. */
+WEFT_API void weft_once_do(weft_once *o, void (*fn)(void));
+
 /* ---- per-goroutine storage --------------------------------------------- */
 
 /* Allocates a key (>= 0) or returns -EAGAIN when all WEFT_LOCAL_KEYS are
