@@ -235,6 +235,9 @@ static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintpt
         return err;
     if (size == 0)
         size = weft__stack_default;
+    G *self = weft__getg();
+    if (!self || self->issystem)
+        AO_store(&sched.foreign, 1);    /* see weft__checkdead */
     size = (size + 4095) & ~(size_t)4095;
     G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, false, &err);
     if (!gp)

@@ -126,6 +126,8 @@ void weft__printf(int fd, const char *fmt, ...)
     flush(&o);
 }
 
+void weft__print_createdby(G *gp);
+
 /* ---- tracebacks (minimal) ----------------------------------------------------- */
 
 static void print_goroutine_header(G *gp)
@@ -151,16 +153,23 @@ static void print_frames(int skip)
             weft__printf(2, "?\n\tpc=%p\n", (void *)pcs[i]);
     }
     G *gp = weft__getg();
-    if (gp && !gp->issystem && gp->gopc) {
-        Dl_info info;
-        const char *name = "?";
-        if (dladdr((void *)(gp->gopc - 1), &info) && info.dli_sname)
-            name = info.dli_sname;
-        if (gp->parentgoid)
-            weft__printf(2, "created by %s in goroutine %lld\n", name, (long long)gp->parentgoid);
-        else
-            weft__printf(2, "created by %s\n", name);
-    }
+    if (gp && !gp->issystem)
+        weft__print_createdby(gp);
+}
+
+/* Go's "created by F in goroutine N" line (nothing for goroutine 1). */
+void weft__print_createdby(G *gp)
+{
+    if (gp->ismain || !gp->gopc)
+        return;
+    Dl_info info;
+    const char *name = "?";
+    if (dladdr((void *)(gp->gopc - 1), &info) && info.dli_sname)
+        name = info.dli_sname;
+    if (gp->parentgoid)
+        weft__printf(2, "created by %s in goroutine %lld\n", name, (long long)gp->parentgoid);
+    else
+        weft__printf(2, "created by %s\n", name);
 }
 
 static __attribute__((noreturn)) void die(const char *prefix, const char *msg, int skip)

@@ -280,6 +280,10 @@ struct weft__sched {
     weft__note sysmonnote;  /* wakes sysmon early (shutdown) */
 
     int64_t starttime;      /* const: nanotime at boot */
+    AO_t foreign;           /* atomic: a plain thread has used weft (spawned, or
+                             * blocked on a weft primitive): deadlock detection
+                             * then cannot know who might still wake a G */
+    bool mainexited;        /* sched.lock: main ended with weft_exit */
 };
 
 extern struct weft__sched weft__sched;
@@ -356,7 +360,8 @@ void weft__acquirep(M *m, P *pp);
 P   *weft__releasep(M *m);
 void weft__pidleput(P *pp);          /* sched.lock */
 P   *weft__pidleget(void);           /* sched.lock */
-void weft__mput(M *m);               /* sched.lock */
+void weft__mput(M *m);               /* sched.lock; runs checkdead */
+void weft__checkdead(void);          /* sched.lock */
 M   *weft__mget(void);               /* sched.lock */
 bool weft__stoptheworld(void);
 void weft__starttheworld(void);

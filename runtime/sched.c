@@ -167,6 +167,47 @@ void weft__mput(M *m)
     m->schedlink = sched.midle;
     sched.midle = m;
     sched.nmidle++;
+    weft__checkdead();
+}
+
+/* Go's checkdead, called with sched.lock held whenever an M goes idle: if no
+ * M is running (all idle or waiting for their locked G), no G can ever run
+ * again unless a timer is pending.  Then every goroutine is asleep: report
+ * it as Go does and exit 2.  A runtime started lazily, or one a plain
+ * thread has used (it might still wake a goroutine), is never declared
+ * dead. */
+void weft__checkdead(void)
+{
+    if (sched.lazy || AO_load(&sched.foreign) || AO_load(&sched.exiting) ||
+        AO_load(&sched.booted) != 2)
+        return;
+    int64_t run = (sched.mnext - sched.nmexited) - sched.nmidle - sched.nmidlelocked;
+    if (run > 0)
+        return;
+    int waiting = 0;
+    for (G *gp = (G *)AO_load(&weft__allg); gp; gp = gp->allglink) {
+        AO_t st = AO_load(&gp->atomicstatus);
+        if (st == Gwaiting)
+            waiting++;
+        else if (st == Grunnable || st == Grunning || st == Gsyscall)
+            return;     /* someone will run it (or it is in flight) */
+    }
+    if (weft__nexttimer() != 0)
+        return;         /* a sleeper will wake */
+    weft__unlock(&sched.lock);
+    if (waiting == 0)
+        weft__printf(2, "fatal error: no goroutines (main called weft_exit) - deadlock!\n");
+    else
+        weft__printf(2, "fatal error: all goroutines are asleep - deadlock!\n");
+    for (G *gp = (G *)AO_load(&weft__allg); gp; gp = gp->allglink) {
+        if (AO_load(&gp->atomicstatus) != Gwaiting)
+            continue;
+        weft__printf(2, "\ngoroutine %lld [%s]:\n", (long long)gp->goid,
+                     weft__waitreason_str(gp->waitreason));
+        extern void weft__print_createdby(G *gp);
+        weft__print_createdby(gp);
+    }
+    _exit(2);
 }
 
 M *weft__mget(void)
@@ -831,6 +872,14 @@ void weft_exit(void)
     G *gp = weft__getg();
     if (!gp || gp->issystem)
         weft_panic("weft_exit called outside a goroutine");
+    if (gp->ismain) {
+        /* As Go's Goexit in main: main ends but the program goes on; when
+         * the other goroutines are done, checkdead reports it. */
+        gp->ismain = false;
+        weft__lock(&sched.lock);
+        sched.mainexited = true;
+        weft__unlock(&sched.lock);
+    }
     weft__goexit0(gp);
 }
 

@@ -51,6 +51,8 @@ void weft__waiter_init(weft__waiter *w)
 {
     G *gp = weft__getg();
     w->gp = (gp && !gp->issystem) ? gp : NULL;
+    if (!w->gp)
+        AO_store(&sched.foreign, 1);    /* see weft__checkdead */
     w->next = w->prev = NULL;
     w->ticket = 0;
     AO_store(&w->done, 0);
