@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -163,6 +165,28 @@ typedef struct weft_once { uint32_t done; weft_mutex m; } weft_once;
 /* Calls fn exactly once per weft_once; every caller returns after it ran. */
 WEFT_API void weft_once_do(weft_once *o, void (*fn)(void));
 
+/* ---- I/O ---------------------------------------------------------------------
+ * Like read(2)/write(2)/accept(2)/connect(2), but a goroutine that would
+ * block parks (its thread runs other goroutines) until the fd is ready.
+ * The fd is switched to non-blocking mode on first use.  Failures return
+ * -errno and never set errno.  Close such fds with weft_close, which also
+ * wakes the goroutines parked on them (their calls return -EBADF).  From a
+ * plain thread the calls block the thread. */
+enum { WEFT_READ = 1, WEFT_WRITE = 2 };
+WEFT_API ssize_t weft_read(int fd, void *b, size_t n);
+/* Writes all n bytes unless an error occurs (as Go's Write): returns n, or
+ * the bytes written before an error, or -errno if none were. */
+WEFT_API ssize_t weft_write(int fd, const void *b, size_t n);
+/* Returns the new fd (non-blocking, close-on-exec). */
+WEFT_API int     weft_accept(int fd, struct sockaddr *sa, socklen_t *len);
+WEFT_API int     weft_connect(int fd, const struct sockaddr *sa, socklen_t len);
+/* Waits until fd is ready for events (WEFT_READ or WEFT_WRITE); returns
+ * events, -ETIMEDOUT after timeout_ns (0 polls, < 0 waits forever), -EBADF
+ * if closed meanwhile, -EBUSY if another goroutine already waits in that
+ * direction, -EINVAL for bad events. */
+WEFT_API int     weft_wait_fd(int fd, int events, int64_t timeout_ns);
+WEFT_API int     weft_close(int fd);
+
 /* ---- per-goroutine storage --------------------------------------------- */
 
 /* Allocates a key (>= 0) or returns -EAGAIN when all WEFT_LOCAL_KEYS are
@@ -237,8 +261,9 @@ typedef struct weft_case {
  * timeout_ns < 0 waits forever (n == 0 or only NULL channels: forever
  * indeed), 0 only polls, > 0 waits at most that long.  Returns -1 if no
  * case fired in time, -EINVAL for n < 0, n > 65536, a NULL cases with
- * n > 0 or a bad dir, -ENOMEM when n > 64 and memory runs out.  A SEND
- * case on a closed channel panics, as in Go.
+ * n > 0 or a bad dir, -ENOMEM when memory runs out (only for n > 64, or
+ * for the timer of a timed select in a goroutine).  A SEND case on a
+ * closed channel panics, as in Go.
  */
 WEFT_API int weft_select(weft_case *cases, int n, int64_t timeout_ns);
 

@@ -73,6 +73,7 @@ void weft__main_exit(G *gp)
     weft__wake_all_ms();
     AO_store(&sched.sysmonnote.key, 1);
     weft__futexwake(&sched.sysmonnote.key, 1);
+    weft__netpoll_break();
 }
 
 /* Wakes every M that may be asleep so that it notices sched.exiting.  A
@@ -147,6 +148,7 @@ static void freeall(void)
     }
     AO_store(&weft__allg, 0);
     weft__stackfreeall();
+    weft__netpoll_fini();
     M *mp = sched.allm;
     while (mp) {
         M *next = mp->alllink;

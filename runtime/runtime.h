@@ -432,17 +432,25 @@ typedef struct weft__timer {
     int32_t idx;            /* timerlock: index in the heap, -1 when not queued */
 } weft__timer;
 int  weft__addtimer(weft__timer *t);       /* on the current P; -ENOMEM */
-bool weft__deltimer(weft__timer *t);       /* true if it was still queued */
+/* true if it was still queued; false if it fired, in which case deltimer
+ * first waits until its callback has returned. */
+bool weft__deltimer(weft__timer *t);
 void weft__runtimers(P *pp, int64_t now);  /* runs pp's expired timers */
 int64_t weft__nexttimer(void);             /* earliest `when` over all Ps, 0 if none */
 void weft__movetimers(P *from, P *to);     /* procresize, STW */
 void weft__timersfree(P *pp);
 /* For select timeouts (select.c): arm a timer that calls fire(gp, arg)
  * after ns; disarm (always call it) removes it if it has not fired and
- * frees it.  After disarm returns, fire is never called *again*, but a
- * call already started on another M may still be running. */
+ * frees it.  After disarm returns, fire is not running and never will. */
 void *weft__timeout_arm(G *gp, int64_t ns, void (*fire)(G *gp, void *arg), void *arg);
 void  weft__timeout_disarm(void *t);
+
+/* ---- netpoll.c ---------------------------------------------------------------- */
+extern AO_t weft__netpoll_waiters;     /* atomic: Gs parked on fds */
+extern AO_t weft__netpoll_lastpoll;    /* atomic: last poll time, 0 while an M blocks in epoll */
+int  weft__netpoll(int64_t ns);        /* readies Gs; returns how many */
+void weft__netpoll_break(void);
+void weft__netpoll_fini(void);
 
 /* ---- sysmon.c ------------------------------------------------------------------ */
 int  weft__sysmon_start(void);

@@ -562,6 +562,12 @@ top:
         if (gp)
             return gp;
     }
+    /* The network, without blocking (ready Gs land on our queue). */
+    if (AO_load(&weft__netpoll_waiters) > 0 && AO_load(&weft__netpoll_lastpoll) != 0 &&
+        weft__netpoll(0) > 0) {
+        if ((gp = weft__runqget(pp, inheritTime)) != NULL)
+            return gp;
+    }
     /* Steal, if not too many Ms are already at it (step 1). */
     AO_t procs = AO_load(&weft__gomaxprocs);
     if (m->spinning || 2 * AO_load(&sched.nmspinning) < procs - AO_load(&sched.npidle)) {
@@ -616,6 +622,26 @@ top:
             becomeSpinning(m);
             goto top;
         }
+    }
+    /* Block in the poller, until the next timer at most, if goroutines wait
+     * on fds and no other M is already blocked there (lastpoll = 0 marks
+     * it).  What it readies goes to the global queue; then find a P. */
+    AO_t last = AO_load(&weft__netpoll_lastpoll);
+    if (AO_load(&weft__netpoll_waiters) > 0 && last != 0 &&
+        AO_compare_and_swap_full(&weft__netpoll_lastpoll, last, 0)) {
+        int64_t next = weft__nexttimer();
+        int64_t delay = next == 0 ? -1 : next - weft__nanotime();
+        if (next != 0 && delay < 0)
+            delay = 0;
+        AO_store(&m->blocked, 1);
+        weft__netpoll(delay);       /* sets lastpoll again */
+        AO_store(&m->blocked, 0);
+        weft__lock(&sched.lock);
+        P *p2 = weft__pidleget();
+        weft__unlock(&sched.lock);
+        if (p2)
+            weft__acquirep(m, p2);
+        goto top;
     }
     /* Sleep until the next timer anywhere is due (not a fixed tick). */
     int64_t next = weft__nexttimer();

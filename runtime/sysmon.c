@@ -85,6 +85,12 @@ static void *sysmon(void *arg)
         if (weft__notetsleep(&sched.sysmonnote, delay * 1000))
             break;      /* woken: shutdown */
         int64_t now = weft__nanotime();
+        /* Poll the network if nobody has for 10 ms (everyone busy). */
+        AO_t last = AO_load(&weft__netpoll_lastpoll);
+        if (AO_load(&weft__netpoll_waiters) > 0 && last != 0 &&
+            (int64_t)last + 10 * 1000 * 1000 < now &&
+            AO_compare_and_swap_full(&weft__netpoll_lastpoll, last, (AO_t)now))
+            weft__netpoll(0);
         if (retake(now) != 0)
             idle = 0;
         else

@@ -16,6 +16,7 @@
  * A million sleeping goroutines therefore cost no CPU: they are heap
  * entries, and the idle Ms sleep until the first of them is due.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -109,6 +110,20 @@ static int addtimer_locked_p(weft__timer *t, P **out)
     return err;
 }
 
+/* Callbacks in flight, striped by timer address.  runtimers counts a timer
+ * here (under its P's lock, before taking it off the heap) while its
+ * callback runs, and never touches the timer after the callback returns
+ * (the callback may free it).  deltimer on a timer that is no longer queued
+ * waits for the count of its stripe to drain, so after deltimer returns the
+ * callback's arguments may die. */
+#define RUNSTRIPES 64
+static AO_t running[RUNSTRIPES];
+
+static AO_t *stripe(weft__timer *t)
+{
+    return &running[((uintptr_t)t >> 4) % RUNSTRIPES];
+}
+
 int weft__addtimer(weft__timer *t)
 {
     P *pp;
@@ -121,9 +136,14 @@ int weft__addtimer(weft__timer *t)
 bool weft__deltimer(weft__timer *t)
 {
     for (;;) {
-        P *pp = t->pp;
-        if (!pp)
+        /* load-acquire: pairs with runtimers' fetch_and_add before it
+         * clears t->pp, so a NULL pp means the stripe count is visible. */
+        P *pp = (P *)AO_load_acquire((AO_t *)&t->pp);
+        if (!pp) {
+            while (AO_load_acquire(stripe(t)) != 0)
+                sched_yield();      /* a callback is running: it is short */
             return false;
+        }
         weft__lock(&pp->timerlock);
         if (t->pp != pp) {      /* moved or fired meanwhile */
             weft__unlock(&pp->timerlock);
@@ -144,9 +164,15 @@ void weft__runtimers(P *pp, int64_t now)
         void (*f)(G *, void *) = t->f;
         G *gp = t->gp;
         void *arg = t->arg;
+        AO_t *st = stripe(t);
+        /* fetch_and_add_full: counted before t->pp is cleared (deltimer) */
+        AO_fetch_and_add1_full(st);
         heapremove(pp, 0);
         weft__unlock(&pp->timerlock);
         f(gp, arg);
+        /* fetch_and_sub (release): the callback's accesses happen before a
+         * waiting deltimer returns; t itself is not touched again. */
+        AO_fetch_and_sub1_release(st);
         weft__lock(&pp->timerlock);
     }
     weft__unlock(&pp->timerlock);
@@ -228,6 +254,7 @@ void weft_sleep(int64_t ns)
         return;
     }
     weft__park(sleep_commit, &pp->timerlock, waitReasonSleep);
+    weft__deltimer(&t);     /* t lives on this stack: wait out its callback */
 }
 
 /* ---- timeouts ------------------------------------------------------------------ */
@@ -250,6 +277,6 @@ void weft__timeout_disarm(void *t)
 {
     if (!t)
         return;
-    weft__deltimer(t);
+    weft__deltimer(t);      /* returns only once no callback is running */
     free(t);
 }
