@@ -8,11 +8,13 @@
  *          (default: port 0 = any free port; loopback only)
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <weft.h>
 
@@ -38,6 +40,10 @@ static void acceptor(void *arg)
     (void)arg;
     for (;;) {
         int c = weft_accept(lfd, NULL, NULL);
+        if (c == -EMFILE || c == -ENFILE || c == -ENOBUFS || c == -ENOMEM) {
+            weft_sleep(10 * 1000 * 1000);   /* out of fds: back off, as Go's http server does */
+            continue;
+        }
         if (c < 0)
             return;     /* listener closed */
         atomic_fetch_add(&conns, 1);
@@ -113,6 +119,18 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: echo [--port P] [--selftest N]\n");
             return 2;
         }
+    }
+    /* Two fds per self-test connection: raise the soft limit to the hard one. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && nclients > ((long)rl.rlim_cur - 32) / 2) {
+        long fit = ((long)rl.rlim_cur - 32) / 2;
+        fprintf(stderr, "echo: %ld clients need %ld fds but the limit is %ld; using %ld clients\n",
+                nclients, 2 * nclients + 32, (long)rl.rlim_cur, fit);
+        nclients = fit;
     }
     lfd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
