@@ -1,8 +1,9 @@
 /*
  * bench_fib.c — fork-join parallelism: fib(n) where every call above a
  * cutoff of 18 computes fib(n-1) in a new goroutine and fib(n-2) itself,
- * and calls at or below the cutoff recurse serially.  Repeated r times;
- * prints ms per fib(n).  Before booting the runtime it times the plain
+ * and calls at or below the cutoff recurse serially; the parent waits for
+ * the spawned branch on a weft_wg, as the Go peer does with a
+ * sync.WaitGroup.  Repeated r times; prints ms per fib(n).  Before booting the runtime it times the plain
  * serial C fib(n) on this thread, printed as a reference line of its own.
  *
  * Options: -p PROCS (0 = runtime default), -n N (default 27), -r REPS
@@ -15,11 +16,12 @@
 
 #define CUTOFF 18
 
-/* One spawned branch; its parent waits on done (no channels exist yet). */
+/* One spawned branch; its parent waits on wg (Go: a WaitGroup and a
+ * captured variable). */
 struct fib_task {
     int n;
     long result;
-    atomic_int done;
+    weft_wg wg;
 };
 
 static struct bench_args args = { .procs = 0, .n = 27, .reps = 500 };
@@ -40,15 +42,15 @@ static void fib_task_run(void *arg)
 {
     struct fib_task *t = arg;
     t->result = fib_par(t->n);
-    atomic_store_explicit(&t->done, 1, memory_order_release);
+    weft_wg_done(&t->wg);
 }
 
 static long fib_par(int n)
 {
     if (n <= CUTOFF)
         return fib_serial(n);
-    struct fib_task t = { .n = n - 1, .result = 0 };
-    atomic_init(&t.done, 0);
+    struct fib_task t = { .n = n - 1, .result = 0, .wg = WEFT_WG_INIT };
+    weft_wg_add(&t.wg, 1);
     int64_t id = weft_go(fib_task_run, &t);
     if (id < 0) {
         /* Record the failure and compute the branch here instead, so that
@@ -58,8 +60,7 @@ static long fib_par(int n)
         fib_task_run(&t);
     }
     long b = fib_par(n - 2);
-    while (!atomic_load_explicit(&t.done, memory_order_acquire))
-        weft_yield();
+    weft_wg_wait(&t.wg);
     return t.result + b;
 }
 
