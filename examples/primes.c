@@ -3,6 +3,10 @@
  * prime found so far, each filtering the multiples of its prime out of the
  * stream it passes on over an unbuffered channel.
  *
+ * When main has its primes it closes `done`: the generator stops and closes
+ * its channel, and the close ripples down the chain, each filter closing
+ * its output and exiting, so the program ends with nothing leaked.
+ *
  *   usage: primes [N]     print the first N primes (default 1000)
  */
 #include <stdio.h>
@@ -11,22 +15,33 @@
 
 struct filter { weft_chan *in, *out; long prime; };
 
+static weft_chan *done;             /* closed by main: stop generating */
+static weft_wg running = WEFT_WG_INIT;
+
 static void generate(void *arg)
 {
     weft_chan *ch = arg;
-    for (long i = 2;; i++)
-        weft_chan_send(ch, &i);
+    for (long i = 2;; i++) {
+        weft_case cases[2] = {
+            { .ch = ch, .dir = WEFT_SEND, .elem = &i },
+            { .ch = done, .dir = WEFT_RECV, .elem = NULL },
+        };
+        if (weft_select(cases, 2, -1) == 1)
+            break;
+    }
+    weft_chan_close(ch);
+    weft_wg_done(&running);
 }
 
 static void filter(void *arg)
 {
     struct filter *f = arg;
     long v;
-    for (;;) {
-        weft_chan_recv(f->in, &v);
+    while (weft_chan_recv(f->in, &v))
         if (v % f->prime != 0)
             weft_chan_send(f->out, &v);
-    }
+    weft_chan_close(f->out);        /* pass the end of the stream on */
+    weft_wg_done(&running);
 }
 
 static long nprimes = 1000;
@@ -34,8 +49,11 @@ static long nprimes = 1000;
 static void mainfn(void *arg)
 {
     (void)arg;
-    weft_chan *ch = weft_chan_new(sizeof(long), 0);
-    if (!ch || weft_go(generate, ch) < 0) {
+    weft_chan *first = weft_chan_new(sizeof(long), 0), *ch = first;
+    done = weft_chan_new(0, 0);
+    struct filter **filters = calloc((size_t)nprimes, sizeof *filters);
+    weft_wg_add(&running, 1);
+    if (!ch || !done || !filters || weft_go(generate, ch) < 0) {
         fprintf(stderr, "primes: out of memory\n");
         exit(1);
     }
@@ -52,6 +70,8 @@ static void mainfn(void *arg)
         f->in = ch;
         f->out = weft_chan_new(sizeof(long), 0);
         f->prime = prime;
+        filters[i] = f;
+        weft_wg_add(&running, 1);
         if (!f->out || weft_go(filter, f) < 0) {
             fprintf(stderr, "primes: out of memory\n");
             exit(1);
@@ -61,7 +81,19 @@ static void mainfn(void *arg)
     printf("%ld primes through %ld goroutines; %d goroutines alive\n", nprimes, nprimes + 1,
            weft_num_goroutine());
     (void)last;
-    /* main returns: the filter chain ends with it (as in Go). */
+    /* Drain the last channel while the chain shuts down. */
+    weft_chan_close(done);
+    long v;
+    while (weft_chan_recv(ch, &v))
+        ;
+    weft_wg_wait(&running);
+    weft_chan_free(first);
+    for (long i = 0; i < nprimes; i++) {
+        weft_chan_free(filters[i]->out);
+        free(filters[i]);
+    }
+    free(filters);
+    weft_chan_free(done);
 }
 
 int main(int argc, char **argv)
