@@ -54,10 +54,11 @@ AO_t weft__netpoll_lastpoll;        /* atomic: nanotime of the last poll, 0 whil
 static int netpoll_init(void)
 {
     for (;;) {
+        /* load-acquire: pairs with the store-release of 2 below (epfd is set) */
         AO_t s = AO_load_acquire(&pollinit);
         if (s == 2)
             return 0;
-        if (s == 0 && AO_compare_and_swap_full(&pollinit, 0, 1))
+        if (s == 0 && AO_compare_and_swap_full(&pollinit, 0, 1))   /* one initializer */
             break;
         sched_yield();
     }
@@ -73,6 +74,7 @@ static int netpoll_init(void)
     }
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
     epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev);
+    /* plain store: published by the store-release of pollinit below */
     AO_store(&weft__netpoll_lastpoll, (AO_t)weft__nanotime());
     /* store-release: epfd and breakfd are visible to whoever sees 2 */
     AO_store_release(&pollinit, 2);
@@ -167,7 +169,7 @@ static int pdwait(polldesc *pd, bool write, int64_t ns)
     G *gp = weft__getg();
     if (!gp || gp->issystem) {
         /* A plain thread: block it in poll(2). */
-        AO_store(&sched.foreign, 1);
+        AO_store(&sched.foreign, 1);   /* a flag; read under sched.lock by checkdead */
         struct pollfd p = { .fd = pd->fd, .events = (short)(write ? POLLOUT : POLLIN) };
         int ms = ns < 0 ? -1 : (int)((ns + 999999) / 1000000);
         int r = poll(&p, 1, ms);
@@ -197,6 +199,9 @@ static int pdwait(polldesc *pd, bool write, int64_t ns)
     }
     pwaiter w = { .gp = gp, .result = 0 };
     *slot = &w;
+    /* fetch_and_add_full: the count is visible before we park, so an M about
+     * to sleep sees a waiter and polls (a stale read only delays a poll
+     * until sysmon's). */
     AO_fetch_and_add1_full(&weft__netpoll_waiters);
     void *timer = NULL;
     pdtimeout t = { pd, &w, write };
@@ -225,6 +230,7 @@ static G *wakeone(polldesc *pd, pwaiter **slot, bool *edge, int result)
     }
     *slot = NULL;
     w->result = result;
+    /* fetch_and_sub: a counter hint (we hold pd->lock for the waiter itself) */
     AO_fetch_and_sub1(&weft__netpoll_waiters);
     (void)pd;
     return w->gp;
@@ -239,6 +245,8 @@ int weft__netpoll(int64_t ns)
     struct epoll_event evs[128];
     int ms = ns < 0 ? -1 : ns == 0 ? 0 : (int)((ns + 999999) / 1000000);
     int n = epoll_wait(epfd, evs, 128, ms);
+    /* store: a timestamp hint for findrunnable and sysmon; it also ends the
+     * "M blocked in epoll" state (0) set by the CAS in findrunnable */
     AO_store(&weft__netpoll_lastpoll, (AO_t)weft__nanotime());
     int woken = 0;
     for (int i = 0; i < n; i++) {
@@ -291,6 +299,7 @@ void weft__netpoll_fini(void)
     close(epfd);
     close(breakfd);
     epfd = breakfd = -1;
+    /* plain stores: shutdown, every other thread has exited */
     AO_store(&weft__netpoll_waiters, 0);
     AO_store(&pollinit, 0);
 }
