@@ -269,6 +269,11 @@ WEFT_API int weft_select(weft_case *cases, int n, int64_t timeout_ns);
 
 /* ---- diagnostics --------------------------------------------------------- */
 
+/* One scheduler dump to fd, now, in Go's schedtrace format (see README,
+ * "SCHEDDEBUG"): the summary line, or with detailed the flags line and one
+ * line per P, M and goroutine.  Safe at any time; never stops the world. */
+WEFT_API void weft_schedtrace(int fd, bool detailed);
+
 /* Misuse that Go panics on: prints "panic: <message>" and the goroutine's
  * state to stderr and exits with status 2. */
 WEFT_API _Noreturn void weft_panic(const char *fmt, ...)

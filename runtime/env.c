@@ -34,6 +34,7 @@ void weft__env_init(void)
 {
     if (!AO_compare_and_swap_full(&env_done, 0, 1))
         return;
+    weft__scheddebug_init();
     const char *s = getenv("WEFT_MAXPROCS");
     if (s) {
         unsigned long long v;

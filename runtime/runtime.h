@@ -305,6 +305,7 @@ extern weft__mutex weft__allglock;
 extern size_t weft__stack_default;     /* WEFT_STACK or WEFT_STACK_DEFAULT */
 int  weft__env_maxprocs(void);         /* WEFT_MAXPROCS or CPUs in our affinity mask */
 void weft__env_init(void);
+void weft__scheddebug_init(void);      /* SCHEDDEBUG, once per process */
 
 /* ---- current G / M --------------------------------------------------------
  * The current G lives in a thread-local set at every switch.  It is read

@@ -947,9 +947,11 @@ void weft_syscall_exit(void)
         weft_panic("weft_syscall_exit without weft_syscall_enter in goroutine %lld", (long long)gp->goid);
     M *m = gp->m;
     if (unlikely(AO_load(&sched.exiting))) {
-        /* main has returned; this goroutine never runs again. */
-        for (;;)
-            pause();
+        /* main has returned: this goroutine never runs again, and its M
+         * goes back to its scheduler loop, which ends (for m0, weft_main
+         * then finishes the shutdown). */
+        switch_from_g(gp, AFTER_NONE, NULL, NULL);
+        weft__throw("syscall_exit: resumed after exit");
     }
     P *oldp = m->oldp;
     m->oldp = NULL;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "scheddebug.h"
 
 static AO_t sysmon_stop_flag;
 
@@ -75,16 +76,24 @@ static void *sysmon(void *arg)
     (void)arg;
     int64_t delay = 0;      /* µs */
     uint32_t idle = 0;
+    int64_t lasttrace = 0;
+    int64_t maxdelay = 10 * 1000;
+    if (weft__debug.schedtrace > 0 && weft__debug.schedtrace * 1000LL < maxdelay)
+        maxdelay = weft__debug.schedtrace * 1000LL;   /* dumps on time */
     while (!AO_load(&sysmon_stop_flag) && !AO_load(&sched.exiting)) {
         if (idle == 0)
             delay = 20;
         else if (idle > 50)
             delay *= 2;
-        if (delay > 10 * 1000)
-            delay = 10 * 1000;
+        if (delay > maxdelay)
+            delay = maxdelay;
         if (weft__notetsleep(&sched.sysmonnote, delay * 1000))
             break;      /* woken: shutdown */
         int64_t now = weft__nanotime();
+        if (weft__debug.schedtrace > 0 && lasttrace + weft__debug.schedtrace * 1000000LL <= now) {
+            lasttrace = now;
+            weft_schedtrace(2, weft__debug.scheddetail > 0);
+        }
         /* Poll the network if nobody has for 10 ms (everyone busy). */
         AO_t last = AO_load(&weft__netpoll_lastpoll);
         if (AO_load(&weft__netpoll_waiters) > 0 && last != 0 &&

@@ -6,6 +6,7 @@
 #define WEFT_TESTUTIL_H
 
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,12 +37,31 @@ static inline int run_prog(const char *name, const char *arg, char *out, size_t 
     }
     close(po[1]);
     close(pe[1]);
+    /* Drain both pipes together: a child that fills one while we block on
+     * the other would deadlock. */
     size_t no = 0, ne = 0;
-    ssize_t r;
-    while ((r = read(po[0], out + no, outlen - 1 - no)) > 0)
-        no += (size_t)r;
-    while ((r = read(pe[0], err + ne, errlen - 1 - ne)) > 0)
-        ne += (size_t)r;
+    struct pollfd fds[2] = { { .fd = po[0], .events = POLLIN }, { .fd = pe[0], .events = POLLIN } };
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0)
+            break;
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char *buf = i == 0 ? out : err;
+            size_t *n = i == 0 ? &no : &ne;
+            size_t cap = i == 0 ? outlen : errlen;
+            char scratch[4096];
+            ssize_t r = *n < cap - 1 ? read(fds[i].fd, buf + *n, cap - 1 - *n)
+                                     : read(fds[i].fd, scratch, sizeof scratch);
+            if (r <= 0) {
+                fds[i].fd = -1;
+                open_fds--;
+            } else if (*n < cap - 1) {
+                *n += (size_t)r;
+            }
+        }
+    }
     out[no] = 0;
     err[ne] = 0;
     close(po[0]);

@@ -1,0 +1,110 @@
+/*
+ * scheddebug.c — parsing SCHEDDEBUG (Go's GODEBUG parsing, but loud: every
+ * malformed or unknown entry gets one warning naming it).
+ *
+ *   SCHEDDEBUG=schedtrace=1000,scheddetail=1,traceback=all,hogwarn=50
+ */
+#include <string.h>
+
+#include "scheddebug.h"
+
+weft__scheddebug weft__debug = { .traceback = TRACEBACK_SINGLE };
+
+#define INT_LIMIT 2147483647L   /* as Go's ParseInt(value, 10, 32) */
+
+/* A non-negative decimal of at most INT_LIMIT, exactly the bytes [p, p+n). */
+static bool parse_ms(const char *p, size_t n, int *out, const char **why)
+{
+    if (n == 0) {
+        *why = "empty value";
+        return false;
+    }
+    if (p[0] == '-') {
+        *why = "negative value";
+        return false;
+    }
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            *why = "not a decimal number";
+            return false;
+        }
+        v = v * 10 + (p[i] - '0');
+        if (v > INT_LIMIT) {
+            *why = "number too large";
+            return false;
+        }
+    }
+    *out = (int)v;
+    return true;
+}
+
+static bool eq(const char *p, size_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(p, lit, n) == 0;
+}
+
+int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
+                           weft__scheddebug_warnf warn, void *arg)
+{
+    weft__scheddebug d = { .traceback = TRACEBACK_SINGLE };
+    int bad = 0;
+    if (s) {
+        const char *p = s;
+        for (;;) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            const char *why = NULL;
+            const char *eqs = memchr(p, '=', len);
+            if (len == 0) {
+                /* "a,,b" or a trailing comma; an empty whole string is fine */
+                if (end || p != s)
+                    why = "empty entry";
+            } else if (!eqs) {
+                why = "want name=value";
+            } else {
+                size_t klen = (size_t)(eqs - p);
+                const char *v = eqs + 1;
+                size_t vlen = len - klen - 1;
+                int n = 0;
+                if (klen == 0) {
+                    why = "empty name";
+                } else if (eq(p, klen, "schedtrace")) {
+                    if (parse_ms(v, vlen, &n, &why))
+                        d.schedtrace = n;
+                } else if (eq(p, klen, "scheddetail")) {
+                    if (parse_ms(v, vlen, &n, &why)) {
+                        if (n > 1)
+                            why = "want 0 or 1";
+                        else
+                            d.scheddetail = n;
+                    }
+                } else if (eq(p, klen, "hogwarn")) {
+                    if (parse_ms(v, vlen, &n, &why))
+                        d.hogwarn = n;
+                } else if (eq(p, klen, "traceback")) {
+                    if (eq(v, vlen, "none"))
+                        d.traceback = TRACEBACK_NONE;
+                    else if (eq(v, vlen, "single"))
+                        d.traceback = TRACEBACK_SINGLE;
+                    else if (eq(v, vlen, "all"))
+                        d.traceback = TRACEBACK_ALL;
+                    else
+                        why = "want none, single or all";
+                } else {
+                    why = "unknown name";
+                }
+            }
+            if (why) {
+                bad++;
+                if (warn)
+                    warn(p, len, why, arg);
+            }
+            if (!end)
+                break;
+            p = end + 1;
+        }
+    }
+    *out = d;
+    return bad;
+}

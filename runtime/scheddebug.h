@@ -1,0 +1,33 @@
+/*
+ * scheddebug.h — the SCHEDDEBUG setting (SPEC §4): parsed once at start-up
+ * by a pure function that tests and the fuzzer call directly.
+ */
+#ifndef WEFT_SCHEDDEBUG_H
+#define WEFT_SCHEDDEBUG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum { TRACEBACK_NONE = 0, TRACEBACK_SINGLE = 1, TRACEBACK_ALL = 2 };
+
+typedef struct weft__scheddebug {
+    int schedtrace;     /* ms between summary lines; 0 = off */
+    int scheddetail;    /* 1 = detailed dumps */
+    int traceback;      /* TRACEBACK_* (default single) */
+    int hogwarn;        /* ms; 0 = off */
+} weft__scheddebug;
+
+/* Called once per rejected entry, with the entry as written (not NUL
+ * terminated: len bytes) and the reason. */
+typedef void (*weft__scheddebug_warnf)(const char *entry, size_t len, const char *why, void *arg);
+
+/* Parses s (may be NULL) into *out, starting from the defaults.  Entries
+ * are comma-separated name=value; a malformed or unknown entry is reported
+ * through warn (if not NULL) and otherwise ignored; later entries win.
+ * Returns the number of rejected entries. */
+int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
+                           weft__scheddebug_warnf warn, void *arg);
+
+extern weft__scheddebug weft__debug;   /* const after boot */
+
+#endif
