@@ -274,8 +274,37 @@ WEFT_API int weft_select(weft_case *cases, int n, int64_t timeout_ns);
  * line per P, M and goroutine.  Safe at any time; never stops the world. */
 WEFT_API void weft_schedtrace(int fd, bool detailed);
 
-/* Misuse that Go panics on: prints "panic: <message>" and the goroutine's
- * state to stderr and exits with status 2. */
+/* Go's runtime.Stack: writes the calling goroutine's traceback (all: every
+ * goroutine's, stopping the world briefly) into buf in Go's format, and
+ * returns the bytes written: output that does not fit is cut off, so a
+ * return value equal to len may mean truncated (no NUL is added).  len 0
+ * returns 0; -EINVAL for a NULL buf with len > 0; -ESRCH for all = false
+ * outside any goroutine. */
+WEFT_API int weft_stack(char *buf, size_t len, bool all);
+
+/* A stack: return addresses, innermost first, ended by the first 0. */
+typedef struct weft_stack_record {
+    uintptr_t stack[32];
+} weft_stack_record;
+
+/* Go's GoroutineProfile / ThreadCreateProfile: n = number of records (live
+ * goroutines / threads).  If n <= len, fills p[0..n) and sets *ok = true;
+ * otherwise leaves p alone and sets *ok = false.  Returns n, or -EINVAL for
+ * a NULL ok or len < 0 (p may be NULL when len is 0). */
+WEFT_API int weft_goroutine_profile(weft_stack_record *p, int len, bool *ok);
+WEFT_API int weft_threadcreate_profile(weft_stack_record *p, int len, bool *ok);
+
+/* Go's pprof.Lookup(name).WriteTo(fd, debug) for "goroutine" and
+ * "threadcreate": debug 0 writes a gzipped profile.proto, 1 the counts as
+ * text ("goroutine profile: total N", "N @ 0x...", "#\t0x...\tfunc+0x..\tfile:line"),
+ * 2 (goroutine) every goroutine's traceback.  0 or -EINVAL (unknown name,
+ * debug < 0), or the negative errno of a failed write. */
+WEFT_API int weft_profile_write(const char *name, int fd, int debug);
+
+/* Misuse that Go panics on: prints "panic: <message>", a scheduler dump if
+ * SCHEDDEBUG asks for one, the goroutine's traceback (every goroutine's
+ * with SCHEDDEBUG=traceback=all, none with traceback=none) to stderr and
+ * exits with status 2. */
 WEFT_API _Noreturn void weft_panic(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 

@@ -58,6 +58,12 @@ void weft__lock(weft__mutex *l)
     }
 }
 
+bool weft__trylock(weft__mutex *l)
+{
+    /* CAS-full: acquire for the critical section, as weft__lock's fast path. */
+    return AO_compare_and_swap_full(&l->key, MUTEX_UNLOCKED, MUTEX_LOCKED);
+}
+
 void weft__unlock(weft__mutex *l)
 {
     AO_t v;

@@ -37,6 +37,9 @@ int weft__callers(int skip, uintptr_t *pcs, int max)
     return n;
 }
 
+__thread uintptr_t weft__mcause_pcs[32];
+__thread int weft__mcause_n;
+
 M *weft__allocm(void)
 {
     M *m = calloc(1, sizeof *m);
@@ -51,7 +54,14 @@ M *weft__allocm(void)
     g0->m = m;
     AO_store(&g0->atomicstatus, Grunning);
     m->g0 = g0;
-    m->ncreatestack = weft__callers(2, m->createstack, 32);
+    if (weft__mcause_n > 0) {
+        /* sysmon is handing off the P of a goroutine stuck in a syscall:
+         * that goroutine is why this M exists */
+        m->ncreatestack = weft__mcause_n;
+        memcpy(m->createstack, weft__mcause_pcs, (size_t)weft__mcause_n * sizeof(uintptr_t));
+    } else {
+        m->ncreatestack = weft__callers(2, m->createstack, 32);
+    }
     weft__lock(&sched.lock);
     m->id = sched.mnext++;
     m->alllink = sched.allm;
@@ -131,6 +141,7 @@ int weft__newm(P *pp, bool spinning)
 
 void weft__mfree(M *m)
 {
+    free(m->createtext);
     free(m->g0);
     free(m);
 }

@@ -1,194 +1,108 @@
 /*
- * panic.c — fatal errors: weft__throw (a runtime bug), weft__fatal (a user
- * error Go treats as fatal), weft_panic (misuse Go panics on), and an
- * async-signal-safe printf for all of them.
+ * panic.c — dying Go's way: weft__throw (a runtime bug), weft__fatal (a user
+ * error Go treats as fatal: deadlock), weft_panic (misuse Go panics on) and
+ * fatal signals (weft__sigpanic, from os/linux.c), as Go's startpanic /
+ * dopanic (go-formats.md §2.5):
  *
- * The goroutine tracebacks printed here are minimal (return addresses,
- * symbolized with dladdr); the full Go-format traceback lives with the
- * SCHEDDEBUG/traceback work.
+ *   panic: <message>                      or  fatal error: <message>
+ *   [signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x...]
+ *   SCHED ... (a detailed dump, if SCHEDDEBUG has schedtrace or scheddetail)
+ *
+ *   goroutine 7 [running]:
+ *   ...
+ *
+ * then every other goroutine when SCHEDDEBUG=traceback=all or for fatal
+ * errors (Go: fatal errors always dump everyone), none with
+ * traceback=none; exit status 2.
+ *
+ * The first thread to start dying prints; any other thread that fails
+ * meanwhile waits for it to exit (Go's paniclk), and a failure while
+ * printing exits at once.  Everything here may run in a signal handler:
+ * output goes through print.c, and symbols are looked up without waiting
+ * for the symbolizer's lock (a thread that crashed inside it cannot
+ * deadlock us; its frames print as bare addresses).
  */
-
-#include <dlfcn.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "scheddebug.h"
+#include "traceback.h"
 
-extern int weft__callers(int skip, uintptr_t *pcs, int max);
+AO_t weft__panicking;
 
-/* ---- async-signal-safe formatting ------------------------------------------- */
+enum { DIE_PANIC, DIE_FATAL, DIE_THROW };
 
-typedef struct {
-    char buf[1024];
-    size_t n;
-    int fd;
-} outbuf;
-
-static void flush(outbuf *o)
+/* Go's startpanic_m: one thread dies, others wait. */
+static void startpanic(void)
 {
-    size_t off = 0;
-    while (off < o->n) {
-        ssize_t w = write(o->fd, o->buf + off, o->n - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
+    static __thread int dying;
+    if (dying++) {
+        weft__printf(2, "\nfatal error: panic during panic\n");
+        _exit(2);
     }
-    o->n = 0;
+    /* CAS-full: exactly one printer; the others park below forever. */
+    if (!AO_compare_and_swap_full(&weft__panicking, 0, 1)) {
+        for (;;)
+            pause();
+    }
 }
 
-static void putch(outbuf *o, char c)
+static void dump_sched(void)
 {
-    if (o->n == sizeof o->buf)
-        flush(o);
-    o->buf[o->n++] = c;
+    if (weft__debug.schedtrace > 0 || weft__debug.scheddetail > 0)
+        weft__schedtrace_crash(2);
 }
 
-static void putstr(outbuf *o, const char *s)
+/* Prints the goroutines after the headline, per SCHEDDEBUG=traceback.
+ * (pc, fp) start the current goroutine's frames (a signal context, exact
+ * pc), or 0 to start at our caller's caller. */
+static __attribute__((noreturn)) void dopanic(int kind, uintptr_t pc, uintptr_t fp)
 {
-    if (!s)
-        s = "(null)";
-    while (*s)
-        putch(o, *s++);
-}
-
-static void putu(outbuf *o, unsigned long long v, unsigned base)
-{
-    char tmp[24];
-    int i = 0;
-    do {
-        tmp[i++] = "0123456789abcdef"[v % base];
-        v /= base;
-    } while (v);
-    while (i)
-        putch(o, tmp[--i]);
-}
-
-static void vformat(outbuf *o, const char *fmt, va_list ap)
-{
-    for (const char *p = fmt; *p; p++) {
-        if (*p != '%') {
-            putch(o, *p);
-            continue;
-        }
-        p++;
-        int longs = 0;
-        while (*p == 'l') {
-            longs++;
-            p++;
-        }
-        if (*p == 'z') {
-            longs = 1;
-            p++;
-        }
-        switch (*p) {
-        case 's': putstr(o, va_arg(ap, const char *)); break;
-        case 'c': putch(o, (char)va_arg(ap, int)); break;
-        case '%': putch(o, '%'); break;
-        case 'p':
-            putstr(o, "0x");
-            putu(o, (uintptr_t)va_arg(ap, void *), 16);
-            break;
-        case 'd': {
-            long long v = longs ? va_arg(ap, long long) : va_arg(ap, int);
-            if (v < 0) {
-                putch(o, '-');
-                putu(o, (unsigned long long)(-(v + 1)) + 1, 10);
+    dump_sched();
+    int tb = weft__debug.traceback;
+    bool all = tb == TRACEBACK_ALL || (kind != DIE_PANIC && tb != TRACEBACK_NONE);
+    weft__tbopts opt = { .runtime_frames = kind == DIE_THROW, .crash = true };
+    G *gp = weft__getg();
+    bool user = gp && !gp->issystem;
+    weft__out o;
+    weft__out_fd(&o, 2);
+    if (tb != TRACEBACK_NONE) {
+        if (pc) {
+            weft__outf(&o, "\n");
+            if (user) {
+                weft__goroutineheader(&o, gp);
+                weft__traceback(&o, gp, pc, fp, gp->stacklo, gp->stackhi, true, &opt);
             } else {
-                putu(o, (unsigned long long)v, 10);
+                weft__outf(&o, "runtime stack:\n");
+                uintptr_t lo = gp ? gp->stacklo : fp, hi = gp ? gp->stackhi : fp + (8u << 20);
+                weft__traceback(&o, NULL, pc, fp, lo, hi, true, &opt);
             }
-            break;
+        } else if (user || kind == DIE_THROW) {
+            weft__outf(&o, "\n");
+            weft__traceback_self(&o, &opt);
         }
-        case 'u':
-        case 'x': {
-            unsigned long long v = longs ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned);
-            putu(o, v, *p == 'x' ? 16 : 10);
-            break;
-        }
-        default:
-            putch(o, '%');
-            if (*p)
-                putch(o, *p);
-            else
-                p--;
-        }
+        if (all)
+            weft__tracebackothers(&o, user ? gp : NULL, true, &opt);
     }
-}
-
-void weft__printf(int fd, const char *fmt, ...)
-{
-    outbuf o = { .n = 0, .fd = fd };
-    va_list ap;
-    va_start(ap, fmt);
-    vformat(&o, fmt, ap);
-    va_end(ap);
-    flush(&o);
-}
-
-void weft__print_createdby(G *gp);
-
-/* ---- tracebacks (minimal) ----------------------------------------------------- */
-
-static void print_goroutine_header(G *gp)
-{
-    if (gp && !gp->issystem)
-        weft__printf(2, "\ngoroutine %lld [running]:\n", (long long)gp->goid);
-    else
-        weft__printf(2, "\nruntime stack:\n");
-}
-
-static void print_frames(int skip)
-{
-    uintptr_t pcs[32];
-    int n = weft__callers(skip, pcs, 32);
-    for (int i = 0; i < n; i++) {
-        Dl_info info;
-        uintptr_t pc = pcs[i] - 1;
-        if (dladdr((void *)pc, &info) && info.dli_sname)
-            weft__printf(2, "%s(...)\n\t%s +0x%lx\n", info.dli_sname,
-                         info.dli_fname ? info.dli_fname : "?",
-                         (unsigned long)(pcs[i] - (uintptr_t)info.dli_saddr));
-        else
-            weft__printf(2, "?\n\tpc=%p\n", (void *)pcs[i]);
-    }
-    G *gp = weft__getg();
-    if (gp && !gp->issystem)
-        weft__print_createdby(gp);
-}
-
-/* Go's "created by F in goroutine N" line (nothing for goroutine 1). */
-void weft__print_createdby(G *gp)
-{
-    if (gp->ismain || !gp->gopc)
-        return;
-    Dl_info info;
-    const char *name = "?";
-    if (dladdr((void *)(gp->gopc - 1), &info) && info.dli_sname)
-        name = info.dli_sname;
-    if (gp->parentgoid)
-        weft__printf(2, "created by %s in goroutine %lld\n", name, (long long)gp->parentgoid);
-    else
-        weft__printf(2, "created by %s\n", name);
-}
-
-static __attribute__((noreturn)) void die(const char *prefix, const char *msg, int skip)
-{
-    G *gp = weft__getg();
-    weft__printf(2, "%s%s\n", prefix, msg);
-    print_goroutine_header(gp);
-    print_frames(skip);
+    weft__out_flush(&o);
     _exit(2);
 }
 
 void weft__throw(const char *msg)
 {
-    die("fatal error: ", msg, 2);
+    startpanic();
+    weft__printf(2, "fatal error: %s\n", msg);
+    dopanic(DIE_THROW, 0, 0);
 }
 
 void weft__fatal(const char *msg)
 {
-    die("fatal error: ", msg, 2);
+    startpanic();
+    weft__printf(2, "fatal error: %s\n", msg);
+    dopanic(DIE_FATAL, 0, 0);
 }
 
 void weft_panic(const char *fmt, ...)
@@ -198,7 +112,70 @@ void weft_panic(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    die("panic: ", msg, 2);
+    startpanic();
+    weft__printf(2, "panic: %s\n", msg);
+    dopanic(DIE_PANIC, 0, 0);
+}
+
+/* ---- fatal signals ------------------------------------------------------------ */
+
+static const char *signame(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV: segmentation violation";
+    case SIGBUS: return "SIGBUS: bus error";
+    case SIGFPE: return "SIGFPE: floating-point exception";
+    case SIGILL: return "SIGILL: illegal instruction";
+    case SIGQUIT: return "SIGQUIT: quit";
+    default: return "unknown signal";
+    }
+}
+
+void weft__sigpanic(int sig, siginfo_t *si, void *uctx)
+{
+    uintptr_t pc, fp;
+    weft__sigctx(uctx, &pc, &fp);
+    startpanic();
+    G *gp = weft__getg();
+    if (sig == SIGQUIT) {
+        /* Go: the signal, where it landed, then every goroutine. */
+        M *m = gp ? gp->m : NULL;
+        weft__printf(2, "%s\nPC=%p m=%lld sigcode=%d\n", signame(sig), (void *)pc,
+                     m ? (long long)m->id : -1LL, si->si_code);
+        dump_sched();
+        weft__tbopts opt = { .crash = true };
+        weft__out o;
+        weft__out_fd(&o, 2);
+        if (gp && !gp->issystem) {
+            weft__outf(&o, "\n");
+            weft__goroutineheader(&o, gp);
+            weft__traceback(&o, gp, pc, fp, gp->stacklo, gp->stackhi, true, &opt);
+        }
+        if (weft__debug.traceback != TRACEBACK_NONE)
+            weft__tracebackothers(&o, gp && !gp->issystem ? gp : NULL, true, &opt);
+        weft__out_flush(&o);
+        _exit(2);
+    }
+    uintptr_t addr = (uintptr_t)si->si_addr;
+    int kind = DIE_PANIC;
+    if ((sig == SIGSEGV || sig == SIGBUS) && addr < 0x1000) {
+        weft__printf(2, "panic: runtime error: invalid memory address or nil pointer dereference\n");
+    } else if (sig == SIGSEGV || sig == SIGBUS) {
+        weft__printf(2, "unexpected fault address %p\nfatal error: fault\n", (void *)addr);
+        kind = DIE_FATAL;
+    } else if (sig == SIGFPE && si->si_code == FPE_INTDIV) {
+        weft__printf(2, "panic: runtime error: integer divide by zero\n");
+    } else if (sig == SIGFPE && si->si_code == FPE_INTOVF) {
+        weft__printf(2, "panic: runtime error: integer overflow\n");
+    } else if (sig == SIGFPE) {
+        weft__printf(2, "panic: runtime error: floating point error\n");
+    } else {
+        weft__printf(2, "fatal error: unexpected signal\n");
+        kind = DIE_FATAL;
+    }
+    weft__printf(2, "[signal %s code=0x%x addr=%p pc=%p]\n", signame(sig), (unsigned)si->si_code,
+                 (void *)addr, (void *)pc);
+    dopanic(kind, pc, fp);
 }
 
 const char *weft__waitreason_str(int r)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "symtab.h"
 
 extern void weft__pfreeall(void);
 extern void weft__stackfree_own(weft__stack *s);
@@ -149,6 +150,7 @@ static void freeall(void)
     AO_store(&weft__allg, 0);
     weft__stackfreeall();
     weft__netpoll_fini();
+    weft__symtab_fini();
     M *mp = sched.allm;
     while (mp) {
         M *next = mp->alllink;

@@ -43,6 +43,7 @@ typedef struct { AO_t key; } weft__mutex;
 #define WEFT__MUTEX_INIT { 0 }
 void weft__lock(weft__mutex *l);
 void weft__unlock(weft__mutex *l);
+bool weft__trylock(weft__mutex *l);     /* for crash paths: never waits */
 
 /* A one-shot wake-up event an M sleeps on (Go's note).  noteclear before
  * reuse; exactly one notewakeup per sleep. */
@@ -126,7 +127,9 @@ struct G {
     uintptr_t gopc;         /* const: PC of the weft_go call that created it */
     int64_t parentgoid;     /* const: goid of the creator, 0 if a plain thread */
     const char *name;       /* const: optional name from weft_attr */
-    int64_t waitsince;      /* owner: nanotime when it started waiting */
+    int64_t waitsince;      /* owner: weft__coarsetime when it started waiting (0: unknown) */
+    uintptr_t syscallpc;    /* owner: in Gsyscall, the return address into weft_syscall_enter's caller */
+    uintptr_t syscallfp;    /* owner: ... and that caller's frame pointer (tracebacks start there) */
     void **locals;          /* owner: per-G storage (local.c), lazily allocated */
     G *allglink;            /* const after publication: next in allgs */
     uint32_t lockedext;     /* owner: weft_lock_thread nesting depth */
@@ -178,6 +181,14 @@ struct M {
     size_t altstacksize;    /* const */
     int ncreatestack;       /* const: frames in createstack */
     uintptr_t createstack[32]; /* const: who created this M (Go's mp.createstack) */
+    char *createtext;       /* atomic: createstack symbolized, set once by the first detailed dump */
+    /* Stack capture by signal (os/linux.c weft__sigcapture): the requester
+     * writes capreq = 1 and signals the thread; its handler fills cappcs
+     * and stores capreq = 2. */
+    AO_t capreq;            /* atomic */
+    int32_t capn;           /* written by the handler before capreq = 2 */
+    int64_t capgoid;        /* ditto: the goroutine it interrupted, 0 if none */
+    uintptr_t cappcs[64];   /* ditto */
 };
 
 /* ---- P: the right to run Go code ------------------------------------------ */
@@ -211,6 +222,8 @@ struct P {
     uint32_t sysmontick_sched;   /* sysmon: schedtick it saw last */
     uint32_t sysmontick_syscall; /* sysmon: syscalltick it saw last */
     int64_t sysmonwhen;     /* sysmon: when it saw it change */
+    int64_t hogsince;       /* sysmon: when schedtick last changed (hogwarn) */
+    uint32_t hogreported;   /* sysmon: schedtick + 1 of the time slice last reported */
 
     int64_t goidcache, goidcacheend; /* owner: goids reserved for this P */
     AO_t ngoroutines;       /* atomic (written by owner, read by anyone): Gs created minus exited here */
@@ -306,6 +319,7 @@ extern size_t weft__stack_default;     /* WEFT_STACK or WEFT_STACK_DEFAULT */
 int  weft__env_maxprocs(void);         /* WEFT_MAXPROCS or CPUs in our affinity mask */
 void weft__env_init(void);
 void weft__scheddebug_init(void);      /* SCHEDDEBUG, once per process */
+void weft__schedtrace_crash(int fd);   /* a detailed dump from a crash path (no malloc) */
 
 /* ---- current G / M --------------------------------------------------------
  * The current G lives in a thread-local set at every switch.  It is read
@@ -400,6 +414,10 @@ G   *weft__malg_g0(M *m);
 
 /* ---- m.c ------------------------------------------------------------------------ */
 M   *weft__allocm(void);
+/* Set (on sysmon's thread) while it hands off a P whose goroutine is stuck
+ * in a syscall: Ms created meanwhile record this stack as their cause. */
+extern __thread uintptr_t weft__mcause_pcs[32];
+extern __thread int weft__mcause_n;
 int  weft__newm(P *pp, bool spinning);   /* -errno */
 void weft__minit(M *m);                  /* on the new thread: TLS, sigaltstack */
 void weft__munit(M *m);
@@ -454,6 +472,9 @@ void weft__netpoll_break(void);
 void weft__netpoll_fini(void);
 
 /* ---- sysmon.c ------------------------------------------------------------------ */
+/* nanotime as of sysmon's last tick (20 µs .. 10 ms old): cheap enough for
+ * every park to stamp waitsince with. */
+extern AO_t weft__coarsetime;
 int  weft__sysmon_start(void);
 void weft__sysmon_stop(void);
 #define FORCE_PREEMPT_NS (10 * 1000 * 1000)
@@ -470,12 +491,17 @@ int  weft__ncpu(void);
 void weft__signals_init(void);
 int  weft__sigaltstack_init(M *m);
 void weft__sigaltstack_fini(M *m);
+void weft__sigctx(void *uctx, uintptr_t *pc, uintptr_t *fp);   /* interrupted pc, frame pointer */
+/* panic.c: reports a fatal signal (or SIGQUIT) Go's way and exits 2. */
+void weft__sigpanic(int sig, siginfo_t *si, void *uctx) __attribute__((noreturn));
 
 /* ---- panic.c ---------------------------------------------------------------- */
 /* A broken runtime invariant: prints "fatal error: <msg>" and exits 2. */
 void weft__throw(const char *msg) __attribute__((noreturn));
 /* A user error Go reports as fatal (deadlock, ...). */
 void weft__fatal(const char *msg) __attribute__((noreturn));
+/* Crash output in progress (first panic or fatal signal wins). */
+extern AO_t weft__panicking;
 /* Async-signal-safe formatted write to fd: %s %d %ld %lld %u %lu %x %lx %p %c %%. */
 void weft__printf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

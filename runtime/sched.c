@@ -194,20 +194,11 @@ void weft__checkdead(void)
     }
     if (weft__nexttimer() != 0)
         return;         /* a sleeper will wake */
+    /* Unlock first, as Go does, so the dump (SCHEDDEBUG) can take it. */
     weft__unlock(&sched.lock);
     if (waiting == 0)
-        weft__printf(2, "fatal error: no goroutines (main called weft_exit) - deadlock!\n");
-    else
-        weft__printf(2, "fatal error: all goroutines are asleep - deadlock!\n");
-    for (G *gp = (G *)AO_load(&weft__allg); gp; gp = gp->allglink) {
-        if (AO_load(&gp->atomicstatus) != Gwaiting)
-            continue;
-        weft__printf(2, "\ngoroutine %lld [%s]:\n", (long long)gp->goid,
-                     weft__waitreason_str(gp->waitreason));
-        extern void weft__print_createdby(G *gp);
-        weft__print_createdby(gp);
-    }
-    _exit(2);
+        weft__fatal("no goroutines (main called weft_exit) - deadlock!");
+    weft__fatal("all goroutines are asleep - deadlock!");
 }
 
 M *weft__mget(void)
@@ -826,6 +817,7 @@ void weft__park(weft__unlockf f, void *arg, weft__waitreason r)
     if (!gp || gp->issystem)
         weft__throw("park: not on a user goroutine");
     gp->waitreason = (uint8_t)r;
+    gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
     /* store: only the waker (after our unlockf ran) moves it on */
     AO_store(&gp->atomicstatus, Gwaiting);
     switch_from_g(gp, AFTER_PARK, f, arg);
@@ -920,6 +912,12 @@ void weft_syscall_enter(void)
         weft_panic("weft_syscall_enter: goroutine %lld is already in a syscall", (long long)gp->goid);
     M *m = gp->m;
     P *pp = m->p;
+    /* Where a traceback of this G starts while it is in the syscall: our
+     * caller's frame, which stays put until it calls weft_syscall_exit. */
+    uintptr_t *fp = __builtin_frame_address(0);
+    gp->syscallfp = fp[0];
+    gp->syscallpc = fp[1];
+    gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
     AO_store(&gp->atomicstatus, Gsyscall);
     AO_fetch_and_add1(&pp->syscalltick);
     pp->m = NULL;

@@ -13,7 +13,7 @@
  * and written after it is released, each line whole, so a slow reader of
  * the fd can never stall the scheduler and lines are never torn.
  */
-#include <stdarg.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,41 +21,7 @@
 
 #include "runtime.h"
 #include "scheddebug.h"
-
-typedef struct {
-    char *b;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *s, const char *fmt, ...)
-{
-    if (s->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(s->b + s->n, s->cap - s->n, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            s->oom = true;
-            return;
-        }
-        if ((size_t)k < s->cap - s->n) {
-            s->n += (size_t)k;
-            return;
-        }
-        size_t nc = s->cap * 2 + (size_t)k + 256;
-        char *nb = realloc(s->b, nc);
-        if (!nb) {
-            s->oom = true;
-            return;
-        }
-        s->b = nb;
-        s->cap = nc;
-    }
-}
+#include "traceback.h"
 
 static const char *gstatusname(AO_t st)
 {
@@ -72,30 +38,30 @@ static const char *gstatusname(AO_t st)
 
 static long long mid(M *m) { return m ? (long long)m->id : -1; }
 
-static void dump(sbuf *s, bool detailed)
+static void dump(weft__out *s, bool detailed)
 {
     int64_t now = weft__nanotime();
     uint32_t np = (uint32_t)AO_load_acquire(&weft__gomaxprocs);
     int64_t threads = sched.mnext - sched.nmexited + (sched.sysmon_started ? 1 : 0);
-    sb_printf(s, "SCHED %lldms: gomaxprocs=%u idleprocs=%lu threads=%lld spinningthreads=%lu "
+    weft__outf(s, "SCHED %lldms: gomaxprocs=%u idleprocs=%lu threads=%lld spinningthreads=%lu "
                  "needspinning=%lu idlethreads=%d runqueue=%lu",
               (long long)((now - sched.starttime) / 1000000), np,
               (unsigned long)AO_load(&sched.npidle), (long long)threads,
               (unsigned long)AO_load(&sched.nmspinning), (unsigned long)AO_load(&sched.needspinning),
               sched.nmidle, (unsigned long)AO_load(&sched.runqsize));
     if (!detailed) {
-        sb_printf(s, " [");
+        weft__outf(s, " [");
         for (uint32_t i = 0; i < np; i++)
-            sb_printf(s, i ? " %u" : "%u", weft__runqsize(weft__allp[i]));
-        sb_printf(s, "]\n");
+            weft__outf(s, i ? " %u" : "%u", weft__runqsize(weft__allp[i]));
+        weft__outf(s, "]\n");
         return;
     }
-    sb_printf(s, " gcwaiting=%s nmidlelocked=%d stopwait=%d sysmonwait=false\n",
+    weft__outf(s, " gcwaiting=%s nmidlelocked=%d stopwait=%d sysmonwait=false\n",
               AO_load(&sched.gcwaiting) ? "true" : "false", sched.nmidlelocked, sched.stopwait);
     for (uint32_t i = 0; i < np; i++) {
         P *pp = weft__allp[i];
         M *m = pp->m;
-        sb_printf(s, "  P%d: status=%lu schedtick=%u syscalltick=%lu m=%lld runqsize=%u gfreecnt=%d timerslen=%d\n",
+        weft__outf(s, "  P%d: status=%lu schedtick=%u syscalltick=%lu m=%lld runqsize=%u gfreecnt=%d timerslen=%d\n",
                   pp->id, (unsigned long)AO_load(&pp->status), pp->schedtick,
                   (unsigned long)AO_load(&pp->syscalltick), mid(m), weft__runqsize(pp),
                   pp->gfreecnt, pp->ntimers);
@@ -106,11 +72,22 @@ static void dump(sbuf *s, bool detailed)
         P *pp = m->p;
         G *cg = m->curg;
         G *lg = m->lockedg;
-        sb_printf(s, "  M%lld: p=%d curg=%lld mallocing=0 throwing=0 preemptoff= locks=0 dying=0 "
+        weft__outf(s, "  M%lld: p=%d curg=%lld mallocing=0 throwing=0 preemptoff= locks=0 dying=0 "
                      "spinning=%s blocked=%s lockedg=%lld\n",
                   (long long)m->id, pp ? pp->id : -1, cg ? (long long)cg->goid : -1LL,
                   m->spinning ? "true" : "false", AO_load(&m->blocked) ? "true" : "false",
                   lg ? (long long)lg->goid : -1LL);
+        /* load-acquire: pairs with the CAS that published the text */
+        const char *ct = (const char *)AO_load_acquire((AO_t *)&m->createtext);
+        if (ct) {
+            weft__out_write(s, ct, strlen(ct));
+        } else if (m->ncreatestack > 0) {
+            /* not symbolized yet (a crash dump): the bare addresses */
+            weft__outf(s, "    #");
+            for (int i = 0; i < m->ncreatestack; i++)
+                weft__outf(s, " 0x%lx", (unsigned long)m->createstack[i]);
+            weft__outf(s, "\n");
+        }
     }
     for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
         AO_t st = AO_load(&gp->atomicstatus);
@@ -119,8 +96,29 @@ static void dump(sbuf *s, bool detailed)
         M *m = gp->m;
         M *lm = gp->lockedm;
         const char *what = st == Gwaiting ? weft__waitreason_str(gp->waitreason) : gstatusname(st);
-        sb_printf(s, "  G%lld: status=%lu(%s) m=%lld lockedm=%lld\n", (long long)gp->goid,
+        weft__outf(s, "  G%lld: status=%lu(%s) m=%lld lockedm=%lld\n", (long long)gp->goid,
                   (unsigned long)st, what, st == Grunning || st == Gsyscall ? mid(m) : -1LL, mid(lm));
+    }
+}
+
+/* Symbolizes each M's creation stack once ("    #\t0x..\tfunc+0x..\tfile:line"
+ * lines), outside sched.lock: Ms are never freed while the runtime runs and
+ * allm is prepend-only, so the racy walk is safe. */
+static void cache_createtexts(void)
+{
+    for (M *m = (M *)AO_load_acquire((AO_t *)&sched.allm); m; m = m->alllink) {
+        if (AO_load_acquire((AO_t *)&m->createtext) || m->ncreatestack == 0)
+            continue;
+        char tmp[8192];
+        weft__out o;
+        weft__out_mem(&o, tmp, sizeof tmp - 1);
+        weft__printstackrecord(&o, "    ", m->createstack, m->ncreatestack);
+        tmp[o.n] = 0;
+        char *t = strdup(tmp);
+        /* CAS-full: publishes the text (release) to dumps; a racing
+         * dumper's copy loses and is freed. */
+        if (t && !AO_compare_and_swap_full((AO_t *)&m->createtext, 0, (AO_t)t))
+            free(t);
     }
 }
 
@@ -150,16 +148,46 @@ void weft_schedtrace(int fd, bool detailed)
         (void)r;
         return;
     }
-    sbuf s = { .b = malloc(4096), .n = 0, .cap = 4096, .oom = false };
-    if (!s.b)
+    if (detailed)
+        cache_createtexts();
+    /* Format into memory under the lock, write after it: a slow reader of
+     * fd never holds up the scheduler.  Grow and retry if it did not fit. */
+    size_t cap = 16384;
+    for (int tries = 0; tries < 8; tries++) {
+        char *b = malloc(cap);
+        if (!b)
+            return;
+        weft__out o;
+        weft__out_mem(&o, b, cap);
+        weft__lock(&sched.lock);
+        dump(&o, detailed);
+        weft__unlock(&sched.lock);
+        if (o.dropped == 0) {
+            writelines(fd, b, o.n);
+            free(b);
+            return;
+        }
+        cap = (o.n + o.dropped) * 2;
+        free(b);
+    }
+}
+
+void weft__schedtrace_crash(int fd)
+{
+    if (AO_load_acquire(&sched.booted) != 2)
         return;
-    weft__lock(&sched.lock);
-    dump(&s, detailed);
-    weft__unlock(&sched.lock);
-    if (s.oom)
-        sb_printf(&s, "SCHED: dump truncated: out of memory\n");
-    writelines(fd, s.b, s.n);
-    free(s.b);
+    /* A crash may hold sched.lock itself: wait a little, then dump racily
+     * (the dump reads each word atomically and never follows freed memory). */
+    bool locked = false;
+    int64_t deadline = weft__nanotime() + 100 * 1000 * 1000;
+    while (!(locked = weft__trylock(&sched.lock)) && weft__nanotime() < deadline)
+        sched_yield();
+    weft__out o;
+    weft__out_fd(&o, fd);
+    dump(&o, true);
+    weft__out_flush(&o);
+    if (locked)
+        weft__unlock(&sched.lock);
 }
 
 /* ---- SCHEDDEBUG at start-up ------------------------------------------------------ */

@@ -6,15 +6,20 @@
  *   - retakes the P of an M that has been in a syscall (weft_syscall_enter)
  *     since its previous look, and hands it to another M (handoffp);
  *   - flags the G of a P that has run the same G for more than 10 ms, so the
- *     G yields (to the global queue) at its next scheduling point.
+ *     G yields (to the global queue) at its next scheduling point;
+ *   - with SCHEDDEBUG=hogwarn=N, reports (once, with its stack) a G that has
+ *     run N ms without reaching a scheduling point;
+ *   - with SCHEDDEBUG=schedtrace=N, writes a scheduler dump every N ms.
  */
 #include <pthread.h>
 #include <string.h>
 
 #include "runtime.h"
 #include "scheddebug.h"
+#include "traceback.h"
 
 static AO_t sysmon_stop_flag;
+AO_t weft__coarsetime;
 
 /* Backstop for timers: an idle P's due timer wakes an M to run it. */
 static void checktimers(int64_t now)
@@ -24,6 +29,56 @@ static void checktimers(int64_t now)
     int64_t next = weft__nexttimer();
     if (next != 0 && next <= now)
         weft__wakep();
+}
+
+/* The stack of the goroutine whose syscall holds pp, for the creation
+ * stack of any M the hand-off starts (Go records only the creating
+ * thread's stack, which here would always be sysmon's).  The goroutine is
+ * blocked in its syscall: the frames above its weft_syscall_enter call stay
+ * put unless it returns meanwhile, which the syscalltick check catches. */
+static void syscallcause(P *pp)
+{
+    weft__mcause_n = 0;
+    AO_t tick = AO_load(&pp->syscalltick);
+    for (M *m = (M *)AO_load_acquire((AO_t *)&sched.allm); m; m = m->alllink) {
+        G *gp = m->curg;
+        if (m->oldp != pp || !gp || AO_load(&gp->atomicstatus) != Gsyscall)
+            continue;
+        int n = weft__unwind(gp->syscallpc, gp->syscallfp, gp->stacklo, gp->stackhi,
+                             weft__mcause_pcs, 32);
+        if (AO_load(&pp->syscalltick) == tick)
+            weft__mcause_n = n;
+        return;
+    }
+}
+
+/* SCHEDDEBUG=hogwarn=N: pp has run one goroutine for N ms without it
+ * reaching a scheduling point.  Say which, with the stack it is running
+ * now (captured by signalling its M), once per time slice. */
+static void hogwarn(P *pp, int64_t ns)
+{
+    M *m = pp->m;
+    G *gp = m ? m->curg : NULL;
+    if (!gp)
+        return;
+    int64_t goid = gp->goid;
+    uintptr_t pcs[64];
+    int64_t capgoid = 0;
+    int n = weft__sigcapture(m, pcs, 64, &capgoid, 100 * 1000 * 1000, false);
+    weft__out o;
+    weft__out_fd(&o, 2);
+    weft__outf(&o, "weft: hogwarn: goroutine %lld has run for %lldms on P%d without reaching a scheduling point\n",
+               (long long)goid, (long long)(ns / 1000000), pp->id);
+    if (n > 0 && capgoid == goid) {
+        weft__goroutineheader(&o, gp);
+        weft__tbopts opt = { 0 };
+        for (int i = 0; i < n; i++)
+            weft__printframe(&o, pcs[i], i == 0, &opt);
+    } else {
+        weft__outf(&o, "goroutine %lld [running]:\n\t(it moved on before its stack could be captured)\n",
+                   (long long)goid);
+    }
+    weft__out_flush(&o);
 }
 
 static uint32_t retake(int64_t now)
@@ -52,19 +107,29 @@ static uint32_t retake(int64_t now)
             if (AO_compare_and_swap_full(&pp->status, Psyscall, Pidle)) {
                 AO_fetch_and_add1(&pp->syscalltick);
                 n++;
+                syscallcause(pp);
                 weft__handoffp(pp);
+                weft__mcause_n = 0;
             }
         } else if (s == Prunning) {
             uint32_t t = pp->schedtick;    /* racy read; a torn tick only delays a flag */
             if (pp->sysmontick_sched != t) {
                 pp->sysmontick_sched = t;
                 pp->sysmonwhen = now;
-            } else if (pp->sysmonwhen + FORCE_PREEMPT_NS <= now) {
+                pp->hogsince = now;
+                continue;
+            }
+            if (pp->sysmonwhen + FORCE_PREEMPT_NS <= now) {
                 M *mp = pp->m;
                 G *gp = mp ? mp->curg : NULL;
                 if (gp)
                     AO_store(&gp->preempt, 1);
                 pp->sysmonwhen = now;   /* don't re-flag every tick */
+            }
+            if (weft__debug.hogwarn > 0 && pp->hogreported != t + 1 &&
+                now - pp->hogsince >= weft__debug.hogwarn * 1000000LL) {
+                pp->hogreported = t + 1;
+                hogwarn(pp, now - pp->hogsince);
             }
         }
     }
@@ -90,6 +155,7 @@ static void *sysmon(void *arg)
         if (weft__notetsleep(&sched.sysmonnote, delay * 1000))
             break;      /* woken: shutdown */
         int64_t now = weft__nanotime();
+        AO_store(&weft__coarsetime, (AO_t)now);   /* a hint: no ordering needed */
         if (weft__debug.schedtrace > 0 && lasttrace + weft__debug.schedtrace * 1000000LL <= now) {
             lasttrace = now;
             weft_schedtrace(2, weft__debug.scheddetail > 0);

@@ -207,7 +207,9 @@ Test(schedtrace, dumps_while_the_scheduler_runs_flat_out, .timeout = 120)
         "stopwait=-?[0-9]+ sysmonwait=false"
         "|  P[0-9]+: status=[0-4] schedtick=[0-9]+ syscalltick=[0-9]+ m=-?[0-9]+ runqsize=[0-9]+ gfreecnt=[0-9]+ timerslen=[0-9]+"
         "|  M[0-9]+: p=-?[0-9]+ curg=-?[0-9]+ mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=(true|false) blocked=(true|false) lockedg=-?[0-9]+"
-        "|  G[0-9]+: status=[0-9]+\\([a-zA-Z. ()]*\\) m=-?[0-9]+ lockedm=-?[0-9]+)$",
+        "|  G[0-9]+: status=[0-9]+\\([a-zA-Z. ()]*\\) m=-?[0-9]+ lockedm=-?[0-9]+"
+        "|    #\t0x[0-9a-f]+(\t[^\t]+[+]0x[0-9a-f]+\t[^\t]+:[0-9]+)?"
+        "|    #( 0x[0-9a-f]+)+)$",
         REG_EXTENDED | REG_NOSUB), 0);
     int sched_lines = 0, lines = 0;
     for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n")) {

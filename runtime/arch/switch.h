@@ -16,6 +16,8 @@
 #ifndef WEFT_ARCH_SWITCH_H
 #define WEFT_ARCH_SWITCH_H
 
+#include <stdint.h>
+
 /* Saves the running context (SP into *save_sp) and resumes the one saved at
  * next_sp.  Returns when someone switches back to the saved context. */
 void weft__swapctx(void **save_sp, void *next_sp);
@@ -25,5 +27,10 @@ void weft__swapctx(void **save_sp, void *next_sp);
  * aligned stack, a zero frame pointer (the frame chain ends there) and the
  * calling thread's current FP control words.  entry must never return. */
 void *weft__ctx_init(void *stack_top, void (*entry)(void));
+
+/* The pc and frame pointer a context saved by weft__swapctx resumes with:
+ * where a traceback of a switched-out goroutine starts.  For a fresh
+ * context from weft__ctx_init, fp is 0. */
+void weft__ctx_frame(void *sp, uintptr_t *pc, uintptr_t *fp);
 
 #endif

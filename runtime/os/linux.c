@@ -10,10 +10,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "runtime.h"
+#include "traceback.h"
 
 int64_t weft__nanotime(void)
 {
@@ -89,36 +91,141 @@ void weft__sigaltstack_fini(M *m)
     m->altstack = NULL;
 }
 
-static struct sigaction old_segv, old_bus;
+/* Fatal signals: the old actions, to chain to a handler the program had
+ * installed before weft booted. */
+static const int fatalsigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGQUIT };
+#define NFATAL (int)(sizeof fatalsigs / sizeof fatalsigs[0])
+static struct sigaction oldact[NFATAL];
 static AO_t signals_installed;
 
-/* SIGSEGV/SIGBUS on the M's alternate stack.  A fault inside the running
- * goroutine's guard region is a stack overflow: say so and exit 2.  Anything
- * else goes back to whatever handler was there before us (the default one
- * kills the process with the signal, as the fault re-executes). */
-static void fault_handler(int sig, siginfo_t *si, void *uctx)
+static struct sigaction *oldaction(int sig)
+{
+    for (int i = 0; i < NFATAL; i++)
+        if (fatalsigs[i] == sig)
+            return &oldact[i];
+    return NULL;
+}
+
+void weft__sigctx(void *uctx, uintptr_t *pc, uintptr_t *fp)
+{
+    ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+    *pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    *fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+#elif defined(__aarch64__)
+    *pc = (uintptr_t)uc->uc_mcontext.pc;
+    *fp = (uintptr_t)uc->uc_mcontext.regs[29];
+#else
+#error "weft: no signal context accessors for this architecture"
+#endif
+}
+
+/* SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGQUIT, on the M's alternate stack.
+ * A fault inside the running goroutine's guard region is a stack overflow;
+ * any other fault, and SIGQUIT, is reported Go's way by panic.c (which
+ * exits 2).  A handler the program installed before weft booted comes
+ * first (SIGQUIT: only ours when it had none). */
+static void fatal_handler(int sig, siginfo_t *si, void *uctx)
 {
     G *gp = weft__getg();
     uintptr_t addr = (uintptr_t)si->si_addr;
-    if (gp && !gp->issystem && weft__stack_guard_hit(gp, addr)) {
+    if ((sig == SIGSEGV || sig == SIGBUS) && gp && !gp->issystem && weft__stack_guard_hit(gp, addr)) {
         weft__printf(2, "runtime: goroutine %lld stack [%p, %p) exceeded (fault addr %p)\n",
                      (long long)gp->goid, (void *)gp->stacklo, (void *)gp->stackhi,
                      (void *)addr);
         weft__printf(2, "fatal error: goroutine %lld stack overflow\n", (long long)gp->goid);
         _exit(2);
     }
-    struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
-    if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+    /* A program's own handler gets faults of threads that are not weft's
+     * (Go forwards signals on non-Go threads the same way); on an M, weft
+     * reports them. */
+    struct sigaction *old = gp && sig != SIGQUIT ? NULL : oldaction(sig);
+    if (old && (old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
         old->sa_sigaction(sig, si, uctx);
         return;
     }
-    if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN && old->sa_handler) {
+    if (old && !(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL &&
+        old->sa_handler != SIG_IGN && old->sa_handler) {
         old->sa_handler(sig);
         return;
     }
-    /* Default action: reinstall it and return; the fault happens again and
-     * the kernel kills us with the right signal (and a core, if enabled). */
-    signal(sig, SIG_DFL);
+    weft__sigpanic(sig, si, uctx);     /* never returns */
+}
+
+/* ---- capturing another M's stack ------------------------------------------------
+ * capreq: 0 idle, 1 requested, 3 claimed by the handler, 2 done. */
+#define CAPSIG SIGURG   /* as Go's preemption signal: ignored by default, harmless if stray */
+static weft__mutex caplock = WEFT__MUTEX_INIT;
+
+static bool inside(uintptr_t fp, uintptr_t lo, uintptr_t hi) { return lo && fp >= lo && fp < hi; }
+
+static void capture_handler(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig;
+    (void)si;
+    int saved = errno;
+    G *gp = weft__getg();
+    M *m = gp ? gp->m : NULL;
+    /* CAS-full 1 -> 3: claim the request (pairs with the requester's
+     * store-release of 1, so we see a request that is really meant for
+     * us, and with its CAS 1 -> 0 on timeout: exactly one of us wins). */
+    if (m && AO_compare_and_swap_full(&m->capreq, 1, 3)) {
+        uintptr_t pc, fp;
+        weft__sigctx(uctx, &pc, &fp);
+        /* Which stack are we on?  The G's, or the scheduler's (g0): TLS
+         * and the stack pointer disagree for a moment inside a switch. */
+        uintptr_t lo = 0, hi = 0;
+        int64_t goid = 0;
+        if (!gp->issystem && inside(fp, gp->stacklo, gp->stackhi)) {
+            lo = gp->stacklo, hi = gp->stackhi, goid = gp->goid;
+        } else if (inside(fp, m->g0->stacklo, m->g0->stackhi)) {
+            lo = m->g0->stacklo, hi = m->g0->stackhi;
+        }
+        m->capn = lo ? weft__unwind(pc, fp, lo, hi, m->cappcs, 64) : 1;
+        m->cappcs[0] = pc;
+        m->capgoid = goid;
+        /* store-release: publishes cappcs/capn/capgoid to the requester's
+         * load-acquire of capreq == 2. */
+        AO_store_release(&m->capreq, 2);
+    }
+    errno = saved;
+}
+
+int weft__sigcapture(M *m, uintptr_t *pcs, int max, int64_t *goid, int64_t timeout_ns, bool crash)
+{
+    if (crash) {
+        if (!weft__trylock(&caplock))
+            return -1;
+    } else {
+        weft__lock(&caplock);
+    }
+    int n = -1;
+    if (m->procid == 0 || m->exited)
+        goto out;
+    /* store-release: the handler's CAS sees a complete request. */
+    AO_store_release(&m->capreq, 1);
+    if (syscall(SYS_tgkill, getpid(), m->procid, CAPSIG) != 0) {
+        AO_store(&m->capreq, 0);
+        goto out;
+    }
+    int64_t deadline = weft__nanotime() + timeout_ns;
+    for (;;) {
+        /* load-acquire: pairs with the handler's store-release of 2 */
+        AO_t st = AO_load_acquire(&m->capreq);
+        if (st == 2)
+            break;
+        if (st == 1 && weft__nanotime() > deadline &&
+            AO_compare_and_swap_full(&m->capreq, 1, 0))
+            goto out;   /* never delivered (thread gone, signal blocked) */
+        sched_yield();  /* st == 3: the handler is writing; it takes microseconds */
+    }
+    n = m->capn < max ? m->capn : max;
+    memcpy(pcs, m->cappcs, (size_t)n * sizeof pcs[0]);
+    *goid = m->capgoid;
+    AO_store(&m->capreq, 0);    /* only we touch it now */
+out:
+    weft__unlock(&caplock);
+    return n;
 }
 
 void weft__signals_init(void)
@@ -129,9 +236,25 @@ void weft__signals_init(void)
         return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = fault_handler;
+    sa.sa_sigaction = fatal_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
-    sigaction(SIGBUS, &sa, &old_bus);
+    for (int i = 0; i < NFATAL; i++) {
+        if (fatalsigs[i] == SIGQUIT) {
+            /* Only take SIGQUIT if nobody else wants it (Go's behaviour
+             * for a program that did not ask for it). */
+            struct sigaction cur;
+            if (sigaction(SIGQUIT, NULL, &cur) != 0 || cur.sa_handler != SIG_DFL) {
+                oldact[i] = cur;
+                continue;
+            }
+        }
+        sigaction(fatalsigs[i], &sa, &oldact[i]);
+    }
+    struct sigaction cap;
+    memset(&cap, 0, sizeof cap);
+    cap.sa_sigaction = capture_handler;
+    cap.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&cap.sa_mask);
+    sigaction(CAPSIG, &cap, NULL);
 }

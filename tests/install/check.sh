@@ -22,7 +22,7 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 cc -o "$tmp/hello_pc" "$src/tests/install/hello.c" $(pkg-config --cflags --libs weft)
 LD_LIBRARY_PATH=$libdir "$tmp/hello_pc" | grep -q 'hello from goroutine' || { echo "pkg-config build failed to run"; exit 1; }
 cc -o "$tmp/hello_pcs" "$src/tests/install/hello.c" $(pkg-config --cflags --libs --static weft) -Wl,-Bstatic 2>/dev/null || \
-cc -o "$tmp/hello_pcs" "$src/tests/install/hello.c" $(pkg-config --cflags weft) "$libdir/libweft.a" -lpthread
+cc -o "$tmp/hello_pcs" "$src/tests/install/hello.c" $(pkg-config --cflags weft) "$libdir/libweft.a" $(pkg-config --libs-only-l --static weft | sed 's/-lweft\b//')
 "$tmp/hello_pcs" | grep -q 'hello from goroutine' || { echo "static pkg-config build failed to run"; exit 1; }
 
 # 2. find_package(weft).

@@ -37,3 +37,10 @@ void *weft__ctx_init(void *stack_top, void (*entry)(void))
     sp[SLOT_X30] = (uint64_t)(uintptr_t)weft__ctx_start;
     return sp;
 }
+
+void weft__ctx_frame(void *sp, uintptr_t *pc, uintptr_t *fp)
+{
+    const uint64_t *f = sp;
+    *fp = (uintptr_t)f[SLOT_X29];
+    *pc = (uintptr_t)f[SLOT_X30];
+}

@@ -30,3 +30,10 @@ void *weft__ctx_init(void *stack_top, void (*entry)(void))
     *--sp = (uint64_t)mxcsr | ((uint64_t)fpucw << 32);
     return sp;
 }
+
+void weft__ctx_frame(void *sp, uintptr_t *pc, uintptr_t *fp)
+{
+    const uint64_t *f = sp;
+    *fp = (uintptr_t)f[6];      /* rbp */
+    *pc = (uintptr_t)f[7];      /* return address */
+}

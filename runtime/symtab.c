@@ -1,0 +1,225 @@
+/*
+ * symtab.c — code addresses of this process to function, offset and
+ * file:line (symtab.h).
+ *
+ * With libdw: one Dwfl session for the process, reported from
+ * /proc/self/maps on first use and again whenever an address falls outside
+ * every known module (a library dlopen'ed since).  libdw finds each
+ * object's symbol table (.symtab when present, so static functions have
+ * names too) and DWARF line table, and caches them.  Without libdw: dladdr,
+ * which knows only exported dynamic symbols.
+ *
+ * Every lookup is under one lock: Dwfl is not thread-safe.  The strings a
+ * lookup returns live in libdw's caches (or the loaded objects' own string
+ * tables) until weft__symtab_fini.
+ *
+ * libdw is hungry for stack: the first lookup in an object (reading its
+ * symbol and line tables) takes about 150 KiB, more than a goroutine has.
+ * So lookups run on a stack of their own (1 MiB reserved, committed by the
+ * kernel as used, below a guard page), switched to and from with the
+ * scheduler's own weft__swapctx, under the lock: from a goroutine, from a
+ * plain thread, or from a crash handler on an alternate signal stack.
+ */
+#include <dlfcn.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "symtab.h"
+
+static weft__mutex symlock = WEFT__MUTEX_INIT;
+static AO_t symowner;       /* atomic: tid inside a lookup, 0 if none */
+
+#ifdef WEFT_HAVE_LIBDW
+#include <elfutils/libdwfl.h>
+
+static Dwfl *dwfl;          /* symlock */
+
+static const Dwfl_Callbacks callbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+/* (Re)reports the process's modules.  symlock. */
+static bool report(void)
+{
+    if (!dwfl) {
+        dwfl = dwfl_begin(&callbacks);
+        if (!dwfl)
+            return false;
+    }
+    dwfl_report_begin(dwfl);    /* keeps modules that are still mapped */
+    int r = dwfl_linux_proc_report(dwfl, getpid());
+    dwfl_report_end(dwfl, NULL, NULL);
+    return r == 0;
+}
+
+static bool lookup(uintptr_t pc, weft__sym *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!dwfl && !report())
+        return false;
+    Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
+    if (!mod) {
+        if (!report() || !(mod = dwfl_addrmodule(dwfl, pc)))
+            return false;
+    }
+    out->module = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    GElf_Sym sym;
+    GElf_Off off;
+    const char *name = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
+    if (name) {
+        out->func = name;
+        out->entry = pc - off;
+    }
+    Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
+    if (line) {
+        int lineno = 0;
+        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+        if (file) {
+            out->file = file;
+            out->line = lineno;
+        }
+    }
+    return true;
+}
+
+static void fini(void)
+{
+    if (dwfl)
+        dwfl_end(dwfl);
+    dwfl = NULL;
+}
+
+#else   /* !WEFT_HAVE_LIBDW */
+
+static bool lookup(uintptr_t pc, weft__sym *out)
+{
+    memset(out, 0, sizeof *out);
+    Dl_info info;
+    if (!dladdr((void *)pc, &info))
+        return false;
+    out->module = info.dli_fname;
+    if (info.dli_sname) {
+        out->func = info.dli_sname;
+        out->entry = (uintptr_t)info.dli_saddr;
+    }
+    return true;
+}
+
+static void fini(void) {}
+
+#endif
+
+/* ---- the lookup stack ------------------------------------------------------------ */
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_STACK_REGISTER(lo, hi) 0u
+#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
+#define SYMSTACK (1u << 20)
+#define SYMGUARD 4096u
+
+/* All symlock. */
+static char *symstack;          /* guard page, then SYMSTACK bytes */
+static unsigned symstack_vgid;
+static void *sym_ctx;           /* the lookup context, parked between lookups */
+static void *caller_ctx;        /* whoever asked, while the lookup runs */
+static uintptr_t req_pc;
+static weft__sym *req_out;
+static bool req_ok;
+#if defined(__SANITIZE_ADDRESS__)
+static const void *caller_bottom;
+static size_t caller_size;
+#endif
+
+static void sym_entry(void)
+{
+    for (;;) {
+#if defined(__SANITIZE_ADDRESS__)
+        __sanitizer_finish_switch_fiber(NULL, &caller_bottom, &caller_size);
+#endif
+        req_ok = lookup(req_pc, req_out);
+#if defined(__SANITIZE_ADDRESS__)
+        void *fake = NULL;
+        __sanitizer_start_switch_fiber(&fake, caller_bottom, caller_size);
+#endif
+        weft__swapctx(&sym_ctx, caller_ctx);
+    }
+}
+
+/* Runs lookup(pc) on the lookup stack.  symlock. */
+static bool biglookup(uintptr_t pc, weft__sym *out)
+{
+    if (!symstack) {
+        void *p = mmap(NULL, SYMGUARD + SYMSTACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED || mprotect(p, SYMGUARD, PROT_NONE) != 0) {
+            if (p != MAP_FAILED)
+                munmap(p, SYMGUARD + SYMSTACK);
+            memset(out, 0, sizeof *out);
+            return false;
+        }
+        symstack = p;
+        symstack_vgid = VALGRIND_STACK_REGISTER(symstack + SYMGUARD, symstack + SYMGUARD + SYMSTACK);
+        sym_ctx = weft__ctx_init(symstack + SYMGUARD + SYMSTACK, sym_entry);
+    }
+    req_pc = pc;
+    req_out = out;
+#if defined(__SANITIZE_ADDRESS__)
+    void *fake = NULL;
+    __sanitizer_start_switch_fiber(&fake, symstack + SYMGUARD, SYMSTACK);
+#endif
+    weft__swapctx(&caller_ctx, sym_ctx);
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+    return req_ok;
+}
+
+bool weft__symbolize(uintptr_t pc, weft__sym *out)
+{
+    weft__lock(&symlock);
+    AO_store(&symowner, (AO_t)weft__gettid());   /* a hint for crash paths */
+    bool ok = biglookup(pc, out);
+    AO_store(&symowner, 0);
+    weft__unlock(&symlock);
+    return ok;
+}
+
+bool weft__symbolize_try(uintptr_t pc, weft__sym *out)
+{
+    /* Another thread's lookup ends within microseconds: wait a little for
+     * it.  Our own thread crashed inside one: never. */
+    int64_t deadline = weft__nanotime() + 50 * 1000 * 1000;
+    while (!weft__trylock(&symlock)) {
+        if ((pid_t)AO_load(&symowner) == weft__gettid() || weft__nanotime() > deadline) {
+            memset(out, 0, sizeof *out);
+            return false;
+        }
+        sched_yield();
+    }
+    AO_store(&symowner, (AO_t)weft__gettid());
+    bool ok = biglookup(pc, out);
+    AO_store(&symowner, 0);
+    weft__unlock(&symlock);
+    return ok;
+}
+
+void weft__symtab_fini(void)
+{
+    weft__lock(&symlock);
+    fini();
+    if (symstack) {
+        VALGRIND_STACK_DEREGISTER(symstack_vgid);
+        munmap(symstack, SYMGUARD + SYMSTACK);
+        symstack = NULL;
+        sym_ctx = NULL;
+    }
+    weft__unlock(&symlock);
+}

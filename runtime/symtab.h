@@ -1,0 +1,39 @@
+/*
+ * symtab.h — turning code addresses of this process into function names,
+ * offsets and file:line (Go's FuncForPC / CallersFrames).
+ *
+ * Built on libdw (elfutils) when it is available, which reads the ELF
+ * symbol tables (static functions included) and the DWARF line tables of
+ * every loaded object; without libdw, only dladdr's dynamic symbols.
+ */
+#ifndef WEFT_SYMTAB_H
+#define WEFT_SYMTAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct weft__sym {
+    const char *func;       /* function name, NULL if unknown */
+    uintptr_t entry;        /* its first instruction (0 if unknown) */
+    const char *file;       /* source file, NULL without debug info */
+    int line;               /* source line, 0 without debug info */
+    const char *module;     /* path of the ELF object holding pc, NULL if none */
+} weft__sym;
+
+/* Looks up pc (for a return address, pass the return address minus one: the
+ * call instruction).  Fills *out (fields unknown stay NULL/0) and returns
+ * true if pc is inside any loaded object.  The strings stay valid until
+ * weft__symtab_fini.  Thread-safe (one internal lock); not async-signal-
+ * safe: fatal-signal paths call it only after weft__symtab_trylock-style
+ * precautions in panic.c. */
+bool weft__symbolize(uintptr_t pc, weft__sym *out);
+
+/* Like weft__symbolize, but gives up (returns false) instead of waiting if
+ * another thread is inside the symbolizer: for crash paths. */
+bool weft__symbolize_try(uintptr_t pc, weft__sym *out);
+
+/* Frees the symbolizer's caches (runtime shutdown).  The next lookup starts
+ * afresh. */
+void weft__symtab_fini(void);
+
+#endif

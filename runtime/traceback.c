@@ -1,0 +1,348 @@
+/*
+ * traceback.c — goroutine stacks in Go's traceback format (SPEC §5,
+ * go-formats.md §2):
+ *
+ *   goroutine 7 [chan receive, 3 minutes]:
+ *   consumer(...)
+ *   	/src/app.c:41 +0x2b
+ *   main_fn(...)
+ *   	/src/app.c:60 +0x51
+ *   created by main_fn in goroutine 1
+ *   	/src/app.c:57 +0x3c
+ *
+ * Stacks are walked by frame pointers, which weft and its users keep
+ * (-fno-omit-frame-pointer): a frame record is {saved fp, return address}
+ * on both x86-64 and AArch64.  A switched-out goroutine's chain starts in
+ * the context weft__swapctx saved; one in a syscall at the frame that
+ * called weft_syscall_enter; a running one at the signal context its M is
+ * interrupted in.  Every frame pointer must lie inside the stack being
+ * walked and climb it, so a walk of a stack that changes under it (dumps
+ * do not stop the world) can return nonsense frames but never fault.
+ *
+ * As Go's level-1 traceback hides runtime.* frames, weft's internal frames
+ * (its static helpers and weft__ functions) are hidden; the public weft_
+ * calls a goroutine is blocked in (weft_chan_recv, weft_sleep, ...) are
+ * shown, as Go shows runtime.Gosched.  A runtime bug (weft__throw) shows
+ * everything.
+ */
+#include <string.h>
+
+#include "symtab.h"
+#include "traceback.h"
+
+#define TB_INNER 50     /* Go's tracebackInnerFrames */
+#define TB_OUTER 50     /* Go's tracebackOuterFrames */
+#define TB_LIMIT 100000 /* frames walked at most */
+
+/* ---- walking ------------------------------------------------------------------ */
+
+typedef struct {
+    uintptr_t fp, lo, hi;
+} fpwalk;
+
+/* The next return address, or 0 at the end of the chain. */
+static uintptr_t fpnext(fpwalk *w)
+{
+    uintptr_t fp = w->fp;
+    if (fp < w->lo || fp > w->hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
+        return 0;
+    const uintptr_t *f = (const uintptr_t *)fp;
+    uintptr_t next = f[0], ret = f[1];
+    /* The chain climbs the stack; anything else ends it. */
+    w->fp = next > fp ? next : 0;
+    return ret;
+}
+
+int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
+{
+    int n = 0;
+    if (max <= 0 || !pc)
+        return 0;
+    pcs[n++] = pc;
+    fpwalk w = { fp, lo, hi };
+    uintptr_t ret;
+    while (n < max && (ret = fpnext(&w)) != 0)
+        pcs[n++] = ret;
+    return n;
+}
+
+/* ---- where a goroutine's stack starts ------------------------------------------ */
+
+bool weft__gframe(G *gp, uintptr_t *pc, uintptr_t *fp, bool *fresh)
+{
+    *fresh = false;
+    AO_t st = AO_load(&gp->atomicstatus);
+    if (st == Gsyscall) {
+        *pc = gp->syscallpc;
+        *fp = gp->syscallfp;
+        return *pc != 0;
+    }
+    if (st != Grunnable && st != Gwaiting)
+        return false;
+    uintptr_t sp = (uintptr_t)gp->sp;
+    if (sp < gp->stacklo || sp + 64 > gp->stackhi)
+        return false;
+    weft__ctx_frame((void *)sp, pc, fp);
+    if (*fp == 0)
+        *fresh = true;  /* weft__ctx_init's frame: it has never run */
+    return true;
+}
+
+int weft__gstackrecord(G *gp, uintptr_t *pcs, int max)
+{
+    int n = 0;
+    if (gp == weft__getg()) {
+        uintptr_t *fp = __builtin_frame_address(0);
+        n = weft__unwind(fp[1], fp[0], gp->stacklo, gp->stackhi, pcs, max);
+    } else {
+        uintptr_t pc, fp;
+        bool fresh;
+        if (weft__gframe(gp, &pc, &fp, &fresh)) {
+            if (fresh)
+                pcs[n++] = (uintptr_t)gp->fn + 1;   /* a "return address" inside fn */
+            else
+                n = weft__unwind(pc, fp, gp->stacklo, gp->stackhi, pcs, max);
+        }
+    }
+    if (n < max)
+        pcs[n] = 0;
+    return n;
+}
+
+/* ---- symbols ------------------------------------------------------------------------ */
+
+static bool sym(uintptr_t pc, weft__sym *s, const weft__tbopts *opt)
+{
+    if (opt && opt->crash)
+        return weft__symbolize_try(pc, s);
+    return weft__symbolize(pc, s);
+}
+
+static bool prefixed(const char *s, const char *p) { return s && strncmp(s, p, strlen(p)) == 0; }
+
+/* weft's own code other than its public API: hidden from tracebacks. */
+static bool runtimeframe(const weft__sym *s)
+{
+    if (!s->func)
+        return false;
+    if (prefixed(s->func, "weft__"))
+        return true;
+    if (prefixed(s->func, "weft_"))
+        return false;   /* the public API, as Go shows exported runtime calls */
+    return prefixed(s->file, WEFT_RUNTIME_SRCDIR);
+}
+
+void weft__printframe(weft__out *o, uintptr_t pc, bool exact, const weft__tbopts *opt)
+{
+    weft__sym s;
+    sym(exact ? pc : pc - 1, &s, opt);
+    weft__outf(o, "%s(...)\n", s.func ? s.func : "?");
+    if (s.file)
+        weft__outf(o, "\t%s:%d", s.file, s.line);
+    else
+        weft__outf(o, "\t%s", s.module ? s.module : "?");
+    if (s.func)
+        weft__outf(o, " +0x%lx\n", (unsigned long)(pc - s.entry));
+    else
+        weft__outf(o, " pc=0x%lx\n", (unsigned long)pc);
+}
+
+/* ---- headers ------------------------------------------------------------------------ */
+
+static const char *gstatusstr(AO_t st)
+{
+    static const char *const names[] = { "idle", "runnable", "running", "syscall", "waiting",
+                                         "moribund", "dead" };
+    return st < sizeof names / sizeof names[0] ? names[st] : "???";
+}
+
+void weft__goroutineheader(weft__out *o, G *gp)
+{
+    AO_t st = AO_load(&gp->atomicstatus);
+    const char *status = gstatusstr(st);
+    uint8_t wr = gp->waitreason;
+    if (st == Gwaiting && wr != waitReasonZero)
+        status = weft__waitreason_str(wr);
+    weft__outf(o, "goroutine %lld [%s", (long long)gp->goid, status);
+    if (st == Gwaiting || st == Gsyscall) {
+        int64_t since = gp->waitsince;
+        int64_t now = (int64_t)AO_load(&weft__coarsetime);
+        if (since > 0 && now > since && (now - since) / 60000000000LL >= 1)
+            weft__outf(o, ", %lld minutes", (long long)((now - since) / 60000000000LL));
+    }
+    if (gp->lockedm)
+        weft__outf(o, ", locked to thread");
+    weft__outf(o, "]:\n");
+}
+
+static void createdby(weft__out *o, G *gp, const weft__tbopts *opt)
+{
+    if (gp->ismain || !gp->gopc)
+        return;
+    weft__sym s;
+    sym(gp->gopc - 1, &s, opt);
+    weft__outf(o, "created by %s", s.func ? s.func : "?");
+    if (gp->parentgoid)
+        weft__outf(o, " in goroutine %lld", (long long)gp->parentgoid);
+    weft__outf(o, "\n");
+    if (s.file)
+        weft__outf(o, "\t%s:%d", s.file, s.line);
+    else
+        weft__outf(o, "\t%s", s.module ? s.module : "?");
+    if (s.func)
+        weft__outf(o, " +0x%lx\n", (unsigned long)(gp->gopc - s.entry));
+    else
+        weft__outf(o, " pc=0x%lx\n", (unsigned long)gp->gopc);
+}
+
+/* ---- frames ------------------------------------------------------------------------- */
+
+/* Prints frames [from, ...) of a chain, hiding runtime frames unless asked
+ * (or unless nothing else would be printed), eliding the middle of very
+ * deep stacks as Go does. */
+void weft__traceback(weft__out *o, G *gp, uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
+                     bool exact, const weft__tbopts *opt)
+{
+    bool all = opt && opt->runtime_frames;
+    /* First pass: are there user frames at all?  (Go prints every frame
+     * when none would be shown.) */
+    if (!all) {
+        bool user = false;
+        fpwalk w = { fp, lo, hi };
+        uintptr_t p = pc;
+        for (int i = 0; p && i < TB_LIMIT && !user; i++) {
+            weft__sym s;
+            sym(i == 0 && exact ? p : p - 1, &s, opt);
+            if (!runtimeframe(&s))
+                user = true;
+            p = fpnext(&w);
+        }
+        all = !user;
+    }
+    uintptr_t tail[TB_OUTER];
+    bool tailexact[TB_OUTER];
+    int shown = 0, elided = 0;
+    fpwalk w = { fp, lo, hi };
+    uintptr_t p = pc;
+    for (int i = 0; p && i < TB_LIMIT; i++, p = fpnext(&w)) {
+        bool ex = i == 0 && exact;
+        if (!all) {
+            weft__sym s;
+            sym(ex ? p : p - 1, &s, opt);
+            if (runtimeframe(&s))
+                continue;
+        }
+        if (shown < TB_INNER) {
+            weft__printframe(o, p, ex, opt);
+        } else {
+            /* Keep the outermost frames in a ring; count what falls out. */
+            int k = (shown - TB_INNER) % TB_OUTER;
+            if (shown - TB_INNER >= TB_OUTER)
+                elided++;
+            tail[k] = p;
+            tailexact[k] = ex;
+        }
+        shown++;
+    }
+    if (shown > TB_INNER) {
+        int ntail = shown - TB_INNER - elided;
+        if (elided)
+            weft__outf(o, "...%d frames elided...\n", elided);
+        int start = elided ? (shown - TB_INNER) % TB_OUTER : 0;
+        for (int j = 0; j < ntail; j++) {
+            int k = (start + j) % TB_OUTER;
+            weft__printframe(o, tail[k], tailexact[k], opt);
+        }
+    }
+    if (gp)
+        createdby(o, gp, opt);
+}
+
+void weft__traceback_self(weft__out *o, const weft__tbopts *opt)
+{
+    G *gp = weft__getg();
+    uintptr_t *fp = __builtin_frame_address(0);
+    uintptr_t *caller = (uintptr_t *)fp[0];     /* skip our caller's own frame */
+    bool user = gp && !gp->issystem;
+    uintptr_t lo = gp ? gp->stacklo : 0, hi = gp ? gp->stackhi : 0;
+    if (user) {
+        weft__goroutineheader(o, gp);
+    } else {
+        weft__outf(o, "runtime stack:\n");
+        if (!gp) {
+            lo = (uintptr_t)fp;
+            hi = (uintptr_t)fp + (8u << 20);    /* a plain thread: no known bounds */
+        }
+    }
+    if (!caller)
+        return;
+    weft__traceback(o, user ? gp : NULL, caller[1], caller[0], lo, hi, false, opt);
+}
+
+void weft__tracebackothers(weft__out *o, G *me, bool capture, const weft__tbopts *opt)
+{
+    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
+        /* load-acquire on the head pairs with allgadd's store-release; each
+         * G's fields were written before it was published. */
+        if (gp == me || gp->issystem)
+            continue;
+        AO_t st = AO_load(&gp->atomicstatus);
+        if (st == Gdead || st == Gidle)
+            continue;
+        weft__outf(o, "\n");
+        weft__goroutineheader(o, gp);
+        uintptr_t pc, fp;
+        bool fresh;
+        if (weft__gframe(gp, &pc, &fp, &fresh)) {
+            if (fresh) {
+                weft__printframe(o, (uintptr_t)gp->fn, true, opt);
+                createdby(o, gp, opt);
+            } else {
+                weft__traceback(o, gp, pc, fp, gp->stacklo, gp->stackhi, false, opt);
+            }
+            continue;
+        }
+        M *m = gp->m;
+        uintptr_t pcs[64];
+        int64_t goid = 0;
+        int n = -1;
+        if (capture && m && st == Grunning)
+            n = weft__sigcapture(m, pcs, 64, &goid, 100 * 1000 * 1000, opt && opt->crash);
+        if (n > 0 && goid == gp->goid) {
+            for (int i = 0; i < n; i++)
+                weft__printframe(o, pcs[i], i == 0, opt);
+            createdby(o, gp, opt);
+        } else {
+            weft__outf(o, "\tgoroutine running on other thread; stack unavailable\n");
+            createdby(o, gp, opt);
+        }
+    }
+}
+
+/* ---- stack records ---------------------------------------------------------------- */
+
+void weft__printstackrecord(weft__out *o, const char *prefix, const uintptr_t *pcs, int n)
+{
+    /* Hide leading runtime frames, unless that leaves nothing. */
+    int first = 0;
+    for (; first < n; first++) {
+        weft__sym s;
+        weft__symbolize(pcs[first] - 1, &s);
+        if (!runtimeframe(&s) && !prefixed(s.func, "weft__gentry"))
+            break;
+    }
+    if (first == n)
+        first = 0;
+    for (int i = first; i < n; i++) {
+        weft__sym s;
+        uintptr_t pc = pcs[i] - 1;     /* the call instruction, as Go's CallersFrames */
+        if (!weft__symbolize(pc, &s) || !s.func) {
+            weft__outf(o, "%s#\t0x%lx\n", prefix, (unsigned long)pc);
+            continue;
+        }
+        if (prefixed(s.func, "weft__gentry"))
+            continue;   /* Go hides runtime.goexit */
+        weft__outf(o, "%s#\t0x%lx\t%s+0x%lx\t%s:%d\n", prefix, (unsigned long)pc, s.func,
+                   (unsigned long)(pc - s.entry), s.file ? s.file : "?", s.line);
+    }
+}

@@ -1,0 +1,1028 @@
+/*
+ * test_pprof.c — the profile.proto writer, read back by a small protobuf
+ * decoder of our own (below) that checks what google/pprof's CheckValid
+ * checks, then by `go tool pprof` itself when go is installed.
+ *
+ * Most tests use a fake symbolizer over made-up addresses, so that names,
+ * files, lines and call counts are known exactly:
+ *
+ *   0x1000-0x10ff  alpha  alpha.c:10+   \  mapping 1 /fake/bin (build id abcd)
+ *   0x2000-0x20ff  beta   beta.c:20     /
+ *   0x3000-0x30ff  gamma  (no file)        mapping 2 /fake/libg.so
+ *   0x4000-0x40ff  alpha  other.c      \  mapping 3 /fake/libu.so
+ *   0x5000-0x50ff  (unknown)            /
+ *   0x9000-        (unknown)               no mapping
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "pprof.h"
+
+/* ---- a protobuf reader for profile.proto ----------------------------------- */
+
+typedef struct {
+    const uint8_t *p, *end;
+} rd;
+
+typedef struct {
+    uint64_t *loc;
+    int nloc;
+    int64_t *val;
+    int nval;
+    int64_t lkey, lstr;
+    int nlabel;
+} tsample;
+typedef struct {
+    uint64_t id, map, addr, fn;
+    int64_t line;
+    int nline;
+} tloc;
+typedef struct {
+    uint64_t id;
+    int64_t name, sys, file, start;
+} tfn;
+typedef struct {
+    uint64_t id, start, limit, off;
+    int64_t file, bid;
+    bool hasfn, hasfile, hasline;
+} tmap;
+typedef struct {
+    char **str;
+    int nstr;
+    int64_t st[8][2];
+    int nst;
+    tsample *smp;
+    int nsmp;
+    tloc *loc;
+    int nloc;
+    tfn *fn;
+    int nfn;
+    tmap *map;
+    int nmap;
+    int64_t time, dur, period, pt[2];
+    bool haspt;
+} tprof;
+
+static void *xrealloc(void *a, int n, size_t el)
+{
+    a = realloc(a, (size_t)n * el);
+    cr_assert_not_null(a);
+    return a;
+}
+/* Appends one element to a[0..n), giving its address. */
+#define GROW(a, n) ((a) = xrealloc((a), (n) + 1, sizeof *(a)), &(a)[(n)++])
+
+static uint64_t rvarint(rd *r)
+{
+    uint64_t v = 0;
+    for (int s = 0; s < 70; s += 7) {
+        cr_assert_lt(r->p, r->end, "truncated varint");
+        uint8_t b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80))
+            return v;
+    }
+    cr_assert_fail("varint longer than 10 bytes");
+    return 0;
+}
+
+/* The next field: its number, and either its varint (wiretype 0) or its
+ * bytes as a sub-reader (wiretype 2; other wiretypes are not in pprof). */
+static bool rfield(rd *r, uint32_t *field, int *wt, uint64_t *v, rd *sub)
+{
+    if (r->p == r->end)
+        return false;
+    uint64_t key = rvarint(r);
+    *field = (uint32_t)(key >> 3);
+    *wt = (int)(key & 7);
+    cr_assert(*wt == 0 || *wt == 2, "wiretype %d", *wt);
+    *v = rvarint(r);
+    if (*wt == 2) {
+        cr_assert_leq(*v, (uint64_t)(r->end - r->p), "length past the end");
+        *sub = (rd){r->p, r->p + *v};
+        r->p += *v;
+    }
+    return true;
+}
+
+/* A repeated scalar, packed or not. */
+#define RREP(arr, n, wt, v, sub)                              \
+    do {                                                      \
+        if ((wt) == 0)                                        \
+            *GROW(arr, n) = (__typeof__(*(arr)))(v);          \
+        else                                                  \
+            while ((sub).p < (sub).end)                       \
+                *GROW(arr, n) = (__typeof__(*(arr)))rvarint(&(sub)); \
+    } while (0)
+
+static void rvaluetype(rd r, int64_t out[2])
+{
+    uint32_t f;
+    int wt;
+    uint64_t v;
+    rd s;
+    while (rfield(&r, &f, &wt, &v, &s))
+        if (f == 1 || f == 2)
+            out[f - 1] = (int64_t)v;
+}
+
+static void rsample(rd r, tsample *t)
+{
+    uint32_t f;
+    int wt;
+    uint64_t v;
+    rd s;
+    while (rfield(&r, &f, &wt, &v, &s)) {
+        if (f == 1)
+            RREP(t->loc, t->nloc, wt, v, s);
+        else if (f == 2)
+            RREP(t->val, t->nval, wt, v, s);
+        else if (f == 3) {
+            t->nlabel++;
+            uint32_t g;
+            int wt2;
+            uint64_t w;
+            rd s2;
+            while (rfield(&s, &g, &wt2, &w, &s2))
+                if (g == 1)
+                    t->lkey = (int64_t)w;
+                else if (g == 2)
+                    t->lstr = (int64_t)w;
+        }
+    }
+}
+
+static void rloc(rd r, tloc *t)
+{
+    uint32_t f;
+    int wt;
+    uint64_t v;
+    rd s;
+    while (rfield(&r, &f, &wt, &v, &s)) {
+        if (f == 1)
+            t->id = v;
+        else if (f == 2)
+            t->map = v;
+        else if (f == 3)
+            t->addr = v;
+        else if (f == 4) {
+            t->nline++;
+            uint32_t g;
+            int wt2;
+            uint64_t w;
+            rd s2;
+            while (rfield(&s, &g, &wt2, &w, &s2))
+                if (g == 1)
+                    t->fn = w;
+                else if (g == 2)
+                    t->line = (int64_t)w;
+        }
+    }
+}
+
+static void rfn(rd r, tfn *t)
+{
+    uint32_t f;
+    int wt;
+    uint64_t v;
+    rd s;
+    while (rfield(&r, &f, &wt, &v, &s)) {
+        int64_t *dst[] = {NULL, NULL, &t->name, &t->sys, &t->file, &t->start};
+        if (f == 1)
+            t->id = v;
+        else if (f >= 2 && f <= 5)
+            *dst[f] = (int64_t)v;
+    }
+}
+
+static void rmap(rd r, tmap *t)
+{
+    uint32_t f;
+    int wt;
+    uint64_t v;
+    rd s;
+    while (rfield(&r, &f, &wt, &v, &s)) {
+        switch (f) {
+        case 1: t->id = v; break;
+        case 2: t->start = v; break;
+        case 3: t->limit = v; break;
+        case 4: t->off = v; break;
+        case 5: t->file = (int64_t)v; break;
+        case 6: t->bid = (int64_t)v; break;
+        case 7: t->hasfn = v; break;
+        case 8: t->hasfile = v; break;
+        case 9: t->hasline = v; break;
+        }
+    }
+}
+
+static tprof *decode(const uint8_t *b, size_t n)
+{
+    tprof *t = calloc(1, sizeof *t);
+    cr_assert_not_null(t);
+    rd r = {b, b + n}, s;
+    uint32_t f;
+    int wt;
+    uint64_t v;
+    while (rfield(&r, &f, &wt, &v, &s)) {
+        switch (f) {
+        case 1:
+            cr_assert_lt(t->nst, 8);
+            rvaluetype(s, t->st[t->nst++]);
+            break;
+        case 2: rsample(s, memset(GROW(t->smp, t->nsmp), 0, sizeof *t->smp)); break;
+        case 3: rmap(s, memset(GROW(t->map, t->nmap), 0, sizeof *t->map)); break;
+        case 4: rloc(s, memset(GROW(t->loc, t->nloc), 0, sizeof *t->loc)); break;
+        case 5: rfn(s, memset(GROW(t->fn, t->nfn), 0, sizeof *t->fn)); break;
+        case 6:
+            cr_assert_eq(wt, 2);
+            cr_assert_not_null(*GROW(t->str, t->nstr) = strndup((const char *)s.p, (size_t)(s.end - s.p)));
+            break;
+        case 9: t->time = (int64_t)v; break;
+        case 10: t->dur = (int64_t)v; break;
+        case 11: rvaluetype(s, t->pt); t->haspt = true; break;
+        case 12: t->period = (int64_t)v; break;
+        }
+    }
+    return t;
+}
+
+static void tprof_free(tprof *t)
+{
+    for (int i = 0; i < t->nstr; i++)
+        free(t->str[i]);
+    for (int i = 0; i < t->nsmp; i++) {
+        free(t->smp[i].loc);
+        free(t->smp[i].val);
+    }
+    free(t->str);
+    free(t->smp);
+    free(t->loc);
+    free(t->fn);
+    free(t->map);
+    free(t);
+}
+
+static const char *S(const tprof *t, int64_t i)
+{
+    cr_assert(i >= 0 && i < t->nstr, "string index %lld out of range", (long long)i);
+    return t->str[i];
+}
+
+static tloc *locbyid(const tprof *t, uint64_t id)
+{
+    for (int i = 0; i < t->nloc; i++)
+        if (t->loc[i].id == id)
+            return &t->loc[i];
+    return NULL;
+}
+static tfn *fnbyid(const tprof *t, uint64_t id)
+{
+    for (int i = 0; i < t->nfn; i++)
+        if (t->fn[i].id == id)
+            return &t->fn[i];
+    return NULL;
+}
+static tmap *mapbyid(const tprof *t, uint64_t id)
+{
+    for (int i = 0; i < t->nmap; i++)
+        if (t->map[i].id == id)
+            return &t->map[i];
+    return NULL;
+}
+static tloc *locbyaddr(const tprof *t, uint64_t addr)
+{
+    for (int i = 0; i < t->nloc; i++)
+        if (t->loc[i].addr == addr)
+            return &t->loc[i];
+    return NULL;
+}
+/* The function name of a location, NULL if it has no line. */
+static const char *locname(const tprof *t, const tloc *l)
+{
+    return l->nline ? S(t, fnbyid(t, l->fn)->name) : NULL;
+}
+
+/* google/pprof's CheckValid, plus the string indexes being in range. */
+static void check_valid(const tprof *t)
+{
+    cr_assert_geq(t->nstr, 1);
+    cr_assert_str_eq(t->str[0], "", "string_table[0] must be ''");
+    cr_assert_geq(t->nst, 1, "missing sample type information");
+    for (int i = 0; i < t->nst; i++)
+        S(t, t->st[i][0]), S(t, t->st[i][1]);
+    S(t, t->pt[0]), S(t, t->pt[1]);
+    for (int i = 0; i < t->nmap; i++) {
+        cr_assert_neq(t->map[i].id, 0, "mapping with reserved ID=0");
+        cr_assert_eq(mapbyid(t, t->map[i].id), &t->map[i], "duplicate mapping id");
+        S(t, t->map[i].file), S(t, t->map[i].bid);
+    }
+    for (int i = 0; i < t->nfn; i++) {
+        cr_assert_neq(t->fn[i].id, 0, "function with reserved ID=0");
+        cr_assert_eq(fnbyid(t, t->fn[i].id), &t->fn[i], "duplicate function id");
+        S(t, t->fn[i].name), S(t, t->fn[i].sys), S(t, t->fn[i].file);
+    }
+    for (int i = 0; i < t->nloc; i++) {
+        const tloc *l = &t->loc[i];
+        cr_assert_neq(l->id, 0, "location with reserved ID=0");
+        cr_assert_eq(locbyid(t, l->id), l, "duplicate location id");
+        cr_assert_eq(locbyaddr(t, l->addr), l, "two locations for address %#llx", (unsigned long long)l->addr);
+        cr_assert(l->map == 0 || mapbyid(t, l->map), "unknown mapping id %llu", (unsigned long long)l->map);
+        cr_assert(l->nline == 0 || fnbyid(t, l->fn), "unknown function id %llu", (unsigned long long)l->fn);
+        cr_assert_leq(l->nline, 1);
+    }
+    for (int i = 0; i < t->nsmp; i++) {
+        const tsample *s = &t->smp[i];
+        cr_assert_eq(s->nval, t->nst, "mismatch: sample has %d values vs. %d types", s->nval, t->nst);
+        for (int j = 0; j < s->nloc; j++)
+            cr_assert_not_null(locbyid(t, s->loc[j]), "sample has nil location %llu", (unsigned long long)s->loc[j]);
+        cr_assert_leq(s->nlabel, 1);
+        if (s->nlabel)
+            S(t, s->lkey), S(t, s->lstr);
+    }
+}
+
+static uint8_t *gunzip(const uint8_t *in, size_t n, size_t *outn)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    cr_assert_eq(inflateInit2(&z, 16 + 15), Z_OK);
+    size_t cap = 4096 + 4 * n, len = 0;
+    uint8_t *out = malloc(cap);
+    cr_assert_not_null(out);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    int rc;
+    do {
+        if (len == cap)
+            cr_assert_not_null(out = realloc(out, cap *= 2));
+        z.next_out = out + len;
+        z.avail_out = (uInt)(cap - len);
+        rc = inflate(&z, Z_NO_FLUSH);
+        cr_assert(rc == Z_OK || rc == Z_STREAM_END, "inflate: %d %s", rc, z.msg ? z.msg : "");
+        len = cap - z.avail_out;
+    } while (rc != Z_STREAM_END);
+    cr_assert_eq(z.avail_in, 0, "bytes after the gzip member");
+    inflateEnd(&z);
+    *outn = len;
+    return out;
+}
+
+static uint8_t *slurp(int fd, size_t *n)
+{
+    off_t end = lseek(fd, 0, SEEK_END);
+    cr_assert_geq(end, 0);
+    uint8_t *b = malloc((size_t)end + 1);
+    cr_assert_not_null(b);
+    cr_assert_eq(pread(fd, b, (size_t)end, 0), end);
+    *n = (size_t)end;
+    return b;
+}
+
+/* weft__pprof_write into a temp file, gunzip, decode, check_valid. */
+static tprof *roundtrip(weft__pprof *p, weft__pprof_symbolizer sym, void *arg)
+{
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    cr_assert_eq(weft__pprof_write(p, fileno(f), sym, arg), 0);
+    size_t ngz, n;
+    uint8_t *gz = slurp(fileno(f), &ngz);
+    fclose(f);
+    uint8_t *raw = gunzip(gz, ngz, &n);
+    tprof *t = decode(raw, n);
+    free(gz);
+    free(raw);
+    check_valid(t);
+    return t;
+}
+
+/* ---- the fake symbolizer ------------------------------------------------- */
+
+typedef struct {
+    int calls;
+    uintptr_t pc[64];
+    bool isreturn[64];
+    char name[32]; /* reused every call: the writer must copy */
+} fakectx;
+
+static bool fakesym(uintptr_t pc, bool isreturn, weft__sym *out, void *arg)
+{
+    fakectx *c = arg;
+    cr_assert_lt(c->calls, 64);
+    c->pc[c->calls] = pc;
+    c->isreturn[c->calls++] = isreturn;
+    uintptr_t a = isreturn ? pc - 1 : pc;
+    memset(out, 0, sizeof *out);
+    if (a >= 0x1000 && a < 0x1100) {
+        snprintf(c->name, sizeof c->name, "alpha");
+        *out = (weft__sym){.func = c->name, .file = "alpha.c", .line = 10 + (int)(a - 0x1000) / 16};
+    } else if (a >= 0x2000 && a < 0x2100) {
+        snprintf(c->name, sizeof c->name, "beta");
+        *out = (weft__sym){.func = c->name, .file = "beta.c", .line = 20};
+    } else if (a >= 0x3000 && a < 0x3100) {
+        *out = (weft__sym){.func = "gamma"};
+    } else if (a >= 0x4000 && a < 0x4100) {
+        *out = (weft__sym){.func = "alpha", .file = "other.c"};
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static const weft__pprof_vt cputypes[] = {{"samples", "count"}, {"cpu", "nanoseconds"}};
+
+static weft__pprof *newcpu(void)
+{
+    weft__pprof *p = weft__pprof_new(cputypes, 2, (weft__pprof_vt){"cpu", "nanoseconds"}, 10000000);
+    cr_assert_not_null(p);
+    cr_assert_eq(weft__pprof_add_mapping(p, 0x1000, 0x3000, 0, "/fake/bin", "abcd"), 0);
+    cr_assert_eq(weft__pprof_add_mapping(p, 0x3000, 0x4000, 0x1000, "/fake/libg.so", NULL), 0);
+    cr_assert_eq(weft__pprof_add_mapping(p, 0x4000, 0x6000, 0, "/fake/libu.so", NULL), 0);
+    return p;
+}
+
+static void add(weft__pprof *p, const uintptr_t *pcs, int n, int64_t count, const char *gid)
+{
+    int64_t v[2] = {count, count * 10000000};
+    cr_assert_eq(weft__pprof_add(p, pcs, n, true, v, gid ? "goroutine" : NULL, gid), 0);
+}
+
+static const tsample *findsample(const tprof *t, const char *leaf, const char *label)
+{
+    for (int i = 0; i < t->nsmp; i++) {
+        const tsample *s = &t->smp[i];
+        const char *l = s->nloc ? locname(t, locbyid(t, s->loc[0])) : NULL;
+        const char *lab = s->nlabel ? S(t, s->lstr) : NULL;
+        if (l && strcmp(l, leaf) == 0 && (label ? lab && strcmp(lab, label) == 0 : !lab))
+            return s;
+    }
+    return NULL;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+Test(pprof, header_fields_and_sample_types)
+{
+    weft__pprof *p = newcpu();
+    weft__pprof_set_time(p, 1700000000123456789LL, 2000000000);
+    uintptr_t st[] = {0x1010, 0x2011};
+    add(p, st, 2, 3, NULL);
+    fakectx c = {0};
+    tprof *t = roundtrip(p, fakesym, &c);
+    cr_assert_eq(t->nst, 2);
+    cr_assert_str_eq(S(t, t->st[0][0]), "samples");
+    cr_assert_str_eq(S(t, t->st[0][1]), "count");
+    cr_assert_str_eq(S(t, t->st[1][0]), "cpu");
+    cr_assert_str_eq(S(t, t->st[1][1]), "nanoseconds");
+    cr_assert(t->haspt);
+    cr_assert_str_eq(S(t, t->pt[0]), "cpu");
+    cr_assert_str_eq(S(t, t->pt[1]), "nanoseconds");
+    cr_assert_eq(t->period, 10000000);
+    cr_assert_eq(t->time, 1700000000123456789LL);
+    cr_assert_eq(t->dur, 2000000000);
+    cr_assert_eq(t->nsmp, 1);
+    cr_assert_eq(t->smp[0].val[0], 3);
+    cr_assert_eq(t->smp[0].val[1], 30000000);
+    cr_assert_eq(t->smp[0].nlabel, 0);
+    /* Leaf first: the exact pc as is, the caller's return address minus one. */
+    cr_assert_eq(t->smp[0].nloc, 2);
+    cr_assert_eq(locbyid(t, t->smp[0].loc[0])->addr, 0x1010);
+    cr_assert_eq(locbyid(t, t->smp[0].loc[1])->addr, 0x2010);
+    cr_assert_str_eq(locname(t, locbyid(t, t->smp[0].loc[0])), "alpha");
+    cr_assert_str_eq(locname(t, locbyid(t, t->smp[0].loc[1])), "beta");
+    tprof_free(t);
+    weft__pprof_free(p);
+}
+
+Test(pprof, zero_times_are_omitted_and_empty_profile_is_valid)
+{
+    weft__pprof_vt one = {"goroutine", "count"};
+    weft__pprof *p = weft__pprof_new(&one, 1, one, 1);
+    cr_assert_not_null(p);
+    tprof *t = roundtrip(p, NULL, NULL);
+    cr_assert_eq(t->nsmp, 0);
+    cr_assert_eq(t->time, 0);
+    cr_assert_eq(t->dur, 0);
+    cr_assert_eq(t->period, 1);
+    cr_assert_str_eq(S(t, t->st[0][0]), "goroutine");
+    tprof_free(t);
+    weft__pprof_free(p);
+}
+
+Test(pprof, identical_samples_merge_values)
+{
+    weft__pprof *p = newcpu();
+    uintptr_t a[] = {0x1010, 0x2011}, b[] = {0x1020, 0x2011};
+    add(p, a, 2, 2, NULL);
+    add(p, a, 2, 5, NULL);      /* same stack, no label: merged */
+    add(p, a, 2, 1, "7");       /* same stack, a label: apart */
+    add(p, a, 2, 4, "7");       /* merged with the one above */
+    add(p, a, 2, 1, "8");       /* another label value: apart */
+    add(p, b, 2, 6, NULL);      /* another stack: apart */
+    add(p, a, 1, 1, NULL);      /* a prefix of a stack is another stack */
+    int64_t neg[2] = {-3, -30000000}; /* negative values: 10-byte varints */
+    cr_assert_eq(weft__pprof_add(p, b, 2, true, neg, NULL, NULL), 0);
+    fakectx c = {0};
+    tprof *t = roundtrip(p, fakesym, &c);
+    cr_assert_eq(t->nsmp, 5);
+    int64_t sum = 0;
+    for (int i = 0; i < t->nsmp; i++)
+        sum += t->smp[i].val[0];
+    cr_assert_eq(sum, 2 + 5 + 1 + 4 + 1 + 6 + 1 - 3);
+    const tsample *s = findsample(t, "alpha", "7");
+    cr_assert_not_null(s);
+    cr_assert_eq(s->val[0], 5);
+    cr_assert_eq(s->val[1], 50000000);
+    cr_assert_eq(findsample(t, "alpha", "8")->val[0], 1);
+    int nolabel = 0;
+    for (int i = 0; i < t->nsmp; i++)
+        if (!t->smp[i].nlabel && t->smp[i].nloc == 2 &&
+            locbyid(t, t->smp[i].loc[0])->addr == 0x1010) {
+            cr_assert_eq(t->smp[i].val[0], 7);
+            cr_assert_eq(t->smp[i].val[1], 70000000);
+            nolabel++;
+        }
+    cr_assert_eq(nolabel, 1);
+    for (int i = 0; i < t->nsmp; i++)
+        if (t->smp[i].nloc == 2 && locbyid(t, t->smp[i].loc[0])->addr == 0x1020) {
+            cr_assert_eq(t->smp[i].val[0], 3);
+            cr_assert_eq(t->smp[i].val[1], 30000000);
+        }
+    tprof_free(t);
+    weft__pprof_free(p);
+}
+
+Test(pprof, labels_are_goroutine_strings)
+{
+    weft__pprof *p = newcpu();
+    uintptr_t a[] = {0x1010}, b[] = {0x2010};
+    add(p, a, 1, 1, "17");
+    add(p, b, 1, 2, "42");
+    fakectx c = {0};
+    tprof *t = roundtrip(p, fakesym, &c);
+    cr_assert_eq(t->nsmp, 2);
+    for (int i = 0; i < t->nsmp; i++) {
+        cr_assert_eq(t->smp[i].nlabel, 1);
+        cr_assert_str_eq(S(t, t->smp[i].lkey), "goroutine");
+    }
+    cr_assert_not_null(findsample(t, "alpha", "17"));
+    cr_assert_not_null(findsample(t, "beta", "42"));
+    tprof_free(t);
+    weft__pprof_free(p);
+}
+
+Test(pprof, each_address_is_one_location_symbolized_once)
+{
+    weft__pprof *p = newcpu();
+    /* 0x2011 as a return address and 0x2010 as an exact leaf are the same
+     * instruction, so the same Location. */
+    uintptr_t a[] = {0x1010, 0x2011}, b[] = {0x1020, 0x2011}, c2[] = {0x2010, 0x1021};
+    add(p, a, 2, 1, NULL);
+    add(p, b, 2, 1, "1");
+    add(p, c2, 2, 1, NULL);
+    add(p, a, 2, 1, "2");
+    fakectx c = {0};
+    tprof *t = roundtrip(p, fakesym, &c);
+    cr_assert_eq(t->nloc, 3, "locations: %d", t->nloc); /* 0x1010 0x2010 0x1020 */
+    cr_assert_eq(c.calls, 3);
+    for (int i = 0; i < c.calls; i++)
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(c.pc[i] - c.isreturn[i], c.pc[j] - c.isreturn[j], "address symbolized twice");
+    /* The first sighting decides how the symbolizer is asked. */
+    for (int i = 0; i < c.calls; i++) {
+        if (c.pc[i] == 0x1010 || c.pc[i] == 0x1020)
+            cr_assert_not(c.isreturn[i]);
+        else
+            cr_assert(c.pc[i] == 0x2011 && c.isreturn[i], "pc %#lx", (unsigned long)c.pc[i]);
+    }
+    cr_assert_eq(locbyaddr(t, 0x1020)->line, 12);
+    /* A second write symbolizes nothing again and gives the same message. */
+    uint8_t *m1, *m2;
+    size_t n1, n2;
+    cr_assert_eq(weft__pprof_encode(p, fakesym, &c, &m1, &n1), 0);
+    cr_assert_eq(weft__pprof_encode(p, fakesym, &c, &m2, &n2), 0);
+    cr_assert_eq(c.calls, 3);
+    cr_assert_eq(n1, n2);
+    cr_assert_arr_eq(m1, m2, n1);
+    free(m1);
+    free(m2);
+    tprof_free(t);
+    weft__pprof_free(p);
+}
+
+Test(pprof, functions_are_one_per_name_and_file)
+{
+    weft__pprof *p = newcpu();
+    /* Leaf exact, then return addresses: instructions 0x1000 0x1010 ... */
+    uintptr_t a[] = {0x1000, 0x1011, 0x1021, 0x4001, 0x3001, 0x2001};
+    add(p, a, 6, 1, NULL);
+    fakectx c = {0};
+    tprof *t = roundtrip(p, fakesym, &c);
+    cr_assert_eq(t->nloc, 6);
+    cr_assert_eq(t->nfn, 4, "functions: %d", t->nfn); /* alpha/alpha.c alpha/other.c gamma beta */
+    tloc *l0 = locbyaddr(t, 0x1000), *l1 = locbyaddr(t, 0x1010);
+    cr_assert(l0 && l1);
+    cr_assert_eq(locbyaddr(t, 0x1020)->fn, l0->fn, "alpha.c:alpha twice");
+    cr_assert_eq(l1->fn, l0->fn);
+    cr_assert_neq(l1->line, l0->line);
+    tloc *other = locbyaddr(t, 0x4000);
+    cr_assert_neq(other->fn, l0->fn, "alpha in another file is another function");
+    for (int i = 0; i < t->nfn; i++) {
+        cr_assert_eq(t->fn[i].name, t->fn[i].sys);
+        cr_assert_eq(t->fn[i].start, 0);
+    }
+    const tfn *f = fnbyid(t, l0->fn);
+    cr_assert_str_eq(S(t, f->name), "alpha");
+    cr_assert_str_eq(S(t, f->file), "alpha.c");
+    cr_assert_str_eq(S(t, fnbyid(t, other->fn)->file), "other.c");
+    cr_assert_str_eq(S(t, fnbyid(t, locbyaddr(t, 0x3000)->fn)->file), "", "gamma has no file");
+    tprof_free(t);
+    weft__pprof_free(p);
+}
+
+Test(pprof, mappings_contain_their_locations_and_say_what_they_know)
+{
+    weft__pprof *p = newcpu();
+    uintptr_t a[] = {0x5010, 0x4011, 0x3011, 0x2011, 0x1011, 0x9001};
+    add(p, a, 6, 1, NULL);
+    fakectx c = {0};
+    tprof *t = roundtrip(p, fakesym, &c);
+    cr_assert_eq(t->nmap, 3);
+    const tmap *m1 = mapbyid(t, 1), *m2 = mapbyid(t, 2), *m3 = mapbyid(t, 3);
+    cr_assert(m1 && m2 && m3);
+    cr_assert_eq(m1->start, 0x1000);
+    cr_assert_eq(m1->limit, 0x3000);
+    cr_assert_eq(m2->off, 0x1000);
+    cr_assert_str_eq(S(t, m1->file), "/fake/bin");
+    cr_assert_str_eq(S(t, m1->bid), "abcd");
+    cr_assert_str_eq(S(t, m2->bid), "");
+    cr_assert_eq(locbyaddr(t, 0x1010)->map, 1);
+    cr_assert_eq(locbyaddr(t, 0x2010)->map, 1);
+    cr_assert_eq(locbyaddr(t, 0x3010)->map, 2);
+    cr_assert_eq(locbyaddr(t, 0x4010)->map, 3);
+    cr_assert_eq(locbyaddr(t, 0x5010)->map, 3);
+    cr_assert_eq(locbyaddr(t, 0x9000)->map, 0, "outside every mapping");
+    /* Unknown addresses keep a bare Location for pprof to symbolize. */
+    cr_assert_eq(locbyaddr(t, 0x5010)->nline, 0);
+    cr_assert_eq(locbyaddr(t, 0x9000)->nline, 0);
+    cr_assert(m1->hasfn && m1->hasfile && m1->hasline);
+    cr_assert(m2->hasfn && !m2->hasfile && !m2->hasline);
+    cr_assert(!m3->hasfn, "has an unsymbolized location: pprof must symbolize it");
+    cr_assert(m3->hasfile && !m3->hasline);
+    tprof_free(t);
+    weft__pprof_free(p);
+}
+
+Test(pprof, many_samples_grow_every_table)
+{
+    weft__pprof *p = newcpu();
+    for (int round = 0; round < 2; round++)
+        for (uintptr_t i = 0; i < 3000; i++) {
+            uintptr_t st[] = {0x100000 + i * 4, 0x1011, 0x2011};
+            char gid[16];
+            snprintf(gid, sizeof gid, "%u", (unsigned)(i % 10));
+            add(p, st, 3, 1, gid);
+        }
+    tprof *t = roundtrip(p, NULL, NULL); /* no symbolizer: addresses only */
+    cr_assert_eq(t->nsmp, 3000);
+    cr_assert_eq(t->nloc, 3002);
+    cr_assert_eq(t->nfn, 0);
+    for (int i = 0; i < t->nsmp; i++)
+        cr_assert_eq(t->smp[i].val[0], 2);
+    cr_assert_eq(t->nstr, 1 + 4 + 3 + 1 + 10 + 1, "strings: %d", t->nstr); /* "", types, mappings, abcd, gids, goroutine */
+    tprof_free(t);
+    weft__pprof_free(p);
+}
+
+Test(pprof, bad_arguments_are_negative_errno)
+{
+    cr_assert_null(weft__pprof_new(cputypes, 0, cputypes[0], 1));
+    cr_assert_null(weft__pprof_new(NULL, 1, cputypes[0], 1));
+    weft__pprof *p = newcpu();
+    uintptr_t a[] = {0x1010};
+    int64_t v[2] = {1, 1};
+    cr_assert_eq(weft__pprof_add(p, a, -1, false, v, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft__pprof_add(p, NULL, 1, false, v, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft__pprof_add(p, a, 1, false, NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(weft__pprof_add(p, a, 1, false, v, "goroutine", NULL), -EINVAL);
+    cr_assert_eq(weft__pprof_add(p, NULL, 0, false, v, NULL, NULL), 0, "an empty stack is allowed");
+    cr_assert_eq(weft__pprof_add_mapping(p, 0x2000, 0x1000, 0, "x", NULL), -EINVAL);
+    cr_assert_eq(weft__pprof_add_proc_mappings(p, -1), -EINVAL);
+    cr_assert_eq(weft__pprof_add_proc_mappings(p, 0x7ffffff0), -ENOENT);
+    cr_assert_eq(weft__pprof_write(p, -1, fakesym, &(fakectx){0}), -EBADF);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    close(fds[0]);
+    signal(SIGPIPE, SIG_IGN);
+    cr_assert_eq(weft__pprof_write(p, fds[1], NULL, NULL), -EPIPE);
+    close(fds[1]);
+    weft__pprof_free(p);
+    weft__pprof_free(NULL);
+}
+
+static void check_gzip_stored(size_t n)
+{
+    uint8_t *d = malloc(n + 1);
+    cr_assert_not_null(d);
+    for (size_t i = 0; i < n; i++)
+        d[i] = (uint8_t)(i * 2654435761u >> 13);
+    uint8_t *gz, *back;
+    size_t ngz, nback;
+    cr_assert_eq(weft__pprof_gzip_stored(d, n, &gz, &ngz), 0);
+    cr_assert_eq(ngz, 10 + 5 * (n ? (n + 65534) / 65535 : 1) + n + 8, "size for %zu", n);
+    back = gunzip(gz, ngz, &nback); /* zlib checks the CRC-32 and ISIZE */
+    cr_assert_eq(nback, n);
+    cr_assert_arr_eq(back, d, n);
+    if (system("command -v gzip >/dev/null 2>&1") == 0) {
+        char path[] = "/tmp/weft_pprof_gzXXXXXX";
+        int fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, gz, ngz), (ssize_t)ngz);
+        close(fd);
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "gzip -t < %s", path);
+        cr_assert_eq(system(cmd), 0, "gzip -t rejects %zu bytes", n);
+        unlink(path);
+    }
+    free(d);
+    free(gz);
+    free(back);
+}
+
+Test(pprof, stored_gzip_fallback_is_valid_gzip)
+{
+    size_t sizes[] = {0, 1, 100, 65534, 65535, 65536, 131070, 200001};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        check_gzip_stored(sizes[i]);
+}
+
+Test(pprof, written_file_is_the_gzipped_message)
+{
+    weft__pprof *p = newcpu();
+    uintptr_t a[] = {0x1010, 0x2011};
+    add(p, a, 2, 9, "3");
+    fakectx c = {0};
+    uint8_t *raw, *gz, *back, *viastored;
+    size_t nraw, ngz, nback, nvs;
+    cr_assert_eq(weft__pprof_encode(p, fakesym, &c, &raw, &nraw), 0);
+    FILE *f = tmpfile();
+    cr_assert_eq(weft__pprof_write(p, fileno(f), fakesym, &c), 0);
+    gz = slurp(fileno(f), &ngz);
+    fclose(f);
+    cr_assert_eq(gz[0], 0x1f);
+    cr_assert_eq(gz[1], 0x8b);
+    back = gunzip(gz, ngz, &nback);
+    cr_assert_eq(nback, nraw);
+    cr_assert_arr_eq(back, raw, nraw);
+    /* The stored fallback carries the very same message. */
+    uint8_t *st;
+    size_t nst;
+    cr_assert_eq(weft__pprof_gzip_stored(raw, nraw, &st, &nst), 0);
+    viastored = gunzip(st, nst, &nvs);
+    cr_assert_eq(nvs, nraw);
+    cr_assert_arr_eq(viastored, raw, nraw);
+    free(raw);
+    free(gz);
+    free(back);
+    free(st);
+    free(viastored);
+    weft__pprof_free(p);
+}
+
+/* ---- this process -------------------------------------------------------- */
+
+static __attribute__((noinline)) uintptr_t retaddr(void)
+{
+    return (uintptr_t)__builtin_return_address(0);
+}
+
+/* A return address inside this function (the asm stops a tail call). */
+__attribute__((noinline, noclone)) uintptr_t pprof_test_caller(void)
+{
+    uintptr_t r = retaddr();
+    __asm__ volatile("" : "+r"(r));
+    return r;
+}
+
+__attribute__((noinline, noclone)) int pprof_test_leaf(int x)
+{
+    __asm__ volatile("" : "+r"(x));
+    return x * 3 + 1;
+}
+
+static const tmap *selfmap(const tprof *t, uint64_t addr)
+{
+    const tloc *l = locbyaddr(t, addr);
+    cr_assert_not_null(l);
+    cr_assert_neq(l->map, 0, "%#llx is in no mapping", (unsigned long long)addr);
+    return mapbyid(t, l->map);
+}
+
+Test(pprof, proc_mappings_have_files_and_build_ids)
+{
+    weft__pprof_vt one = {"goroutine", "count"};
+    weft__pprof *p = weft__pprof_new(&one, 1, one, 1);
+    cr_assert_eq(weft__pprof_add_proc_mappings(p, 0), 0);
+    uintptr_t a[] = {(uintptr_t)pprof_test_leaf, (uintptr_t)&memcpy};
+    int64_t v = 1;
+    cr_assert_eq(weft__pprof_add(p, a, 2, true, &v, NULL, NULL), 0);
+    tprof *t = roundtrip(p, NULL, NULL);
+    cr_assert_geq(t->nmap, 2);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    cr_assert_gt(n, 0);
+    exe[n] = '\0';
+    const tmap *m = selfmap(t, (uintptr_t)pprof_test_leaf);
+    cr_assert_str_eq(S(t, m->file), exe);
+    const char *bid = S(t, m->bid);
+    cr_assert_eq(strlen(bid), 40, "build id '%s'", bid); /* GNU ld's default sha1 */
+    cr_assert_eq(strspn(bid, "0123456789abcdef"), 40);
+    m = selfmap(t, (uintptr_t)&memcpy - 1);
+    cr_assert(strstr(S(t, m->file), "libc"), "memcpy in %s", S(t, m->file));
+    cr_assert_gt(strlen(S(t, m->bid)), 0, "libc has a build id");
+    for (int i = 0; i < t->nmap; i++)
+        cr_assert_eq(S(t, t->map[i].file)[0], '/');
+    tprof_free(t);
+    /* By pid: the same maps file read another way. */
+    weft__pprof *q = weft__pprof_new(&one, 1, one, 1);
+    cr_assert_eq(weft__pprof_add_proc_mappings(q, getpid()), 0);
+    tprof *u = roundtrip(q, NULL, NULL);
+    cr_assert_geq(u->nmap, 2);
+    tprof_free(u);
+    weft__pprof_free(q);
+    weft__pprof_free(p);
+}
+
+Test(pprof, self_symbolizer_names_this_binary)
+{
+    weft__pprof_vt one = {"goroutine", "count"};
+    weft__pprof *p = weft__pprof_new(&one, 1, one, 1);
+    cr_assert_eq(weft__pprof_add_proc_mappings(p, 0), 0);
+    uintptr_t st[] = {(uintptr_t)pprof_test_leaf, pprof_test_caller()};
+    int64_t v = 5;
+    cr_assert_eq(weft__pprof_add(p, st, 2, true, &v, "goroutine", "1"), 0);
+    cr_assert_eq(weft__pprof_add(p, st, 2, true, &v, "goroutine", "1"), 0);
+    tprof *t = roundtrip(p, weft__pprof_self_symbolizer, NULL);
+    cr_assert_eq(t->nsmp, 1);
+    cr_assert_eq(t->smp[0].val[0], 10);
+    const tloc *leaf = locbyid(t, t->smp[0].loc[0]), *caller = locbyid(t, t->smp[0].loc[1]);
+    cr_assert_eq(leaf->addr, st[0]);
+    cr_assert_eq(caller->addr, st[1] - 1);
+    cr_assert_not_null(locname(t, leaf), "no symbol for the leaf");
+    cr_assert_str_eq(locname(t, leaf), "pprof_test_leaf");
+    cr_assert_not_null(locname(t, caller), "no symbol for the caller");
+    cr_assert_str_eq(locname(t, caller), "pprof_test_caller");
+    const tfn *f = fnbyid(t, caller->fn);
+    const char *file = S(t, f->file);
+    if (*file) { /* with debug info: this file, a line inside pprof_test_caller */
+        cr_assert(strstr(file, "test_pprof.c"), "file %s", file);
+        cr_assert_gt(caller->line, 0);
+    }
+    const tmap *m = selfmap(t, caller->addr);
+    cr_assert(m->hasfn);
+    cr_assert_eq(m->hasfile, *file != 0);
+    tprof_free(t);
+    weft__pprof_free(p);
+    weft__symtab_fini(); /* the symbolizer's caches, for valgrind */
+}
+
+/* ---- go tool pprof ------------------------------------------------------- */
+
+static bool have_go(void) { return system("command -v go >/dev/null 2>&1") == 0; }
+
+/* Runs `go tool pprof ARGS FILE` and returns its stdout+stderr. */
+static char *gopprof(const char *args, const char *file)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "HOME=${HOME:-/tmp} go tool pprof %s %s 2>&1", args, file);
+    FILE *f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    size_t cap = 1 << 16, n = 0, k;
+    char *out = malloc(cap);
+    cr_assert_not_null(out);
+    while ((k = fread(out + n, 1, cap - 1 - n, f)) > 0)
+        if ((n += k) == cap - 1)
+            cr_assert_not_null(out = realloc(out, cap *= 2));
+    out[n] = '\0';
+    cr_assert_eq(pclose(f), 0, "%s:\n%s", cmd, out);
+    return out;
+}
+
+/* A -top row: "flat flat% sum% cum cum% name". */
+static bool toprow(const char *out, const char *name, const char *flat, const char *cum)
+{
+    for (const char *l = out; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        char f[32], c[32], nm[128];
+        if (sscanf(l, "%31s %*s %*s %31s %*s %127s", f, c, nm) == 3 && strcmp(nm, name) == 0)
+            return strcmp(f, flat) == 0 && strcmp(c, cum) == 0;
+    }
+    return false;
+}
+
+Test(pprof, go_tool_pprof_reads_it, .timeout = 120)
+{
+    if (!have_go())
+        cr_skip_test("go is not installed");
+    weft__pprof_vt types[] = {{"samples", "count"}, {"cpu", "nanoseconds"}};
+    weft__pprof *p = weft__pprof_new(types, 2, (weft__pprof_vt){"cpu", "nanoseconds"}, 10000000);
+    cr_assert_eq(weft__pprof_add_mapping(p, 0x1000, 0x3000, 0, "/fake/bin", "abcd"), 0);
+    cr_assert_eq(weft__pprof_add_mapping(p, 0x3000, 0x4000, 0x1000, "/fake/libg.so", NULL), 0);
+    weft__pprof_set_time(p, 1700000000000000000LL, 1000000000);
+    uintptr_t hot[] = {0x1010, 0x2011}, warm[] = {0x3010, 0x2011};
+    add(p, hot, 2, 5, "1");
+    add(p, hot, 2, 2, "1");
+    add(p, warm, 2, 3, "2");
+    char path[] = "/tmp/weft_pprof_goXXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    fakectx c = {0};
+    cr_assert_eq(weft__pprof_write(p, fd, fakesym, &c), 0);
+    close(fd);
+    weft__pprof_free(p);
+
+    char *raw = gopprof("-raw", path);
+    cr_log_info("go tool pprof -raw:\n%s", raw);
+    cr_assert(strstr(raw, "PeriodType: cpu nanoseconds"), "%s", raw);
+    cr_assert(strstr(raw, "Period: 10000000"), "%s", raw);
+    cr_assert(strstr(raw, "samples/count cpu/nanoseconds"), "%s", raw);
+    cr_assert(strstr(raw, "7   70000000: 1 2 "), "%s", raw);
+    cr_assert(strstr(raw, "3   30000000: 3 2 "), "%s", raw);
+    cr_assert(strstr(raw, "goroutine:[1]"), "%s", raw);
+    cr_assert(strstr(raw, "alpha alpha.c:11"), "%s", raw);
+    cr_assert(strstr(raw, "beta beta.c:20"), "%s", raw);
+    cr_assert(strstr(raw, "gamma"), "%s", raw);
+    cr_assert(strstr(raw, "/fake/bin abcd"), "%s", raw);
+
+    char *top = gopprof("-top -sample_index=samples", path);
+    cr_log_info("go tool pprof -top -sample_index=samples:\n%s", top);
+    cr_assert(strstr(top, "Showing nodes accounting for 10, 100% of 10 total"), "%s", top);
+    cr_assert(toprow(top, "alpha", "7", "7"), "%s", top);
+    cr_assert(toprow(top, "gamma", "3", "3"), "%s", top);
+    cr_assert(toprow(top, "beta", "0", "10"), "%s", top);
+    char *cpu = gopprof("-top", path);
+    cr_log_info("go tool pprof -top:\n%s", cpu);
+    cr_assert(toprow(cpu, "alpha", "70ms", "70ms"), "%s", cpu);
+    cr_assert(toprow(cpu, "beta", "0", "100ms"), "%s", cpu);
+    free(raw);
+    free(top);
+    free(cpu);
+    unlink(path);
+}
+
+Test(pprof, go_tool_pprof_reads_a_self_symbolized_profile, .timeout = 120)
+{
+    if (!have_go())
+        cr_skip_test("go is not installed");
+    weft__pprof_vt one = {"goroutine", "count"};
+    weft__pprof *p = weft__pprof_new(&one, 1, one, 1);
+    cr_assert_eq(weft__pprof_add_proc_mappings(p, 0), 0);
+    uintptr_t st[] = {(uintptr_t)pprof_test_leaf, pprof_test_caller()};
+    int64_t v = 4;
+    cr_assert_eq(weft__pprof_add(p, st, 2, true, &v, NULL, NULL), 0);
+    char path[] = "/tmp/weft_pprof_goXXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(weft__pprof_write(p, fd, weft__pprof_self_symbolizer, NULL), 0);
+    close(fd);
+    weft__pprof_free(p);
+    weft__symtab_fini();
+    char *top = gopprof("-top", path);
+    cr_log_info("go tool pprof -top (self-symbolized):\n%s", top);
+    cr_assert(toprow(top, "pprof_test_leaf", "4", "4"), "%s", top);
+    cr_assert(toprow(top, "pprof_test_caller", "0", "4"), "%s", top);
+    free(top);
+    unlink(path);
+}
+
+/* With no symbolizer, the Locations are bare addresses and the mapping says
+ * has_functions=false: pprof finds this binary through the mapping (file,
+ * start, offset, build id) and names the functions itself. */
+Test(pprof, go_tool_pprof_symbolizes_bare_addresses_through_mappings, .timeout = 120)
+{
+    if (!have_go())
+        cr_skip_test("go is not installed");
+    weft__pprof_vt one = {"goroutine", "count"};
+    weft__pprof *p = weft__pprof_new(&one, 1, one, 1);
+    cr_assert_eq(weft__pprof_add_proc_mappings(p, 0), 0);
+    uintptr_t st[] = {(uintptr_t)pprof_test_leaf, pprof_test_caller()};
+    int64_t v = 6;
+    cr_assert_eq(weft__pprof_add(p, st, 2, true, &v, NULL, NULL), 0);
+    char path[] = "/tmp/weft_pprof_goXXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(weft__pprof_write(p, fd, NULL, NULL), 0);
+    close(fd);
+    weft__pprof_free(p);
+    char *top = gopprof("-top", path);
+    cr_log_info("go tool pprof -top (symbolized by pprof):\n%s", top);
+    cr_assert(toprow(top, "pprof_test_leaf", "6", "6"), "%s", top);
+    cr_assert(toprow(top, "pprof_test_caller", "0", "6"), "%s", top);
+    free(top);
+    unlink(path);
+}
