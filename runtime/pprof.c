@@ -49,27 +49,20 @@
 
 /* ---- containers -------------------------------------------------------- */
 
-/* Makes room for `more` elements after a[0..n) (capacity cap, doubled as
- * needed).  0 or -ENOMEM, a untouched on failure.  memcpy keeps the generic
- * pointer update free of aliasing games. */
+/* Makes room for `more` elements after a[0..n) of capacity cap (grown to
+ * twice what is needed).  0 or -ENOMEM, a untouched on failure; memcpy keeps
+ * the generic pointer update free of aliasing games. */
 #define RESERVE(a, n, cap, more) reserve((void *)&(a), (n), &(cap), (more), sizeof *(a))
 static int reserve(void *ap, uint32_t n, uint32_t *cap, uint32_t more, size_t el)
 {
-    if (more > UINT32_MAX - n)
-        return -ENOMEM;
-    if (n + more <= *cap)
+    if ((uint64_t)n + more <= *cap)
         return 0;
-    uint64_t nc = *cap ? *cap : 16;
-    while (nc < (uint64_t)n + more)
-        nc *= 2;
-    if (nc > UINT32_MAX)
-        nc = UINT32_MAX;
+    uint64_t nc = ((uint64_t)n + more) * 2 < 16 ? 16 : ((uint64_t)n + more) * 2;
     void *a;
     memcpy(&a, ap, sizeof a);
-    void *na = realloc(a, (size_t)nc * el);
-    if (!na)
+    if (nc > UINT32_MAX || !(a = realloc(a, nc * el)))
         return -ENOMEM;
-    memcpy(ap, &na, sizeof na);
+    memcpy(ap, &a, sizeof a);
     *cap = (uint32_t)nc;
     return 0;
 }
@@ -88,15 +81,13 @@ typedef struct {
 typedef struct weft__pprof P_;
 typedef bool (*eqfn)(const P_ *p, uint32_t idx, const void *key);
 
-/* Room for one more entry, so that htfind always ends on a slot. */
+/* Room for one more entry, so that a probe always ends on a slot. */
 static int htreserve(htab *t)
 {
     if ((uint64_t)(t->n + 1) * 2 <= t->cap)
         return 0;
     uint32_t nc = t->cap ? t->cap * 2 : 64;
-    if (nc < t->cap)
-        return -ENOMEM;
-    slot *ns = calloc(nc, sizeof *ns);
+    slot *ns = nc > t->cap ? calloc(nc, sizeof *ns) : NULL;
     if (!ns)
         return -ENOMEM;
     for (uint32_t i = 0; i < t->cap; i++) {
@@ -113,14 +104,24 @@ static int htreserve(htab *t)
     return 0;
 }
 
-/* The slot holding key, or the empty slot where it belongs. */
-static slot *htfind(const P_ *p, const htab *t, uint32_t h, eqfn eq, const void *key)
+/* Finds key (hash h): its index + 1, or 0 with *sl the empty slot where it
+ * belongs, for htclaim once the entry is appended; or -ENOMEM. */
+static int64_t htlookup(const P_ *p, htab *t, uint32_t h, eqfn eq, const void *key, slot **sl)
 {
+    if (htreserve(t))
+        return -ENOMEM;
     for (uint32_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
-        slot *s = &t->s[i];
-        if (!s->idx1 || (s->hash == h && eq(p, s->idx1 - 1, key)))
-            return s;
+        *sl = &t->s[i];
+        if (!(*sl)->idx1 || ((*sl)->hash == h && eq(p, (*sl)->idx1 - 1, key)))
+            return (*sl)->idx1;
     }
+}
+
+static uint32_t htclaim(htab *t, slot *sl, uint32_t h, uint32_t n)
+{
+    *sl = (slot){h, n};
+    t->n++;
+    return n;
 }
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -197,20 +198,17 @@ static int64_t intern(P_ *p, const char *s)
     if (!s)
         s = "";
     uint32_t h = strhash(s);
-    if (htreserve(&p->strh))
-        return -ENOMEM;
-    slot *sl = htfind(p, &p->strh, h, streq, s);
-    if (sl->idx1)
-        return sl->idx1 - 1;
+    slot *sl;
+    int64_t i = htlookup(p, &p->strh, h, streq, s, &sl);
+    if (i)
+        return i < 0 ? i : i - 1;
     char *d = strdup(s);
     if (!d || RESERVE(p->str, p->nstr, p->capstr, 1)) {
         free(d);
         return -ENOMEM;
     }
     p->str[p->nstr++] = d;
-    *sl = (slot){h, p->nstr};
-    p->strh.n++;
-    return p->nstr - 1;
+    return htclaim(&p->strh, sl, h, p->nstr) - 1;
 }
 
 static bool loceq(const P_ *p, uint32_t i, const void *key) { return p->loc[i].addr == *(const uint64_t *)key; }
@@ -220,17 +218,14 @@ static int64_t locid(P_ *p, uintptr_t pc, bool isreturn)
 {
     uint64_t addr = isreturn && pc ? pc - 1 : pc;
     uint32_t h = (uint32_t)mix(0, addr);
-    if (htreserve(&p->loch))
-        return -ENOMEM;
-    slot *sl = htfind(p, &p->loch, h, loceq, &addr);
-    if (sl->idx1)
-        return sl->idx1;
+    slot *sl;
+    int64_t id = htlookup(p, &p->loch, h, loceq, &addr, &sl);
+    if (id)
+        return id;
     if (RESERVE(p->loc, p->nloc, p->caploc, 1))
         return -ENOMEM;
     p->loc[p->nloc++] = (ploc){.addr = addr, .pc = pc, .isreturn = isreturn};
-    *sl = (slot){h, p->nloc};
-    p->loch.n++;
-    return p->nloc;
+    return htclaim(&p->loch, sl, h, p->nloc);
 }
 
 static bool fneq(const P_ *p, uint32_t i, const void *key)
@@ -244,31 +239,22 @@ static int64_t fnid(P_ *p, int64_t name, int64_t file)
 {
     pfunc f = {name, file};
     uint32_t h = (uint32_t)mix(mix(1, (uint64_t)name), (uint64_t)file);
-    if (htreserve(&p->fnh))
-        return -ENOMEM;
-    slot *sl = htfind(p, &p->fnh, h, fneq, &f);
-    if (sl->idx1)
-        return sl->idx1;
+    slot *sl;
+    int64_t id = htlookup(p, &p->fnh, h, fneq, &f, &sl);
+    if (id)
+        return id;
     if (RESERVE(p->fn, p->nfn, p->capfn, 1))
         return -ENOMEM;
     p->fn[p->nfn++] = f;
-    *sl = (slot){h, p->nfn};
-    p->fnh.n++;
-    return p->nfn;
+    return htclaim(&p->fnh, sl, h, p->nfn);
 }
 
-typedef struct {
-    const uint64_t *ids;
-    uint32_t n;
-    int64_t key, str;
-} skey;
-
+/* key is a candidate psample whose stack is also in p->stk. */
 static bool smpeq(const P_ *p, uint32_t i, const void *key)
 {
-    const skey *k = key;
-    const psample *s = &p->smp[i];
-    return s->nstk == k->n && s->key == k->key && s->str == k->str &&
-           memcmp(p->stk + s->stk, k->ids, k->n * sizeof *k->ids) == 0;
+    const psample *k = key, *s = &p->smp[i];
+    return s->nstk == k->nstk && s->key == k->key && s->str == k->str &&
+           memcmp(p->stk + s->stk, p->stk + k->stk, k->nstk * sizeof *p->stk) == 0;
 }
 
 weft__pprof *weft__pprof_new(const weft__pprof_vt *types, int ntypes,
@@ -306,19 +292,10 @@ void weft__pprof_free(weft__pprof *p)
         return;
     for (uint32_t i = 0; i < p->nstr; i++)
         free(p->str[i]);
-    free(p->str);
-    free(p->strh.s);
-    free(p->types);
-    free(p->loc);
-    free(p->loch.s);
-    free(p->fn);
-    free(p->fnh.s);
-    free(p->map);
-    free(p->smp);
-    free(p->smph.s);
-    free(p->stk);
-    free(p->vals);
-    free(p);
+    void *a[] = {p->str, p->strh.s, p->types, p->loc, p->loch.s, p->fn, p->fnh.s,
+                 p->map, p->smp, p->smph.s, p->stk, p->vals, p};
+    for (size_t i = 0; i < sizeof a / sizeof *a; i++)
+        free(a[i]);
 }
 
 void weft__pprof_set_time(weft__pprof *p, int64_t time_nanos, int64_t duration_nanos)
@@ -350,12 +327,13 @@ int weft__pprof_add(weft__pprof *p, const uintptr_t *pcs, int npcs, bool leaf_ex
         ids[i] = (uint64_t)id;
         h = mix(h, ids[i]);
     }
-    skey k = {ids, (uint32_t)npcs, key, str};
-    if (htreserve(&p->smph))
-        return -ENOMEM;
-    slot *sl = htfind(p, &p->smph, (uint32_t)h, smpeq, &k);
-    if (sl->idx1) {
-        int64_t *v = p->vals + p->smp[sl->idx1 - 1].vals;
+    psample k = {p->nstk, (uint32_t)npcs, p->nvals, key, str};
+    slot *sl;
+    int64_t old = htlookup(p, &p->smph, (uint32_t)h, smpeq, &k, &sl);
+    if (old < 0)
+        return (int)old;
+    if (old) {
+        int64_t *v = p->vals + p->smp[old - 1].vals;
         for (int j = 0; j < p->ntypes; j++) /* wraps rather than overflows */
             v[j] = (int64_t)((uint64_t)v[j] + (uint64_t)values[j]);
         return 0;
@@ -363,12 +341,11 @@ int weft__pprof_add(weft__pprof *p, const uintptr_t *pcs, int npcs, bool leaf_ex
     if (RESERVE(p->vals, p->nvals, p->capvals, (uint32_t)p->ntypes) ||
         RESERVE(p->smp, p->nsmp, p->capsmp, 1))
         return -ENOMEM;
-    p->smp[p->nsmp++] = (psample){p->nstk, (uint32_t)npcs, p->nvals, key, str};
+    p->smp[p->nsmp++] = k;
     memcpy(p->vals + p->nvals, values, (size_t)p->ntypes * sizeof *values);
     p->nvals += (uint32_t)p->ntypes;
     p->nstk += (uint32_t)npcs;
-    *sl = (slot){(uint32_t)h, p->nsmp};
-    p->smph.n++;
+    htclaim(&p->smph, sl, (uint32_t)h, p->nsmp);
     return 0;
 }
 
@@ -386,12 +363,6 @@ int weft__pprof_add_mapping(weft__pprof *p, uint64_t start, uint64_t limit, uint
 
 /* ---- /proc/PID/maps and GNU build ids ------------------------------------ */
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define ELFDATA_HOST ELFDATA2LSB
-#else
-#define ELFDATA_HOST ELFDATA2MSB
-#endif
-
 /* Finds the NT_GNU_BUILD_ID note among the notes in b[0..n) (entries
  * padded to align) and writes its descriptor as hex. */
 static bool findbuildid(const uint8_t *b, size_t n, size_t align, char *hex, size_t hexsz)
@@ -401,7 +372,7 @@ static bool findbuildid(const uint8_t *b, size_t n, size_t align, char *hex, siz
         Elf64_Nhdr nh;
         memcpy(&nh, b + o, sizeof nh);
         size_t name = o + sizeof nh;
-        size_t desc = name + ((nh.n_namesz + align - 1) & ~(align - 1));
+        size_t desc = name + (((size_t)nh.n_namesz + align - 1) & ~(align - 1));
         if (desc > n || nh.n_descsz > n - desc)
             return false;
         if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && memcmp(b + name, "GNU", 4) == 0 &&
@@ -410,7 +381,7 @@ static bool findbuildid(const uint8_t *b, size_t n, size_t align, char *hex, siz
                 snprintf(hex + 2 * i, 3, "%02x", b[desc + i]);
             return true;
         }
-        o = desc + ((nh.n_descsz + align - 1) & ~(align - 1));
+        o = desc + (((size_t)nh.n_descsz + align - 1) & ~(align - 1));
         if (o > n)
             return false;
     }
@@ -427,7 +398,7 @@ static bool readbuildid(const char *path, char *hex, size_t hexsz)
     Elf64_Ehdr eh;
     bool ok = false;
     if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA_HOST ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB) ||
         eh.e_phentsize != sizeof(Elf64_Phdr))
         goto out;
     for (unsigned i = 0; i < eh.e_phnum && !ok; i++) {
@@ -534,6 +505,13 @@ static void putint(pbuf *b, int field, uint64_t v)
     putvarint(b, v);
 }
 
+/* Fields 1..n of a message of scalars, v[k] being field k + 1. */
+static void putints(pbuf *b, const uint64_t *v, int n)
+{
+    for (int k = 0; k < n; k++)
+        putint(b, k + 1, v[k]);
+}
+
 /* Wiretype 2: a string, a message or a packed run. */
 static void putbytes(pbuf *b, int field, const void *d, size_t n)
 {
@@ -597,8 +575,7 @@ int weft__pprof_encode(weft__pprof *p, weft__pprof_symbolizer sym, void *arg,
         return err;
     pbuf b = {0}, m = {0}, k = {0}; /* the profile, a message, a packed run or sub-message */
     for (int i = 0; i < p->ntypes; i++) {
-        putint(&m, 1, (uint64_t)p->types[2 * i]);
-        putint(&m, 2, (uint64_t)p->types[2 * i + 1]);
+        putints(&m, (uint64_t[]){(uint64_t)p->types[2 * i], (uint64_t)p->types[2 * i + 1]}, 2);
         putmsg(&b, 1, &m);
     }
     for (uint32_t i = 0; i < p->nsmp; i++) {
@@ -611,50 +588,36 @@ int weft__pprof_encode(weft__pprof *p, weft__pprof_symbolizer sym, void *arg,
             putvarint(&k, (uint64_t)p->vals[s->vals + (uint32_t)j]);
         putmsg(&m, 2, &k);
         if (s->key || s->str) {
-            putint(&k, 1, (uint64_t)s->key);
-            putint(&k, 2, (uint64_t)s->str);
+            putints(&k, (uint64_t[]){(uint64_t)s->key, (uint64_t)s->str}, 2);
             putmsg(&m, 3, &k);
         }
         putmsg(&b, 2, &m);
     }
     for (uint32_t i = 0; i < p->nmap; i++) {
         const pmap *mp = &p->map[i];
-        putint(&m, 1, i + 1);
-        putint(&m, 2, mp->start);
-        putint(&m, 3, mp->limit);
-        putint(&m, 4, mp->offset);
-        putint(&m, 5, (uint64_t)mp->file);
-        putint(&m, 6, (uint64_t)mp->build_id);
-        putint(&m, 7, !mp->nofunc);
-        putint(&m, 8, mp->hasfile);
-        putint(&m, 9, mp->hasline);
+        putints(&m, (uint64_t[]){i + 1, mp->start, mp->limit, mp->offset, (uint64_t)mp->file,
+                                 (uint64_t)mp->build_id, !mp->nofunc, mp->hasfile, mp->hasline}, 9);
         putmsg(&b, 3, &m);
     }
     for (uint32_t i = 0; i < p->nloc; i++) {
         const ploc *l = &p->loc[i];
-        putint(&m, 1, i + 1);
-        putint(&m, 2, l->map);
-        putint(&m, 3, l->addr);
+        putints(&m, (uint64_t[]){i + 1, l->map, l->addr}, 3);
         if (l->func) {
-            putint(&k, 1, l->func);
-            putint(&k, 2, (uint64_t)l->line);
+            putints(&k, (uint64_t[]){l->func, (uint64_t)l->line}, 2);
             putmsg(&m, 4, &k);
         }
         putmsg(&b, 4, &m);
     }
     for (uint32_t i = 0; i < p->nfn; i++) {
-        putint(&m, 1, i + 1);
-        putint(&m, 2, (uint64_t)p->fn[i].name);
-        putint(&m, 3, (uint64_t)p->fn[i].name);
-        putint(&m, 4, (uint64_t)p->fn[i].file);
+        const pfunc *f = &p->fn[i]; /* start_line (5) stays 0 */
+        putints(&m, (uint64_t[]){i + 1, (uint64_t)f->name, (uint64_t)f->name, (uint64_t)f->file}, 4);
         putmsg(&b, 5, &m);
     }
     for (uint32_t i = 0; i < p->nstr; i++)
         putbytes(&b, 6, p->str[i], strlen(p->str[i]));
     putint(&b, 9, (uint64_t)p->time_nanos);
     putint(&b, 10, (uint64_t)p->duration_nanos);
-    putint(&m, 1, (uint64_t)p->ptype);
-    putint(&m, 2, (uint64_t)p->punit);
+    putints(&m, (uint64_t[]){(uint64_t)p->ptype, (uint64_t)p->punit}, 2);
     putmsg(&b, 11, &m);
     putint(&b, 12, (uint64_t)p->period);
     free(m.b);
@@ -670,25 +633,22 @@ int weft__pprof_encode(weft__pprof *p, weft__pprof_symbolizer sym, void *arg,
 
 /* ---- gzip ---------------------------------------------------------------- */
 
-/* RFC 1952 CRC-32 (the table is built per call: no global state). */
+/* RFC 1952 CRC-32, bit by bit: small, and fast enough for a fallback. */
 static uint32_t crc32_ieee(const uint8_t *d, size_t n)
 {
-    uint32_t tab[256];
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= d[i];
         for (int j = 0; j < 8; j++)
             c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        tab[i] = c;
     }
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++)
-        c = tab[(c ^ d[i]) & 0xff] ^ (c >> 8);
-    return c ^ 0xffffffffu;
+    return ~c;
 }
 
-static uint8_t *putle32(uint8_t *o, uint32_t v)
+/* v as nbytes little-endian bytes. */
+static uint8_t *putle(uint8_t *o, uint32_t v, int nbytes)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < nbytes; i++)
         *o++ = (uint8_t)(v >> (8 * i));
     return o;
 }
@@ -714,18 +674,13 @@ int weft__pprof_gzip_stored(const void *data, size_t n, uint8_t **out, size_t *o
         uint16_t len = rem > 65535 ? 65535 : (uint16_t)rem;
         last = len == rem;
         *w++ = last;
-        *w++ = (uint8_t)len;
-        *w++ = (uint8_t)(len >> 8);
-        uint16_t nlen = (uint16_t)~len;
-        *w++ = (uint8_t)nlen;
-        *w++ = (uint8_t)(nlen >> 8);
+        w = putle(putle(w, len, 2), (uint16_t)~len, 2);
         memcpy(w, d, len);
         w += len;
         d += len;
         rem -= len;
     } while (!last);
-    w = putle32(w, crc32_ieee(data, n));
-    w = putle32(w, (uint32_t)n);
+    w = putle(putle(w, crc32_ieee(data, n), 4), (uint32_t)n, 4); /* ISIZE is n mod 2^32 */
     *out = o;
     *outlen = (size_t)(w - o);
     return 0;
@@ -734,23 +689,20 @@ int weft__pprof_gzip_stored(const void *data, size_t n, uint8_t **out, size_t *o
 static int gzip(const uint8_t *d, size_t n, uint8_t **out, size_t *outlen)
 {
 #ifdef WEFT_HAVE_ZLIB
+    /* One deflate call into a buffer of deflateBound bytes, which is
+     * always enough; windowBits 15 + 16 asks for the gzip wrapper. */
+    z_stream z = {0};
     if (n > UINT_MAX)
         return -EFBIG;
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    /* windowBits 15 + 16: the gzip wrapper. */
     if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return -ENOMEM;
     uLong bound = deflateBound(&z, (uLong)n);
     uint8_t *o = bound <= UINT_MAX ? malloc(bound) : NULL;
-    int err = -ENOMEM;
-    if (o) {
-        z.next_in = (Bytef *)d;
-        z.avail_in = (uInt)n;
-        z.next_out = o;
-        z.avail_out = (uInt)bound;
-        err = deflate(&z, Z_FINISH) == Z_STREAM_END ? 0 : -EIO;
-    }
+    z.next_in = (Bytef *)d;
+    z.avail_in = (uInt)n;
+    z.next_out = o;
+    z.avail_out = (uInt)bound;
+    int err = !o ? -ENOMEM : deflate(&z, Z_FINISH) == Z_STREAM_END ? 0 : -EIO;
     *outlen = z.total_out;
     deflateEnd(&z);
     if (err)

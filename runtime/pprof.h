@@ -30,7 +30,7 @@ typedef struct { const char *type, *unit; } weft__pprof_vt;
 typedef bool (*weft__pprof_symbolizer)(uintptr_t pc, bool isreturn, weft__sym *out, void *arg);
 
 /* A new, empty profile: ntypes sample types (copied), the period type and
- * period.  NULL if out of memory. */
+ * period.  NULL if out of memory or ntypes < 1. */
 weft__pprof *weft__pprof_new(const weft__pprof_vt *types, int ntypes,
                              weft__pprof_vt period_type, int64_t period);
 void weft__pprof_free(weft__pprof *p);

@@ -222,8 +222,10 @@ struct P {
     uint32_t sysmontick_sched;   /* sysmon: schedtick it saw last */
     uint32_t sysmontick_syscall; /* sysmon: syscalltick it saw last */
     int64_t sysmonwhen;     /* sysmon: when it saw it change */
-    int64_t hogsince;       /* sysmon: when schedtick last changed (hogwarn) */
-    uint32_t hogreported;   /* sysmon: schedtick + 1 of the time slice last reported */
+    uint32_t switchtick;    /* owner: incremented at every switch to a G (schedtick is per time slice) */
+    uint32_t hogtick;       /* sysmon: switchtick it saw last (hogwarn) */
+    uint32_t hogreported;   /* sysmon: switchtick + 1 of the run last reported */
+    int64_t hogsince;       /* sysmon: when it saw switchtick change */
 
     int64_t goidcache, goidcacheend; /* owner: goids reserved for this P */
     AO_t ngoroutines;       /* atomic (written by owner, read by anyone): Gs created minus exited here */

@@ -716,6 +716,7 @@ static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
 {
     if (!inheritTime)
         m->p->schedtick++;
+    m->p->switchtick++;
     AO_store(&gp->atomicstatus, Grunning);
     gp->m = m;
     m->curg = gp;

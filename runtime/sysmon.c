@@ -116,20 +116,25 @@ static uint32_t retake(int64_t now)
             if (pp->sysmontick_sched != t) {
                 pp->sysmontick_sched = t;
                 pp->sysmonwhen = now;
-                pp->hogsince = now;
-                continue;
-            }
-            if (pp->sysmonwhen + FORCE_PREEMPT_NS <= now) {
+            } else if (pp->sysmonwhen + FORCE_PREEMPT_NS <= now) {
                 M *mp = pp->m;
                 G *gp = mp ? mp->curg : NULL;
                 if (gp)
                     AO_store(&gp->preempt, 1);
                 pp->sysmonwhen = now;   /* don't re-flag every tick */
             }
-            if (weft__debug.hogwarn > 0 && pp->hogreported != t + 1 &&
-                now - pp->hogsince >= weft__debug.hogwarn * 1000000LL) {
-                pp->hogreported = t + 1;
-                hogwarn(pp, now - pp->hogsince);
+            if (weft__debug.hogwarn > 0) {
+                /* Per goroutine, not per time slice (a runnext G inherits
+                 * its slice): any switch starts the clock again. */
+                uint32_t sw = pp->switchtick;   /* racy read, as schedtick's */
+                if (pp->hogtick != sw || pp->hogsince == 0) {
+                    pp->hogtick = sw;
+                    pp->hogsince = now;
+                } else if (pp->hogreported != sw + 1 &&
+                           now - pp->hogsince >= weft__debug.hogwarn * 1000000LL) {
+                    pp->hogreported = sw + 1;
+                    hogwarn(pp, now - pp->hogsince);
+                }
             }
         }
     }

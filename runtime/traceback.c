@@ -98,10 +98,19 @@ int weft__gstackrecord(G *gp, uintptr_t *pcs, int max)
         uintptr_t pc, fp;
         bool fresh;
         if (weft__gframe(gp, &pc, &fp, &fresh)) {
-            if (fresh)
+            if (fresh) {
                 pcs[n++] = (uintptr_t)gp->fn + 1;   /* a "return address" inside fn */
-            else
+            } else if (AO_load(&gp->atomicstatus) == Gsyscall) {
                 n = weft__unwind(pc, fp, gp->stacklo, gp->stackhi, pcs, max);
+            } else {
+                /* Start above the switch itself: the scheduler switches
+                 * from more than one place, and records of goroutines
+                 * blocked the same way must compare equal. */
+                fpwalk w = { fp, gp->stacklo, gp->stackhi };
+                uintptr_t ret = fpnext(&w);
+                if (ret)
+                    n = weft__unwind(ret, w.fp, gp->stacklo, gp->stackhi, pcs, max);
+            }
         }
     }
     if (n < max)

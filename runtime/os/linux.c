@@ -159,6 +159,50 @@ static weft__mutex caplock = WEFT__MUTEX_INIT;
 
 static bool inside(uintptr_t fp, uintptr_t lo, uintptr_t hi) { return lo && fp >= lo && fp < hi; }
 
+/* Where the return address is when pc is in a function's prologue or
+ * epilogue, before its frame record exists or after it is gone (then the
+ * frame pointer still names the caller's frame, and the walk would skip
+ * the caller): an offset from SP, or -1 when the frame record is in place.
+ * x86-64: at endbr64 / push %rbp (entry), mov %rsp,%rbp (after the push),
+ * ret (after pop %rbp).  AArch64: at stp x29, x30, [sp, #-n]! (entry) or
+ * ret, where the link register holds it (-2). */
+static int retaddr_at(uintptr_t pc)
+{
+#if defined(__x86_64__)
+    const uint8_t *i = (const uint8_t *)pc;
+    if (i[0] == 0x55 || i[0] == 0xc3 || (i[0] == 0xf3 && i[1] == 0x0f && i[2] == 0x1e && i[3] == 0xfa))
+        return 0;
+    if (i[0] == 0x48 && i[1] == 0x89 && i[2] == 0xe5)
+        return 8;
+#elif defined(__aarch64__)
+    uint32_t i = *(const uint32_t *)pc;
+    if ((i & 0xffc07fffu) == 0xa9807bfdu || i == 0xd65f03c0u)
+        return -2;
+#endif
+    return -1;
+}
+
+static int sigunwind(void *uctx, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
+{
+    ucontext_t *uc = uctx;
+    uintptr_t pc, fp;
+    weft__sigctx(uctx, &pc, &fp);
+    int off = retaddr_at(pc);
+    if (off == -1 || max < 2)
+        return weft__unwind(pc, fp, lo, hi, pcs, max);
+#if defined(__x86_64__)
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    if (!inside(sp + (uintptr_t)off, lo, hi))
+        return weft__unwind(pc, fp, lo, hi, pcs, max);
+    uintptr_t ret = *(const uintptr_t *)(sp + (uintptr_t)off);
+#else
+    uintptr_t ret = (uintptr_t)uc->uc_mcontext.regs[30];
+#endif
+    pcs[0] = pc;
+    /* the caller's frame record is what fp names: continue from there */
+    return 1 + weft__unwind(ret, fp, lo, hi, pcs + 1, max - 1);
+}
+
 static void capture_handler(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
@@ -181,7 +225,7 @@ static void capture_handler(int sig, siginfo_t *si, void *uctx)
         } else if (inside(fp, m->g0->stacklo, m->g0->stackhi)) {
             lo = m->g0->stacklo, hi = m->g0->stackhi;
         }
-        m->capn = lo ? weft__unwind(pc, fp, lo, hi, m->cappcs, 64) : 1;
+        m->capn = lo ? sigunwind(uctx, lo, hi, m->cappcs, 64) : 1;
         m->cappcs[0] = pc;
         m->capgoid = goid;
         /* store-release: publishes cappcs/capn/capgoid to the requester's
