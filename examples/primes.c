@@ -10,7 +10,9 @@
  *   usage: primes [N]     print the first N primes (default 1000)
  */
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <weft.h>
 
 struct filter { weft_chan *in, *out; long prime; };
@@ -80,6 +82,17 @@ static void mainfn(void *arg)
     }
     printf("%ld primes through %ld goroutines; %d goroutines alive\n", nprimes, nprimes + 1,
            weft_num_goroutine());
+    /* PRIMES_DUMP=FILE: every goroutine's traceback, while the chain is
+     * whole (Go's /debug/pprof/goroutine?debug=2). */
+    const char *dump = getenv("PRIMES_DUMP");
+    if (dump) {
+        FILE *f = fopen(dump, "w");
+        int r = f ? weft_profile_write("goroutine", fileno(f), 2) : -errno;
+        if (f)
+            fclose(f);
+        if (r < 0)
+            fprintf(stderr, "primes: writing %s: %s\n", dump, strerror(-r));
+    }
     (void)last;
     /* Drain the last channel while the chain shuts down. */
     weft_chan_close(done);

@@ -332,6 +332,18 @@ G *weft__getg(void);
 void weft__setg(G *gp);
 static inline M *weft__getm(void) { G *g = weft__getg(); return g ? g->m : NULL; }
 
+/* A plain thread uses a sync primitive, even without blocking (it may
+ * hold a mutex every goroutine is about to wait for): deadlock detection
+ * must stand down (see weft__checkdead). */
+static inline void weft__note_plain_thread(void)
+{
+    G *gp = weft__getg();
+    /* load first: keeps the flag's line shared once set; store: a one-way
+     * flag, read with a load under sched.lock */
+    if (unlikely(!gp || gp->issystem) && !AO_load(&sched.foreign))
+        AO_store(&sched.foreign, 1);
+}
+
 /* ---- sanitizer fiber annotations -------------------------------------------
  * AddressSanitizer must be told when we move to another stack, or it takes
  * the goroutine stacks for wild memory.  These compile to nothing in normal

@@ -46,6 +46,7 @@ static void dospin(void)
 
 bool weft_mutex_trylock(weft_mutex *m)
 {
+    weft__note_plain_thread();
     unsigned old = AO_int_load(ST(&m->state));
     if (old & (mutexLocked | mutexStarving))
         return false;
@@ -112,6 +113,7 @@ static void lockslow(weft_mutex *m)
 
 void weft_mutex_lock(weft_mutex *m)
 {
+    weft__note_plain_thread();
     /* CAS-full: acquire for the critical section */
     if (AO_int_compare_and_swap_full(ST(&m->state), 0, mutexLocked))
         return;
@@ -154,6 +156,7 @@ void weft_mutex_unlock(weft_mutex *m)
 
 void weft_rwmutex_rlock(weft_rwmutex *rw)
 {
+    weft__note_plain_thread();
     /* fetch_and_add_full: a negative count means a writer is pending */
     if ((int32_t)(AO_int_fetch_and_add_full(ST(&rw->readercount), 1) + 1) < 0)
         weft__semacquire(&rw->readersem, false, waitReasonSyncRWMutexRLock);
@@ -346,6 +349,7 @@ void weft_cond_broadcast(weft_cond *c)
 
 void weft_wg_add(weft_wg *wg, int n)
 {
+    weft__note_plain_thread();
     AO_t *st = (AO_t *)&wg->state;
     /* fetch_and_add_full: Done's decrement releases the worker's writes to
      * whoever Wait wakes. */
