@@ -121,19 +121,11 @@ static void blocker(void *arg)
 
 static char dumpbuf[1 << 16];
 
+static void schedtrace_to(int fd, void *detailed) { weft_schedtrace(fd, *(bool *)detailed); }
+
 static const char *take_dump(bool detailed)
 {
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    weft_schedtrace(p[1], detailed);
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while ((r = read(p[0], dumpbuf + n, sizeof dumpbuf - 1 - n)) > 0)
-        n += (size_t)r;
-    dumpbuf[n] = 0;
-    close(p[0]);
-    return dumpbuf;
+    return pipe_capture(schedtrace_to, &detailed, dumpbuf, sizeof dumpbuf);
 }
 
 static void truth_main(void *arg)

@@ -23,20 +23,12 @@ static int count(const char *s, const char *what)
     return n;
 }
 
-/* Reads everything written to a pipe by f(fd). */
+static void call_fd(int fd, void *f) { (*(void (**)(int))f)(fd); }
+
+/* What f(fd) writes to a pipe. */
 static const char *capture(void (*f)(int fd))
 {
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    f(p[1]);
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while ((r = read(p[0], big + n, sizeof big - 1 - n)) > 0)
-        n += (size_t)r;
-    big[n] = 0;
-    close(p[0]);
-    return big;
+    return pipe_capture(call_fd, &f, big, sizeof big);
 }
 
 /* ---- weft_stack -------------------------------------------------------------------- */
