@@ -301,6 +301,26 @@ WEFT_API int weft_threadcreate_profile(weft_stack_record *p, int len, bool *ok);
  * debug < 0), or the negative errno of a failed write. */
 WEFT_API int weft_profile_write(const char *name, int fd, int debug);
 
+/* The CPU profiler (Go's pprof.StartCPUProfile): every M gets a timer on
+ * its own CPU clock that sends it SIGPROF hz times per CPU-second; each
+ * signal records the interrupted stack and goroutine.  Stop writes a
+ * gzipped profile.proto (samples/count, cpu/nanoseconds, a "goroutine"
+ * label per sample) to fd.  start: 0, -EINVAL (hz outside 1..10000),
+ * -EBADF (fd < 0), -EBUSY (already running), -ESRCH (the runtime is not
+ * running), -ENOMEM.  stop: 0, -EINVAL (not running), or a write's
+ * negative errno. */
+WEFT_API int weft_cpuprofile_start(int fd, int hz);
+WEFT_API int weft_cpuprofile_stop(void);
+
+/* Serves Go's net/http/pprof endpoints from goroutines: /debug/pprof/
+ * (index), /debug/pprof/goroutine?debug=N, /debug/pprof/threadcreate?debug=N,
+ * /debug/pprof/profile?seconds=N and /debug/sched (a detailed dump).
+ * addr is "host:port"; an empty host means 127.0.0.1 (a non-loopback
+ * address is only used when given explicitly); port 0 picks a free port.
+ * Returns the port it listens on (> 0), or -EINVAL (malformed addr) or the
+ * negative errno of socket/bind/listen. */
+WEFT_API int weft_debug_serve(const char *addr);
+
 /* Misuse that Go panics on: prints "panic: <message>", a scheduler dump if
  * SCHEDDEBUG asks for one, the goroutine's traceback (every goroutine's
  * with SCHEDDEBUG=traceback=all, none with traceback=none) to stderr and

@@ -65,7 +65,9 @@ M *weft__allocm(void)
     weft__lock(&sched.lock);
     m->id = sched.mnext++;
     m->alllink = sched.allm;
-    sched.allm = m;
+    /* store-release: racy readers of allm (dumps, the profiler's writer,
+     * sysmon) see a fully initialised M */
+    AO_store_release((AO_t *)&sched.allm, (AO_t)m);
     weft__unlock(&sched.lock);
     return m;
 }
@@ -88,6 +90,7 @@ void weft__minit(M *m)
     }
     if (!m->ism0)
         weft__sigaltstack_init(m);
+    weft__cpuprof_minit(m);
 }
 
 void weft__munit(M *m)
@@ -141,6 +144,7 @@ int weft__newm(P *pp, bool spinning)
 
 void weft__mfree(M *m)
 {
+    weft__cpuprof_mfree(m);
     free(m->createtext);
     free(m->g0);
     free(m);

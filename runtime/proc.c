@@ -203,6 +203,7 @@ int weft_main(void (*fn)(void *), void *arg)
     weft__schedule();
 
     /* main returned. */
+    weft__cpuprof_shutdown();
     bool clean = shutdown_wait();
     weft__sigaltstack_fini(m0);
     if (m0_oldaltstack.ss_sp && !(m0_oldaltstack.ss_flags & SS_DISABLE))

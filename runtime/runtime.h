@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "weft.h"
 #include "arch/switch.h"
@@ -189,6 +190,10 @@ struct M {
     int32_t capn;           /* written by the handler before capreq = 2 */
     int64_t capgoid;        /* ditto: the goroutine it interrupted, 0 if none */
     uintptr_t cappcs[64];   /* ditto */
+    /* CPU profiler (cpuprof.c) */
+    struct weft__profbuf *profbuf; /* atomic: its sample ring, set once, freed with the M */
+    timer_t proftimer;      /* sched.lock: its SIGPROF timer ... */
+    bool proftimer_armed;   /* sched.lock: ... while this is true */
 };
 
 /* ---- P: the right to run Go code ------------------------------------------ */
@@ -506,6 +511,19 @@ void weft__signals_init(void);
 int  weft__sigaltstack_init(M *m);
 void weft__sigaltstack_fini(M *m);
 void weft__sigctx(void *uctx, uintptr_t *pc, uintptr_t *fp);   /* interrupted pc, frame pointer */
+/* In a signal handler: the interrupted frames (pcs[0] the exact pc) on the
+ * stack the thread was on, and the goroutine that owns it (0 if none). */
+int  weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid);
+void weft__sigprof_install(void);
+int  weft__proftimer_start(M *m, int hz);   /* SIGPROF hz times per CPU-second of m */
+void weft__proftimer_stop(M *m);
+
+/* ---- cpuprof.c ------------------------------------------------------------------ */
+typedef struct weft__profbuf weft__profbuf;
+void weft__cpuprof_signal(void *uctx);     /* SIGPROF on an M */
+void weft__cpuprof_minit(M *m);            /* a new M: armed if profiling */
+void weft__cpuprof_mfree(M *m);
+void weft__cpuprof_shutdown(void);         /* main returned: stop (and write) a running profile */
 /* panic.c: reports a fatal signal (or SIGQUIT) Go's way and exits 2. */
 void weft__sigpanic(int sig, siginfo_t *si, void *uctx) __attribute__((noreturn));
 

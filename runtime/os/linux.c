@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,25 +183,89 @@ static int retaddr_at(uintptr_t pc)
     return -1;
 }
 
+/* Reads n bytes at addr without faulting (process_vm_readv on ourselves
+ * fails with EFAULT on an unmapped address): async-signal-safe. */
+static bool saferead(uintptr_t addr, void *buf, size_t n)
+{
+    struct iovec local = { .iov_base = buf, .iov_len = n };
+    struct iovec remote = { .iov_base = (void *)addr, .iov_len = n };
+    return syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL) == (long)n;
+}
+
+/* A leaf function without a frame record (GCC omits it in leaves even
+ * with -fno-omit-frame-pointer): the frame pointer still names its
+ * caller's frame, so the walk would skip the caller.  ret is the return
+ * address the leaf would have (x86-64: [sp]; AArch64: the link register);
+ * believe it when the instruction before it is a direct call to a function
+ * that starts at most 64 KiB before pc. */
+static bool leafcall(uintptr_t ret, uintptr_t pc)
+{
+#if defined(__x86_64__)
+    uint8_t ins[5];
+    if (ret < 5 || !saferead(ret - 5, ins, 5) || ins[0] != 0xe8)
+        return false;
+    int32_t rel;
+    memcpy(&rel, ins + 1, 4);
+    uintptr_t target = ret + (uintptr_t)(intptr_t)rel;
+#elif defined(__aarch64__)
+    uint32_t ins;
+    if (ret < 4 || !saferead(ret - 4, &ins, 4) || (ins & 0xfc000000u) != 0x94000000u)
+        return false;
+    int64_t imm = (int64_t)((ins & 0x03ffffffu) << 6) >> 4;    /* imm26 * 4, sign-extended */
+    uintptr_t target = ret - 4 + (uintptr_t)imm;
+#endif
+    return target <= pc && pc - target < 65536;
+}
+
 static int sigunwind(void *uctx, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
 {
     ucontext_t *uc = uctx;
     uintptr_t pc, fp;
     weft__sigctx(uctx, &pc, &fp);
-    int off = retaddr_at(pc);
-    if (off == -1 || max < 2)
+    if (max < 2)
         return weft__unwind(pc, fp, lo, hi, pcs, max);
+    int off = retaddr_at(pc);
+    uintptr_t ret = 0;
 #if defined(__x86_64__)
     uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    if (!inside(sp + (uintptr_t)off, lo, hi))
-        return weft__unwind(pc, fp, lo, hi, pcs, max);
-    uintptr_t ret = *(const uintptr_t *)(sp + (uintptr_t)off);
+    if (off >= 0 && inside(sp + (uintptr_t)off, lo, hi))
+        ret = *(const uintptr_t *)(sp + (uintptr_t)off);
+    else if (off == -1 && inside(sp, lo, hi) && leafcall(*(const uintptr_t *)sp, pc))
+        ret = *(const uintptr_t *)sp;
 #else
-    uintptr_t ret = (uintptr_t)uc->uc_mcontext.regs[30];
+    uintptr_t lr = (uintptr_t)uc->uc_mcontext.regs[30];
+    if (off != -1 || leafcall(lr, pc))
+        ret = lr;
 #endif
+    if (!ret)
+        return weft__unwind(pc, fp, lo, hi, pcs, max);
     pcs[0] = pc;
     /* the caller's frame record is what fp names: continue from there */
     return 1 + weft__unwind(ret, fp, lo, hi, pcs + 1, max - 1);
+}
+
+int weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid)
+{
+    G *gp = weft__getg();
+    M *m = gp ? gp->m : NULL;
+    uintptr_t pc, fp;
+    weft__sigctx(uctx, &pc, &fp);
+    *goid = 0;
+    if (max <= 0)
+        return 0;
+    /* Which stack are we on?  The G's, or the scheduler's (g0): TLS and
+     * the stack pointer disagree for a moment inside a switch. */
+    uintptr_t lo = 0, hi = 0;
+    if (gp && !gp->issystem && inside(fp, gp->stacklo, gp->stackhi)) {
+        lo = gp->stacklo, hi = gp->stackhi, *goid = gp->goid;
+    } else if (m && inside(fp, m->g0->stacklo, m->g0->stackhi)) {
+        lo = m->g0->stacklo, hi = m->g0->stackhi;
+    }
+    if (!lo) {
+        pcs[0] = pc;
+        return 1;
+    }
+    return sigunwind(uctx, lo, hi, pcs, max);
 }
 
 static void capture_handler(int sig, siginfo_t *si, void *uctx)
@@ -214,25 +279,74 @@ static void capture_handler(int sig, siginfo_t *si, void *uctx)
      * store-release of 1, so we see a request that is really meant for
      * us, and with its CAS 1 -> 0 on timeout: exactly one of us wins). */
     if (m && AO_compare_and_swap_full(&m->capreq, 1, 3)) {
-        uintptr_t pc, fp;
-        weft__sigctx(uctx, &pc, &fp);
-        /* Which stack are we on?  The G's, or the scheduler's (g0): TLS
-         * and the stack pointer disagree for a moment inside a switch. */
-        uintptr_t lo = 0, hi = 0;
-        int64_t goid = 0;
-        if (!gp->issystem && inside(fp, gp->stacklo, gp->stackhi)) {
-            lo = gp->stacklo, hi = gp->stackhi, goid = gp->goid;
-        } else if (inside(fp, m->g0->stacklo, m->g0->stackhi)) {
-            lo = m->g0->stacklo, hi = m->g0->stackhi;
-        }
-        m->capn = lo ? sigunwind(uctx, lo, hi, m->cappcs, 64) : 1;
-        m->cappcs[0] = pc;
-        m->capgoid = goid;
+        m->capn = weft__sigstack(uctx, m->cappcs, 64, &m->capgoid);
         /* store-release: publishes cappcs/capn/capgoid to the requester's
          * load-acquire of capreq == 2. */
         AO_store_release(&m->capreq, 2);
     }
     errno = saved;
+}
+
+/* ---- the CPU profiler's timers --------------------------------------------------- */
+
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
+
+static void sigprof_handler(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig;
+    int saved = errno;
+    if (si->si_code == SI_TIMER)    /* ours (not a setitimer someone else runs) */
+        weft__cpuprof_signal(uctx);
+    errno = saved;
+}
+
+void weft__sigprof_install(void)
+{
+    static AO_t installed;
+    /* CAS-full: installed once, before any timer can fire */
+    if (!AO_compare_and_swap_full(&installed, 0, 1))
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = sigprof_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPROF, &sa, NULL);
+}
+
+int weft__proftimer_start(M *m, int hz)
+{
+    clockid_t clk;
+    if (pthread_getcpuclockid(m->thread, &clk) != 0)
+        return -ESRCH;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_notify_thread_id = m->procid;
+    if (timer_create(clk, &sev, &m->proftimer) != 0)
+        return -errno;
+    /* A random first expiry, as Go: threads that live shorter than one
+     * period are still sampled in proportion. */
+    int64_t period = 1000000000LL / hz;
+    int64_t first = 1 + (int64_t)(weft__fastrand() % (uint32_t)period);
+    struct itimerspec its = {
+        .it_interval = { .tv_sec = period / 1000000000, .tv_nsec = period % 1000000000 },
+        .it_value = { .tv_sec = first / 1000000000, .tv_nsec = first % 1000000000 },
+    };
+    if (timer_settime(m->proftimer, 0, &its, NULL) != 0) {
+        int e = -errno;
+        timer_delete(m->proftimer);
+        return e;
+    }
+    return 0;
+}
+
+void weft__proftimer_stop(M *m)
+{
+    timer_delete(m->proftimer);
 }
 
 int weft__sigcapture(M *m, uintptr_t *pcs, int max, int64_t *goid, int64_t timeout_ns, bool crash)

@@ -54,7 +54,8 @@ typedef struct wp_tracer {
     bool spawned;             /* pid is weftprof's own child (-- CMD) */
     wp_thread *threads;       /* every thread weftprof traces (swap-removed on exit) */
     int nthreads, cap;
-    bool window;              /* a sample is being taken: hold every stop */
+    bool window;              /* a sample is being taken: hold the threads it interrupted */
+    bool detaching;           /* tracer_detach is stopping everyone: hold every stop */
     bool gone;                /* the whole process has exited */
     int execs;                /* exec events seen (-- CMD samples only after the first) */
     int leader_status;        /* the leader's wait status, valid if have_status */
