@@ -7,9 +7,14 @@
  * serial C fib(n) on this thread, printed as a reference line of its own.
  *
  * Options: -p PROCS (0 = runtime default), -n N (default 27), -r REPS
- * (default 500).
+ * (default 500), -P HZ: the profile-overhead workload, the same run with
+ * the CPU profiler at HZ (to /dev/null; 0 = off), printed as
+ * name=profile_overhead impl=on|off.
  */
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "bench_common.h"
 #include "weft.h"
@@ -25,6 +30,7 @@ struct fib_task {
 };
 
 static struct bench_args args = { .procs = 0, .n = 27, .reps = 500 };
+static long prof_hz = -1;           /* -P: -1 = not the profile-overhead workload */
 static long want;
 static int procs_used;
 static int64_t elapsed_ns;
@@ -71,6 +77,15 @@ static void bench_main(void *arg)
         weft_maxprocs((int)args.procs);
     procs_used = weft_maxprocs(0);
 
+    int devnull = -1;
+    if (prof_hz > 0) {
+        devnull = open("/dev/null", O_WRONLY);
+        int e = weft_cpuprofile_start(devnull, (int)prof_hz);
+        if (e < 0) {
+            fprintf(stderr, "bench_fib: weft_cpuprofile_start: %s\n", strerror(-e));
+            exit(1);
+        }
+    }
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < args.reps; i++) {
         long got = fib_par((int)args.n);
@@ -80,6 +95,14 @@ static void bench_main(void *arg)
         }
     }
     elapsed_ns = bench_now_ns() - t0;
+    if (devnull >= 0) {
+        int e = weft_cpuprofile_stop();
+        if (e < 0) {
+            fprintf(stderr, "bench_fib: weft_cpuprofile_stop: %s\n", strerror(-e));
+            exit(1);
+        }
+        close(devnull);
+    }
 }
 
 /* The reference value, computed without recursion. */
@@ -116,7 +139,18 @@ static void time_serial(void)
 
 int main(int argc, char **argv)
 {
-    bench_parse_args(argc, argv, "p:n:r:", "[-p PROCS] [-n N] [-r REPS]",
+    /* -P HZ is ours alone: take it out before the common parser sees it. */
+    int k = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-P") == 0 && i + 1 < argc) {
+            prof_hz = bench_parse_long(argv[0], 'P', argv[++i], 0, 10000);
+            continue;
+        }
+        argv[k++] = argv[i];
+    }
+    argc = k;
+    argv[argc] = NULL;
+    bench_parse_args(argc, argv, "p:n:r:", "[-p PROCS] [-n N] [-r REPS] [-P HZ]",
                      0, 40, &args);
     want = fib_iter((int)args.n);
     if (args.n == 27 && want != 196418) {
@@ -139,7 +173,12 @@ int main(int argc, char **argv)
                 args.n, wrong_value, want);
         return 1;
     }
-    printf("name=fib impl=weft procs=%d ms_per_op=%.4f maxrss_kb=%ld\n",
-           procs_used, (double)elapsed_ns / 1e6 / (double)args.reps, bench_maxrss_kb());
+    if (prof_hz >= 0)
+        printf("name=profile_overhead impl=%s procs=%d hz=%ld ms_per_op=%.4f maxrss_kb=%ld\n",
+               prof_hz > 0 ? "on" : "off", procs_used, prof_hz,
+               (double)elapsed_ns / 1e6 / (double)args.reps, bench_maxrss_kb());
+    else
+        printf("name=fib impl=weft procs=%d ms_per_op=%.4f maxrss_kb=%ld\n",
+               procs_used, (double)elapsed_ns / 1e6 / (double)args.reps, bench_maxrss_kb());
     return 0;
 }
