@@ -51,6 +51,11 @@ static long nprimes = 1000;
 static void mainfn(void *arg)
 {
     (void)arg;
+    /* PRIMES_CPUPROFILE=FILE: a CPU profile of the whole run (pprof). */
+    const char *cpuprof = getenv("PRIMES_CPUPROFILE");
+    FILE *pf = cpuprof ? fopen(cpuprof, "w") : NULL;
+    if (cpuprof && (!pf || weft_cpuprofile_start(fileno(pf), 100) < 0))
+        fprintf(stderr, "primes: cannot profile into %s\n", cpuprof);
     weft_chan *first = weft_chan_new(sizeof(long), 0), *ch = first;
     done = weft_chan_new(0, 0);
     struct filter **filters = calloc((size_t)nprimes, sizeof *filters);
@@ -100,6 +105,12 @@ static void mainfn(void *arg)
     while (weft_chan_recv(ch, &v))
         ;
     weft_wg_wait(&running);
+    if (pf) {
+        int r = weft_cpuprofile_stop();
+        if (r < 0)
+            fprintf(stderr, "primes: writing %s: %s\n", cpuprof, strerror(-r));
+        fclose(pf);
+    }
     weft_chan_free(first);
     for (long i = 0; i < nprimes; i++) {
         weft_chan_free(filters[i]->out);
