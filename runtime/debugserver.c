@@ -125,16 +125,17 @@ static const char *reason(int status)
     }
 }
 
-/* Sends a whole response; extra is "" or header lines, each ending in CRLF. */
-static void reply(conn *c, int status, const char *ctype, const char *extra, const char *body, size_t len)
+/* Sends the head (extra is "" or header lines, each ending in CRLF), then
+ * the body unless it is NULL (the caller sends it) or this is HEAD. */
+static int reply(conn *c, int status, const char *ctype, const char *extra, const char *body, size_t len)
 {
     char h[512];
     int n = snprintf(h, sizeof h,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "X-Content-Type-Options: nosniff\r\n%sConnection: close\r\n\r\n",
                      status, reason(status), ctype, len, extra);
-    if (n > 0 && (size_t)n < sizeof h && sendall(c->fd, h, (size_t)n) == 0 && !c->head)
-        sendall(c->fd, body, len);
+    int err = n > 0 && (size_t)n < sizeof h ? sendall(c->fd, h, (size_t)n) : -EINVAL;
+    return err == 0 && body && !c->head ? sendall(c->fd, body, len) : err;
 }
 
 /* Go's http.Error: the message and a newline as text; pprof's own errors
@@ -152,23 +153,34 @@ fail(conn *c, int status, bool pprof, const char *fmt, ...)
     reply(c, status, TEXT, pprof ? "X-Go-Pprof: 1\r\n" : "", b, (size_t)n);
 }
 
+static void notallowed(conn *c)
+{
+    reply(c, 405, TEXT, "Allow: GET, HEAD\r\n", "Method Not Allowed\n", 19);
+}
+
 static const char *errstr(int err, char *b, size_t len)
 {
     return strerror_r(-err, b, len);    /* GNU: may return a static string */
 }
 
-/* Sends what the handler wrote into c->mfd, mapped rather than copied. */
+/* Sends what the handler wrote into c->mfd.  (Copied through a buffer, not
+ * mapped: under ASan, a fresh mapping may inherit the stale shadow of a
+ * goroutine stack unmapped there before.) */
 static void replyfile(conn *c, const char *ctype, const char *extra)
 {
+    enum { CHUNK = 64 << 10 };
     off_t len = lseek(c->mfd, 0, SEEK_END);
-    void *p = len > 0 ? mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, c->mfd, 0) : NULL;
-    if (len < 0 || p == MAP_FAILED) {
+    char *b = len >= 0 ? malloc(CHUNK) : NULL;
+    if (!b) {
         fail(c, 500, false, "Could not read back the response");
         return;
     }
-    reply(c, 200, ctype, extra, p, (size_t)len);
-    if (p)
-        munmap(p, (size_t)len);
+    ssize_t r;
+    if (reply(c, 200, ctype, extra, NULL, (size_t)len) == 0 && !c->head)
+        for (off_t off = 0; off < len && (r = pread(c->mfd, b, CHUNK, off)) > 0; off += r)
+            if (sendall(c->fd, b, (size_t)r) < 0)
+                break;
+    free(b);
 }
 
 /* ---- queries ---------------------------------------------------------------------- */
@@ -432,7 +444,7 @@ static void route(conn *c, char *target)
         *query++ = 0;
     bool symbol = strcmp(target, "/debug/pprof/symbol") == 0;
     if (c->post && !symbol) {
-        reply(c, 405, TEXT, "Allow: GET, HEAD\r\n", "Method Not Allowed\n", 19);
+        notallowed(c);
     } else if ((c->mfd = memfd_create("weft-debug", MFD_CLOEXEC)) < 0) {
         fail(c, 500, false, "Could not create a buffer: %s", errstr(-errno, eb, sizeof eb));
     } else if (symbol) {
@@ -486,7 +498,7 @@ static void serveconn(void *arg)
     if (status == 0 && target)
         route(c, target);
     else if (status == 405)
-        reply(c, 405, TEXT, "Allow: GET, HEAD\r\n", "Method Not Allowed\n", 19);
+        notallowed(c);
     else if (status != 0)
         fail(c, status, false, "%d %s", status, reason(status));
     /* (A timeout or a vanished client gets no answer, as in Go.) */

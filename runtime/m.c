@@ -16,7 +16,7 @@
 
 /* Records up to 32 return addresses of the current call chain by walking
  * frame pointers, skipping `skip` frames.  Stops at anything implausible. */
-int weft__callers(int skip, uintptr_t *pcs, int max)
+WEFT_NO_ASAN int weft__callers(int skip, uintptr_t *pcs, int max)
 {
     uintptr_t *fp = __builtin_frame_address(0);
     int n = 0;

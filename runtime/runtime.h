@@ -31,6 +31,9 @@
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define CACHELINE   64
+/* Stack walks read other frames' memory, redzones included: not a bug to
+ * AddressSanitizer's taste, so they are not instrumented. */
+#define WEFT_NO_ASAN __attribute__((no_sanitize_address))
 
 typedef struct G G;
 typedef struct M M;

@@ -199,6 +199,10 @@ void weft__stackfree(P *pp, weft__stack *s)
     if (s->kind == STACK_OWN) {
         VALGRIND_STACK_DEREGISTER(s->vgid);
         bool mprot = guardmode == GUARD_MPROTECT;
+        /* AddressSanitizer keeps its shadow of unmapped memory: clear the
+         * redzones of the frames left on it, or the next mapping at this
+         * address inherits them */
+        weft__asan_fresh_stack(s->lo, s->hi);
         munmap((void *)s->guardlo, GUARD_SIZE + s->size);
         if (mprot)
             AO_fetch_and_sub1(&nmprotected);
@@ -245,6 +249,8 @@ void weft__stackfreeall(void)
             if (s->lo == base + GUARD_SIZE)   /* a stack was carved here */
                 VALGRIND_STACK_DEREGISTER(s->vgid);
         }
+        weft__asan_fresh_stack((uintptr_t)slabs[i] + GUARD_SIZE,
+                               (uintptr_t)slabs[i] + (size_t)SLAB_STACKS * slabslot);   /* see stackfree */
         munmap(slabs[i], (size_t)SLAB_STACKS * slabslot);
     }
     if (guardmode == GUARD_MPROTECT)

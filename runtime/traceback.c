@@ -41,7 +41,7 @@ typedef struct {
 } fpwalk;
 
 /* The next return address, or 0 at the end of the chain. */
-static uintptr_t fpnext(fpwalk *w)
+WEFT_NO_ASAN static uintptr_t fpnext(fpwalk *w)
 {
     uintptr_t fp = w->fp;
     if (fp < w->lo || fp > w->hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
@@ -53,7 +53,7 @@ static uintptr_t fpnext(fpwalk *w)
     return ret;
 }
 
-int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
+WEFT_NO_ASAN int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
 {
     int n = 0;
     if (max <= 0 || !pc)
@@ -68,7 +68,7 @@ int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr
 
 /* ---- where a goroutine's stack starts ------------------------------------------ */
 
-bool weft__gframe(G *gp, uintptr_t *pc, uintptr_t *fp, bool *fresh)
+WEFT_NO_ASAN bool weft__gframe(G *gp, uintptr_t *pc, uintptr_t *fp, bool *fresh)
 {
     *fresh = false;
     AO_t st = AO_load(&gp->atomicstatus);
@@ -88,7 +88,7 @@ bool weft__gframe(G *gp, uintptr_t *pc, uintptr_t *fp, bool *fresh)
     return true;
 }
 
-int weft__gstackrecord(G *gp, uintptr_t *pcs, int max)
+WEFT_NO_ASAN int weft__gstackrecord(G *gp, uintptr_t *pcs, int max)
 {
     int n = 0;
     if (gp == weft__getg()) {
@@ -267,7 +267,7 @@ void weft__traceback(weft__out *o, G *gp, uintptr_t pc, uintptr_t fp, uintptr_t 
         createdby(o, gp, opt);
 }
 
-void weft__traceback_self(weft__out *o, const weft__tbopts *opt)
+WEFT_NO_ASAN void weft__traceback_self(weft__out *o, const weft__tbopts *opt)
 {
     G *gp = weft__getg();
     uintptr_t *fp = __builtin_frame_address(0);

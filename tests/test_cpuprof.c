@@ -30,7 +30,8 @@ static bool onstack(const tprof *t, const tsample *s, const char *name)
 {
     for (int i = 0; i < s->nloc; i++) {
         const tloc *l = locbyid(t, s->loc[i]);
-        if (l && strcmp(locname(t, l), name) == 0)
+        const char *fn = l ? locname(t, l) : NULL;     /* NULL: an address without a name */
+        if (fn && strcmp(fn, name) == 0)
             return true;
     }
     return false;
@@ -79,9 +80,10 @@ static int64_t hog1_id, hog2_id;
 
 static __attribute__((noinline)) long churn(long x)
 {
+    unsigned long u = (unsigned long)x;     /* wraps, as an LCG should */
     for (int i = 0; i < 1000; i++)
-        x = x * 6364136223846793005L + 1442695040888963407L;
-    return x;
+        u = u * 6364136223846793005UL + 1442695040888963407UL;
+    return (long)u;
 }
 
 static __attribute__((noinline)) void cpu_hog1(void *arg)

@@ -217,7 +217,7 @@ static bool leafcall(uintptr_t ret, uintptr_t pc)
     return target <= pc && pc - target < 65536;
 }
 
-static int sigunwind(void *uctx, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
+WEFT_NO_ASAN static int sigunwind(void *uctx, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
 {
     ucontext_t *uc = uctx;
     uintptr_t pc, fp;
