@@ -66,11 +66,15 @@ bool weft__trylock(weft__mutex *l)
 
 void weft__unlock(weft__mutex *l)
 {
-    AO_t v;
-    /* CAS-full as an exchange: release for the critical section. */
-    do {
-        v = AO_load(&l->key);
-    } while (!AO_compare_and_swap_full(&l->key, v, MUTEX_UNLOCKED));
+    /* An exchange, built from fetch-CAS (libatomic_ops has no exchange):
+     * guess the uncontended state first, so that the common case is one
+     * locked instruction on a line we already own, not a load that shares
+     * it and a CAS that must take it back (measured: 23% of a 2-P channel
+     * benchmark was this loop).  Full barrier: release for the critical
+     * section. */
+    AO_t v = MUTEX_LOCKED, old;
+    while ((old = AO_fetch_compare_and_swap_full(&l->key, v, MUTEX_UNLOCKED)) != v)
+        v = old;
     if (unlikely(v == MUTEX_UNLOCKED))
         weft__throw("unlock of unlocked lock");
     if (v == MUTEX_SLEEPING)
