@@ -204,6 +204,14 @@ Test(schedtrace, dumps_while_the_scheduler_runs_flat_out, .timeout = 120)
         "|    #( 0x[0-9a-f]+)+)$",
         REG_EXTENDED | REG_NOSUB), 0);
     int sched_lines = 0, lines = 0;
+    /* A capture that filled the buffer ends in a line cut by us, not torn
+     * by the runtime: drop it. */
+    size_t len = strlen(err);
+    if (len == sizeof err - 1) {
+        char *nl = strrchr(err, '\n');
+        if (nl)
+            nl[1] = 0;
+    }
     for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n")) {
         lines++;
         cr_assert_eq(regexec(&re, line, 0, NULL, 0), 0, "torn or malformed line %d: \"%s\"", lines, line);
