@@ -6,6 +6,8 @@
  *             channel and one spinning on the other P
  *   segv      a nil store in crash_segv
  *   fpe       an integer division by zero in crash_divide
+ *   bus       a load from a mapped file page past its end in crash_bus
+ *   ill       an undefined instruction (ud2 / udf) in crash_ill
  *   sigquit   SIGQUIT to itself, with goroutines parked and one spinning
  *   hog       crash_hog_loop spins 300 ms on the other P without a
  *             scheduling point, then the program ends normally
@@ -15,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <weft.h>
 
@@ -57,6 +60,22 @@ static __attribute__((noinline)) void crash_segv(void)
     __asm__ volatile("" ::: "memory");
 }
 
+static __attribute__((noinline)) int crash_bus(void)
+{
+    FILE *f = tmpfile();
+    if (!f)
+        return -1;
+    volatile char *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fileno(f), 0);   /* an empty file */
+    if (p == MAP_FAILED)
+        return -1;
+    return p[0];    /* SIGBUS: the page lies past the end of the file */
+}
+
+static __attribute__((noinline)) void crash_ill(void)
+{
+    __builtin_trap();
+}
+
 static __attribute__((noinline, noclone)) int crash_divide(int a) { return a / zero; }
 
 static atomic_int hog_stop;
@@ -79,6 +98,10 @@ static void mainfn(void *arg)
         crash_panicker();
     } else if (strcmp(mode, "segv") == 0) {
         crash_segv();
+    } else if (strcmp(mode, "bus") == 0) {
+        printf("%d\n", crash_bus());
+    } else if (strcmp(mode, "ill") == 0) {
+        crash_ill();
     } else if (strcmp(mode, "fpe") == 0) {
         printf("%d\n", crash_divide(7));
     } else if (strcmp(mode, "sigquit") == 0) {

@@ -365,6 +365,22 @@ Test(traceback, sigfpe_in_a_goroutine, .timeout = 60)
     cr_assert_not_null(strstr(err, "goroutine 1 [running]:\ncrash_divide(...)\n"), "%s", err);
 }
 
+Test(traceback, sigbus_in_a_goroutine, .timeout = 60)
+{
+    exits2(die("bus", NULL));
+    cr_assert_eq(strncmp(err, "unexpected fault address 0x", 27), 0, "stderr:\n%s", err);
+    cr_assert_not_null(strstr(err, "\nfatal error: fault\n[signal SIGBUS: bus error code=0x2 addr=0x"), "%s", err);
+    cr_assert_not_null(strstr(err, "goroutine 1 [running]:\ncrash_bus(...)\n"), "%s", err);
+}
+
+Test(traceback, sigill_in_a_goroutine, .timeout = 60)
+{
+    exits2(die("ill", NULL));
+    cr_assert_eq(strncmp(err, "fatal error: unexpected signal\n[signal SIGILL: illegal instruction code=0x", 72), 0,
+                 "stderr:\n%s", err);
+    cr_assert_not_null(strstr(err, "goroutine 1 [running]:\ncrash_ill(...)\n"), "%s", err);
+}
+
 Test(traceback, sigquit_dumps_every_goroutine, .timeout = 60)
 {
     exits2(die("sigquit", NULL));
