@@ -18,6 +18,12 @@
 #include "runtime.h"
 #include "traceback.h"
 
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 int64_t weft__nanotime(void)
 {
     struct timespec ts;
@@ -228,10 +234,16 @@ WEFT_NO_ASAN static int sigunwind(void *uctx, uintptr_t lo, uintptr_t hi, uintpt
     uintptr_t ret = 0;
 #if defined(__x86_64__)
     uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    if (off >= 0 && inside(sp + (uintptr_t)off, lo, hi))
+    if (off >= 0 && inside(sp + (uintptr_t)off, lo, hi)) {
         ret = *(const uintptr_t *)(sp + (uintptr_t)off);
-    else if (off == -1 && inside(sp, lo, hi) && leafcall(*(const uintptr_t *)sp, pc))
-        ret = *(const uintptr_t *)sp;
+    } else if (off == -1 && inside(sp, lo, hi)) {
+        /* the word at SP may be anything (it is only a guess until
+         * leafcall has checked it): tell valgrind we know */
+        uintptr_t cand = *(const uintptr_t *)sp;
+        VALGRIND_MAKE_MEM_DEFINED(&cand, sizeof cand);
+        if (leafcall(cand, pc))
+            ret = cand;
+    }
 #else
     uintptr_t lr = (uintptr_t)uc->uc_mcontext.regs[30];
     if (off != -1 || leafcall(lr, pc))
