@@ -161,6 +161,8 @@ uint32_t weft__runqsize(P *pp)
 /* Grabs about half of pp's Gs into batch[batchHead ..] (a ring of
  * RUNQ_SIZE, normally the thief's own runq slots).  Returns how many.  May
  * be called by any thread. */
+#define STEAL_RUNNEXT_WAIT_NS (40 * 1000)
+
 uint32_t weft__runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG)
 {
     for (;;) {
@@ -177,11 +179,20 @@ uint32_t weft__runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG
                     /* The owner has just readied this G and is probably
                      * about to block and run it itself; stealing it now
                      * would only bounce it between CPUs.  Go sleeps 3 µs
-                     * here; a short spin is the same idea without the
-                     * timer slack of a real sleep. */
-                    if (AO_load(&pp->status) == Prunning)
-                        for (int i = 0; i < 64; i++)
+                     * here (50 µs or more with timer slack); we spin
+                     * STEAL_RUNNEXT_WAIT_NS without a syscall.  The wait
+                     * is a back-off as much as a courtesy: leaving early
+                     * once the owner took the G measured worse (the thief
+                     * comes straight back for the next one).  Measured on
+                     * 2 CPUs against a 64-pause spin: chanbuf 61 -> 40 ns
+                     * per item, pingpong 248 -> ~210 ns, skynet ~8%
+                     * faster, fib unchanged; a real usleep(3) did as well
+                     * on channels but cost fib 20%. */
+                    if (AO_load(&pp->status) == Prunning) {
+                        int64_t deadline = weft__nanotime() + STEAL_RUNNEXT_WAIT_NS;
+                        while (weft__nanotime() < deadline)
                             cpu_relax();
+                    }
                     /* CAS-full: races with the owner's runqget */
                     if (!AO_compare_and_swap_full(&pp->runnext, next, 0))
                         continue;
