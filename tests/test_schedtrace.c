@@ -207,7 +207,8 @@ Test(schedtrace, dumps_while_the_scheduler_runs_flat_out, .timeout = 120)
     /* A capture that filled the buffer ends in a line cut by us, not torn
      * by the runtime: drop it. */
     size_t len = strlen(err);
-    if (len == sizeof err - 1) {
+    bool full = len == sizeof err - 1;
+    if (full) {
         char *nl = strrchr(err, '\n');
         if (nl)
             nl[1] = 0;
@@ -219,5 +220,7 @@ Test(schedtrace, dumps_while_the_scheduler_runs_flat_out, .timeout = 120)
             sched_lines++;
     }
     regfree(&re);
-    cr_assert_gt(sched_lines, 20, "only %d dumps in 2 s at schedtrace=1", sched_lines);
+    /* A full buffer holds fewer dumps (the stress build keeps thousands of
+     * goroutines alive, a line each per dump). */
+    cr_assert_gt(sched_lines, full ? 2 : 20, "only %d dumps in 2 s at schedtrace=1", sched_lines);
 }
