@@ -119,6 +119,8 @@ static void drain(void)
         /* store-release: the handler may reuse the slots (pairs with its
          * load-acquire of head) */
         AO_store_release(&b->head, h);
+        /* a counter: no ordering needed; subtracting what we read (not
+         * storing 0) keeps the handler's increments made meanwhile */
         AO_t lost = AO_load(&b->overflow);
         if (lost) {
             prof.lost += (int64_t)lost;
@@ -151,7 +153,9 @@ static void arm(M *m)
         /* store-release: the handler sees an initialised ring */
         AO_store_release((AO_t *)&m->profbuf, (AO_t)b);
     } else {
-        /* discard what a previous profile left: the writer is not running */
+        /* discard what a previous profile left: the writer is not running,
+         * so we are the consumer; prof.on's store-release (start) orders
+         * these before the handler's next look at the ring */
         AO_store(&m->profbuf->head, AO_load(&m->profbuf->tail));
         AO_store(&m->profbuf->overflow, 0);
     }
@@ -159,8 +163,22 @@ static void arm(M *m)
         m->proftimer_armed = true;
 }
 
+/* sched.lock held: every M's timer off (stop, or a failed start).  prof.on
+ * is already 0: a signal still in flight finds it and records nothing. */
+static void disarm_all(void)
+{
+    for (M *m = sched.allm; m; m = m->alllink) {
+        if (m->proftimer_armed) {
+            weft__proftimer_stop(m);
+            m->proftimer_armed = false;
+        }
+    }
+}
+
 void weft__cpuprof_minit(M *m)
 {
+    /* a hint; the decision is taken again under sched.lock, which start
+     * and stop hold while they flip prof.on */
     if (!AO_load_acquire(&prof.on))
         return;
     weft__lock(&sched.lock);
@@ -188,7 +206,7 @@ int weft_cpuprofile_start(int fd, int hz)
         return -EBADF;
     weft__lock(&proflock);
     int err = 0;
-    if (AO_load(&prof.on)) {
+    if (AO_load(&prof.on)) {        /* proflock: only start/stop change it */
         err = -EBUSY;
         goto out;
     }
@@ -221,12 +239,8 @@ int weft_cpuprofile_start(int fd, int hz)
     int r = pthread_create(&prof.writer, NULL, writer, NULL);
     if (r != 0) {
         weft__lock(&sched.lock);
-        AO_store(&prof.on, 0);
-        for (M *m = sched.allm; m; m = m->alllink)
-            if (m->proftimer_armed) {
-                weft__proftimer_stop(m);
-                m->proftimer_armed = false;
-            }
+        AO_store(&prof.on, 0);      /* under sched.lock, as every write of it */
+        disarm_all();
         weft__unlock(&sched.lock);
         weft__pprof_free(prof.p);
         prof.p = NULL;
@@ -240,18 +254,13 @@ out:
 int weft_cpuprofile_stop(void)
 {
     weft__lock(&proflock);
-    if (!AO_load(&prof.on)) {
+    if (!AO_load(&prof.on)) {       /* proflock: only start/stop change it */
         weft__unlock(&proflock);
         return -EINVAL;
     }
     weft__lock(&sched.lock);
-    AO_store(&prof.on, 0);
-    for (M *m = sched.allm; m; m = m->alllink) {
-        if (m->proftimer_armed) {
-            weft__proftimer_stop(m);
-            m->proftimer_armed = false;
-        }
-    }
+    AO_store(&prof.on, 0);          /* under sched.lock, as every write of it */
+    disarm_all();
     weft__unlock(&sched.lock);
     weft__notewakeup(&prof.stopnote);
     pthread_join(prof.writer, NULL);
@@ -274,6 +283,6 @@ int weft_cpuprofile_stop(void)
 
 void weft__cpuprof_shutdown(void)
 {
-    if (AO_load(&prof.on))
+    if (AO_load(&prof.on))          /* a hint: stop rechecks under proflock */
         weft_cpuprofile_stop();
 }

@@ -19,8 +19,11 @@
 #include "pprof.h"
 #include "traceback.h"
 
+/* load-acquire: pairs with boot's store-release, so the scheduler's
+ * structures are initialised when we see 2 */
 static bool running(void) { return AO_load_acquire(&sched.booted) == 2; }
 
+/* Callers stop the world first, so the status holds still. */
 static bool usergoroutine(G *gp)
 {
     AO_t st = AO_load(&gp->atomicstatus);

@@ -71,6 +71,8 @@ WEFT_NO_ASAN int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_
 WEFT_NO_ASAN bool weft__gframe(G *gp, uintptr_t *pc, uintptr_t *fp, bool *fresh)
 {
     *fresh = false;
+    /* a racy snapshot (dumps do not stop the world): every read below is
+     * bounds-checked, so a stale status costs a wrong frame, never a fault */
     AO_t st = AO_load(&gp->atomicstatus);
     if (st == Gsyscall) {
         *pc = gp->syscallpc;
@@ -175,7 +177,7 @@ void weft__goroutineheader(weft__out *o, G *gp)
     weft__outf(o, "goroutine %lld [%s", (long long)gp->goid, status);
     if (st == Gwaiting || st == Gsyscall) {
         int64_t since = gp->waitsince;
-        int64_t now = (int64_t)AO_load(&weft__coarsetime);
+        int64_t now = (int64_t)AO_load(&weft__coarsetime);     /* a clock hint */
         if (since > 0 && now > since && (now - since) / 60000000000LL >= 1)
             weft__outf(o, ", %lld minutes", (long long)((now - since) / 60000000000LL));
     }
