@@ -217,6 +217,10 @@ void weft__symtab_fini(void)
     fini();
     if (symstack) {
         VALGRIND_STACK_DEREGISTER(symstack_vgid);
+        /* sym_entry never returns: its frame's redzones would outlive the
+         * mapping in AddressSanitizer's shadow and poison whatever is
+         * mapped here next (seen: a false stack-buffer-underflow at exit) */
+        weft__asan_fresh_stack((uintptr_t)symstack + SYMGUARD, (uintptr_t)symstack + SYMGUARD + SYMSTACK);
         munmap(symstack, SYMGUARD + SYMSTACK);
         symstack = NULL;
         sym_ctx = NULL;
