@@ -234,6 +234,32 @@ G *weft__runqsteal(P *pp, P *p2, bool stealRunNextG)
     return gp;
 }
 
+/* Moves the Gs queued on pp (runnext too) to the global queue; returns how
+ * many.  For sysmon, when pp's G has not reached a scheduling point for a
+ * whole preemption slice: weft cannot preempt it as Go would, but the Gs
+ * stranded behind it can run elsewhere — otherwise they wait for as long as
+ * it runs while another P, kept busy by a yielding G, never looks for them.
+ * Any thread may call it: it consumes the ring as a thief does (runqgrab's
+ * CAS), so the owner's concurrent puts and gets stay safe. */
+uint32_t weft__runqrescue(P *pp)
+{
+    G *batch[RUNQ_SIZE / 2];    /* a grab takes at most half the ring */
+    uint32_t total = 0;
+    /* Bounded: the owner may be spawning as fast as we move. */
+    for (int round = 0; round < 4; round++) {
+        uint32_t n = weft__runqgrab(pp, batch, 0, true);
+        if (n == 0)
+            break;
+        for (uint32_t i = 0; i + 1 < n; i++)
+            batch[i]->schedlink = batch[i + 1];
+        weft__lock(&sched.lock);
+        weft__globrunqputbatch(batch[0], batch[n - 1], (int32_t)n);
+        weft__unlock(&sched.lock);
+        total += n;
+    }
+    return total;
+}
+
 /* ---- the global run queue (sched.lock) ---------------------------------- */
 
 void weft__globrunqput(G *gp)

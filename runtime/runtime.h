@@ -412,6 +412,7 @@ bool weft__runqempty(P *pp);
 uint32_t weft__runqsize(P *pp);
 G   *weft__runqsteal(P *pp, P *p2, bool stealRunNextG);
 uint32_t weft__runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG);
+uint32_t weft__runqrescue(P *pp);     /* to the global queue; any thread */
 void weft__globrunqput(G *gp);       /* sched.lock */
 void weft__globrunqputhead(G *gp);   /* sched.lock */
 void weft__globrunqputbatch(G *head, G *tail, int32_t n); /* sched.lock */

@@ -6,7 +6,10 @@
  *   - retakes the P of an M that has been in a syscall (weft_syscall_enter)
  *     since its previous look, and hands it to another M (handoffp);
  *   - flags the G of a P that has run the same G for more than 10 ms, so the
- *     G yields (to the global queue) at its next scheduling point;
+ *     G yields (to the global queue) at its next scheduling point, and moves
+ *     the Gs queued on that P to the global queue, where other Ps find them
+ *     even if the flagged G never reaches a scheduling point (weft cannot
+ *     preempt it asynchronously as Go does);
  *   - with SCHEDDEBUG=hogwarn=N, reports (once, with its stack) a G that has
  *     run N ms without reaching a scheduling point;
  *   - with SCHEDDEBUG=schedtrace=N, writes a scheduler dump every N ms.
@@ -122,6 +125,12 @@ static uint32_t retake(int64_t now)
                 if (gp)
                     AO_store(&gp->preempt, 1);
                 pp->sysmonwhen = now;   /* don't re-flag every tick */
+                /* The flag only works at the G's next scheduling point,
+                 * which may never come; free the Gs queued behind it. */
+                if (!weft__runqempty(pp) && weft__runqrescue(pp) > 0) {
+                    n++;
+                    weft__wakep();
+                }
             }
             if (weft__debug.hogwarn > 0) {
                 /* Per goroutine, not per time slice (a runnext G inherits

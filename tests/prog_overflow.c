@@ -3,11 +3,13 @@
  * test_stack.c runs it in a child process and checks the report.
  * argv[1]: "default" or "small" (a 32 KiB stack from weft_go_attr).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <weft.h>
 
 static volatile int sink;
+static atomic_int reported;     /* main has printed our id */
 
 #pragma GCC diagnostic ignored "-Winfinite-recursion"
 static int recurse(int depth)
@@ -21,6 +23,10 @@ static int recurse(int depth)
 static void deep(void *arg)
 {
     (void)arg;
+    /* Another P can start us at once and overflow within microseconds:
+     * wait until main has written our id, or the test reads no stdout. */
+    while (!atomic_load(&reported))
+        weft_yield();
     sink = recurse(0);
 }
 
@@ -31,6 +37,7 @@ static void mainfn(void *arg)
     int64_t id = strcmp(mode, "small") == 0 ? weft_go_attr(&a, deep, NULL) : weft_go(deep, NULL);
     printf("spawned %lld\n", (long long)id);
     fflush(stdout);
+    atomic_store(&reported, 1);
     for (;;)
         weft_yield();
 }

@@ -58,6 +58,51 @@ Test(sched, goroutine_parallelism_on_all_ps, .timeout = 120)
     run(par_main, NULL);
 }
 
+/* ---- Gs queued behind a hog run elsewhere ------------------------------------ */
+
+/* Go preempts a G that runs without reaching a scheduling point; weft cannot,
+ * so sysmon moves the Gs queued on that P to the global queue.  The worst
+ * case: the other P runs a G that only yields, so it never steals (its local
+ * queue is never empty) and B, queued behind the hog, would wait forever.
+ * Each round B lands either there (only sysmon's rescue can run it) or, if
+ * the yielder shares the hog's P, in reach of the idle P's thief. */
+#define HOG_ROUNDS 8
+static atomic_long hog_stop, hog_ystarted, hog_ran;
+
+static void hog_yielder(void *arg)
+{
+    (void)arg;
+    atomic_store(&hog_ystarted, 1);
+    while (!atomic_load(&hog_stop))
+        weft_yield();
+}
+
+static void hog_b(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&hog_ran, 1);
+}
+
+static void hog_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    cr_assert_gt(weft_go(hog_yielder, NULL), 0);
+    wait_until(&hog_ystarted, 1);
+    for (long r = 1; r <= HOG_ROUNDS; r++) {
+        cr_assert_gt(weft_go(hog_b, NULL), 0);
+        /* Hog: no scheduling point until B has run on the other P. */
+        while (atomic_load(&hog_ran) < r)
+            ;
+    }
+    atomic_store(&hog_stop, 1);
+}
+
+Test(sched, gs_queued_behind_a_hog_run_elsewhere, .timeout = 60)
+{
+    run(hog_main, NULL);
+}
+
 /* ---- a yielding spinner cannot starve others (TestYieldProgress) ------------ */
 
 static atomic_long yp_stop, yp_ack, yp_count;
