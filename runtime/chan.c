@@ -98,8 +98,22 @@ static inline char *chanbuf(weft_chan *c, size_t i) { return c->buf + i * c->ele
 
 static inline void elemcopy(weft_chan *c, void *dst, const void *src)
 {
-    if (dst && src && c->elemsize)
+    if (!dst || !src)
+        return;
+    /* Word-sized elements (the common case: ints, pointers) inline; a
+     * libc memcpy call was 3% of a ping-pong round trip. */
+    switch (c->elemsize) {
+    case 0:
+        return;
+    case 4:
+        memcpy(dst, src, 4);
+        return;
+    case 8:
+        memcpy(dst, src, 8);
+        return;
+    default:
         memcpy(dst, src, c->elemsize);
+    }
 }
 
 static inline void elemclear(weft_chan *c, void *dst)

@@ -42,12 +42,19 @@ typedef struct P P;
 /* ---- low-level locks and notes (lock.c) -------------------------------- */
 
 /* A futex mutex for the runtime's own short critical sections (Go's
- * lock_futex): 0 unlocked, 1 locked, 2 locked with sleepers. */
-typedef struct { AO_t key; } weft__mutex;
+ * lock_futex, with a fence-free unlock: see lock.c).  Zero is unlocked. */
+typedef struct {
+    unsigned key;       /* atomic (AO_int_*), the futex word: 0 unlocked, 1 locked */
+    unsigned sleepers;  /* atomic: threads asleep (or about to sleep) on key */
+} weft__mutex;
 #define WEFT__MUTEX_INIT { 0 }
 void weft__lock(weft__mutex *l);
 void weft__unlock(weft__mutex *l);
 bool weft__trylock(weft__mutex *l);     /* for crash paths: never waits */
+/* Tests only: the unlock protocol (set before any thread uses a lock) and
+ * how often a locker has gone to sleep. */
+extern bool weft__lock_asymfence;
+extern AO_t weft__lock_sleeps;
 
 /* A one-shot wake-up event an M sleeps on (Go's note).  noteclear before
  * reuse; exactly one notewakeup per sleep. */
@@ -508,8 +515,8 @@ void weft__locals_destroy(G *gp);
 /* ---- os/linux.c ------------------------------------------------------------- */
 int64_t weft__nanotime(void);
 pid_t weft__gettid(void);
-int  weft__futexwait(AO_t *addr, uint32_t val, int64_t ns);
-void weft__futexwake(AO_t *addr, int32_t cnt);
+int  weft__futexwait(void *addr, uint32_t val, int64_t ns);
+void weft__futexwake(void *addr, int32_t cnt);
 int  weft__ncpu(void);
 void weft__signals_init(void);
 int  weft__sigaltstack_init(M *m);

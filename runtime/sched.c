@@ -826,10 +826,18 @@ void weft__park(weft__unlockf f, void *arg, weft__waitreason r)
 
 void weft__ready(G *gp, bool next)
 {
-    /* CAS-full: a G can only be readied once per park; publishes the waker's
-     * writes (e.g. a received value) to the G before anyone can run it. */
-    if (!AO_compare_and_swap_full(&gp->atomicstatus, Gwaiting, Grunnable))
+    /* Exactly one waker readies a G per park: whoever took it off a wait
+     * queue under that queue's lock, or won its select's or timer's CAS.
+     * So a check and a plain store do (Go's casgstatus is a CAS because its
+     * GC moves statuses too; nothing else writes a waiting G's status
+     * here); the check still catches a double ready that is not
+     * simultaneous.  The waker's writes (a received value, sg->success)
+     * reach whoever runs gp through runqput's release (runnext CAS or the
+     * store-release of runqtail) or sched.lock, paired with the
+     * consumer's acquire. */
+    if (unlikely(AO_load(&gp->atomicstatus) != Gwaiting))
         weft__throw("ready: bad g status");
+    AO_store(&gp->atomicstatus, Grunnable);
     gp->waitreason = waitReasonZero;
     G *me = weft__getg();
     M *m = me ? me->m : NULL;
@@ -1003,7 +1011,7 @@ bool weft__stoptheworld(void)
      * here (the current stopper may be waiting for this very P), so it
      * yields until it gets the semaphore. */
     if (ing) {
-        while (!AO_compare_and_swap_full(&sched.worldsema.key, 0, 1))
+        while (!weft__trylock(&sched.worldsema))
             weft__gosched(false);
     } else {
         weft__lock(&sched.worldsema);

@@ -35,9 +35,9 @@ int64_t weft_nanotime(void) { return weft__nanotime(); }
 
 pid_t weft__gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
-/* Sleeps while *addr == val, at most ns (ns < 0: forever).  The futex word is
- * the low 32 bits of the AO_t (little-endian on both our architectures). */
-int weft__futexwait(AO_t *addr, uint32_t val, int64_t ns)
+/* Sleeps while the 32-bit word at addr == val, at most ns (ns < 0: forever).
+ * For an AO_t that is its low half (little-endian on both our architectures). */
+int weft__futexwait(void *addr, uint32_t val, int64_t ns)
 {
     struct timespec ts, *tsp = NULL;
     if (ns >= 0) {
@@ -49,7 +49,7 @@ int weft__futexwait(AO_t *addr, uint32_t val, int64_t ns)
     return r < 0 ? -errno : 0;
 }
 
-void weft__futexwake(AO_t *addr, int32_t cnt)
+void weft__futexwake(void *addr, int32_t cnt)
 {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, cnt, NULL, NULL, 0);
 }
