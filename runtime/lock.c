@@ -32,7 +32,16 @@
  * Where membarrier is unavailable, unlock uses a full fence instead.
  *
  * One heavy barrier per sleeper registration is enough: once sleepers != 0
- * is visible to every CPU, every later unlock sees it and wakes.
+ * is visible to every CPU, every later unlock sees it and wakes.  That wake
+ * relies on the full barrier the kernel executes in futex_wake before it
+ * looks for waiters ("barrier (B)" in kernel/futex/waitwake.c): it pushes
+ * our key = 0 out of the store buffer, so a sleeper that has not reached
+ * futex_wait yet finds the lock free instead of sleeping on a stale 1.
+ *
+ * tests/model/lock.pml checks all of this under x86-TSO with SPIN: both
+ * protocols verify (mutual exclusion, no lost wake-up); without the
+ * membarrier, or with a futex_wake that lacked barrier (B), it finds the
+ * lost wake-up.
  */
 #define ACTIVE_SPIN     4
 #define ACTIVE_SPIN_CNT 30
