@@ -32,7 +32,10 @@
  * findrunnable (an M with a P looking for work), in order: the global queue
  * every 61 ticks, the local queue, the global queue, then stealing: up to
  * four passes over all other Ps in a random coprime order, taking half of a
- * victim's ring (the last pass may also take its runnext).
+ * victim's ring (the last pass may also take its runnext, after waiting
+ * 40 µs for the owner to run it, and only if the owner did not switch Gs
+ * meanwhile: a pair sharing the P puts the same G back in runnext every few
+ * µs, and stealing it then would split the pair by ABA).
  *
  * Spinning and parking, the protocol that keeps every P busy while work
  * exists without a thundering herd of idle threads:
@@ -62,6 +65,9 @@
  * sysmon (sysmon.c) runs without a P: it retakes Ps from Ms blocked in a
  * syscall for more than one of its ticks (handoffp), and flags Gs that ran
  * for more than 10 ms so that they yield at their next scheduling point.
+ * Since it cannot preempt such a G, it also moves the Gs queued behind it
+ * to the global queue (weft__runqrescue), where the other Ps find them
+ * even if every one of them is busy with a G that only yields.
  *
  * Stop the world (weft_maxprocs): sched.gcwaiting makes every M give up its
  * P at its next scheduling point (status Pgcstop); idle and syscall Ps are
