@@ -649,12 +649,22 @@ static int gopprof(const char *url, char *out, size_t len)
     snprintf(cache, sizeof cache, "GOCACHE=%s/cache", dir);
     snprintf(tmp, sizeof tmp, "PPROF_TMPDIR=%s", dir);
     char *argv[] = { "env", home, cache, tmp, "GOTOOLCHAIN=local", "GOPROXY=off", "GOFLAGS=",
-                     "go", "tool", "pprof", "-top", (char *)url, NULL };
+                     "go", "tool", "pprof", "-timeout", "20", "-top", (char *)url, NULL };
     int st = runcmd(argv, out, len);
     char junk[256];
     char *rm[] = { "rm", "-rf", dir, NULL };
     runcmd(rm, junk, sizeof junk);
     return st;
+}
+
+/* Every goroutine's traceback, for a failure message: if the server
+ * stalls, pprof gives up after its -timeout and this shows where. */
+static const char *alldump(void)
+{
+    static char buf[1 << 18];
+    int n = weft_stack(buf, sizeof buf - 1, true);
+    buf[n > 0 ? n : 0] = 0;
+    return buf;
 }
 
 static atomic_bool burning;
@@ -678,7 +688,7 @@ static void gopprof_main(void *arg)
     static char out[1 << 16];
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/debug/pprof/threadcreate", port);
-    cr_assert_eq(gopprof(url, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(gopprof(url, out, sizeof out), 0, "%s\ngoroutines:\n%s", out, alldump());
     cr_assert_not_null(strstr(out, "Type: threadcreate"), "%s", out);
     cr_assert_not_null(strstr(out, "Showing nodes accounting for"), "%s", out);
     cr_assert_not_null(strstr(out, "flat  flat%"), "%s", out);
@@ -690,7 +700,7 @@ static void gopprof_main(void *arg)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/debug/pprof/profile?seconds=1", port);
     int st = gopprof(url, out, sizeof out);
     atomic_store(&burning, false);
-    cr_assert_eq(st, 0, "%s", out);
+    cr_assert_eq(st, 0, "%s\ngoroutines:\n%s", out, alldump());
     cr_assert_not_null(strstr(out, "Type: cpu"), "%s", out);
     cr_assert_not_null(strstr(out, "burn_cpu"), "%s", out);
     cr_log_info("go tool pprof -top %s:\n%s", url, out);
