@@ -78,11 +78,9 @@ static void heavyfence(void)
 {
     if (!weft__lock_asymfence)
         return;     /* the unlocker fences itself */
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
-        return;
-    /* Registered at start-up, so this cannot fail short of a kernel bug;
-     * the global barrier (slow: an RCU grace period) is as strong. */
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
+    /* Registered at start-up (and inherited by fork), so this cannot fail
+     * short of a kernel bug; going on without it could lose a wake-up. */
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
         weft__throw("lock: membarrier failed");
 }
 

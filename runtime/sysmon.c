@@ -127,7 +127,7 @@ static uint32_t retake(int64_t now)
                 pp->sysmonwhen = now;   /* don't re-flag every tick */
                 /* The flag only works at the G's next scheduling point,
                  * which may never come; free the Gs queued behind it. */
-                if (!weft__runqempty(pp) && weft__runqrescue(pp) > 0) {
+                if (weft__runqrescue(pp) > 0) {
                     n++;
                     weft__wakep();
                 }
