@@ -177,6 +177,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->lockedext = 0;
     gp->locals = NULL;
     gp->waitreason = waitReasonZero;
+    gp->w.g = gp;
     gp->ismain = ismain;
     gp->issystem = false;
     AO_store(&gp->preempt, 0);

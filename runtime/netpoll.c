@@ -10,12 +10,18 @@
  *   - by sysmon when nobody has polled for 10 ms.
  * Readied goroutines go to the polling M's P, or the global queue.
  *
- * Each pollDesc has two "edges" (ready flags) and at most one waiter per
- * direction, under the pollDesc's lock; a readiness event either wakes the
- * waiter or records the edge for the next wait.  weft_close wakes both
- * waiters with -EBADF before closing the fd.  Close fds that weft waits on
- * with weft_close: a plain close(2) leaves a stale registration for a
- * reused fd number.
+ * Each pollDesc has two "edges" (ready flags) and two wait queues (readers,
+ * writers) of sudogs (park.c), under the pollDesc's lock.  A readiness
+ * event wakes the first waiter of its direction, or records the edge for
+ * the next wait when nobody waits.  Several goroutines may wait on one fd
+ * (a pool of acceptors on one listener, two readers): they queue, and are
+ * woken in turn, one per event, as Go's fd mutex serializes them; a
+ * goroutine that was woken and leaves (its call succeeded or failed)
+ * wakes the next one, since the readiness it consumed may have covered
+ * more than its own call (three connections behind one edge).
+ * weft_close wakes every waiter with -EBADF before closing the fd.  Close
+ * fds that weft waits on with weft_close: a plain close(2) leaves a stale
+ * registration for a reused fd number.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -28,18 +34,13 @@
 
 #include "runtime.h"
 
-typedef struct pwaiter {
-    G *gp;
-    int result;             /* 0 ready, -EBADF closed, -ETIMEDOUT */
-} pwaiter;
-
 typedef struct polldesc {
     weft__mutex lock;
     int fd;
     bool registered;        /* lock */
     bool closing;           /* lock */
     bool rready, wready;    /* lock: an edge arrived with nobody waiting */
-    pwaiter *rw, *ww;       /* lock: the parked reader / writer */
+    weft__waitq rq, wq;     /* lock: parked readers / writers */
 } polldesc;
 
 static weft__mutex pdlock;          /* protects the table's growth */
@@ -137,41 +138,26 @@ static int getpd(int fd, polldesc **out)
     return 0;
 }
 
-static bool park_commit(G *gp, void *arg)
+static void pdunlock(void *pd)
 {
-    (void)gp;
-    weft__unlock(arg);
-    return true;
+    weft__unlock(&((polldesc *)pd)->lock);
 }
 
-typedef struct { polldesc *pd; pwaiter *w; bool write; } pdtimeout;
-
-static void pd_fire(G *gp, void *arg)
+/* Waits until fd is readable (write = false) or writable, until deadline
+ * (absolute nanotime; 0: forever; < 0: do not wait).  again: the caller
+ * was woken already and found nothing; it keeps its place at the head of
+ * the queue, as it has waited longest.  0, -EBADF, -ETIMEDOUT, -ENOMEM. */
+static int pdwait(polldesc *pd, bool write, int64_t deadline, bool again)
 {
-    pdtimeout *t = arg;
-    weft__lock(&t->pd->lock);
-    pwaiter **slot = t->write ? &t->pd->ww : &t->pd->rw;
-    if (*slot == t->w) {
-        *slot = NULL;
-        t->w->result = -ETIMEDOUT;
-        AO_fetch_and_sub1(&weft__netpoll_waiters);
-        weft__unlock(&t->pd->lock);
-        weft__ready(gp, false);
-        return;
-    }
-    weft__unlock(&t->pd->lock);
-}
-
-/* Waits until fd is readable (write = false) or writable, at most ns
- * (ns < 0: forever).  0, -EBADF, -ETIMEDOUT, -EBUSY (another G waits). */
-static int pdwait(polldesc *pd, bool write, int64_t ns)
-{
-    G *gp = weft__getg();
+    G *gp = weft__note_plain_thread();
     if (!gp || gp->issystem) {
         /* A plain thread: block it in poll(2). */
-        AO_store(&sched.foreign, 1);   /* a flag; read under sched.lock by checkdead */
         struct pollfd p = { .fd = pd->fd, .events = (short)(write ? POLLOUT : POLLIN) };
-        int ms = ns < 0 ? -1 : (int)((ns + 999999) / 1000000);
+        int ms = -1;
+        if (deadline) {
+            int64_t left = deadline < 0 ? 0 : deadline - weft__nanotime();
+            ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+        }
         int r = poll(&p, 1, ms);
         if (r < 0)
             return -errno;
@@ -188,52 +174,61 @@ static int pdwait(polldesc *pd, bool write, int64_t ns)
         weft__unlock(&pd->lock);
         return 0;
     }
-    if (ns == 0) {
+    if (deadline < 0) {
         weft__unlock(&pd->lock);
         return -ETIMEDOUT;
     }
-    pwaiter **slot = write ? &pd->ww : &pd->rw;
-    if (*slot) {
-        weft__unlock(&pd->lock);
-        return -EBUSY;
-    }
-    pwaiter w = { .gp = gp, .result = 0 };
-    *slot = &w;
+    weft__waiter *w = weft__waiter_get(NULL);
+    weft__sudog *sg = weft__acquiresudog(w, NULL);
+    sg->obj = pd;
+    sg->reason = waitReasonIOWait;
+    weft__waitq *q = write ? &pd->wq : &pd->rq;
+    if (again)
+        weft__waitq_pushfront(q, &pd->lock, sg);
+    else
+        weft__waitq_push(q, &pd->lock, sg);
+    w->waiting = sg;
     /* fetch_and_add_full: the count is visible before we park, so an M about
      * to sleep sees a waiter and polls (a stale read only delays a poll
      * until sysmon's). */
     AO_fetch_and_add1_full(&weft__netpoll_waiters);
-    void *timer = NULL;
-    pdtimeout t = { pd, &w, write };
-    if (ns > 0) {
-        timer = weft__timeout_arm(gp, ns, pd_fire, &t);
-        if (!timer) {
-            *slot = NULL;
-            AO_fetch_and_sub1(&weft__netpoll_waiters);
-            weft__unlock(&pd->lock);
-            return -ENOMEM;
-        }
-    }
-    weft__park(park_commit, &pd->lock, waitReasonIOWait);
-    weft__timeout_disarm(timer);
-    return w.result;
+    int woke = weft__park(w, pdunlock, pd, waitReasonIOWait, deadline);
+    /* fetch_and_sub: a counter hint; we are no longer waiting */
+    AO_fetch_and_sub1(&weft__netpoll_waiters);
+    w->waiting = NULL;
+    int ret = woke < 0 ? woke : woke == 0 ? -ETIMEDOUT : sg->success ? 0 : -EBADF;
+    weft__releasesudog(sg);
+    return ret;
 }
 
-/* pd->lock held: wakes the waiter in *slot with result, or records an edge. */
-static G *wakeone(polldesc *pd, pwaiter **slot, bool *edge, int result)
+/* A goroutine woken by readiness leaves (its call is done, or failed):
+ * the readiness it consumed may cover the next waiter's call too, so wake
+ * it; it tries its call and, if there is nothing for it, waits again. */
+static void pdpass(polldesc *pd, bool write)
 {
-    pwaiter *w = *slot;
-    if (!w) {
-        if (result == 0)
-            *edge = true;
-        return NULL;
-    }
-    *slot = NULL;
-    w->result = result;
-    /* fetch_and_sub: a counter hint (we hold pd->lock for the waiter itself) */
-    AO_fetch_and_sub1(&weft__netpoll_waiters);
-    (void)pd;
-    return w->gp;
+    weft__waitq *q = write ? &pd->wq : &pd->rq;
+    /* load: a hint; the queue is read again under the lock */
+    if (!AO_load((AO_t *)&q->first))
+        return;
+    weft__lock(&pd->lock);
+    weft__sudog *sg = weft__waitq_pop(q);
+    if (sg)
+        sg->success = true;
+    weft__unlock(&pd->lock);
+    if (sg)
+        weft__wake(sg, false);
+}
+
+/* pd->lock held: takes the first waiter of q (marked with ok), or records
+ * an edge when nobody waits and the fd became ready. */
+static weft__sudog *wakeone(weft__waitq *q, bool *edge, bool ok)
+{
+    weft__sudog *sg = weft__waitq_pop(q);
+    if (sg)
+        sg->success = ok;
+    else if (ok)
+        *edge = true;
+    return sg;
 }
 
 /* Polls epoll once, waiting at most ns (0: don't wait, < 0: forever), and
@@ -258,19 +253,19 @@ int weft__netpoll(int64_t ns)
             continue;
         }
         uint32_t e = evs[i].events;
-        G *rg = NULL, *wg = NULL;
+        weft__sudog *rs = NULL, *ws = NULL;
         weft__lock(&pd->lock);
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            rg = wakeone(pd, &pd->rw, &pd->rready, 0);
+            rs = wakeone(&pd->rq, &pd->rready, true);
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-            wg = wakeone(pd, &pd->ww, &pd->wready, 0);
+            ws = wakeone(&pd->wq, &pd->wready, true);
         weft__unlock(&pd->lock);
-        if (rg) {
-            weft__ready(rg, false);
+        if (rs) {
+            weft__wake(rs, false);
             woken++;
         }
-        if (wg) {
-            weft__ready(wg, false);
+        if (ws) {
+            weft__wake(ws, false);
             woken++;
         }
     }
@@ -304,7 +299,10 @@ void weft__netpoll_fini(void)
     AO_store(&pollinit, 0);
 }
 
-/* ---- the I/O calls ----------------------------------------------------------- */
+/* ---- the I/O calls -----------------------------------------------------------
+ * Each tries the call first and waits only on EAGAIN; `woken` records that
+ * it consumed a readiness event, so that it hands the turn on (pdpass)
+ * when it leaves. */
 
 ssize_t weft_read(int fd, void *b, size_t n)
 {
@@ -312,17 +310,25 @@ ssize_t weft_read(int fd, void *b, size_t n)
     int err = getpd(fd, &pd);
     if (err < 0)
         return err;
+    bool woken = false;
+    ssize_t r;
     for (;;) {
-        ssize_t r = read(fd, b, n);
+        r = read(fd, b, n);
         if (r >= 0)
-            return r;
+            break;
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN || !pd)
-            return -errno;
-        if ((err = pdwait(pd, false, -1)) < 0)
-            return err;
+        if (errno != EAGAIN || !pd) {
+            r = -errno;
+            break;
+        }
+        if ((r = pdwait(pd, false, 0, woken)) < 0)
+            return r;
+        woken = true;
     }
+    if (woken)
+        pdpass(pd, false);
+    return r;
 }
 
 ssize_t weft_write(int fd, const void *b, size_t n)
@@ -331,7 +337,9 @@ ssize_t weft_write(int fd, const void *b, size_t n)
     int err = getpd(fd, &pd);
     if (err < 0)
         return err;
+    bool woken = false;
     size_t done = 0;
+    ssize_t ret = 0;
     while (done < n) {
         ssize_t r = write(fd, (const char *)b + done, n - done);
         if (r >= 0) {
@@ -340,12 +348,17 @@ ssize_t weft_write(int fd, const void *b, size_t n)
         }
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN || !pd)
-            return done ? (ssize_t)done : -errno;
-        if ((err = pdwait(pd, true, -1)) < 0)
+        if (errno != EAGAIN || !pd) {
+            ret = -errno;
+            break;
+        }
+        if ((err = pdwait(pd, true, 0, woken)) < 0)
             return done ? (ssize_t)done : err;
+        woken = true;
     }
-    return (ssize_t)done;
+    if (woken)
+        pdpass(pd, true);
+    return done ? (ssize_t)done : ret;
 }
 
 int weft_accept(int fd, struct sockaddr *sa, socklen_t *len)
@@ -354,17 +367,25 @@ int weft_accept(int fd, struct sockaddr *sa, socklen_t *len)
     int err = getpd(fd, &pd);
     if (err < 0)
         return err;
+    bool woken = false;
+    int c;
     for (;;) {
-        int c = accept4(fd, sa, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        c = accept4(fd, sa, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c >= 0)
-            return c;
+            break;
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
-        if (errno != EAGAIN || !pd)
-            return -errno;
-        if ((err = pdwait(pd, false, -1)) < 0)
-            return err;
+        if (errno != EAGAIN || !pd) {
+            c = -errno;
+            break;
+        }
+        if ((c = pdwait(pd, false, 0, woken)) < 0)
+            return c;
+        woken = true;
     }
+    if (woken)
+        pdpass(pd, false);
+    return c;
 }
 
 int weft_connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -379,8 +400,9 @@ int weft_connect(int fd, const struct sockaddr *sa, socklen_t len)
         return -errno;
     if (!pd)
         return -EINVAL;
-    if ((err = pdwait(pd, true, -1)) < 0)
+    if ((err = pdwait(pd, true, 0, false)) < 0)
         return err;
+    pdpass(pd, true);
     int soerr = 0;
     socklen_t sl = sizeof soerr;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
@@ -400,8 +422,15 @@ int weft_wait_fd(int fd, int events, int64_t timeout_ns)
         return err;
     if (!pd)
         return events;      /* regular file: always ready */
-    err = pdwait(pd, (events & WEFT_WRITE) != 0, timeout_ns < 0 ? -1 : timeout_ns);
-    return err < 0 ? err : events;
+    bool write = (events & WEFT_WRITE) != 0;
+    int64_t deadline = timeout_ns < 0 ? 0 : timeout_ns == 0 ? -1 : weft__nanotime() + timeout_ns;
+    err = pdwait(pd, write, deadline, false);
+    if (err < 0)
+        return err;
+    /* The caller does its own call, which may leave readiness for the
+     * others: let them look too. */
+    pdpass(pd, write);
+    return events;
 }
 
 int weft_close(int fd)
@@ -413,28 +442,30 @@ int weft_close(int fd)
     if (fd < npds)
         pd = pds[fd];
     weft__unlock(&pdlock);
-    if (pd) {
-        weft__lock(&pd->lock);
-        G *rg = NULL, *wg = NULL;
-        if (pd->registered) {
-            pd->closing = true;
-            rg = wakeone(pd, &pd->rw, &pd->rready, -EBADF);
-            wg = wakeone(pd, &pd->ww, &pd->wready, -EBADF);
-            epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-            pd->registered = false;
+    if (!pd)
+        return close(fd) == 0 ? 0 : -errno;
+    /* Take every waiter (linked through next), wake them with -EBADF after
+     * unlocking. */
+    weft__sudog *head = NULL, **tail = &head, *sg;
+    weft__lock(&pd->lock);
+    if (pd->registered) {
+        pd->closing = true;
+        while ((sg = wakeone(&pd->rq, &pd->rready, false)) != NULL ||
+               (sg = wakeone(&pd->wq, &pd->wready, false)) != NULL) {
+            *tail = sg;
+            tail = &sg->next;
         }
-        if (close(fd) != 0) {
-            int e = -errno;
-            weft__unlock(&pd->lock);
-            return e;
-        }
-        pd->closing = false;
-        weft__unlock(&pd->lock);
-        if (rg)
-            weft__ready(rg, false);
-        if (wg)
-            weft__ready(wg, false);
-        return 0;
+        epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        pd->registered = false;
     }
-    return close(fd) == 0 ? 0 : -errno;
+    int ret = close(fd) == 0 ? 0 : -errno;
+    pd->closing = false;
+    weft__unlock(&pd->lock);
+    while (head) {
+        sg = head;
+        head = sg->next;    /* read before the wake: the waiter may reuse sg */
+        sg->next = NULL;
+        weft__wake(sg, false);
+    }
+    return ret;
 }

@@ -36,6 +36,7 @@ void weft__pdestroy(P *pp)
     weft__runqdrain_to_global(pp);
     weft__gfpurge(pp);
     weft__stackcache_flush(pp);
+    weft__sudogcache_flush(pp);
     /* fetch_and_add: folds the per-P count into the base; readers may see
      * a transiently doubled or missing share, which gcount tolerates. */
     AO_fetch_and_add(&sched.ngoroutines_base, AO_load(&pp->ngoroutines));

@@ -139,6 +139,9 @@ static void freeall(void)
         if (mp != sched.m0)
             pthread_join(mp->thread, NULL);
     weft__sysmon_stop();
+    /* The goroutines still waiting never run again: take their sudogs off
+     * the objects they wait on before their memory goes. */
+    weft__cancelwaits();
     G *gp = (G *)AO_load(&weft__allg);
     while (gp) {
         G *next = gp->allglink;
@@ -149,6 +152,7 @@ static void freeall(void)
     }
     AO_store(&weft__allg, 0);
     weft__stackfreeall();
+    weft__sudogfreeall();
     weft__netpoll_fini();
     weft__symtab_fini();
     M *mp = sched.allm;

@@ -120,6 +120,67 @@ typedef struct weft__stack {
     unsigned vgid;          /* valgrind's id for it (0 when not under valgrind) */
 } weft__stack;
 
+/* ---- timers (timer.c) ------------------------------------------------------
+ * A timer calls f(gp, arg) at or after `when`, from whichever M runs the
+ * timers of the P it sits on (that P's owner in findrunnable, a thief, or an
+ * idle M that slept until it).  f runs on g0 or a borrowed context with the
+ * scheduler's locks released; it must be short and must not block (it
+ * usually readies gp). */
+typedef struct weft__timer {
+    int64_t when;           /* timerlock of pp */
+    void (*f)(G *gp, void *arg); /* const while queued */
+    G *gp;                  /* const while queued */
+    void *arg;              /* const while queued */
+    P *pp;                  /* the P whose heap holds it; NULL when not queued */
+    int32_t idx;            /* timerlock: index in the heap, -1 when not queued */
+} weft__timer;
+
+/* ---- waiting: waiters, sudogs and wait queues (park.c) --------------------
+ * Every blocking primitive waits the same way; park.c explains the protocol.
+ *
+ *   weft__waiter   who waits: a goroutine (embedded in its G) or a plain
+ *                  thread (on its stack for the length of the call)
+ *   weft__sudog    one queued wait (Go's sudog): taken from a per-P cache,
+ *                  linked on the wait queue of the object waited on, and on
+ *                  its waiter's `waiting` list (a select has one per case)
+ *   weft__waitq    a FIFO of sudogs under the lock of the object that owns it
+ */
+typedef struct weft__sudog weft__sudog;
+
+typedef struct weft__waitq {
+    weft__sudog *first;     /* the object's lock to write (AO_store); sema.c reads it racily */
+    weft__sudog *last;      /* the object's lock */
+} weft__waitq;
+
+typedef struct weft__waiter {
+    G *g;                   /* const: the goroutine; NULL for a plain thread */
+    weft__sudog *waiting;   /* owner: its queued sudogs, linked by waitlink (NULL: none) */
+    weft__sudog *param;     /* written by the waker before the wake-up: the sudog
+                             * that fired; NULL after a timeout (Go's gp.param) */
+    AO_t selectdone;        /* atomic, select: 0 -> 1 by whoever wins the right to
+                             * end the wait (a channel operation or the timeout) */
+    bool parking;           /* owner: inside weft__park (checked by weft__gopark) */
+    weft__note note;        /* plain thread: sleeps here, woken once */
+    weft__timer timer;      /* goroutine: its timeout, armed only once it has parked */
+} weft__waiter;
+
+struct weft__sudog {
+    weft__waiter *w;        /* who waits */
+    weft__sudog *next, *prev; /* *lock: links in *q */
+    weft__waitq *q;         /* const while queued: the queue it is on */
+    weft__mutex *lock;      /* const while queued: the lock that protects *q */
+    void *obj;              /* const while queued: what it waits on (a weft_chan *,
+                             * a semaphore's address, a weft_cond *, a pollDesc) */
+    void *elem;             /* channels: the value to send / where to receive (may be NULL) */
+    weft__sudog *waitlink;  /* owner: next on w->waiting */
+    uint32_t ticket;        /* const while queued: weft_cond's notify ticket */
+    uint16_t casei;         /* const while queued: select's case index */
+    uint8_t reason;         /* const while queued: the weft__waitreason it waits with */
+    bool isselect;          /* const while queued: a waker must first win w->selectdone */
+    bool success;           /* written by the waker: a value moved or the fd is ready
+                             * (false: the channel or fd was closed) */
+};
+
 struct G {
     void *sp;               /* owner: saved SP while switched out (arch/switch.h) */
     weft__stack *stack;     /* owner; NULL for g0 and for a dead G whose odd-size stack was freed */
@@ -145,6 +206,7 @@ struct G {
     G *allglink;            /* const after publication: next in allgs */
     uint32_t lockedext;     /* owner: weft_lock_thread nesting depth */
     void *asanfake;         /* owner: AddressSanitizer's fake-stack handle across a switch */
+    weft__waiter w;         /* its waits (park.c); w.g == this G */
 };
 
 /* ---- M: an OS thread ------------------------------------------------------ */
@@ -219,6 +281,7 @@ enum {
 #define RUNQ_SIZE 256
 #define P_GFREE_MAX 64
 #define P_STACK_CACHE 32
+#define P_SUDOG_CACHE 64
 
 struct P {
     /* Run queue: a single-producer (the owner) multi-consumer ring.
@@ -249,6 +312,8 @@ struct P {
     int32_t gfreecnt;       /* owner */
     weft__stack *stackcache[P_STACK_CACHE]; /* owner: free default stacks */
     int32_t nstackcache;    /* owner */
+    weft__sudog *sudogcache[P_SUDOG_CACHE]; /* owner: free sudogs (park.c) */
+    int32_t nsudogcache;    /* owner */
 
     /* Timers (timer.c): a binary min-heap by `when`, under timerlock. */
     weft__mutex timerlock;
@@ -285,6 +350,11 @@ struct weft__sched {
     weft__mutex gflock;
     G *gfree;               /* gflock */
     int32_t ngfree;         /* gflock */
+
+    /* free sudogs shared by all Ps, and the blocks they were carved from */
+    weft__mutex sudoglock;
+    weft__sudog *sudogfree; /* sudoglock: linked by next */
+    void *sudogblocks;      /* sudoglock: every block allocated, freed at shutdown */
 
     /* goroutine accounting */
     AO_t goidgen;           /* atomic: last goid handed out */
@@ -347,16 +417,18 @@ G *weft__getg(void);
 void weft__setg(G *gp);
 static inline M *weft__getm(void) { G *g = weft__getg(); return g ? g->m : NULL; }
 
-/* A plain thread uses a sync primitive, even without blocking (it may
- * hold a mutex every goroutine is about to wait for): deadlock detection
- * must stand down (see weft__checkdead). */
-static inline void weft__note_plain_thread(void)
+/* A plain thread uses a sync primitive or a channel, even without blocking
+ * (it may hold a mutex every goroutine is about to wait for, or wake a
+ * goroutine later): deadlock detection must stand down (see
+ * weft__checkdead).  Returns the current G. */
+static inline G *weft__note_plain_thread(void)
 {
     G *gp = weft__getg();
     /* load first: keeps the flag's line shared once set; store: a one-way
      * flag, read with a load under sched.lock */
     if (unlikely(!gp || gp->issystem) && !AO_load(&sched.foreign))
         AO_store(&sched.foreign, 1);
+    return gp;
 }
 
 /* ---- sanitizer fiber annotations -------------------------------------------
@@ -393,7 +465,8 @@ void weft__schedinit(int nprocs, bool lazy);
 void weft__schedule(void);         /* m0: the scheduler loop; returns at exit */
 void weft__mstart(M *m);             /* a new M's first code, on its g0 */
 void weft__ready(G *gp, bool next);  /* Gwaiting -> Grunnable and queue it */
-void weft__park(weft__unlockf f, void *arg, weft__waitreason r);
+/* The raw park: only weft__park (park.c) calls it, which it checks. */
+void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r);
 void weft__gosched(bool preempted);
 void weft__goexit0(G *gp) __attribute__((noreturn));
 void weft__wakep(void);
@@ -466,20 +539,7 @@ void weft__stackcache_flush(P *pp);
 void weft__stackfreeall(void);                       /* shutdown */
 bool weft__stack_guard_hit(G *gp, uintptr_t addr);
 
-/* ---- timer.c ------------------------------------------------------------------
- * A timer calls f(gp, arg) at or after `when`, from whichever M runs the
- * timers of the P it sits on (that P's owner in findrunnable, a thief, or an
- * idle M that slept until it).  f runs on g0 or a borrowed context with the
- * scheduler's locks released; it must be short and must not block (it
- * usually readies gp). */
-typedef struct weft__timer {
-    int64_t when;           /* timerlock of pp */
-    void (*f)(G *gp, void *arg); /* const while queued */
-    G *gp;                  /* const while queued */
-    void *arg;              /* const while queued */
-    P *pp;                  /* the P whose heap holds it; NULL when not queued */
-    int32_t idx;            /* timerlock: index in the heap, -1 when not queued */
-} weft__timer;
+/* ---- timer.c ------------------------------------------------------------------ */
 int  weft__addtimer(weft__timer *t);       /* on the current P; -ENOMEM */
 /* true if it was still queued; false if it fired, in which case deltimer
  * first waits until its callback has returned. */
@@ -488,11 +548,48 @@ void weft__runtimers(P *pp, int64_t now);  /* runs pp's expired timers */
 int64_t weft__nexttimer(void);             /* earliest `when` over all Ps, 0 if none */
 void weft__movetimers(P *from, P *to);     /* procresize, STW */
 void weft__timersfree(P *pp);
-/* For select timeouts (select.c): arm a timer that calls fire(gp, arg)
- * after ns; disarm (always call it) removes it if it has not fired and
- * frees it.  After disarm returns, fire is not running and never will. */
-void *weft__timeout_arm(G *gp, int64_t ns, void (*fire)(G *gp, void *arg), void *arg);
-void  weft__timeout_disarm(void *t);
+
+/* ---- park.c: the one way to wait -------------------------------------------- */
+typedef void (*weft__unlockfn)(void *arg);
+/* The caller's waiter, reset for a new wait: its G's for a goroutine; for a
+ * plain thread (or g0) *tw, initialized (tw lives on the caller's stack). */
+weft__waiter *weft__waiter_get(weft__waiter *tw);
+/* A sudog for w: from the current P's cache for a goroutine; *tsg (on the
+ * caller's stack) for a plain thread.  Zeroed, with sg->w = w. */
+weft__sudog *weft__acquiresudog(weft__waiter *w, weft__sudog *tsg);
+void weft__releasesudog(weft__sudog *sg);   /* no-op for a thread's own */
+void weft__sudogcache_flush(P *pp);         /* pdestroy */
+void weft__sudogfreeall(void);              /* shutdown */
+/* Queue ops, under the lock of the object that owns q. */
+void weft__waitq_push(weft__waitq *q, weft__mutex *lock, weft__sudog *sg);
+void weft__waitq_pushfront(weft__waitq *q, weft__mutex *lock, weft__sudog *sg);
+/* Takes the first sudog that can still be woken (a select's only if this
+ * wins its selectdone); NULL if none. */
+weft__sudog *weft__waitq_pop(weft__waitq *q);
+/* Unlinks sg if it is still on q (Go's dequeueSudoG); true if it was. */
+bool weft__waitq_remove(weft__waitq *q, weft__sudog *sg);
+/* Blocks the calling goroutine or plain thread, whose sudogs (w->waiting)
+ * the caller queued under the lock(s) that unlockf(arg) releases (NULL: no
+ * lock).  A goroutine parks first and unlockf runs only once it is off its
+ * stack, so no waker can see it half-parked; a plain thread unlocks and
+ * sleeps on its note.  deadline: absolute nanotime, 0 for none.  Returns 1
+ * if a waker ended the wait (w->param is its sudog), 0 on timeout, -ENOMEM
+ * if no timer could be armed (the wait was then cancelled at once). */
+int  weft__park(weft__waiter *w, weft__unlockfn unlockf, void *arg, weft__waitreason r,
+                int64_t deadline);
+/* Ends the wait of the waiter behind sg, which the caller took off its
+ * queue (and, for a select, won): records sg as w->param and readies the
+ * goroutine (into runnext if next) or wakes the thread.  Called after the
+ * queue's lock is released; sg may be reused as soon as this returns. */
+void weft__wake(weft__sudog *sg, bool next);
+/* Shutdown (main returned, every M stopped): takes every goroutine's sudogs
+ * off the queues of the objects they wait on, so that plain threads can go
+ * on using those objects as if the waits had been cancelled. */
+void weft__cancelwaits(void);
+/* sema.c / sync.c: undoes what a cancelled semaphore wait had registered in
+ * its sync object (a waiter count, a reader).  queued: it was still queued;
+ * false: a release had already handed it a unit it never took. */
+void weft__sync_cancelled(weft__sudog *sg, bool queued);
 
 /* ---- netpoll.c ---------------------------------------------------------------- */
 extern AO_t weft__netpoll_waiters;     /* atomic: Gs parked on fds */

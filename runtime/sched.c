@@ -818,11 +818,18 @@ void weft__schedule(void)
 
 /* ---- park, ready, yield, exit -------------------------------------------------- */
 
-void weft__park(weft__unlockf f, void *arg, weft__waitreason r)
+/* Go's gopark: Grunning -> Gwaiting, then off the stack; f(gp, arg) runs on
+ * the next context (weft__finish_switch).  Every wait goes through
+ * weft__park (park.c), which prepares the waiter, arms its timeout and
+ * cancels what a failed commit leaves; parking around it would skip that,
+ * so it is refused. */
+void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r)
 {
     G *gp = weft__getg();
     if (!gp || gp->issystem)
         weft__throw("park: not on a user goroutine");
+    if (unlikely(!gp->w.parking))
+        weft__throw("park: not called through weft__park");
     gp->waitreason = (uint8_t)r;
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
     /* store: only the waker (after our unlockf ran) moves it on */

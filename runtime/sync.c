@@ -4,6 +4,8 @@
  * (sync/mutex.go, rwmutex.go, waitgroup.go, runtime notifyList), written
  * with libatomic_ops; see those files for the longer arguments.
  */
+#include <stddef.h>
+
 #include "runtime.h"
 #include "sema.h"
 
@@ -90,7 +92,7 @@ static void lockslow(weft_mutex *m)
             bool lifo = waitstart != 0;     /* a re-waiter goes to the front */
             if (waitstart == 0)
                 waitstart = weft__nanotime();
-            weft__semacquire(&m->sema, lifo, waitReasonSyncMutexLock);
+            weft__semacquire(&m->sema, lifo, waitReasonSyncMutexLock, 0);
             starving = starving || weft__nanotime() - waitstart > STARVATION_NS;
             old = AO_int_load(ST(&m->state));
             if (old & mutexStarving) {
@@ -159,7 +161,7 @@ void weft_rwmutex_rlock(weft_rwmutex *rw)
     weft__note_plain_thread();
     /* fetch_and_add_full: a negative count means a writer is pending */
     if ((int32_t)(AO_int_fetch_and_add_full(ST(&rw->readercount), 1) + 1) < 0)
-        weft__semacquire(&rw->readersem, false, waitReasonSyncRWMutexRLock);
+        weft__semacquire(&rw->readersem, false, waitReasonSyncRWMutexRLock, 0);
 }
 
 void weft_rwmutex_runlock(weft_rwmutex *rw)
@@ -180,7 +182,7 @@ void weft_rwmutex_lock(weft_rwmutex *rw)
     /* Announce the writer; r = readers still inside. */
     int32_t r = (int32_t)(AO_int_fetch_and_add_full(ST(&rw->readercount), (unsigned)-MAX_READERS)) ;
     if (r != 0 && (int32_t)(AO_int_fetch_and_add_full(ST(&rw->readerwait), (unsigned)r) + (unsigned)r) != 0)
-        weft__semacquire(&rw->writersem, false, waitReasonSyncRWMutexLock);
+        weft__semacquire(&rw->writersem, false, waitReasonSyncRWMutexLock, 0);
 }
 
 void weft_rwmutex_unlock(weft_rwmutex *rw)
@@ -197,104 +199,56 @@ void weft_rwmutex_unlock(weft_rwmutex *rw)
  * wait takes a ticket before unlocking the user's mutex; signal notifies
  * tickets in order.  A waiter that arrives at the list after its ticket was
  * notified does not sleep, so no signal is lost between the unlock and the
- * park. */
+ * park.  The list is a wait queue of sudogs (ticket set) in the public
+ * struct's head/tail words, under the struct's lock word. */
 
 static weft__mutex *condlock(weft_cond *c) { return (weft__mutex *)&c->lock; }
+static weft__waitq *condq(weft_cond *c) { return (weft__waitq *)&c->head; }
 
 _Static_assert(sizeof(weft__mutex) == sizeof(((weft_cond *)0)->lock), "weft_cond.lock holds a weft__mutex");
+_Static_assert(offsetof(weft_cond, tail) - offsetof(weft_cond, head) == offsetof(weft__waitq, last) &&
+               sizeof(weft__waitq) == 2 * sizeof(void *), "weft_cond.head/tail hold a weft__waitq");
 
-typedef struct { weft_cond *c; weft__waiter *w; } condtimeout;
-
-static void cond_remove(weft_cond *c, weft__waiter *w)
+static void unlockcond(void *c)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        c->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        c->tail = w->prev;
-    w->next = w->prev = NULL;
+    weft__unlock(condlock(c));
 }
 
-static bool cond_queued(weft_cond *c, weft__waiter *w)
-{
-    for (weft__waiter *x = c->head; x; x = x->next)
-        if (x == w)
-            return true;
-    return false;
-}
-
-static void cond_fire(G *gp, void *arg)
-{
-    condtimeout *ct = arg;
-    weft__lock(condlock(ct->c));
-    if (cond_queued(ct->c, ct->w)) {
-        cond_remove(ct->c, ct->w);
-        weft__unlock(condlock(ct->c));
-        weft__ready(gp, false);     /* done stays 0: a timeout */
-        return;
-    }
-    weft__unlock(condlock(ct->c));
-}
-
-static int condwait(weft_cond *c, weft_mutex *m, int64_t ns)
+static int condwait(weft_cond *c, weft_mutex *m, int64_t deadline)
 {
     /* fetch_and_add_full: take a ticket before releasing m */
     uint32_t t = AO_int_fetch_and_add_full(ST(&c->wait), 1);
     weft_mutex_unlock(m);
-    weft__waiter w;
-    weft__waiter_init(&w);
-    w.ticket = t;
+    weft__waiter tw;
+    weft__sudog tsg;
+    weft__waiter *w = weft__waiter_get(&tw);
     int ret = 0;
     weft__lock(condlock(c));
     if ((int32_t)(t - AO_int_load(ST(&c->notify))) < 0) {
         weft__unlock(condlock(c));      /* already notified */
     } else {
-        w.prev = c->tail;
-        if (c->tail)
-            ((weft__waiter *)c->tail)->next = &w;
-        else
-            c->head = &w;
-        c->tail = &w;
-        if (ns < 0) {
-            weft__waiter_block(&w, condlock(c), waitReasonSyncCondWait);
-        } else if (w.gp) {
-            /* Woken by a notify (done = 1) or by cond_fire; whichever took
-             * us off the list first decided. */
-            condtimeout ct = { c, &w };
-            if (!weft__waiter_block_timeout(&w, condlock(c), waitReasonSyncCondWait,
-                                            ns, cond_fire, &ct)) {
-                cond_remove(c, &w);             /* no timer: give up now */
-                weft__unlock(condlock(c));
-            }
-            if (!AO_load_acquire(&w.done))
-                ret = -ETIMEDOUT;
-        } else {
-            weft__unlock(condlock(c));
-            if (!weft__notetsleep(&w.note, ns)) {
-                weft__lock(condlock(c));
-                bool queued = cond_queued(c, &w);
-                if (queued)
-                    cond_remove(c, &w);
-                weft__unlock(condlock(c));
-                if (queued)
-                    ret = -ETIMEDOUT;
-                else
-                    weft__notesleep(&w.note);   /* notified meanwhile: take the wakeup */
-            }
-        }
+        weft__sudog *sg = weft__acquiresudog(w, &tsg);
+        sg->obj = c;
+        sg->ticket = t;
+        sg->reason = waitReasonSyncCondWait;
+        weft__waitq_push(condq(c), condlock(c), sg);
+        w->waiting = sg;
+        /* Woken by a notify, or not (timeout, or no timer: give up now). */
+        if (weft__park(w, unlockcond, c, waitReasonSyncCondWait, deadline) <= 0)
+            ret = -ETIMEDOUT;
+        w->waiting = NULL;
+        weft__releasesudog(sg);
     }
     weft_mutex_lock(m);
     return ret;
 }
 
-void weft_cond_wait(weft_cond *c, weft_mutex *m) { condwait(c, m, -1); }
+void weft_cond_wait(weft_cond *c, weft_mutex *m) { condwait(c, m, 0); }
 
 int weft_cond_timedwait(weft_cond *c, weft_mutex *m, int64_t ns)
 {
-    return condwait(c, m, ns < 0 ? 0 : ns);
+    /* A deadline of "now" times out at once unless already notified. */
+    return condwait(c, m, weft__nanotime() + (ns > 0 ? ns : 0));
 }
 
 void weft_cond_signal(weft_cond *c)
@@ -302,28 +256,26 @@ void weft_cond_signal(weft_cond *c)
     if (AO_int_load(ST(&c->wait)) == AO_int_load(ST(&c->notify)))
         return;
     weft__lock(condlock(c));
-    weft__waiter *found = NULL;
+    weft__sudog *found = NULL;
     while (!found && AO_int_load(ST(&c->wait)) != AO_int_load(ST(&c->notify))) {
         uint32_t t = AO_int_load(ST(&c->notify));
         /* store (under the list lock): waiters compare their ticket with it */
         AO_int_store(ST(&c->notify), t + 1);
-        for (weft__waiter *w = c->head; w; w = w->next) {
-            if (w->ticket == t) {
-                cond_remove(c, w);
-                found = w;
+        for (weft__sudog *sg = condq(c)->first; sg; sg = sg->next) {
+            if (sg->ticket == t) {
+                weft__waitq_remove(condq(c), sg);
+                found = sg;
                 break;
             }
         }
         /* Not queued: it has not reached the list yet (it will see the
          * notify and not sleep) or it timed out; either way, try the next. */
-        if (!found && !c->head)
+        if (!found && !condq(c)->first)
             break;
     }
-    if (found)
-        AO_store_release(&found->done, 1);
     weft__unlock(condlock(c));
     if (found)
-        weft__waiter_wake(found);
+        weft__wake(found, true);
 }
 
 void weft_cond_broadcast(weft_cond *c)
@@ -332,15 +284,16 @@ void weft_cond_broadcast(weft_cond *c)
         return;
     weft__lock(condlock(c));
     AO_int_store(ST(&c->notify), AO_int_load(ST(&c->wait)));
-    weft__waiter *list = c->head;
-    c->head = c->tail = NULL;
-    for (weft__waiter *w = list; w; w = w->next)
-        AO_store_release(&w->done, 1);
+    /* Take the whole list (its next links stay, in FIFO order); wake
+     * everyone after unlocking. */
+    weft__sudog *list = condq(c)->first, *sg;
+    condq(c)->first = condq(c)->last = NULL;
     weft__unlock(condlock(c));
     while (list) {
-        weft__waiter *next = list->next;   /* read before the waiter may return */
-        weft__waiter_wake(list);
-        list = next;
+        sg = list;
+        list = sg->next;    /* read before the wake: the waiter may reuse sg */
+        sg->next = sg->prev = NULL;
+        weft__wake(sg, true);
     }
 }
 
@@ -382,7 +335,7 @@ void weft_wg_wait(weft_wg *wg)
         if ((state >> 32) == 0)
             return;
         if (AO_compare_and_swap_full(st, (AO_t)state, (AO_t)(state + 1))) {
-            weft__semacquire(&wg->sema, false, waitReasonSyncWaitGroupWait);
+            weft__semacquire(&wg->sema, false, waitReasonSyncWaitGroupWait, 0);
             if (AO_load(st) != 0)
                 weft_panic("sync: WaitGroup is reused before previous Wait has returned");
             return;
@@ -404,4 +357,72 @@ void weft_once_do(weft_once *o, void (*fn)(void))
         AO_int_store_release(ST(&o->done), 1);
     }
     weft_mutex_unlock(&o->m);
+}
+
+/* ---- cancelled waits (shutdown, park.c) --------------------------------------------
+ * A goroutine still waiting in a sync call when main returns never runs
+ * again.  Undo what its wait registered, so that plain threads can go on
+ * using the object as if the wait had been cancelled: queued, it never got
+ * what it waited for; woken (a release handed it a unit it never took), it
+ * got it and lets it go at once. */
+
+#define container_of(p, T, field) ((T *)((char *)(p) - offsetof(T, field)))
+
+void weft__sync_cancelled(weft__sudog *sg, bool queued)
+{
+    switch (sg->reason) {
+    case waitReasonSyncMutexLock: {
+        weft_mutex *m = container_of(sg->obj, weft_mutex, sema);
+        unsigned old = AO_int_load(ST(&m->state));
+        if (queued) {
+            /* fetch_and_add_full: one waiter fewer (shutdown: nobody races) */
+            AO_int_fetch_and_add_full(ST(&m->state), (unsigned)-(1 << mutexWaiterShift));
+        } else if (old & mutexStarving) {
+            /* The mutex was handed to it: own it as lockslow would, and
+             * unlock it (which hands it on to a waiting thread, if any). */
+            unsigned delta = mutexLocked - (1u << mutexWaiterShift);
+            if ((old >> mutexWaiterShift) == 1)
+                delta -= mutexStarving;
+            AO_int_fetch_and_add_full(ST(&m->state), delta);
+            weft_mutex_unlock(m);
+        } else if (old & mutexWoken) {
+            /* Woken to compete: the flag that said so would never clear. */
+            AO_int_fetch_and_add_full(ST(&m->state), (unsigned)-mutexWoken);
+        }
+        break;
+    }
+    case waitReasonSyncRWMutexRLock: {
+        weft_rwmutex *rw = container_of(sg->obj, weft_rwmutex, readersem);
+        if (queued)     /* it never became a reader */
+            AO_int_fetch_and_add_full(ST(&rw->readercount), (unsigned)-1);
+        else            /* a writer's unlock let it in: leave */
+            weft_rwmutex_runlock(rw);
+        break;
+    }
+    case waitReasonSyncRWMutexLock: {
+        weft_rwmutex *rw = container_of(sg->obj, weft_rwmutex, writersem);
+        if (queued) {
+            /* It holds rw->w and announced itself, waiting for readers to
+             * leave: withdraw the announcement and the writers' mutex. */
+            AO_int_fetch_and_add_full(ST(&rw->readercount), MAX_READERS);
+            AO_int_store(ST(&rw->readerwait), 0);
+            weft_mutex_unlock(&rw->w);
+        } else {
+            weft_rwmutex_unlock(rw);    /* the last reader let it in */
+        }
+        break;
+    }
+    case waitReasonSyncWaitGroupWait: {
+        weft_wg *wg = container_of(sg->obj, weft_wg, sema);
+        /* Queued: one waiter fewer.  Woken: the counter reached zero and
+         * Add already cleared the waiters. */
+        if (queued)
+            AO_fetch_and_sub1_full((AO_t *)&wg->state);
+        break;
+    }
+    default:
+        /* Conds: signal skips a ticket nobody waits for.  Channels, fds
+         * and sleep count nothing. */
+        break;
+    }
 }

@@ -214,19 +214,11 @@ void weft__timersfree(P *pp)
 
 /* ---- sleep -------------------------------------------------------------------- */
 
-static void sleep_fire(G *gp, void *arg)
+static void sleepthread(int64_t ns)
 {
-    (void)arg;
-    weft__ready(gp, false);
-}
-
-/* Runs after the sleeper has switched off its stack: only now may its timer
- * fire (the timer runner needs the lock we still hold). */
-static bool sleep_commit(G *gp, void *arg)
-{
-    (void)gp;
-    weft__unlock(arg);
-    return true;
+    struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
 }
 
 void weft_sleep(int64_t ns)
@@ -235,48 +227,15 @@ void weft_sleep(int64_t ns)
         return;
     G *gp = weft__getg();
     if (!gp || gp->issystem) {
-        struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
-        while (nanosleep(&ts, &ts) != 0)
-            ;
+        sleepthread(ns);
         return;
     }
-    weft__timer t = { .when = weft__nanotime() + ns, .f = sleep_fire, .gp = gp, .arg = NULL,
-                      .pp = NULL, .idx = -1 };
-    P *pp;
-    if (addtimer_locked_p(&t, &pp) != 0) {
-        /* No memory for the heap: sleep the thread rather than fail. */
-        weft__unlock(&pp->timerlock);
+    /* A wait on nothing but the waiter's own timer (park.c). */
+    weft__waiter *w = weft__waiter_get(NULL);
+    if (weft__park(w, NULL, NULL, waitReasonSleep, weft__nanotime() + ns) < 0) {
+        /* No memory for the timer heap: sleep the thread rather than fail. */
         weft_syscall_enter();
-        struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
-        while (nanosleep(&ts, &ts) != 0)
-            ;
+        sleepthread(ns);
         weft_syscall_exit();
-        return;
     }
-    weft__park(sleep_commit, &pp->timerlock, waitReasonSleep);
-    weft__deltimer(&t);     /* t lives on this stack: wait out its callback */
-}
-
-/* ---- timeouts ------------------------------------------------------------------ */
-
-void *weft__timeout_arm(G *gp, int64_t ns, void (*fire)(G *gp, void *arg), void *arg)
-{
-    weft__timer *t = malloc(sizeof *t);
-    if (!t)
-        return NULL;
-    *t = (weft__timer){ .when = weft__nanotime() + ns, .f = fire, .gp = gp, .arg = arg,
-                        .pp = NULL, .idx = -1 };
-    if (weft__addtimer(t) != 0) {
-        free(t);
-        return NULL;
-    }
-    return t;
-}
-
-void weft__timeout_disarm(void *t)
-{
-    if (!t)
-        return;
-    weft__deltimer(t);      /* returns only once no callback is running */
-    free(t);
 }

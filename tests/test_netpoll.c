@@ -224,3 +224,210 @@ Test(netpoll, plain_thread_io_blocks_the_thread, .timeout = 30)
     pthread_join(t, NULL);
     cr_assert_eq(weft_wait_fd(p[0], WEFT_READ, 1000000), -ETIMEDOUT);
 }
+
+/* ---- several goroutines on one fd ------------------------------------------------ */
+
+/* A pool of acceptors on one listener: a burst of connections (one edge for
+ * several of them) is accepted, every one, by the pool in turn. */
+#define POOL 8
+#define POOLCONNS 200
+static int pool_lfd;
+static atomic_long pool_accepted, pool_err;
+static weft_wg pool_done = WEFT_WG_INIT;
+
+static void pool_acceptor(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int c = weft_accept(pool_lfd, NULL, NULL);
+        if (c == -EBADF)
+            break;      /* the listener was closed */
+        if (c < 0) {
+            atomic_fetch_add(&pool_err, 1);
+            break;
+        }
+        atomic_fetch_add(&pool_accepted, 1);
+        weft_close(c);
+    }
+    weft_wg_done(&pool_done);
+}
+
+static void pool_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    pool_lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof a;
+    cr_assert_eq(bind(pool_lfd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(pool_lfd, POOLCONNS), 0);
+    cr_assert_eq(getsockname(pool_lfd, (struct sockaddr *)&a, &al), 0);
+    weft_wg_add(&pool_done, POOL);
+    for (int i = 0; i < POOL; i++)
+        weft_go(pool_acceptor, NULL);
+    weft_sleep(20 * 1000 * 1000);   /* all of them parked on the listener */
+    int cs[POOLCONNS];
+    for (int round = 0; round < 4; round++) {
+        /* A burst: the connections complete in the kernel before any
+         * acceptor runs. */
+        int n = POOLCONNS / 4;
+        for (int i = 0; i < n; i++) {
+            cs[i] = socket(AF_INET, SOCK_STREAM, 0);
+            cr_assert_eq(connect(cs[i], (struct sockaddr *)&a, sizeof a), 0);
+        }
+        long want = (long)(round + 1) * n;
+        for (int i = 0; i < 5000 && atomic_load(&pool_accepted) < want; i++)
+            weft_sleep(1000 * 1000);
+        cr_assert_eq(atomic_load(&pool_accepted), want, "round %d: %ld of %ld accepted", round,
+                     atomic_load(&pool_accepted), want);
+        for (int i = 0; i < n; i++)
+            close(cs[i]);
+    }
+    cr_assert_eq(atomic_load(&pool_err), 0, "no acceptor got an error (-EBUSY once)");
+    weft_close(pool_lfd);           /* wakes every acceptor with -EBADF */
+    weft_wg_wait(&pool_done);
+}
+
+Test(netpoll, a_pool_of_acceptors_shares_one_listener, .timeout = 60)
+{
+    run(pool_main, NULL);
+}
+
+/* Two goroutines reading one fd (and two writing another) queue and take
+ * turns; nothing is lost, nobody gets -EBUSY. */
+#define RMSGS 400
+static int rp[2], wp[2];
+static atomic_long rd_bytes[2], rd_err;
+
+static void rd_reader(void *arg)
+{
+    long id = (long)(intptr_t)arg;
+    char buf[16];
+    for (;;) {
+        ssize_t n = weft_read(rp[0], buf, sizeof buf);
+        if (n == 0)
+            return;
+        if (n < 0) {
+            atomic_fetch_add(&rd_err, 1);
+            return;
+        }
+        atomic_fetch_add(&rd_bytes[id], n);
+    }
+}
+
+static atomic_long wr_bytes;
+static void rd_writer(void *arg)
+{
+    (void)arg;
+    char big[4096];
+    memset(big, 'w', sizeof big);
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = weft_write(wp[1], big, sizeof big);
+        if (n != (ssize_t)sizeof big) {
+            atomic_fetch_add(&rd_err, 1);
+            return;
+        }
+        atomic_fetch_add(&wr_bytes, n);
+    }
+}
+
+static void *drain_pipe(void *arg)
+{
+    (void)arg;
+    char buf[4096];
+    long total = 0;
+    while (total < 2 * 64 * 4096) {
+        ssize_t n = read(wp[0], buf, sizeof buf);
+        if (n <= 0)
+            break;
+        total += n;
+        if (total % (16 * 4096) == 0)
+            usleep(2000);   /* let the pipe fill, so the writers park */
+    }
+    return NULL;
+}
+
+static void readers_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    cr_assert_eq(pipe(rp), 0);
+    cr_assert_eq(pipe(wp), 0);
+    weft_go(rd_reader, (void *)0);
+    weft_go(rd_reader, (void *)1);
+    /* One message at a time, each read before the next: every message
+     * wakes the reader at the head of the queue, which then hands the
+     * turn to the other. */
+    for (int i = 0; i < RMSGS; i++) {
+        cr_assert_eq(write(rp[1], "0123456789", 10), 10);
+        for (int k = 0; k < 100000 && atomic_load(&rd_bytes[0]) + atomic_load(&rd_bytes[1]) < 10L * (i + 1); k++)
+            weft_yield();
+    }
+    close(rp[1]);                   /* both see EOF */
+    cr_assert_eq(atomic_load(&rd_err), 0, "no reader got an error");
+    cr_assert_eq(atomic_load(&rd_bytes[0]) + atomic_load(&rd_bytes[1]), 10L * RMSGS, "every byte read once");
+    cr_assert_gt(atomic_load(&rd_bytes[0]), 0, "reader 0 had turns (%ld / %ld)", atomic_load(&rd_bytes[0]), atomic_load(&rd_bytes[1]));
+    cr_assert_gt(atomic_load(&rd_bytes[1]), 0, "reader 1 had turns");
+
+    /* Two writers on a pipe a slow thread drains: both park on the full
+     * pipe and both finish. */
+    weft_go(rd_writer, NULL);
+    weft_go(rd_writer, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, drain_pipe, NULL);
+    for (int i = 0; i < 10000 && atomic_load(&wr_bytes) < 2 * 64 * 4096; i++)
+        weft_sleep(1000 * 1000);
+    cr_assert_eq(atomic_load(&wr_bytes), 2 * 64 * 4096);
+    cr_assert_eq(atomic_load(&rd_err), 0);
+    pthread_join(t, NULL);
+    weft_close(rp[0]);
+    weft_close(wp[0]);
+    weft_close(wp[1]);
+}
+
+Test(netpoll, several_readers_and_writers_on_one_fd_take_turns, .timeout = 60)
+{
+    run(readers_main, NULL);
+}
+
+/* Timeouts and close with several waiters: each waiter's own deadline,
+ * and close wakes them all. */
+static int tw_p[2];
+static atomic_long tw_timeouts, tw_ebadf;
+static void tw_timed(void *arg)
+{
+    int64_t ns = (int64_t)(intptr_t)arg;
+    if (weft_wait_fd(tw_p[0], WEFT_READ, ns) == -ETIMEDOUT)
+        atomic_fetch_add(&tw_timeouts, 1);
+}
+static void tw_forever(void *arg)
+{
+    (void)arg;
+    char c;
+    if (weft_read(tw_p[0], &c, 1) == -EBADF)
+        atomic_fetch_add(&tw_ebadf, 1);
+}
+
+static void tw_main(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(pipe(tw_p), 0);
+    for (int i = 0; i < 3; i++)
+        weft_go(tw_forever, NULL);
+    for (int i = 1; i <= 4; i++)
+        weft_go(tw_timed, (void *)(intptr_t)(i * 5 * 1000 * 1000));
+    for (int i = 0; i < 5000 && atomic_load(&tw_timeouts) < 4; i++)
+        weft_sleep(1000 * 1000);
+    cr_assert_eq(atomic_load(&tw_timeouts), 4, "each timed waiter timed out");
+    cr_assert_eq(atomic_load(&tw_ebadf), 0, "the others still wait");
+    cr_assert_eq(weft_close(tw_p[0]), 0);
+    for (int i = 0; i < 5000 && atomic_load(&tw_ebadf) < 3; i++)
+        weft_sleep(1000 * 1000);
+    cr_assert_eq(atomic_load(&tw_ebadf), 3, "close woke every waiter");
+    close(tw_p[1]);
+}
+
+Test(netpoll, several_waiters_time_out_and_close_wakes_them_all, .timeout = 60)
+{
+    run(tw_main, NULL);
+}

@@ -210,16 +210,17 @@ Test(sched, locked_g_always_runs_on_its_own_m, .timeout = 120)
 static G *ng_parked[NG];
 static atomic_long ng_nparked, ng_finished;
 
-static bool ng_park_commit(G *gp, void *arg)
+/* Runs once the worker is off its stack: only then may main ready it. */
+static void ng_park_commit(void *arg)
 {
-    ng_parked[(intptr_t)arg] = gp;
+    (void)arg;
     atomic_fetch_add(&ng_nparked, 1);
-    return true;
 }
 
 static void ng_worker(void *arg)
 {
-    weft__park(ng_park_commit, arg, waitReasonSemacquire);
+    ng_parked[(intptr_t)arg] = weft__getg();
+    weft__park(weft__waiter_get(NULL), ng_park_commit, arg, waitReasonSemacquire, 0);
     atomic_fetch_add(&ng_finished, 1);
 }
 

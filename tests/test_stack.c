@@ -44,16 +44,17 @@ static long live_n = 1000000;
 static G **live_g;
 static atomic_long live_parked, live_done;
 
-static bool live_commit(G *gp, void *arg)
+/* Runs once the worker is off its stack: only then may main ready it. */
+static void live_commit(void *arg)
 {
-    live_g[(intptr_t)arg] = gp;
+    (void)arg;
     atomic_fetch_add(&live_parked, 1);
-    return true;
 }
 
 static void live_worker(void *arg)
 {
-    weft__park(live_commit, arg, waitReasonSemacquire);
+    live_g[(intptr_t)arg] = weft__getg();
+    weft__park(weft__waiter_get(NULL), live_commit, arg, waitReasonSemacquire, 0);
     atomic_fetch_add(&live_done, 1);
 }
 
@@ -121,16 +122,14 @@ Test(stack, a_large_stack_from_weft_attr_is_usable, .timeout = 60)
 /* ---- out of memory ------------------------------------------------------------------- */
 
 static atomic_long oom_parked;
-static bool oom_commit(G *gp, void *arg)
+static void oom_commit(void *arg)
 {
-    (void)gp;
     (void)arg;
     atomic_fetch_add(&oom_parked, 1);
-    return true;
 }
 static void oom_worker(void *arg)
 {
-    weft__park(oom_commit, arg, waitReasonSemacquire);
+    weft__park(weft__waiter_get(NULL), oom_commit, arg, waitReasonSemacquire, 0);
 }
 
 static void oom_main(void *arg)

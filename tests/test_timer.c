@@ -128,34 +128,69 @@ Test(timer, sleep_outside_a_goroutine_sleeps_the_thread)
     weft_sleep(-1);
 }
 
-/* ---- timeouts (the select layer's hook) ------------------------------------------ */
+/* ---- timeouts (park.c's one timeout helper) -------------------------------------- */
 
-static atomic_long fired;
-static G *to_g;
+/* A wait on a queue of our own (as a primitive would): times out at the
+ * deadline, or is ended by a waker first, in which case its timer must be
+ * gone (a late fire would ready a goroutine that is not waiting). */
+static weft__mutex to_lock;
+static weft__waitq to_q;
+static atomic_long to_woken;
 
-static void to_fire(G *gp, void *arg)
+static void to_unlock(void *arg)
 {
-    cr_assert_eq(gp, to_g);
-    atomic_fetch_add(&fired, (long)(intptr_t)arg);
+    weft__unlock(arg);
+}
+
+static int to_wait(int64_t ns)
+{
+    weft__waiter *w = weft__waiter_get(NULL);
+    weft__sudog *sg = weft__acquiresudog(w, NULL);
+    weft__lock(&to_lock);
+    weft__waitq_push(&to_q, &to_lock, sg);
+    w->waiting = sg;
+    int r = weft__park(w, to_unlock, &to_lock, waitReasonSemacquire, weft__nanotime() + ns);
+    w->waiting = NULL;
+    cr_assert(r == 0 || w->param == sg);
+    weft__releasesudog(sg);
+    return r;
+}
+
+static void to_waker(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        weft__lock(&to_lock);
+        weft__sudog *sg = weft__waitq_pop(&to_q);
+        weft__unlock(&to_lock);
+        if (sg) {
+            weft__wake(sg, true);
+            atomic_fetch_add(&to_woken, 1);
+            return;
+        }
+        weft_yield();
+    }
 }
 
 static void to_main(void *arg)
 {
     (void)arg;
-    to_g = weft__getg();
-    void *a = weft__timeout_arm(to_g, 1000 * 1000, to_fire, (void *)1);
-    void *b = weft__timeout_arm(to_g, 60LL * 1000 * 1000 * 1000, to_fire, (void *)100);
-    cr_assert_not_null(a);
-    cr_assert_not_null(b);
-    weft_sleep(20 * 1000 * 1000);
-    cr_assert_eq(atomic_load(&fired), 1, "the 1 ms timeout fired, the 60 s one did not");
-    weft__timeout_disarm(a);    /* already fired: just frees */
-    weft__timeout_disarm(b);    /* removes it */
+    int64_t t0 = weft_nanotime();
+    cr_assert_eq(to_wait(2 * 1000 * 1000), 0, "nobody woke it: it times out");
+    cr_assert_geq(weft_nanotime() - t0, 2 * 1000 * 1000);
+    cr_assert_null(to_q.first, "the timeout took it off the queue");
+
+    weft_go(to_waker, NULL);
+    cr_assert_eq(to_wait(60LL * 1000 * 1000 * 1000), 1, "the waker ended it");
+    cr_assert_eq(atomic_load(&to_woken), 1);
+    /* Its 60 s timer is gone: a sleep (which uses the same timer) ends on
+     * its own time, and nothing readies us early. */
+    t0 = weft_nanotime();
     weft_sleep(5 * 1000 * 1000);
-    cr_assert_eq(atomic_load(&fired), 1);
+    cr_assert_geq(weft_nanotime() - t0, 5 * 1000 * 1000);
 }
 
-Test(timer, timeouts_fire_once_and_disarm_cancels, .timeout = 60)
+Test(timer, timeouts_fire_once_and_a_wake_cancels_them, .timeout = 60)
 {
     run(to_main, NULL);
 }
