@@ -63,16 +63,16 @@ void weft__chan_elemclear(weft_chan *c, void *dst)
 /* The bodies are inline so that chan.c's own calls, whose unlockf is
  * known, compile to a direct unlock. */
 static inline void senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
-                              weft__unlockfn unlockf, void *arg)
+                              weft__unlockf unlockf, void *arg)
 {
     elemcopy(c, sg->elem, ep);
     sg->success = true;
-    unlockf(arg);
+    unlockf(NULL, arg);
     weft__wake(sg, true);
 }
 
 static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
-                              weft__unlockfn unlockf, void *arg)
+                              weft__unlockf unlockf, void *arg)
 {
     if (c->dataqsiz == 0) {
         elemcopy(c, ep, sg->elem);
@@ -87,7 +87,7 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
         c->sendx = c->recvx;
     }
     sg->success = true;
-    unlockf(arg);
+    unlockf(NULL, arg);
     weft__wake(sg, true);
 }
 
@@ -110,13 +110,13 @@ static inline void recvbuf(weft_chan *c, void *ep)
 }
 
 void weft__chan_senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
-                           weft__unlockfn unlockf, void *arg)
+                           weft__unlockf unlockf, void *arg)
 {
     senddirect(c, sg, ep, unlockf, arg);
 }
 
 void weft__chan_recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
-                           weft__unlockfn unlockf, void *arg)
+                           weft__unlockf unlockf, void *arg)
 {
     recvdirect(c, sg, ep, unlockf, arg);
 }
@@ -124,18 +124,20 @@ void weft__chan_recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
 void weft__chan_sendbuf(weft_chan *c, const void *ep) { sendbuf(c, ep); }
 void weft__chan_recvbuf(weft_chan *c, void *ep) { recvbuf(c, ep); }
 
-static void chanunlock(void *c)
+static bool chanunlock(G *gp, void *c)
 {
+    (void)gp;
     weft__unlock(&((weft_chan *)c)->lock);
+    return true;
 }
 
 /* Queues the caller on q (c->lock held) and blocks until a peer or close
  * ends the wait; returns with c->lock released and sg's outcome. */
-static bool chanblock(weft_chan *c, weft__waitq *q, void *ep, weft__waitreason why)
+static bool chanblock(G *gp, weft_chan *c, weft__waitq *q, void *ep, weft__waitreason why)
 {
     weft__waiter tw;
     weft__sudog tsg;
-    weft__waiter *w = weft__waiter_get(&tw);
+    weft__waiter *w = weft__waiter_get(gp, &tw);
     weft__sudog *sg = weft__acquiresudog(w, &tsg);
     sg->obj = c;
     sg->elem = ep;
@@ -152,10 +154,9 @@ static bool chanblock(weft_chan *c, weft__waitq *q, void *ep, weft__waitreason w
 _Noreturn void weft__block_forever(weft__waitreason why)
 {
     weft__waiter tw;
-    for (;;) {
-        weft__waiter *w = weft__waiter_get(&tw);
+    weft__waiter *w = weft__waiter_get(weft__getg(), &tw);
+    for (;;)
         weft__park(w, NULL, NULL, why, 0);
-    }
 }
 
 /* ---- make, free, len, cap ------------------------------------------------------ */
@@ -206,7 +207,7 @@ size_t weft_chan_cap(weft_chan *c) { return c ? c->dataqsiz : 0; }
 
 static int chansend(weft_chan *c, const void *ep, bool block)
 {
-    (void)weft__note_plain_thread();
+    G *gp = weft__note_plain_thread();
     if (!c) {
         if (!block)
             return WEFT_WOULDBLOCK;
@@ -232,7 +233,7 @@ static int chansend(weft_chan *c, const void *ep, bool block)
         weft__unlock(&c->lock);
         return WEFT_WOULDBLOCK;
     }
-    if (!chanblock(c, &c->sendq, (void *)ep, waitReasonChanSend))
+    if (!chanblock(gp, c, &c->sendq, (void *)ep, waitReasonChanSend))
         weft_panic("send on closed channel");
     return WEFT_OK;
 }
@@ -244,7 +245,7 @@ int weft_chan_trysend(weft_chan *c, const void *elem) { return chansend(c, elem,
 
 static int chanrecv(weft_chan *c, void *ep, bool block)
 {
-    (void)weft__note_plain_thread();
+    G *gp = weft__note_plain_thread();
     if (!c) {
         if (!block)
             return WEFT_WOULDBLOCK;
@@ -276,7 +277,7 @@ static int chanrecv(weft_chan *c, void *ep, bool block)
         return WEFT_WOULDBLOCK;
     }
     /* the closer zeroed *ep when it fails */
-    return chanblock(c, &c->recvq, ep, waitReasonChanReceive) ? WEFT_OK : WEFT_CLOSED;
+    return chanblock(gp, c, &c->recvq, ep, waitReasonChanReceive) ? WEFT_OK : WEFT_CLOSED;
 }
 
 bool weft_chan_recv(weft_chan *c, void *elem) { return chanrecv(c, elem, true) == WEFT_OK; }

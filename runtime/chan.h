@@ -5,7 +5,7 @@
 #ifndef WEFT_CHAN_H
 #define WEFT_CHAN_H
 
-#include "runtime.h"
+#include "park.h"
 
 struct weft_chan {
     weft__mutex lock;
@@ -23,13 +23,13 @@ struct weft_chan {
 /* Data movement, written once for channel operations and select (Go's
  * send/recv).  Each is called with c->lock held (and, from select, every
  * other channel lock of the select); the *direct ones take sg off the peer
- * queue's sudog, call unlockf(arg) — which must release c->lock and
+ * queue's sudog, call unlockf(NULL, arg) — which must release c->lock and
  * whatever else the caller holds — and then wake the peer.  The buffer
  * ones leave the unlocking to the caller. */
 void weft__chan_senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
-                           weft__unlockfn unlockf, void *arg);
+                           weft__unlockf unlockf, void *arg);
 void weft__chan_recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
-                           weft__unlockfn unlockf, void *arg);
+                           weft__unlockf unlockf, void *arg);
 void weft__chan_sendbuf(weft_chan *c, const void *ep);   /* room in the ring */
 void weft__chan_recvbuf(weft_chan *c, void *ep);         /* something in the ring */
 void weft__chan_elemclear(weft_chan *c, void *ep);

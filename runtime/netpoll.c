@@ -32,7 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "park.h"
 
 typedef struct polldesc {
     weft__mutex lock;
@@ -138,9 +138,11 @@ static int getpd(int fd, polldesc **out)
     return 0;
 }
 
-static void pdunlock(void *pd)
+static bool pdunlock(G *gp, void *pd)
 {
+    (void)gp;
     weft__unlock(&((polldesc *)pd)->lock);
+    return true;
 }
 
 /* Waits until fd is readable (write = false) or writable, until deadline
@@ -178,7 +180,7 @@ static int pdwait(polldesc *pd, bool write, int64_t deadline, bool again)
         weft__unlock(&pd->lock);
         return -ETIMEDOUT;
     }
-    weft__waiter *w = weft__waiter_get(NULL);
+    weft__waiter *w = weft__waiter_get(gp, NULL);
     weft__sudog *sg = weft__acquiresudog(w, NULL);
     sg->obj = pd;
     sg->reason = waitReasonIOWait;

@@ -54,30 +54,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "park.h"
 
 #define SUDOG_BLOCK 64      /* sudogs per central allocation */
-
-/* ---- waiters ---------------------------------------------------------------- */
-
-weft__waiter *weft__waiter_get(weft__waiter *tw)
-{
-    G *gp = weft__note_plain_thread();
-    weft__waiter *w;
-    if (likely(gp && !gp->issystem)) {
-        w = &gp->w;
-    } else {
-        w = tw;
-        w->g = NULL;
-        weft__noteclear(&w->note);
-    }
-    w->waiting = NULL;
-    w->param = NULL;
-    /* store: no waker can see w before its first sudog is queued under a
-     * lock, whose release publishes this */
-    AO_store(&w->selectdone, 0);
-    return w;
-}
 
 /* ---- the sudog cache ------------------------------------------------------- */
 
@@ -86,9 +65,9 @@ typedef struct sudogblock {
     weft__sudog sg[SUDOG_BLOCK];
 } sudogblock;
 
-/* Moves up to n free sudogs from the central list to pp (sudoglock held),
- * allocating a block when the list is empty. */
-static void sudogrefill(P *pp, int n)
+/* The slow path of weft__acquiresudog: moves half a cache of free sudogs
+ * from the central list to pp, allocating a block when the list is empty. */
+void weft__sudogrefill(P *pp)
 {
     weft__lock(&sched.sudoglock);
     if (!sched.sudogfree) {
@@ -104,15 +83,16 @@ static void sudogrefill(P *pp, int n)
             sched.sudogfree = &b->sg[i];
         }
     }
-    while (n-- > 0 && sched.sudogfree) {
+    while (pp->nsudogcache < P_SUDOG_CACHE / 2 && sched.sudogfree) {
         weft__sudog *sg = sched.sudogfree;
         sched.sudogfree = sg->next;
+        sg->next = NULL;
         pp->sudogcache[pp->nsudogcache++] = sg;
     }
     weft__unlock(&sched.sudoglock);
 }
 
-/* Moves the upper half of pp's cache to the central list. */
+/* Moves pp's cache down to `keep` sudogs, the rest to the central list. */
 static void sudogspill(P *pp, int keep)
 {
     weft__lock(&sched.sudoglock);
@@ -124,34 +104,10 @@ static void sudogspill(P *pp, int keep)
     weft__unlock(&sched.sudoglock);
 }
 
-weft__sudog *weft__acquiresudog(weft__waiter *w, weft__sudog *tsg)
+/* The slow path of weft__releasesudog: the cache is full. */
+void weft__sudogspill(P *pp)
 {
-    weft__sudog *sg;
-    if (likely(w->g)) {
-        /* A goroutine runs on an M that holds a P until it parks. */
-        P *pp = w->g->m->p;
-        if (unlikely(pp->nsudogcache == 0))
-            sudogrefill(pp, P_SUDOG_CACHE / 2);
-        sg = pp->sudogcache[--pp->nsudogcache];
-    } else {
-        sg = tsg;
-    }
-    memset(sg, 0, sizeof *sg);
-    sg->w = w;
-    return sg;
-}
-
-void weft__releasesudog(weft__sudog *sg)
-{
-    weft__waiter *w = sg->w;
-    if (!w->g)
-        return;     /* a thread's own, on its stack */
-    if (unlikely(sg->next || sg->prev))
-        weft__throw("releasesudog: sudog still queued");
-    P *pp = w->g->m->p;
-    if (unlikely(pp->nsudogcache == P_SUDOG_CACHE))
-        sudogspill(pp, P_SUDOG_CACHE / 2);
-    pp->sudogcache[pp->nsudogcache++] = sg;
+    sudogspill(pp, P_SUDOG_CACHE / 2);
 }
 
 void weft__sudogcache_flush(P *pp)
@@ -173,26 +129,6 @@ void weft__sudogfreeall(void)
 
 /* ---- wait queues ------------------------------------------------------------- */
 
-/* q->first is read without the lock by sema.c's release (a hint, see
- * there), so every write of it is a single store. */
-static inline void setfirst(weft__waitq *q, weft__sudog *sg)
-{
-    AO_store((AO_t *)&q->first, (AO_t)sg);
-}
-
-void weft__waitq_push(weft__waitq *q, weft__mutex *lock, weft__sudog *sg)
-{
-    sg->q = q;
-    sg->lock = lock;
-    sg->next = NULL;
-    sg->prev = q->last;
-    if (q->last)
-        q->last->next = sg;
-    else
-        setfirst(q, sg);
-    q->last = sg;
-}
-
 void weft__waitq_pushfront(weft__waitq *q, weft__mutex *lock, weft__sudog *sg)
 {
     sg->q = q;
@@ -203,32 +139,7 @@ void weft__waitq_pushfront(weft__waitq *q, weft__mutex *lock, weft__sudog *sg)
         q->first->prev = sg;
     else
         q->last = sg;
-    setfirst(q, sg);
-}
-
-weft__sudog *weft__waitq_pop(weft__waitq *q)
-{
-    for (;;) {
-        weft__sudog *sg = q->first;
-        if (!sg)
-            return NULL;
-        weft__sudog *y = sg->next;
-        if (y) {
-            y->prev = NULL;
-            setfirst(q, y);
-            sg->next = NULL;
-        } else {
-            setfirst(q, NULL);
-            q->last = NULL;
-        }
-        /* CAS-full: exactly one party (an operation on any of the select's
-         * channels, or its timeout) wins the right to end this select; full
-         * so that the winner's writes to it (the value, success, param),
-         * made after the CAS, cannot be reordered before it. */
-        if (sg->isselect && !AO_compare_and_swap_full(&sg->w->selectdone, 0, 1))
-            continue;
-        return sg;
-    }
+    weft__waitq_setfirst(q, sg);
 }
 
 bool weft__waitq_remove(weft__waitq *q, weft__sudog *sg)
@@ -244,9 +155,9 @@ bool weft__waitq_remove(weft__waitq *q, weft__sudog *sg)
         }
     } else if (y) {
         y->prev = NULL;
-        setfirst(q, y);
+        weft__waitq_setfirst(q, y);
     } else if (q->first == sg) {
-        setfirst(q, NULL);
+        weft__waitq_setfirst(q, NULL);
         q->last = NULL;
     } else {
         return false;   /* already dequeued */
@@ -283,11 +194,12 @@ static void timeout_fire(G *gp, void *arg)
         weft__ready(gp, false);
 }
 
-/* The park's commit, given to weft__gopark: runs on the next context of
- * the M once the goroutine is off its stack. */
+/* The commit of a wait with a deadline, given to weft__gopark: runs on
+ * the next context of the M once the goroutine is off its stack.  (A wait
+ * without one gives the caller's unlockf to weft__gopark directly.) */
 typedef struct {
     weft__waiter *w;
-    weft__unlockfn unlockf;
+    weft__unlockf unlockf;
     void *arg;
     int64_t deadline;
     bool nomem;             /* out: the timer could not be armed */
@@ -296,39 +208,38 @@ typedef struct {
 static bool parkcommit(G *gp, void *arg)
 {
     parkcommit_t *c = arg;  /* on gp's stack: valid until unlockf releases gp */
-    weft__unlockfn unlockf = c->unlockf;
+    weft__unlockf unlockf = c->unlockf;
     void *uarg = c->arg;
-    if (c->deadline) {
-        weft__waiter *w = c->w;
-        w->timer = (weft__timer){ .when = c->deadline, .f = timeout_fire, .gp = gp, .arg = w,
-                                  .pp = NULL, .idx = -1 };
-        if (unlikely(weft__addtimer(&w->timer) != 0)) {
-            /* No memory for the timer heap.  We still hold the object's
-             * locks, so nobody else can end the wait: take the sudogs back
-             * and resume the goroutine at once. */
-            for (weft__sudog *sg = w->waiting; sg; sg = sg->waitlink)
-                weft__waitq_remove(sg->q, sg);
-            AO_store(&w->selectdone, 1);  /* store: we hold every lock a waker needs */
-            c->nomem = true;
-            if (unlockf)
-                unlockf(uarg);
-            return false;
-        }
-        /* From here the timer may fire and ready gp: for a sleep (no
-         * unlockf) nothing of gp's may be touched any more. */
+    weft__waiter *w = c->w;
+    w->timer = (weft__timer){ .when = c->deadline, .f = timeout_fire, .gp = gp, .arg = w,
+                              .pp = NULL, .idx = -1 };
+    if (unlikely(weft__addtimer(&w->timer) != 0)) {
+        /* No memory for the timer heap.  We still hold the object's locks,
+         * so nobody else can end the wait: take the sudogs back and resume
+         * the goroutine at once. */
+        for (weft__sudog *sg = w->waiting; sg; sg = sg->waitlink)
+            weft__waitq_remove(sg->q, sg);
+        AO_store(&w->selectdone, 1);  /* store: we hold every lock a waker needs */
+        c->nomem = true;
+        if (unlockf)
+            unlockf(gp, uarg);
+        return false;
     }
-    if (unlockf)
-        unlockf(uarg);
-    return true;
+    /* From here the timer may fire and ready gp: for a sleep (no unlockf)
+     * nothing of gp's may be touched any more. */
+    return unlockf ? unlockf(gp, uarg) : true;
 }
 
-int weft__park(weft__waiter *w, weft__unlockfn unlockf, void *arg, weft__waitreason r,
-               int64_t deadline)
+/* weft__park's other cases: a plain thread, or a deadline. */
+int weft__park_slow(weft__waiter *w, weft__unlockf unlockf, void *arg, weft__waitreason r,
+                    int64_t deadline)
 {
-    if (unlikely(!w->g)) {
+    /* No waker can see w before unlockf releases the object's lock. */
+    w->param = NULL;
+    if (!w->g) {
         /* A plain thread: unlock, sleep on the note. */
         if (unlockf)
-            unlockf(arg);
+            unlockf(NULL, arg);
         if (!deadline) {
             weft__notesleep(&w->note);
             return 1;
@@ -341,26 +252,16 @@ int weft__park(weft__waiter *w, weft__unlockfn unlockf, void *arg, weft__waitrea
         weft__notesleep(&w->note);  /* a waker won: its wake-up is on the way */
         return 1;
     }
+    if (!deadline)
+        return weft__park(w, unlockf, arg, r, 0);
     parkcommit_t c = { .w = w, .unlockf = unlockf, .arg = arg, .deadline = deadline };
     w->parking = true;
     weft__gopark(parkcommit, &c, r);
     w->parking = false;
-    if (!deadline)
-        return 1;
     if (unlikely(c.nomem))
         return -ENOMEM;
     weft__deltimer(&w->timer);  /* waits out a callback still running */
     return w->param ? 1 : 0;
-}
-
-void weft__wake(weft__sudog *sg, bool next)
-{
-    weft__waiter *w = sg->w;
-    w->param = sg;
-    if (likely(w->g))
-        weft__ready(w->g, next);    /* its run-queue put publishes our writes */
-    else
-        weft__notewakeup(&w->note); /* CAS-full; the sleeper loads with acquire */
 }
 
 /* ---- shutdown ------------------------------------------------------------------ */

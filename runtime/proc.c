@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "park.h"
 #include "symtab.h"
 
 extern void weft__pfreeall(void);

@@ -224,6 +224,10 @@ typedef enum {
     AFTER_SYSCALL_EXIT, /* syscall_exit found no P: queue it globally, this M stops */
 } weft__after;
 
+/* An unlock callback: releases what a parking goroutine held (the lock of
+ * the object it queued on); false means "do not park after all, resume
+ * it".  gp is the goroutine that parked, NULL when a waker calls it to
+ * release its own locks (chan.h's data movement). */
 typedef bool (*weft__unlockf)(G *gp, void *arg);
 
 struct M {
@@ -549,47 +553,13 @@ int64_t weft__nexttimer(void);             /* earliest `when` over all Ps, 0 if 
 void weft__movetimers(P *from, P *to);     /* procresize, STW */
 void weft__timersfree(P *pp);
 
-/* ---- park.c: the one way to wait -------------------------------------------- */
-typedef void (*weft__unlockfn)(void *arg);
-/* The caller's waiter, reset for a new wait: its G's for a goroutine; for a
- * plain thread (or g0) *tw, initialized (tw lives on the caller's stack). */
-weft__waiter *weft__waiter_get(weft__waiter *tw);
-/* A sudog for w: from the current P's cache for a goroutine; *tsg (on the
- * caller's stack) for a plain thread.  Zeroed, with sg->w = w. */
-weft__sudog *weft__acquiresudog(weft__waiter *w, weft__sudog *tsg);
-void weft__releasesudog(weft__sudog *sg);   /* no-op for a thread's own */
+/* ---- park.c: the one way to wait — see park.h ---------------------------------- */
 void weft__sudogcache_flush(P *pp);         /* pdestroy */
 void weft__sudogfreeall(void);              /* shutdown */
-/* Queue ops, under the lock of the object that owns q. */
-void weft__waitq_push(weft__waitq *q, weft__mutex *lock, weft__sudog *sg);
-void weft__waitq_pushfront(weft__waitq *q, weft__mutex *lock, weft__sudog *sg);
-/* Takes the first sudog that can still be woken (a select's only if this
- * wins its selectdone); NULL if none. */
-weft__sudog *weft__waitq_pop(weft__waitq *q);
-/* Unlinks sg if it is still on q (Go's dequeueSudoG); true if it was. */
-bool weft__waitq_remove(weft__waitq *q, weft__sudog *sg);
-/* Blocks the calling goroutine or plain thread, whose sudogs (w->waiting)
- * the caller queued under the lock(s) that unlockf(arg) releases (NULL: no
- * lock).  A goroutine parks first and unlockf runs only once it is off its
- * stack, so no waker can see it half-parked; a plain thread unlocks and
- * sleeps on its note.  deadline: absolute nanotime, 0 for none.  Returns 1
- * if a waker ended the wait (w->param is its sudog), 0 on timeout, -ENOMEM
- * if no timer could be armed (the wait was then cancelled at once). */
-int  weft__park(weft__waiter *w, weft__unlockfn unlockf, void *arg, weft__waitreason r,
-                int64_t deadline);
-/* Ends the wait of the waiter behind sg, which the caller took off its
- * queue (and, for a select, won): records sg as w->param and readies the
- * goroutine (into runnext if next) or wakes the thread.  Called after the
- * queue's lock is released; sg may be reused as soon as this returns. */
-void weft__wake(weft__sudog *sg, bool next);
 /* Shutdown (main returned, every M stopped): takes every goroutine's sudogs
  * off the queues of the objects they wait on, so that plain threads can go
  * on using those objects as if the waits had been cancelled. */
 void weft__cancelwaits(void);
-/* sema.c / sync.c: undoes what a cancelled semaphore wait had registered in
- * its sync object (a waiter count, a reader).  queued: it was still queued;
- * false: a release had already handed it a unit it never took. */
-void weft__sync_cancelled(weft__sudog *sg, bool queued);
 
 /* ---- netpoll.c ---------------------------------------------------------------- */
 extern AO_t weft__netpoll_waiters;     /* atomic: Gs parked on fds */

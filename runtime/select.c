@@ -48,8 +48,9 @@ static void sellock(selstate *s)
 
 /* Reverse order, each distinct channel once (Go's selunlock).  Reads
  * lockorder[i] before releasing its lock, and nothing after the last. */
-static void selunlock(void *arg)
+static bool selunlock(G *gp, void *arg)
 {
+    (void)gp;
     selstate *s = arg;
     weft_case *cases = s->cases;
     uint16_t *lo = s->lockorder;
@@ -59,6 +60,7 @@ static void selunlock(void *arg)
             continue;
         weft__unlock(&c->lock);
     }
+    return true;
 }
 
 static inline uintptr_t caseaddr(selstate *s, uint16_t i) { return (uintptr_t)s->cases[i].ch; }
@@ -110,7 +112,7 @@ static int selpoll(selstate *s, const uint16_t *pollorder, int norder)
         weft_chan *c = k->ch;
         if (k->dir == WEFT_SEND) {
             if (c->closed) {
-                selunlock(s);
+                selunlock(NULL, s);
                 weft_panic("send on closed channel");
             }
             weft__sudog *sg = weft__waitq_pop(&c->recvq);
@@ -118,7 +120,7 @@ static int selpoll(selstate *s, const uint16_t *pollorder, int norder)
                 weft__chan_senddirect(c, sg, k->elem, selunlock, s);
             } else if (AO_load(&c->qcount) < c->dataqsiz) {   /* load under c->lock */
                 weft__chan_sendbuf(c, k->elem);
-                selunlock(s);
+                selunlock(NULL, s);
             } else {
                 continue;
             }
@@ -131,10 +133,10 @@ static int selpoll(selstate *s, const uint16_t *pollorder, int norder)
             k->ok = true;
         } else if (AO_load(&c->qcount) > 0) {                 /* load under c->lock */
             weft__chan_recvbuf(c, k->elem);
-            selunlock(s);
+            selunlock(NULL, s);
             k->ok = true;
         } else if (c->closed) {
-            selunlock(s);
+            selunlock(NULL, s);
             weft__chan_elemclear(c, k->elem);
             k->ok = false;
         } else {
@@ -199,14 +201,16 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
     if (ret >= 0)
         goto out;
     if (timeout_ns == 0) {
-        selunlock(&s);
+        selunlock(NULL, &s);
         ret = -1;
         goto out;
     }
 
     /* Pass 2: queue on every channel, in lock order, and sleep. */
     weft__waiter tw;
-    weft__waiter *w = weft__waiter_get(&tw);
+    weft__waiter *w = weft__waiter_get(gp, &tw);
+    /* store: no waker can see w before pass 2 queues it under the locks */
+    AO_store(&w->selectdone, 0);
     weft__sudog **link = &w->waiting;
     for (int i = 0; i < norder; i++) {
         int ci = s.lockorder[i];
@@ -239,7 +243,7 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
             weft__waitq_remove(sg->q, sg);
         }
     }
-    selunlock(&s);
+    selunlock(NULL, &s);
     weft__sudog *sg = w->waiting;
     w->waiting = NULL;
     while (sg) {

@@ -16,7 +16,7 @@
  * and then looks at the bucket's queue without the lock.  Either the
  * acquirer sees the unit or the releaser sees the sudog.
  */
-#include "runtime.h"
+#include "park.h"
 #include "sema.h"
 
 #define SEMTABSZ 251
@@ -45,9 +45,11 @@ static bool cansemacquire(uint32_t *addr)
     }
 }
 
-static void unlockroot(void *root)
+static bool unlockroot(G *gp, void *root)
 {
+    (void)gp;
     weft__unlock(&((semroot *)root)->lock);
+    return true;
 }
 
 bool weft__semacquire(uint32_t *addr, bool lifo, weft__waitreason r, int64_t deadline)
@@ -57,7 +59,7 @@ bool weft__semacquire(uint32_t *addr, bool lifo, weft__waitreason r, int64_t dea
     semroot *root = rootfor(addr);
     weft__waiter tw;
     weft__sudog tsg;
-    weft__waiter *w = weft__waiter_get(&tw);
+    weft__waiter *w = weft__waiter_get(weft__getg(), &tw);
     weft__sudog *sg = weft__acquiresudog(w, &tsg);
     sg->obj = addr;
     sg->reason = (uint8_t)r;

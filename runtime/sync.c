@@ -6,7 +6,7 @@
  */
 #include <stddef.h>
 
-#include "runtime.h"
+#include "park.h"
 #include "sema.h"
 
 #define ST(p)  ((unsigned *)(p))
@@ -209,9 +209,11 @@ _Static_assert(sizeof(weft__mutex) == sizeof(((weft_cond *)0)->lock), "weft_cond
 _Static_assert(offsetof(weft_cond, tail) - offsetof(weft_cond, head) == offsetof(weft__waitq, last) &&
                sizeof(weft__waitq) == 2 * sizeof(void *), "weft_cond.head/tail hold a weft__waitq");
 
-static void unlockcond(void *c)
+static bool unlockcond(G *gp, void *c)
 {
+    (void)gp;
     weft__unlock(condlock(c));
+    return true;
 }
 
 static int condwait(weft_cond *c, weft_mutex *m, int64_t deadline)
@@ -221,7 +223,7 @@ static int condwait(weft_cond *c, weft_mutex *m, int64_t deadline)
     weft_mutex_unlock(m);
     weft__waiter tw;
     weft__sudog tsg;
-    weft__waiter *w = weft__waiter_get(&tw);
+    weft__waiter *w = weft__waiter_get(weft__getg(), &tw);
     int ret = 0;
     weft__lock(condlock(c));
     if ((int32_t)(t - AO_int_load(ST(&c->notify))) < 0) {

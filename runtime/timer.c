@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "runtime.h"
+#include "park.h"
 
 static void siftup(P *pp, int32_t i)
 {
@@ -231,7 +231,7 @@ void weft_sleep(int64_t ns)
         return;
     }
     /* A wait on nothing but the waiter's own timer (park.c). */
-    weft__waiter *w = weft__waiter_get(NULL);
+    weft__waiter *w = weft__waiter_get(gp, NULL);
     if (weft__park(w, NULL, NULL, waitReasonSleep, weft__nanotime() + ns) < 0) {
         /* No memory for the timer heap: sleep the thread rather than fail. */
         weft_syscall_enter();

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "park.h"
 
 #define SEC (1000LL * 1000 * 1000)
 

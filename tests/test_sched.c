@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "park.h"
 
 static void run(void (*fn)(void *), void *arg)
 {
@@ -211,16 +211,18 @@ static G *ng_parked[NG];
 static atomic_long ng_nparked, ng_finished;
 
 /* Runs once the worker is off its stack: only then may main ready it. */
-static void ng_park_commit(void *arg)
+static bool ng_park_commit(G *gp, void *arg)
 {
+    (void)gp;
     (void)arg;
     atomic_fetch_add(&ng_nparked, 1);
+    return true;
 }
 
 static void ng_worker(void *arg)
 {
     ng_parked[(intptr_t)arg] = weft__getg();
-    weft__park(weft__waiter_get(NULL), ng_park_commit, arg, waitReasonSemacquire, 0);
+    weft__park(weft__waiter_get(weft__getg(), NULL), ng_park_commit, arg, waitReasonSemacquire, 0);
     atomic_fetch_add(&ng_finished, 1);
 }
 

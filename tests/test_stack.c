@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "park.h"
 
 #include "testutil.h"
 
@@ -45,16 +45,18 @@ static G **live_g;
 static atomic_long live_parked, live_done;
 
 /* Runs once the worker is off its stack: only then may main ready it. */
-static void live_commit(void *arg)
+static bool live_commit(G *gp, void *arg)
 {
+    (void)gp;
     (void)arg;
     atomic_fetch_add(&live_parked, 1);
+    return true;
 }
 
 static void live_worker(void *arg)
 {
     live_g[(intptr_t)arg] = weft__getg();
-    weft__park(weft__waiter_get(NULL), live_commit, arg, waitReasonSemacquire, 0);
+    weft__park(weft__waiter_get(weft__getg(), NULL), live_commit, arg, waitReasonSemacquire, 0);
     atomic_fetch_add(&live_done, 1);
 }
 
@@ -122,14 +124,16 @@ Test(stack, a_large_stack_from_weft_attr_is_usable, .timeout = 60)
 /* ---- out of memory ------------------------------------------------------------------- */
 
 static atomic_long oom_parked;
-static void oom_commit(void *arg)
+static bool oom_commit(G *gp, void *arg)
 {
+    (void)gp;
     (void)arg;
     atomic_fetch_add(&oom_parked, 1);
+    return true;
 }
 static void oom_worker(void *arg)
 {
-    weft__park(weft__waiter_get(NULL), oom_commit, arg, waitReasonSemacquire, 0);
+    weft__park(weft__waiter_get(weft__getg(), NULL), oom_commit, arg, waitReasonSemacquire, 0);
 }
 
 static void oom_main(void *arg)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
-#include "runtime.h"
+#include "park.h"
 
 static void run(void (*fn)(void *), void *arg)
 {
@@ -137,14 +137,16 @@ static weft__mutex to_lock;
 static weft__waitq to_q;
 static atomic_long to_woken;
 
-static void to_unlock(void *arg)
+static bool to_unlock(G *gp, void *arg)
 {
+    (void)gp;
     weft__unlock(arg);
+    return true;
 }
 
 static int to_wait(int64_t ns)
 {
-    weft__waiter *w = weft__waiter_get(NULL);
+    weft__waiter *w = weft__waiter_get(weft__getg(), NULL);
     weft__sudog *sg = weft__acquiresudog(w, NULL);
     weft__lock(&to_lock);
     weft__waitq_push(&to_q, &to_lock, sg);
