@@ -222,8 +222,6 @@ int64_t weft__gcount(void)
 
 /* ---- public API ------------------------------------------------------------ */
 
-extern int weft__ensure_booted(void);
-
 static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintptr_t pc)
 {
     if (!fn)

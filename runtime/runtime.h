@@ -235,7 +235,10 @@ struct M {
     G *g0;                  /* const: the scheduler context on the thread's own stack */
     G *curg;                /* owner: the user G running on it, NULL on g0 */
     P *p;                   /* owner: attached P, NULL when idle or in a syscall */
-    P *nextp;               /* sched.lock: P handed to it when it is woken */
+    P *nextp;               /* the P handed to it when it is woken: written by whoever
+                             * took it off the idle list (startm, startlockedm) or
+                             * created it, before the notewakeup that publishes it;
+                             * read by the M itself once it wakes */
     P *oldp;                /* owner: the P it held before a syscall */
     bool spinning;          /* owner: looking for work (counted in sched.nmspinning) */
     AO_t blocked;           /* atomic: parked on its note (for dumps) */
@@ -393,12 +396,13 @@ struct weft__sched {
 extern struct weft__sched weft__sched;
 #define sched weft__sched
 
-/* All Ps.  allp[0..gomaxprocs) are in use; the array is replaced only while
- * the world is stopped, so readers holding a P (or with the world stopped)
- * may read it without locking; sysmon reads it under allplock. */
-extern P **weft__allp;                 /* STW */
-extern AO_t weft__gomaxprocs;          /* atomic: len(allp) */
-extern weft__mutex weft__allplock;     /* held by procresize while replacing allp */
+/* All Ps.  allp[0..gomaxprocs) are in use.  The array itself never moves
+ * and its entries are never freed while the runtime runs (p.c): a resize
+ * only creates Ps or marks them Pdead, with the world stopped.  So anyone
+ * may read allp[i] for i < gomaxprocs (load-acquire) without a lock —
+ * sysmon, a spinning M's recheck, the dumps — and at worst see a stale P. */
+extern P **weft__allp;                 /* STW to write */
+extern AO_t weft__gomaxprocs;          /* atomic: len(allp); store-release by procresize */
 
 /* All Gs ever created, never freed until shutdown (Go's allgs).
  * Prepending is under allglock; readers walk from the head racily. */
@@ -464,8 +468,13 @@ static inline void weft__asan_start(G *from, G *to, bool fromdying) { (void)from
 static inline void weft__asan_finish(G *me) { (void)me; }
 #endif
 
+/* ---- lifecycle.c: boot and shutdown ------------------------------------------ */
+int  weft__ensure_booted(void);      /* lazily, from weft_go: 0 or -errno */
+void weft__main_exit(G *gp);         /* main returned: every M winds down */
+void weft__wake_all_ms(void);        /* so that each notices sched.exiting */
+int  weft__maxprocs_preboot(int n);  /* env.c: weft_maxprocs before boot */
+
 /* ---- sched.c --------------------------------------------------------------- */
-void weft__schedinit(int nprocs, bool lazy);
 void weft__schedule(void);         /* m0: the scheduler loop; returns at exit */
 void weft__mstart(M *m);             /* a new M's first code, on its g0 */
 void weft__ready(G *gp, bool next);  /* Gwaiting -> Grunnable and queue it */
@@ -487,7 +496,6 @@ M   *weft__mget(void);               /* sched.lock */
 bool weft__stoptheworld(void);
 void weft__starttheworld(void);
 void weft__finish_switch(M *m);      /* run the pending after-switch action */
-void weft__shutdown_wait(void);      /* m0: wait for the other Ms, free everything */
 
 /* ---- runq.c ------------------------------------------------------------------ */
 void weft__runqput(P *pp, G *gp, bool next);
@@ -517,7 +525,6 @@ void weft__gfpurge(P *pp);
 void weft__allgadd(G *gp);
 int64_t weft__gcount(void);
 void weft__gentry(void) __attribute__((noreturn));
-G   *weft__malg_g0(M *m);
 
 /* ---- m.c ------------------------------------------------------------------------ */
 M   *weft__allocm(void);
@@ -534,6 +541,7 @@ void weft__mfree(M *m);
 int  weft__procresize(int32_t nprocs);   /* STW; returns 0 or -ENOMEM */
 P   *weft__pinit(int32_t id);
 void weft__pdestroy(P *pp);
+void weft__pfreeall(void);               /* shutdown */
 
 /* ---- stack.c ------------------------------------------------------------------ */
 int  weft__stackinit(void);
@@ -541,6 +549,7 @@ weft__stack *weft__stackalloc(P *pp, size_t size);   /* NULL: out of memory */
 void weft__stackfree(P *pp, weft__stack *s);
 void weft__stackcache_flush(P *pp);
 void weft__stackfreeall(void);                       /* shutdown */
+void weft__stackfree_own(weft__stack *s);            /* shutdown: a G's own-size stack */
 bool weft__stack_guard_hit(G *gp, uintptr_t addr);
 
 /* ---- timer.c ------------------------------------------------------------------ */

@@ -30,7 +30,7 @@
  * "unlock after the switch" pattern of Go's gopark/mcall).
  *
  * findrunnable (an M with a P looking for work), in order: the global queue
- * every 61 ticks, the local queue, the global queue, then stealing: up to
+ * every GLOBRUNQ_TICK (61) ticks, the local queue, the global queue, then stealing: up to
  * four passes over all other Ps in a random coprime order, taking half of a
  * victim's ring (the last pass may also take its runnext, after waiting
  * 40 µs for the owner to run it, and only if the owner did not switch Gs
@@ -94,6 +94,15 @@
 #include <unistd.h>
 
 #include "runtime.h"
+
+/* Every 61st schedule of a P looks at the global queue before its own, so
+ * a P whose local queue never empties cannot starve it (Go's 61: a prime,
+ * so the check does not fall into step with other periodic work). */
+#define GLOBRUNQ_TICK 61
+/* A P with a timer pending reads the clock once every this many fast-path
+ * switches (a power of two), not at each: a clock read is ~20 ns, a switch
+ * ~5 ns. */
+#define TIMERCHECK_SWITCHES 16
 
 struct weft__sched weft__sched;
 
@@ -543,7 +552,7 @@ top:
     AO_t t0 = AO_load(&pp->timer0when);
     if (t0 != 0 && (int64_t)t0 <= weft__nanotime())
         weft__runtimers(pp, weft__nanotime());
-    if (pp->schedtick % 61 == 0 && AO_load(&sched.runqsize) > 0) {
+    if (pp->schedtick % GLOBRUNQ_TICK == 0 && AO_load(&sched.runqsize) > 0) {
         weft__lock(&sched.lock);
         gp = weft__globrunqget(pp, 1);
         weft__unlock(&sched.lock);
@@ -743,8 +752,8 @@ static void switch_from_g(G *gp, weft__after action, weft__unlockf f, void *arg)
     /* The fast path: no lock, no g0.  Anything unusual goes through g0. */
     if (likely(pp && !m->lockedg && action != AFTER_SYSCALL_EXIT &&
                AO_load(&sched.gcwaiting) == 0 && AO_load(&sched.exiting) == 0 &&
-               (pp->schedtick % 61 != 0 || AO_load(&sched.runqsize) == 0) &&
-               (AO_load(&pp->timer0when) == 0 || (++pp->timercheck & 15) != 0 ||
+               (pp->schedtick % GLOBRUNQ_TICK != 0 || AO_load(&sched.runqsize) == 0) &&
+               (AO_load(&pp->timer0when) == 0 || ++pp->timercheck % TIMERCHECK_SWITCHES != 0 ||
                 (int64_t)AO_load(&pp->timer0when) > weft__nanotime()))) {
         bool inheritTime;
         G *next = weft__runqget(pp, &inheritTime);
@@ -898,8 +907,7 @@ void weft__goexit0(G *gp)
         gp->lockedext = 0;
     }
     if (gp->ismain) {
-        /* The end of main ends the program's goroutines (proc.c). */
-        extern void weft__main_exit(G *gp);
+        /* The end of main ends the program's goroutines (lifecycle.c). */
         weft__main_exit(gp);
     }
     AO_store(&gp->atomicstatus, Gdead);
@@ -1103,7 +1111,6 @@ void weft__starttheworld(void)
 
 int weft_maxprocs(int n)
 {
-    extern int weft__maxprocs_preboot(int n);
     if (AO_load(&sched.booted) != 2)
         return weft__maxprocs_preboot(n);
     int prev = (int)AO_load(&weft__gomaxprocs);

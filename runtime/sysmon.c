@@ -57,7 +57,8 @@ static void syscallcause(P *pp)
 
 /* SCHEDDEBUG=hogwarn=N: pp has run one goroutine for N ms without it
  * reaching a scheduling point.  Say which, with the stack it is running
- * now (captured by signalling its M), once per time slice. */
+ * now (captured by signalling its M), once per run of that goroutine (any
+ * switch on the P starts the clock again; see retake). */
 static void hogwarn(P *pp, int64_t ns)
 {
     M *m = pp->m;

@@ -1,5 +1,5 @@
 /*
- * proc.c — the runtime's life: boot (weft_main or lazily from weft_go),
+ * lifecycle.c — the runtime's life: boot (weft_main or lazily from weft_go),
  * the end of main, and the shutdown that releases everything.
  *
  *   booted: 0 ──weft_main / first weft_go──▶ 1 (booting) ──▶ 2 (running)
@@ -16,9 +16,6 @@
 
 #include "park.h"
 #include "symtab.h"
-
-extern void weft__pfreeall(void);
-extern void weft__stackfree_own(weft__stack *s);
 
 static stack_t m0_oldaltstack;
 
@@ -63,14 +60,13 @@ int weft__ensure_booted(void)
     }
 }
 
-/* main returned: stop the world for good (see weft__shutdown_wait). */
+/* main returned: stop the world for good (see shutdown_wait). */
 void weft__main_exit(G *gp)
 {
     (void)gp;
     weft__lock(&sched.lock);
     AO_store(&sched.exiting, 1);
     weft__unlock(&sched.lock);
-    extern void weft__wake_all_ms(void);
     weft__wake_all_ms();
     AO_store(&sched.sysmonnote.key, 1);
     weft__futexwake(&sched.sysmonnote.key, 1);
