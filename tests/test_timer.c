@@ -48,11 +48,15 @@ Test(timer, sleep_never_wakes_early_even_on_a_busy_p, .timeout = 60)
 
 #define ORD 50
 static atomic_long ord_next, ord_bad, ord_done;
+static int64_t ord_base;
 
 static void ord_sleeper(void *arg)
 {
     long i = (long)(intptr_t)arg;
-    weft_sleep((ORD - i) * 3 * 1000 * 1000LL);      /* spawned last, wakes first */
+    /* Spawned last, wakes first.  The deadlines are fixed before any
+     * sleeper runs, so an OS hiccup between two sleepers (a loaded
+     * machine, a sanitizer build) cannot reorder them. */
+    weft_sleep(ord_base + (ORD - i) * 3 * 1000 * 1000LL - weft_nanotime());
     long pos = atomic_fetch_add(&ord_next, 1);
     if (pos != ORD - 1 - i)
         atomic_fetch_add(&ord_bad, 1);
@@ -63,6 +67,7 @@ static void ord_main(void *arg)
 {
     (void)arg;
     weft_maxprocs(1);
+    ord_base = weft_nanotime() + 200 * 1000 * 1000LL;   /* every sleeper has started by then */
     for (long i = 0; i < ORD; i++)
         weft_go(ord_sleeper, (void *)(intptr_t)i);
     while (atomic_load(&ord_done) < ORD)
@@ -166,8 +171,8 @@ static void to_waker(void *arg)
         weft__sudog *sg = weft__waitq_pop(&to_q);
         weft__unlock(&to_lock);
         if (sg) {
+            atomic_fetch_add(&to_woken, 1);     /* before the wake: main may run at once */
             weft__wake(sg, true);
-            atomic_fetch_add(&to_woken, 1);
             return;
         }
         weft_yield();
