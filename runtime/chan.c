@@ -135,7 +135,7 @@ static bool chanunlock(G *gp, void *c)
  * ends the wait; returns with c->lock released and sg's outcome. */
 static bool chanblock(G *gp, weft_chan *c, weft__waitq *q, void *ep, weft__waitreason why)
 {
-    weft__waiter tw;
+    weft__thread tw;
     weft__sudog tsg;
     weft__waiter *w = weft__waiter_get(gp, &tw);
     weft__sudog *sg = weft__acquiresudog(w, &tsg);
@@ -153,7 +153,7 @@ static bool chanblock(G *gp, weft_chan *c, weft__waitq *q, void *ep, weft__waitr
 
 _Noreturn void weft__block_forever(weft__waitreason why)
 {
-    weft__waiter tw;
+    weft__thread tw;
     weft__waiter *w = weft__waiter_get(weft__getg(), &tw);
     for (;;)
         weft__park(w, NULL, NULL, why, 0);

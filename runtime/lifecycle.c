@@ -142,6 +142,7 @@ static void freeall(void)
     while (gp) {
         G *next = gp->allglink;
         weft__stackfree_own(gp->stack);
+        free(gp->w.timer);
         free(gp->locals);
         free(gp);
         gp = next;

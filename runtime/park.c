@@ -5,8 +5,8 @@
  * Channels, select, semaphores and the sync package on them, conds, sleep
  * and fd waits all block the same way:
  *
- *   1. w = weft__waiter_get(&tw): the goroutine's waiter (embedded in its
- *      G), or for a plain thread one on its own stack.
+ *   1. w = weft__waiter_get(gp, &tw): the goroutine's waiter (embedded in
+ *      its G), or for a plain thread one on its own stack (tw).
  *   2. Under the object's lock: sg = weft__acquiresudog(w, &tsg), fill in
  *      what the wait needs (obj, elem, ticket, reason), queue it on the
  *      object's wait queue (weft__waitq_push) and link it on w->waiting.
@@ -194,6 +194,18 @@ static void timeout_fire(G *gp, void *arg)
         weft__ready(gp, false);
 }
 
+/* The wait cannot be armed (no memory for the timer): we still hold the
+ * object's locks, so nobody else can end it.  Take the sudogs back and
+ * release the locks; the caller resumes at once with -ENOMEM. */
+static void nomem_cancel(G *gp, weft__waiter *w, weft__unlockf unlockf, void *arg)
+{
+    for (weft__sudog *sg = w->waiting; sg; sg = sg->waitlink)
+        weft__waitq_remove(sg->q, sg);
+    AO_store(&w->selectdone, 1);  /* store: we hold every lock a waker needs */
+    if (unlockf)
+        unlockf(gp, arg);
+}
+
 /* The commit of a wait with a deadline, given to weft__gopark: runs on
  * the next context of the M once the goroutine is off its stack.  (A wait
  * without one gives the caller's unlockf to weft__gopark directly.) */
@@ -211,18 +223,12 @@ static bool parkcommit(G *gp, void *arg)
     weft__unlockf unlockf = c->unlockf;
     void *uarg = c->arg;
     weft__waiter *w = c->w;
-    w->timer = (weft__timer){ .when = c->deadline, .f = timeout_fire, .gp = gp, .arg = w,
-                              .pp = NULL, .idx = -1 };
-    if (unlikely(weft__addtimer(&w->timer) != 0)) {
-        /* No memory for the timer heap.  We still hold the object's locks,
-         * so nobody else can end the wait: take the sudogs back and resume
-         * the goroutine at once. */
-        for (weft__sudog *sg = w->waiting; sg; sg = sg->waitlink)
-            weft__waitq_remove(sg->q, sg);
-        AO_store(&w->selectdone, 1);  /* store: we hold every lock a waker needs */
+    *w->timer = (weft__timer){ .when = c->deadline, .f = timeout_fire, .gp = gp, .arg = w,
+                               .pp = NULL, .idx = -1 };
+    if (unlikely(weft__addtimer(w->timer) != 0)) {
+        /* No memory for the timer heap. */
         c->nomem = true;
-        if (unlockf)
-            unlockf(gp, uarg);
+        nomem_cancel(gp, w, unlockf, uarg);
         return false;
     }
     /* From here the timer may fire and ready gp: for a sleep (no unlockf)
@@ -238,29 +244,34 @@ int weft__park_slow(weft__waiter *w, weft__unlockf unlockf, void *arg, weft__wai
     w->param = NULL;
     if (!w->g) {
         /* A plain thread: unlock, sleep on the note. */
+        weft__note *note = &weft__thread_of(w)->note;
         if (unlockf)
             unlockf(NULL, arg);
         if (!deadline) {
-            weft__notesleep(&w->note);
+            weft__notesleep(note);
             return 1;
         }
         int64_t left = deadline - weft__nanotime();
-        if (weft__notetsleep(&w->note, left > 0 ? left : 0))
+        if (weft__notetsleep(note, left > 0 ? left : 0))
             return 1;
         if (cancel(w))
             return 0;
-        weft__notesleep(&w->note);  /* a waker won: its wake-up is on the way */
+        weft__notesleep(note);  /* a waker won: its wake-up is on the way */
         return 1;
     }
     if (!deadline)
         return weft__park(w, unlockf, arg, r, 0);
+    if (unlikely(!w->timer) && !(w->timer = malloc(sizeof *w->timer))) {
+        nomem_cancel(w->g, w, unlockf, arg);
+        return -ENOMEM;
+    }
     parkcommit_t c = { .w = w, .unlockf = unlockf, .arg = arg, .deadline = deadline };
-    w->parking = true;
+    w->g->parking = true;
     weft__gopark(parkcommit, &c, r);
-    w->parking = false;
+    w->g->parking = false;
     if (unlikely(c.nomem))
         return -ENOMEM;
-    weft__deltimer(&w->timer);  /* waits out a callback still running */
+    weft__deltimer(w->timer);   /* waits out a callback still running */
     return w->param ? 1 : 0;
 }
 

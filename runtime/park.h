@@ -7,27 +7,33 @@
 #ifndef WEFT_PARK_H
 #define WEFT_PARK_H
 
-#include <string.h>
+#include <stddef.h>
 
 #include "runtime.h"
 
 /* ---- waiters ------------------------------------------------------------------
  * The caller's waiter: its G's for a goroutine (gp, the caller's current
- * G); for a plain thread or g0, *tw (on the caller's stack), initialized.
+ * G); for a plain thread or g0, tw's (on the caller's stack), initialized.
  * Between waits a goroutine's waiter has waiting == NULL. */
-static inline weft__waiter *weft__waiter_get(G *gp, weft__waiter *tw)
+static inline weft__waiter *weft__waiter_get(G *gp, weft__thread *tw)
 {
     if (likely(gp && !gp->issystem))
         return &gp->w;
-    tw->g = NULL;
-    tw->waiting = NULL;
+    tw->w.g = NULL;
+    tw->w.waiting = NULL;
+    tw->w.timer = NULL;
     weft__noteclear(&tw->note);
     /* A plain thread waits: deadlock detection must stand down (see
      * weft__checkdead).  Load first: keeps the line shared once set;
      * store: a one-way flag, read under sched.lock. */
     if (!AO_load(&sched.foreign))
         AO_store(&sched.foreign, 1);
-    return tw;
+    return &tw->w;
+}
+
+static inline weft__thread *weft__thread_of(weft__waiter *w)
+{
+    return (weft__thread *)((char *)w - offsetof(weft__thread, w));
 }
 
 /* ---- sudogs -------------------------------------------------------------------
@@ -144,9 +150,9 @@ static inline int weft__park(weft__waiter *w, weft__unlockf unlockf, void *arg,
     /* A goroutine without a deadline: unlockf is the commit itself.  No
      * waker can see w before unlockf releases the object's lock. */
     w->param = NULL;
-    w->parking = true;
+    w->g->parking = true;
     weft__gopark(unlockf, arg, r);
-    w->parking = false;
+    w->g->parking = false;
     return 1;
 }
 
@@ -161,7 +167,7 @@ static inline void weft__wake(weft__sudog *sg, bool next)
     if (likely(w->g))
         weft__ready(w->g, next);    /* its run-queue put publishes our writes */
     else
-        weft__notewakeup(&w->note); /* CAS-full; the sleeper loads with acquire */
+        weft__notewakeup(&weft__thread_of(w)->note); /* CAS-full; the sleeper loads with acquire */
 }
 
 /* sync.c: undoes what a cancelled semaphore wait had registered in its

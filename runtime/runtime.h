@@ -159,10 +159,15 @@ typedef struct weft__waiter {
                              * that fired; NULL after a timeout (Go's gp.param) */
     AO_t selectdone;        /* atomic, select: 0 -> 1 by whoever wins the right to
                              * end the wait (a channel operation or the timeout) */
-    bool parking;           /* owner: inside weft__park (checked by weft__gopark) */
-    weft__note note;        /* plain thread: sleeps here, woken once */
-    weft__timer timer;      /* goroutine: its timeout, armed only once it has parked */
+    weft__timer *timer;     /* owner: a goroutine's timeouts, allocated by its first
+                             * timed wait and kept; armed only once it has parked */
 } weft__waiter;
+
+/* A plain thread's waiter, on its stack for the length of one wait. */
+typedef struct weft__thread {
+    weft__waiter w;         /* w.g == NULL */
+    weft__note note;        /* sleeps here, woken once */
+} weft__thread;
 
 struct weft__sudog {
     weft__waiter *w;        /* who waits */
@@ -173,8 +178,10 @@ struct weft__sudog {
                              * a semaphore's address, a weft_cond *, a pollDesc) */
     void *elem;             /* channels: the value to send / where to receive (may be NULL) */
     weft__sudog *waitlink;  /* owner: next on w->waiting */
-    uint32_t ticket;        /* const while queued: weft_cond's notify ticket */
-    uint16_t casei;         /* const while queued: select's case index */
+    union {
+        uint32_t ticket;    /* const while queued: weft_cond's notify ticket */
+        uint32_t casei;     /* const while queued: select's case index */
+    };
     uint8_t reason;         /* const while queued: the weft__waitreason it waits with */
     bool isselect;          /* const while queued: a waker must first win w->selectdone */
     bool success;           /* written by the waker: a value moved or the fd is ready
@@ -190,6 +197,7 @@ struct G {
     uint8_t waitreason;     /* owner/waker: why it is Gwaiting; read racily by dumps */
     bool issystem;          /* const: g0 */
     bool ismain;            /* const: goroutine 1 of weft_main */
+    bool parking;           /* owner: inside weft__park (checked by weft__gopark) */
     AO_t preempt;           /* atomic: sysmon asks it to yield at its next scheduling point */
     M *m;                   /* owner: the M running it, NULL when not running */
     M *lockedm;             /* owner: the M it is locked to (weft_lock_thread) */

@@ -837,7 +837,7 @@ void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r)
     G *gp = weft__getg();
     if (!gp || gp->issystem)
         weft__throw("park: not on a user goroutine");
-    if (unlikely(!gp->w.parking))
+    if (unlikely(!gp->parking))
         weft__throw("park: not called through weft__park");
     gp->waitreason = (uint8_t)r;
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);

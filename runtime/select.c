@@ -207,7 +207,7 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
     }
 
     /* Pass 2: queue on every channel, in lock order, and sleep. */
-    weft__waiter tw;
+    weft__thread tw;
     weft__waiter *w = weft__waiter_get(gp, &tw);
     /* store: no waker can see w before pass 2 queues it under the locks */
     AO_store(&w->selectdone, 0);

@@ -57,7 +57,7 @@ bool weft__semacquire(uint32_t *addr, bool lifo, weft__waitreason r, int64_t dea
     if (cansemacquire(addr))
         return true;
     semroot *root = rootfor(addr);
-    weft__waiter tw;
+    weft__thread tw;
     weft__sudog tsg;
     weft__waiter *w = weft__waiter_get(weft__getg(), &tw);
     weft__sudog *sg = weft__acquiresudog(w, &tsg);

@@ -221,7 +221,7 @@ static int condwait(weft_cond *c, weft_mutex *m, int64_t deadline)
     /* fetch_and_add_full: take a ticket before releasing m */
     uint32_t t = AO_int_fetch_and_add_full(ST(&c->wait), 1);
     weft_mutex_unlock(m);
-    weft__waiter tw;
+    weft__thread tw;
     weft__sudog tsg;
     weft__waiter *w = weft__waiter_get(weft__getg(), &tw);
     int ret = 0;
