@@ -132,7 +132,7 @@ static void freeall(void)
 {
     /* Join the threads (all have left their loops). */
     for (M *mp = sched.allm; mp; mp = mp->alllink)
-        if (mp != sched.m0)
+        if (mp != sched.m0 && mp->thread)
             pthread_join(mp->thread, NULL);
     weft__sysmon_stop();
     /* The goroutines still waiting never run again: take their sudogs off

@@ -108,7 +108,7 @@ static void *mthread(void *arg)
     weft__munit(m);
     weft__lock(&sched.lock);
     m->exited = true;
-    sched.mrunning--;
+    sched.nmexited++;
     weft__unlock(&sched.lock);
     return NULL;
 }
@@ -123,17 +123,15 @@ int weft__newm(P *pp, bool spinning)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, M_THREAD_STACK);
-    /* Signals are for the threads the user made; ours block the async ones
-     * only while starting (the new thread inherits the mask). */
-    weft__lock(&sched.lock);
-    sched.mrunning++;
-    weft__unlock(&sched.lock);
     int r = pthread_create(&m->thread, &attr, mthread, m);
     pthread_attr_destroy(&attr);
     if (r != 0) {
+        /* The M was counted (allocm): count it as exited, or checkdead
+         * would take it for a running M for ever. */
         weft__lock(&sched.lock);
-        sched.mrunning--;
+        m->thread = 0;          /* never started: nothing to join */
         m->exited = true;
+        sched.nmexited++;
         m->nextp = NULL;
         m->spinning = false;
         weft__unlock(&sched.lock);

@@ -386,7 +386,6 @@ struct weft__sched {
     AO_t exiting;           /* atomic: main returned, every M is winding down */
     bool lazy;              /* const: started by weft_go from a plain thread */
     M *m0;                  /* const */
-    int32_t mrunning;       /* sched.lock: Ms whose threads have not exited (excluding m0) */
     weft__note exitnote;    /* m0 sleeps here until the other Ms are gone */
 
     /* sysmon */

@@ -46,9 +46,11 @@
  *   2. Whoever makes a G runnable (spawn, ready) calls wakep(): if there is
  *      an idle P and no M is spinning, it CASes nmspinning 0 -> 1 and starts
  *      an M (an idle one from sched.midle, or a new thread) on that P in the
- *      spinning state.  The put to the run queue happens *before* the load of
- *      nmspinning (store then load: the CAS and the locked sched.lock give a
- *      full barrier).
+ *      spinning state.  The put to the run queue happens before the loads of
+ *      npidle and nmspinning, but nothing orders the two on wakep's fast
+ *      path (a store-release and two plain loads: no barrier, as in Go),
+ *      so a producer can read a stale nmspinning > 0 while its put is still
+ *      in its store buffer (see step 4).
  *   3. A spinning M that finds work stops spinning (nmspinning--) and, before
  *      running the G, calls wakep() again: there may be more work than one M
  *      can do, and it was the only spinner.
@@ -56,8 +58,14 @@
  *      decrements nmspinning, then (full barrier) rechecks the global queue
  *      and every P's run queue.  Doing it in this order closes the race with
  *      a producer that queued work after our last look but saw nmspinning > 0
- *      in step 2 and therefore woke nobody: either we see its work, or it sees
- *      our decrement.  If the recheck finds work it takes an idle P back and
+ *      in step 2 and therefore woke nobody, as far as the producer's side
+ *      allows: a put to the global queue (made under sched.lock, which we
+ *      take for the recheck) is always seen; a put to the producer's own
+ *      ring that was still in its store buffer can be missed, and then
+ *      waits for the producer's next scheduling point (it is on its own
+ *      P's queue) or, if its G runs on without one, sysmon's rescue within
+ *      10 ms.  Go accepts the same window to keep wakep barrier-free: every
+ *      spawn and wake-up calls it.  If the recheck finds work it takes an idle P back and
  *      spins again.  If it finds work but no idle P, it sets needspinning so
  *      that the next M about to drop its P becomes a spinner instead.
  *   5. An M with nothing to do parks on its note (futex) in sched.midle.
