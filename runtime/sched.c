@@ -449,6 +449,9 @@ static void stoplockedm(M *m)
     }
     weft__lock(&sched.lock);
     sched.nmidlelocked++;
+    /* This may be the last M to stop (Go's incidlelocked): the others
+     * checked before we counted as idle. */
+    weft__checkdead();
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
     weft__notesleep(&m->park);

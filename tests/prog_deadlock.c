@@ -38,6 +38,17 @@ static void mainfn(void *arg)
     } else if (strcmp(mode, "goexit") == 0) {
         weft_go(quick, NULL);
         weft_exit();
+    } else if (strcmp(mode, "locked") == 0) {
+        /* The last M to go idle is main's, locked to it: other Ms went
+         * idle before (the spawns, the sleep), so only the locked M's
+         * going idle can notice that nothing can run any more. */
+        for (int i = 0; i < 8; i++)
+            weft_go(quick, NULL);
+        weft_sleep(20 * 1000 * 1000);
+        weft_lock_thread();
+        weft_chan *c = weft_chan_new(sizeof(int), 0);
+        int v;
+        weft_chan_recv(c, &v);  /* nobody sends */
     } else if (strcmp(mode, "sleeping") == 0) {
         /* Everyone asleep on timers is not a deadlock. */
         weft_wg_add(&wg, 1);

@@ -36,6 +36,11 @@ Test(deadlock, main_goexit_then_nothing_left, .timeout = 60)
     expect("goexit", 2, "fatal error: no goroutines (main called weft_exit) - deadlock!", NULL);
 }
 
+Test(deadlock, a_locked_main_blocked_for_ever_is_fatal, .timeout = 60)
+{
+    expect("locked", 2, "fatal error: all goroutines are asleep - deadlock!", NULL);
+}
+
 Test(deadlock, sleepers_are_not_a_deadlock, .timeout = 60)
 {
     expect("sleeping", 0, NULL, "sleeping: ok");
