@@ -427,7 +427,9 @@ void weft__schedtrace_crash(int fd);   /* a detailed dump from a crash path (no 
  * The current G lives in a thread-local set at every switch.  It is read
  * through a non-inlined accessor with a compiler barrier so that the
  * compiler cannot cache it (or the TLS block's address) across a call after
- * which this code may be running on another thread (SPEC §8). */
+ * which this code may be running on another thread: a goroutine migrates
+ * between Ms at every scheduling point, so no thread-local may be cached
+ * across one (docs/design.md, "Context switches"). */
 G *weft__getg(void);
 void weft__setg(G *gp);
 static inline M *weft__getm(void) { G *g = weft__getg(); return g ? g->m : NULL; }
