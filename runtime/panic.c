@@ -28,8 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "scheddebug.h"
-#include "traceback.h"
+#include "diag/scheddebug.h"
+#include "diag/traceback.h"
 
 AO_t weft__panicking;
 

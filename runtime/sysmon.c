@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "runtime.h"
-#include "scheddebug.h"
-#include "traceback.h"
+#include "diag/scheddebug.h"
+#include "diag/traceback.h"
 
 static AO_t sysmon_stop_flag;
 AO_t weft__coarsetime;

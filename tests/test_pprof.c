@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "pprof.h"
+#include "diag/pprof.h"
 
 #include "pprof_reader.h"
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
-#include "traceback.h"
+#include "diag/traceback.h"
 
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
