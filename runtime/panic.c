@@ -30,6 +30,7 @@
 
 #include "diag/scheddebug.h"
 #include "diag/traceback.h"
+#include "diag/unwind.h"
 
 AO_t weft__panicking;
 
@@ -72,13 +73,15 @@ static __attribute__((noreturn)) void dopanic(int kind, uintptr_t pc, uintptr_t 
     if (tb != TRACEBACK_NONE) {
         if (pc) {
             weft__outf(&o, "\n");
+            weft__unwinder u;
             if (user) {
                 weft__goroutineheader(&o, gp);
-                weft__traceback(&o, gp, pc, fp, gp->stacklo, gp->stackhi, true, &opt);
+                weft__unwind_init(&u, pc, fp, gp->stacklo, gp->stackhi);
+                weft__traceback(&o, gp, &u, true, &opt);
             } else {
                 weft__outf(&o, "runtime stack:\n");
-                uintptr_t lo = gp ? gp->stacklo : fp, hi = gp ? gp->stackhi : fp + (8u << 20);
-                weft__traceback(&o, NULL, pc, fp, lo, hi, true, &opt);
+                weft__unwind_init(&u, pc, fp, gp ? gp->stacklo : 0, gp ? gp->stackhi : 0);
+                weft__traceback(&o, NULL, &u, true, &opt);
             }
         } else if (user || kind == DIE_THROW) {
             weft__outf(&o, "\n");
@@ -149,7 +152,9 @@ void weft__sigpanic(int sig, siginfo_t *si, void *uctx)
         if (gp && !gp->issystem) {
             weft__outf(&o, "\n");
             weft__goroutineheader(&o, gp);
-            weft__traceback(&o, gp, pc, fp, gp->stacklo, gp->stackhi, true, &opt);
+            weft__unwinder u;
+            weft__unwind_init(&u, pc, fp, gp->stacklo, gp->stackhi);
+            weft__traceback(&o, gp, &u, true, &opt);
         }
         if (weft__debug.traceback != TRACEBACK_NONE)
             weft__tracebackothers(&o, gp && !gp->issystem ? gp : NULL, true, &opt);

@@ -521,7 +521,6 @@ int  weft__ncpu(void);
 void weft__signals_init(void);
 int  weft__sigaltstack_init(M *m);
 void weft__sigaltstack_fini(M *m);
-void weft__sigctx(void *uctx, uintptr_t *pc, uintptr_t *fp);   /* interrupted pc, frame pointer */
 /* In a signal handler: the interrupted frames (pcs[0] the exact pc) on the
  * stack the thread was on, and the goroutine that owns it (0 if none). */
 int  weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid);

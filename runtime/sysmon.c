@@ -20,6 +20,7 @@
 #include "runtime.h"
 #include "diag/scheddebug.h"
 #include "diag/traceback.h"
+#include "diag/unwind.h"
 
 static AO_t sysmon_stop_flag;
 AO_t weft__coarsetime;

@@ -75,8 +75,9 @@ int weft_goroutine_profile(weft_stack_record *p, int len, bool *ok)
             memset(r, 0, sizeof p[0].stack);
             if (gp == me) {
                 /* from our caller, as Go's saveg(getcallerpc(), getcallersp()) */
-                uintptr_t *fp = __builtin_frame_address(0);
-                weft__unwind(fp[1], fp[0], gp->stacklo, gp->stackhi, r, TB_MAXPCS);
+                weft__unwinder u;
+                weft__unwind_init_self(&u, 1, gp->stacklo, gp->stackhi);
+                weft__unwind_pcs(&u, r, TB_MAXPCS);
             } else {
                 weft__gstackrecord(gp, r, TB_MAXPCS);
             }

@@ -29,42 +29,11 @@
 
 #include "symtab.h"
 #include "traceback.h"
+#include "unwind.h"
 
 #define TB_INNER 50     /* Go's tracebackInnerFrames */
 #define TB_OUTER 50     /* Go's tracebackOuterFrames */
 #define TB_LIMIT 100000 /* frames walked at most */
-
-/* ---- walking ------------------------------------------------------------------ */
-
-typedef struct {
-    uintptr_t fp, lo, hi;
-} fpwalk;
-
-/* The next return address, or 0 at the end of the chain. */
-WEFT_NO_ASAN static uintptr_t fpnext(fpwalk *w)
-{
-    uintptr_t fp = w->fp;
-    if (fp < w->lo || fp > w->hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)))
-        return 0;
-    const uintptr_t *f = (const uintptr_t *)fp;
-    uintptr_t next = f[0], ret = f[1];
-    /* The chain climbs the stack; anything else ends it. */
-    w->fp = next > fp ? next : 0;
-    return ret;
-}
-
-WEFT_NO_ASAN int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
-{
-    int n = 0;
-    if (max <= 0 || !pc)
-        return 0;
-    pcs[n++] = pc;
-    fpwalk w = { fp, lo, hi };
-    uintptr_t ret;
-    while (n < max && (ret = fpnext(&w)) != 0)
-        pcs[n++] = ret;
-    return n;
-}
 
 /* ---- where a goroutine's stack starts ------------------------------------------ */
 
@@ -94,8 +63,9 @@ WEFT_NO_ASAN int weft__gstackrecord(G *gp, uintptr_t *pcs, int max)
 {
     int n = 0;
     if (gp == weft__getg()) {
-        uintptr_t *fp = __builtin_frame_address(0);
-        n = weft__unwind(fp[1], fp[0], gp->stacklo, gp->stackhi, pcs, max);
+        weft__unwinder u;
+        weft__unwind_init_self(&u, 1, gp->stacklo, gp->stackhi);    /* from our caller */
+        n = weft__unwind_pcs(&u, pcs, max);
     } else {
         uintptr_t pc, fp;
         bool fresh;
@@ -108,10 +78,10 @@ WEFT_NO_ASAN int weft__gstackrecord(G *gp, uintptr_t *pcs, int max)
                 /* Start above the switch itself: the scheduler switches
                  * from more than one place, and records of goroutines
                  * blocked the same way must compare equal. */
-                fpwalk w = { fp, gp->stacklo, gp->stackhi };
-                uintptr_t ret = fpnext(&w);
-                if (ret)
-                    n = weft__unwind(ret, w.fp, gp->stacklo, gp->stackhi, pcs, max);
+                weft__unwinder u;
+                weft__unwind_init(&u, pc, fp, gp->stacklo, gp->stackhi);
+                weft__unwind_next(&u);
+                n = weft__unwind_pcs(&u, pcs, max);
             }
         }
     }
@@ -211,31 +181,31 @@ static void createdby(weft__out *o, G *gp, const weft__tbopts *opt)
 /* Prints frames [from, ...) of a chain, hiding runtime frames unless asked
  * (or unless nothing else would be printed), eliding the middle of very
  * deep stacks as Go does. */
-void weft__traceback(weft__out *o, G *gp, uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
-                     bool exact, const weft__tbopts *opt)
+void weft__traceback(weft__out *o, G *gp, const weft__unwinder *start, bool exact,
+                     const weft__tbopts *opt)
 {
     bool all = opt && opt->runtime_frames;
     /* First pass: are there user frames at all?  (Go prints every frame
      * when none would be shown.) */
     if (!all) {
         bool user = false;
-        fpwalk w = { fp, lo, hi };
-        uintptr_t p = pc;
+        weft__unwinder u = *start;
+        uintptr_t p = weft__unwind_next(&u);
         for (int i = 0; p && i < TB_LIMIT && !user; i++) {
             weft__sym s;
             sym(i == 0 && exact ? p : p - 1, &s, opt);
             if (!runtimeframe(&s))
                 user = true;
-            p = fpnext(&w);
+            p = weft__unwind_next(&u);
         }
         all = !user;
     }
     uintptr_t tail[TB_OUTER];
     bool tailexact[TB_OUTER];
     int shown = 0, elided = 0;
-    fpwalk w = { fp, lo, hi };
-    uintptr_t p = pc;
-    for (int i = 0; p && i < TB_LIMIT; i++, p = fpnext(&w)) {
+    weft__unwinder u = *start;
+    uintptr_t p = weft__unwind_next(&u);
+    for (int i = 0; p && i < TB_LIMIT; i++, p = weft__unwind_next(&u)) {
         bool ex = i == 0 && exact;
         if (!all) {
             weft__sym s;
@@ -272,22 +242,16 @@ void weft__traceback(weft__out *o, G *gp, uintptr_t pc, uintptr_t fp, uintptr_t 
 WEFT_NO_ASAN void weft__traceback_self(weft__out *o, const weft__tbopts *opt)
 {
     G *gp = weft__getg();
-    uintptr_t *fp = __builtin_frame_address(0);
-    uintptr_t *caller = (uintptr_t *)fp[0];     /* skip our caller's own frame */
     bool user = gp && !gp->issystem;
-    uintptr_t lo = gp ? gp->stacklo : 0, hi = gp ? gp->stackhi : 0;
-    if (user) {
+    if (user)
         weft__goroutineheader(o, gp);
-    } else {
+    else
         weft__outf(o, "runtime stack:\n");
-        if (!gp) {
-            lo = (uintptr_t)fp;
-            hi = (uintptr_t)fp + (8u << 20);    /* a plain thread: no known bounds */
-        }
-    }
-    if (!caller)
-        return;
-    weft__traceback(o, user ? gp : NULL, caller[1], caller[0], lo, hi, false, opt);
+    /* From the caller of our caller: skip us and the function asking.  A
+     * plain thread (no G) has no known bounds: the walker guesses them. */
+    weft__unwinder u;
+    weft__unwind_init_self(&u, 2, gp ? gp->stacklo : 0, gp ? gp->stackhi : 0);
+    weft__traceback(o, user ? gp : NULL, &u, false, opt);
 }
 
 void weft__tracebackothers(weft__out *o, G *me, bool capture, const weft__tbopts *opt)
@@ -309,7 +273,9 @@ void weft__tracebackothers(weft__out *o, G *me, bool capture, const weft__tbopts
                 weft__printframe(o, (uintptr_t)gp->fn, true, opt);
                 createdby(o, gp, opt);
             } else {
-                weft__traceback(o, gp, pc, fp, gp->stacklo, gp->stackhi, false, opt);
+                weft__unwinder u;
+                weft__unwind_init(&u, pc, fp, gp->stacklo, gp->stackhi);
+                weft__traceback(o, gp, &u, false, opt);
             }
             continue;
         }

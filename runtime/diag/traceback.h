@@ -9,6 +9,7 @@
 
 #include "print.h"
 #include "runtime.h"
+#include "unwind.h"
 
 #define TB_MAXPCS 32    /* a stack record: Go's StackRecord.Stack0 */
 
@@ -17,10 +18,6 @@ typedef struct {
     bool runtime_frames;    /* also weft's internal frames (runtime bug: Go's level 2) */
     bool crash;             /* inside a crash: symbolize without waiting on locks */
 } weft__tbopts;
-
-/* Return addresses up the frame chain that starts at (pc, fp), pc first,
- * with every frame pointer inside [lo, hi).  Returns how many were stored. */
-int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max);
 
 /* Where gp's frame chain starts while it is not running: its saved
  * context, or the frame that called weft_syscall_enter.  *fresh: it has
@@ -35,10 +32,11 @@ int weft__gstackrecord(G *gp, uintptr_t *pcs, int max);
 /* "goroutine N [status]:" with Go's wait reason, minutes and lock. */
 void weft__goroutineheader(weft__out *o, G *gp);
 
-/* Frames from (pc, fp) within [lo, hi) (pc exact: an interrupted
- * instruction rather than a return address), then gp's "created by". */
-void weft__traceback(weft__out *o, G *gp, uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi,
-                     bool exact, const weft__tbopts *opt);
+/* The frames of the walk start (copied, not advanced; its first pc exact
+ * when exact: an interrupted instruction rather than a return address),
+ * then gp's "created by" if gp is not NULL. */
+void weft__traceback(weft__out *o, G *gp, const weft__unwinder *start, bool exact,
+                     const weft__tbopts *opt);
 
 /* The calling goroutine (or thread), header and frames, starting at the
  * caller of the function that calls this (skip its own frame). */
