@@ -125,7 +125,7 @@ int weft__newm(P *pp, bool spinning)
 void weft__mfree(M *m)
 {
     weft__cpuprof_mfree(m);
-    free(m->createtext);
+    weft__schedtrace_mfree(m);
     free(m->g0);
     free(m);
 }

@@ -1,125 +1,120 @@
 /*
- * schedtrace.c — scheduler dumps in Go's runtime.schedtrace format (SPEC
- * §4), for SCHEDDEBUG=schedtrace=N[,scheddetail=1] (written by sysmon) and
- * weft_schedtrace(fd, detailed).
+ * schedtrace.c — scheduler dumps in Go's runtime.schedtrace format
+ * (docs/formats.md, SCHEDDEBUG and schedtrace), for
+ * SCHEDDEBUG=schedtrace=N[,scheddetail=1] (written by sysmon) and
+ * weft_schedtrace(fd, detailed); SCHEDDEBUG=hogwarn's report; and
+ * SCHEDDEBUG itself, read once at start-up.
  *
- * Consistency, as in Go: the dump is taken under sched.lock, which freezes
- * the idle lists and counters that sched.lock protects (idleprocs,
- * idlethreads, runqueue, ...) but not the running Ps: per-P and per-G
- * fields are read racily, each word atomically, so a line is a true
- * snapshot of each field at some instant during the dump, never garbage.
- * P, M and G structs are never freed while the runtime runs, so the walk
- * cannot touch freed memory.  The text is built in memory under the lock
- * and written after it is released, each line whole, so a slow reader of
- * the fd can never stall the scheduler and lines are never torn.
+ * Consistency, as in Go: the dump is taken under the scheduler lock
+ * (weft__view_lock), which freezes the idle lists and counters it protects
+ * (idleprocs, idlethreads, ...) but not the running Ps: per-P, per-M and
+ * per-G fields are snapshots (diag/schedview.h), each word read once, so a
+ * line is a true snapshot of each field at some instant during the dump,
+ * never garbage.  P, M and G structs are never freed while the runtime
+ * runs, so the walk cannot touch freed memory.  The text is built in
+ * memory under the lock and written after it is released, each line whole,
+ * so a slow reader of the fd can never stall the scheduler and lines are
+ * never torn.
  */
+#include <atomic_ops.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "weft.h"
+
 #include "scheddebug.h"
+#include "schedview.h"
 #include "traceback.h"
-
-static const char *gstatusname(AO_t st)
-{
-    switch (st) {
-    case Gidle: return "idle";
-    case Grunnable: return "runnable";
-    case Grunning: return "running";
-    case Gsyscall: return "syscall";
-    case Gwaiting: return "waiting";
-    case Gdead: return "dead";
-    default: return "???";
-    }
-}
-
-static long long mid(M *m) { return m ? (long long)m->id : -1; }
 
 static void dump(weft__out *s, bool detailed)
 {
-    int64_t now = weft__nanotime();
-    uint32_t np = (uint32_t)AO_load_acquire(&weft__gomaxprocs);
-    int64_t threads = sched.mnext - sched.nmexited + (sched.sysmon_started ? 1 : 0);
-    weft__outf(s, "SCHED %lldms: gomaxprocs=%u idleprocs=%lu threads=%lld spinningthreads=%lu "
-                 "needspinning=%lu idlethreads=%d runqueue=%lu",
-              (long long)((now - sched.starttime) / 1000000), np,
-              (unsigned long)AO_load(&sched.npidle), (long long)threads,
-              (unsigned long)AO_load(&sched.nmspinning), (unsigned long)AO_load(&sched.needspinning),
-              sched.nmidle, (unsigned long)AO_load(&sched.runqsize));
+    weft__schedsnap sn;
+    weft__view_sched(&sn);
+    weft__outf(s, "SCHED %lldms: gomaxprocs=%u idleprocs=%u threads=%lld spinningthreads=%u "
+                 "needspinning=%u idlethreads=%d runqueue=%u",
+              (long long)(sn.uptime / 1000000), sn.gomaxprocs, sn.idleprocs, (long long)sn.threads,
+              sn.spinning, sn.needspinning, sn.idlethreads, sn.runqueue);
+    weft__pview pv;
     if (!detailed) {
         weft__outf(s, " [");
-        for (uint32_t i = 0; i < np; i++)
-            weft__outf(s, i ? " %u" : "%u", weft__runqsize(weft__allp[i]));
+        for (uint32_t i = 0; weft__view_p(i, &pv); i++)
+            weft__outf(s, i ? " %u" : "%u", pv.runqsize);
         weft__outf(s, "]\n");
         return;
     }
     weft__outf(s, " gcwaiting=%s nmidlelocked=%d stopwait=%d sysmonwait=false\n",
-              AO_load(&sched.gcwaiting) ? "true" : "false", sched.nmidlelocked, sched.stopwait);
-    for (uint32_t i = 0; i < np; i++) {
-        P *pp = weft__allp[i];
-        M *m = pp->m;
-        weft__outf(s, "  P%d: status=%lu schedtick=%u syscalltick=%lu m=%lld runqsize=%u gfreecnt=%d timerslen=%d\n",
-                  pp->id, (unsigned long)AO_load(&pp->status), pp->schedtick,
-                  (unsigned long)AO_load(&pp->syscalltick), mid(m), weft__runqsize(pp),
-                  pp->gfreecnt, pp->ntimers);
-    }
-    for (M *m = sched.allm; m; m = m->alllink) {
-        if (m->exited)
+              sn.gcwaiting ? "true" : "false", sn.nmidlelocked, sn.stopwait);
+    for (uint32_t i = 0; weft__view_p(i, &pv); i++)
+        weft__outf(s, "  P%d: status=%d schedtick=%u syscalltick=%u m=%lld runqsize=%u gfreecnt=%d timerslen=%d\n",
+                  pv.id, pv.status, pv.schedtick, pv.syscalltick, (long long)pv.m, pv.runqsize,
+                  pv.gfreecnt, pv.timerslen);
+    for (M *m = weft__view_allm(NULL); m; m = weft__view_allm(m)) {
+        weft__mview mv;
+        weft__view_m(m, &mv);
+        if (mv.exited)
             continue;
-        P *pp = m->p;
-        G *cg = m->curg;
-        G *lg = m->lockedg;
         weft__outf(s, "  M%lld: p=%d curg=%lld mallocing=0 throwing=0 preemptoff= locks=0 dying=0 "
                      "spinning=%s blocked=%s lockedg=%lld\n",
-                  (long long)m->id, pp ? pp->id : -1, cg ? (long long)cg->goid : -1LL,
-                  m->spinning ? "true" : "false", AO_load(&m->blocked) ? "true" : "false",
-                  lg ? (long long)lg->goid : -1LL);
+                  (long long)mv.id, mv.p, (long long)mv.curg, mv.spinning ? "true" : "false",
+                  mv.blocked ? "true" : "false", (long long)mv.lockedg);
         /* load-acquire: pairs with the CAS that published the text */
-        const char *ct = (const char *)AO_load_acquire((AO_t *)&m->createtext);
+        const char *ct = (const char *)AO_load_acquire((AO_t *)&weft__view_mdiag(m)->createtext);
         if (ct) {
             weft__out_write(s, ct, strlen(ct));
-        } else if (m->ncreatestack > 0) {
+        } else if (mv.ncreatestack > 0) {
             /* not symbolized yet (a crash dump): the bare addresses */
             weft__outf(s, "    #");
-            for (int i = 0; i < m->ncreatestack; i++)
-                weft__outf(s, " 0x%lx", (unsigned long)m->createstack[i]);
+            for (int i = 0; i < mv.ncreatestack; i++)
+                weft__outf(s, " 0x%lx", (unsigned long)mv.createstack[i]);
             weft__outf(s, "\n");
         }
     }
-    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
-        AO_t st = AO_load(&gp->atomicstatus);
-        if (st == Gdead)
+    for (G *gp = weft__view_allg(NULL); gp; gp = weft__view_allg(gp)) {
+        weft__gview g;
+        weft__view_g(gp, &g);
+        if (g.status == VGdead)
             continue;   /* free Gs waiting for reuse: not goroutines */
-        M *m = gp->m;
-        M *lm = gp->lockedm;
-        const char *what = st == Gwaiting ? weft__waitreason_str(gp->waitreason) : gstatusname(st);
-        weft__outf(s, "  G%lld: status=%lu(%s) m=%lld lockedm=%lld\n", (long long)gp->goid,
-                  (unsigned long)st, what, st == Grunning || st == Gsyscall ? mid(m) : -1LL, mid(lm));
+        bool onm = g.status == VGrunning || g.status == VGsyscall;
+        weft__outf(s, "  G%lld: status=%d(%s) m=%lld lockedm=%lld\n", (long long)g.goid, g.status,
+                  g.status == VGwaiting ? g.waitreason : g.statusname, onm ? (long long)g.mid : -1LL,
+                  (long long)g.lockedm);
     }
 }
 
 /* Symbolizes each M's creation stack once ("    #\t0x..\tfunc+0x..\tfile:line"
- * lines), outside sched.lock: Ms are never freed while the runtime runs and
- * allm is prepend-only, so the racy walk is safe. */
+ * lines) into its diag block, outside the view lock: Ms are never freed
+ * while the runtime runs and the list is prepend-only, so the racy walk is
+ * safe. */
 static void cache_createtexts(void)
 {
-    for (M *m = (M *)AO_load_acquire((AO_t *)&sched.allm); m; m = m->alllink) {
-        if (AO_load_acquire((AO_t *)&m->createtext) || m->ncreatestack == 0)
+    for (M *m = weft__view_allm(NULL); m; m = weft__view_allm(m)) {
+        weft__mview mv;
+        weft__view_m(m, &mv);
+        AO_t *slot = (AO_t *)&weft__view_mdiag(m)->createtext;
+        /* load-acquire: pairs with the CAS below (another dumper's) */
+        if (AO_load_acquire(slot) || mv.ncreatestack == 0)
             continue;
         char tmp[8192];
         weft__out o;
         weft__out_mem(&o, tmp, sizeof tmp - 1);
-        weft__printstackrecord(&o, "    ", m->createstack, m->ncreatestack);
+        weft__printstackrecord(&o, "    ", mv.createstack, mv.ncreatestack);
         tmp[o.n] = 0;
         char *t = strdup(tmp);
         /* CAS-full: publishes the text (release) to dumps; a racing
          * dumper's copy loses and is freed. */
-        if (t && !AO_compare_and_swap_full((AO_t *)&m->createtext, 0, (AO_t)t))
+        if (t && !AO_compare_and_swap_full(slot, 0, (AO_t)t))
             free(t);
     }
+}
+
+void weft__schedtrace_mfree(M *m)
+{
+    weft__mdiag *d = weft__view_mdiag(m);
+    free(d->createtext);    /* shutdown: no dumper is left */
+    d->createtext = NULL;
 }
 
 /* Writes buf to fd whole lines at a time. */
@@ -142,7 +137,7 @@ static void writelines(int fd, const char *b, size_t n)
 
 void weft_schedtrace(int fd, bool detailed)
 {
-    if (AO_load_acquire(&sched.booted) != 2) {
+    if (!weft__view_running()) {
         static const char msg[] = "SCHED: the weft runtime is not running\n";
         ssize_t r = write(fd, msg, sizeof msg - 1);
         (void)r;
@@ -159,9 +154,9 @@ void weft_schedtrace(int fd, bool detailed)
             return;
         weft__out o;
         weft__out_mem(&o, b, cap);
-        weft__lock(&sched.lock);
+        weft__view_lock();
         dump(&o, detailed);
-        weft__unlock(&sched.lock);
+        weft__view_unlock();
         if (o.dropped == 0) {
             writelines(fd, b, o.n);
             free(b);
@@ -174,20 +169,45 @@ void weft_schedtrace(int fd, bool detailed)
 
 void weft__schedtrace_crash(int fd)
 {
-    if (AO_load_acquire(&sched.booted) != 2)
+    if (!weft__view_running())
         return;
-    /* A crash may hold sched.lock itself: wait a little, then dump racily
-     * (the dump reads each word atomically and never follows freed memory). */
+    /* A crash may hold the lock itself: wait a little, then dump racily
+     * (the dump reads each word once and never follows freed memory). */
     bool locked = false;
     int64_t deadline = weft__nanotime() + 100 * 1000 * 1000;
-    while (!(locked = weft__trylock(&sched.lock)) && weft__nanotime() < deadline)
+    while (!(locked = weft__view_trylock()) && weft__nanotime() < deadline)
         sched_yield();
     weft__out o;
     weft__out_fd(&o, fd);
     dump(&o, true);
     weft__out_flush(&o);
     if (locked)
-        weft__unlock(&sched.lock);
+        weft__view_unlock();
+}
+
+/* ---- hogwarn ----------------------------------------------------------------------- */
+
+void weft__hogwarn(M *m, G *gp, int32_t pid, int64_t ns)
+{
+    weft__gview g;
+    weft__view_g(gp, &g);
+    uintptr_t pcs[64];
+    int64_t capgoid = 0;
+    int n = weft__sigcapture(m, pcs, 64, &capgoid, 100 * 1000 * 1000, false);
+    weft__out o;
+    weft__out_fd(&o, 2);
+    weft__outf(&o, "weft: hogwarn: goroutine %lld has run for %lldms on P%d without reaching a scheduling point\n",
+               (long long)g.goid, (long long)(ns / 1000000), pid);
+    if (n > 0 && capgoid == g.goid) {
+        weft__goroutineheader(&o, &g);
+        weft__tbopts opt = { 0 };
+        for (int i = 0; i < n; i++)
+            weft__printframe(&o, pcs[i], i == 0, &opt);
+    } else {
+        weft__outf(&o, "goroutine %lld [running]:\n\t(it moved on before its stack could be captured)\n",
+                   (long long)g.goid);
+    }
+    weft__out_flush(&o);
 }
 
 /* ---- SCHEDDEBUG at start-up ------------------------------------------------------ */

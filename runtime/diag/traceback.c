@@ -1,6 +1,6 @@
 /*
- * traceback.c — goroutine stacks in Go's traceback format (SPEC §5,
- * go-formats.md §2):
+ * traceback.c — goroutine stacks in Go's traceback format (docs/formats.md,
+ * goroutine tracebacks and dumps):
  *
  *   goroutine 7 [chan receive, 3 minutes]:
  *   consumer(...)
@@ -10,14 +10,13 @@
  *   created by main_fn in goroutine 1
  *   	/src/app.c:57 +0x3c
  *
- * Stacks are walked by frame pointers, which weft and its users keep
- * (-fno-omit-frame-pointer): a frame record is {saved fp, return address}
- * on both x86-64 and AArch64.  A switched-out goroutine's chain starts in
- * the context weft__swapctx saved; one in a syscall at the frame that
- * called weft_syscall_enter; a running one at the signal context its M is
- * interrupted in.  Every frame pointer must lie inside the stack being
- * walked and climb it, so a walk of a stack that changes under it (dumps
- * do not stop the world) can return nonsense frames but never fault.
+ * Goroutines are read as snapshots (diag/schedview.h) and their stacks
+ * walked by diag/unwind.h: a switched-out goroutine's frames start in the
+ * context weft__swapctx saved, one in a syscall at the frame that called
+ * weft_syscall_enter, a running one at the signal context its M is
+ * interrupted in (weft__sigcapture).  Every walk is bounded by the stack
+ * it walks, so a stack that changes underneath (dumps do not stop the
+ * world) can give nonsense frames but never a fault.
  *
  * As Go's level-1 traceback hides runtime.* frames, weft's internal frames
  * (its static helpers and weft__ functions) are hidden; the public weft_
@@ -27,6 +26,7 @@
  */
 #include <string.h>
 
+#include "schedview.h"
 #include "symtab.h"
 #include "traceback.h"
 #include "unwind.h"
@@ -37,53 +37,27 @@
 
 /* ---- where a goroutine's stack starts ------------------------------------------ */
 
-WEFT_NO_ASAN bool weft__gframe(G *gp, uintptr_t *pc, uintptr_t *fp, bool *fresh)
+bool weft__gwalk_init(const weft__gview *g, weft__unwinder *u)
 {
-    *fresh = false;
-    /* a racy snapshot (dumps do not stop the world): every read below is
-     * bounds-checked, so a stale status costs a wrong frame, never a fault */
-    AO_t st = AO_load(&gp->atomicstatus);
-    if (st == Gsyscall) {
-        *pc = gp->syscallpc;
-        *fp = gp->syscallfp;
-        return *pc != 0;
-    }
-    if (st != Grunnable && st != Gwaiting)
+    if (g->walk != VGwalk_saved && g->walk != VGwalk_syscall)
         return false;
-    uintptr_t sp = (uintptr_t)gp->sp;
-    if (sp < gp->stacklo || sp + 64 > gp->stackhi)
-        return false;
-    weft__ctx_frame((void *)sp, pc, fp);
-    if (*fp == 0)
-        *fresh = true;  /* weft__ctx_init's frame: it has never run */
+    weft__unwind_init(u, g->pc, g->fp, g->stacklo, g->stackhi);
     return true;
 }
 
-WEFT_NO_ASAN int weft__gstackrecord(G *gp, uintptr_t *pcs, int max)
+int weft__gstackrecord(const weft__gview *g, uintptr_t *pcs, int max)
 {
     int n = 0;
-    if (gp == weft__getg()) {
-        weft__unwinder u;
-        weft__unwind_init_self(&u, 1, gp->stacklo, gp->stackhi);    /* from our caller */
+    weft__unwinder u;
+    if (g->walk == VGwalk_fresh && max > 0) {
+        pcs[n++] = g->pc + 1;   /* a "return address" inside its function */
+    } else if (weft__gwalk_init(g, &u)) {
+        /* Start above the switch itself: the scheduler switches from more
+         * than one place, and records of goroutines blocked the same way
+         * must compare equal. */
+        if (g->walk == VGwalk_saved)
+            weft__unwind_next(&u);
         n = weft__unwind_pcs(&u, pcs, max);
-    } else {
-        uintptr_t pc, fp;
-        bool fresh;
-        if (weft__gframe(gp, &pc, &fp, &fresh)) {
-            if (fresh) {
-                pcs[n++] = (uintptr_t)gp->fn + 1;   /* a "return address" inside fn */
-            } else if (AO_load(&gp->atomicstatus) == Gsyscall) {
-                n = weft__unwind(pc, fp, gp->stacklo, gp->stackhi, pcs, max);
-            } else {
-                /* Start above the switch itself: the scheduler switches
-                 * from more than one place, and records of goroutines
-                 * blocked the same way must compare equal. */
-                weft__unwinder u;
-                weft__unwind_init(&u, pc, fp, gp->stacklo, gp->stackhi);
-                weft__unwind_next(&u);
-                n = weft__unwind_pcs(&u, pcs, max);
-            }
-        }
     }
     if (n < max)
         pcs[n] = 0;
@@ -130,50 +104,40 @@ void weft__printframe(weft__out *o, uintptr_t pc, bool exact, const weft__tbopts
 
 /* ---- headers ------------------------------------------------------------------------ */
 
-static const char *gstatusstr(AO_t st)
+void weft__goroutineheader(weft__out *o, const weft__gview *g)
 {
-    static const char *const names[] = { "idle", "runnable", "running", "syscall", "waiting",
-                                         "moribund", "dead" };
-    return st < sizeof names / sizeof names[0] ? names[st] : "???";
-}
-
-void weft__goroutineheader(weft__out *o, G *gp)
-{
-    AO_t st = AO_load(&gp->atomicstatus);
-    const char *status = gstatusstr(st);
-    uint8_t wr = gp->waitreason;
-    if (st == Gwaiting && wr != waitReasonZero)
-        status = weft__waitreason_str(wr);
-    weft__outf(o, "goroutine %lld [%s", (long long)gp->goid, status);
-    if (st == Gwaiting || st == Gsyscall) {
-        int64_t since = gp->waitsince;
-        int64_t now = (int64_t)AO_load(&weft__coarsetime);     /* a clock hint */
+    const char *status = g->statusname;
+    if (g->status == VGwaiting && g->waitreason[0])
+        status = g->waitreason;
+    weft__outf(o, "goroutine %lld [%s", (long long)g->goid, status);
+    if (g->status == VGwaiting || g->status == VGsyscall) {
+        int64_t since = g->waitsince, now = weft__view_coarsetime();
         if (since > 0 && now > since && (now - since) / 60000000000LL >= 1)
             weft__outf(o, ", %lld minutes", (long long)((now - since) / 60000000000LL));
     }
-    if (gp->lockedm)
+    if (g->locked)
         weft__outf(o, ", locked to thread");
     weft__outf(o, "]:\n");
 }
 
-static void createdby(weft__out *o, G *gp, const weft__tbopts *opt)
+static void createdby(weft__out *o, const weft__gview *g, const weft__tbopts *opt)
 {
-    if (gp->ismain || !gp->gopc)
+    if (g->ismain || !g->gopc)
         return;
     weft__sym s;
-    sym(gp->gopc - 1, &s, opt);
+    sym(g->gopc - 1, &s, opt);
     weft__outf(o, "created by %s", s.func ? s.func : "?");
-    if (gp->parentgoid)
-        weft__outf(o, " in goroutine %lld", (long long)gp->parentgoid);
+    if (g->parentgoid)
+        weft__outf(o, " in goroutine %lld", (long long)g->parentgoid);
     weft__outf(o, "\n");
     if (s.file)
         weft__outf(o, "\t%s:%d", s.file, s.line);
     else
         weft__outf(o, "\t%s", s.module ? s.module : "?");
     if (s.func)
-        weft__outf(o, " +0x%lx\n", (unsigned long)(gp->gopc - s.entry));
+        weft__outf(o, " +0x%lx\n", (unsigned long)(g->gopc - s.entry));
     else
-        weft__outf(o, " pc=0x%lx\n", (unsigned long)gp->gopc);
+        weft__outf(o, " pc=0x%lx\n", (unsigned long)g->gopc);
 }
 
 /* ---- frames ------------------------------------------------------------------------- */
@@ -181,7 +145,7 @@ static void createdby(weft__out *o, G *gp, const weft__tbopts *opt)
 /* Prints frames [from, ...) of a chain, hiding runtime frames unless asked
  * (or unless nothing else would be printed), eliding the middle of very
  * deep stacks as Go does. */
-void weft__traceback(weft__out *o, G *gp, const weft__unwinder *start, bool exact,
+void weft__traceback(weft__out *o, const weft__gview *g, const weft__unwinder *start, bool exact,
                      const weft__tbopts *opt)
 {
     bool all = opt && opt->runtime_frames;
@@ -235,64 +199,61 @@ void weft__traceback(weft__out *o, G *gp, const weft__unwinder *start, bool exac
             weft__printframe(o, tail[k], tailexact[k], opt);
         }
     }
-    if (gp)
-        createdby(o, gp, opt);
+    if (g)
+        createdby(o, g, opt);
 }
 
-WEFT_NO_ASAN void weft__traceback_self(weft__out *o, const weft__tbopts *opt)
+void weft__traceback_self(weft__out *o, const weft__tbopts *opt)
 {
-    G *gp = weft__getg();
-    bool user = gp && !gp->issystem;
-    if (user)
-        weft__goroutineheader(o, gp);
-    else
+    weft__selfview self;
+    weft__view_self(&self);
+    weft__gview g;
+    if (self.g) {
+        weft__view_g(self.g, &g);
+        weft__goroutineheader(o, &g);
+    } else {
         weft__outf(o, "runtime stack:\n");
+    }
     /* From the caller of our caller: skip us and the function asking.  A
-     * plain thread (no G) has no known bounds: the walker guesses them. */
+     * plain thread has no known bounds (0, 0): the walker guesses them. */
     weft__unwinder u;
-    weft__unwind_init_self(&u, 2, gp ? gp->stacklo : 0, gp ? gp->stackhi : 0);
-    weft__traceback(o, user ? gp : NULL, &u, false, opt);
+    weft__unwind_init_self(&u, 2, self.stacklo, self.stackhi);
+    weft__traceback(o, self.g ? &g : NULL, &u, false, opt);
 }
 
 void weft__tracebackothers(weft__out *o, G *me, bool capture, const weft__tbopts *opt)
 {
-    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
-        /* load-acquire on the head pairs with allgadd's store-release; each
-         * G's fields were written before it was published. */
-        if (gp == me || gp->issystem)
+    for (G *gp = weft__view_allg(NULL); gp; gp = weft__view_allg(gp)) {
+        if (gp == me)
             continue;
-        AO_t st = AO_load(&gp->atomicstatus);
-        if (st == Gdead || st == Gidle)
+        weft__gview g;
+        weft__view_g(gp, &g);
+        if (g.status == VGdead || g.status == VGidle)
             continue;
         weft__outf(o, "\n");
-        weft__goroutineheader(o, gp);
-        uintptr_t pc, fp;
-        bool fresh;
-        if (weft__gframe(gp, &pc, &fp, &fresh)) {
-            if (fresh) {
-                weft__printframe(o, (uintptr_t)gp->fn, true, opt);
-                createdby(o, gp, opt);
-            } else {
-                weft__unwinder u;
-                weft__unwind_init(&u, pc, fp, gp->stacklo, gp->stackhi);
-                weft__traceback(o, gp, &u, false, opt);
-            }
+        weft__goroutineheader(o, &g);
+        weft__unwinder u;
+        if (g.walk == VGwalk_fresh) {
+            weft__printframe(o, g.pc, true, opt);
+            createdby(o, &g, opt);
             continue;
         }
-        M *m = gp->m;
+        if (weft__gwalk_init(&g, &u)) {
+            weft__traceback(o, &g, &u, false, opt);
+            continue;
+        }
         uintptr_t pcs[64];
         int64_t goid = 0;
         int n = -1;
-        if (capture && m && st == Grunning)
-            n = weft__sigcapture(m, pcs, 64, &goid, 100 * 1000 * 1000, opt && opt->crash);
-        if (n > 0 && goid == gp->goid) {
+        if (capture && g.m && g.status == VGrunning)
+            n = weft__sigcapture(g.m, pcs, 64, &goid, 100 * 1000 * 1000, opt && opt->crash);
+        if (n > 0 && goid == g.goid) {
             for (int i = 0; i < n; i++)
                 weft__printframe(o, pcs[i], i == 0, opt);
-            createdby(o, gp, opt);
         } else {
             weft__outf(o, "\tgoroutine running on other thread; stack unavailable\n");
-            createdby(o, gp, opt);
         }
+        createdby(o, &g, opt);
     }
 }
 

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "runtime.h"
-#include "diag/traceback.h"
 #include "diag/unwind.h"
 
 int64_t weft__nanotime(void)
@@ -229,7 +228,7 @@ int weft__proftimer_start(M *m, int hz)
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGPROF;
     sev.sigev_notify_thread_id = m->procid;
-    if (timer_create(clk, &sev, &m->proftimer) != 0)
+    if (timer_create(clk, &sev, &m->diag.proftimer) != 0)
         return -errno;
     /* A random first expiry, as Go: threads that live shorter than one
      * period are still sampled in proportion. */
@@ -239,9 +238,9 @@ int weft__proftimer_start(M *m, int hz)
         .it_interval = { .tv_sec = period / 1000000000, .tv_nsec = period % 1000000000 },
         .it_value = { .tv_sec = first / 1000000000, .tv_nsec = first % 1000000000 },
     };
-    if (timer_settime(m->proftimer, 0, &its, NULL) != 0) {
+    if (timer_settime(m->diag.proftimer, 0, &its, NULL) != 0) {
         int e = -errno;
-        timer_delete(m->proftimer);
+        timer_delete(m->diag.proftimer);
         return e;
     }
     return 0;
@@ -249,7 +248,7 @@ int weft__proftimer_start(M *m, int hz)
 
 void weft__proftimer_stop(M *m)
 {
-    timer_delete(m->proftimer);
+    timer_delete(m->diag.proftimer);
 }
 
 int weft__sigcapture(M *m, uintptr_t *pcs, int max, int64_t *goid, int64_t timeout_ns, bool crash)

@@ -57,17 +57,15 @@ typedef struct symarg {
     int gen;
 } symarg;
 
-static bool symbolize(uintptr_t pc, bool isreturn, weft__sym *out, void *arg)
+static bool symbolize(uintptr_t pc, bool isreturn, weft__pprof_sym *out, void *arg)
 {
     symarg *a = arg;
     const wp_addr *e = symbols_find(a->s, isreturn ? pc - 1 : pc, a->gen);
     if (!e || e->func < 0)
         return false;
     out->func = symbols_name(a->s, e->func);
-    out->entry = (uintptr_t)e->entry;
     out->file = NULL;
     out->line = 0;
-    out->module = NULL;
     return true;
 }
 
