@@ -337,7 +337,9 @@ void weft__env_init(void);
  * The current G lives in a thread-local set at every switch.  It is read
  * through a non-inlined accessor with a compiler barrier so that the
  * compiler cannot cache it (or the TLS block's address) across a call after
- * which this code may be running on another thread (SPEC §8). */
+ * which this code may be running on another thread: a goroutine may resume
+ * on a different M after any call that can switch, so nothing thread-local
+ * may be kept across such a call. */
 G *weft__getg(void);
 void weft__setg(G *gp);
 static inline M *weft__getm(void) { G *g = weft__getg(); return g ? g->m : NULL; }
