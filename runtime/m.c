@@ -40,7 +40,8 @@ M *weft__allocm(void)
     } else {
         /* the code that asked for a thread, from the caller of newm on */
         G *gp = weft__getg();
-        m->ncreatestack = weft__callers(2, gp ? gp->stacklo : 0, gp ? gp->stackhi : 0, m->createstack, 32);
+        m->ncreatestack = weft__callers(2, gp ? gp->stacklo : 0, gp ? gp->stackhi : 0,
+                                        m->createstack, 32);
     }
     weft__lock(&sched.lock);
     m->id = sched.mnext++;

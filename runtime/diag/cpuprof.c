@@ -274,7 +274,9 @@ int weft_cpuprofile_start(int fd, int hz)
     pthread_cond_init(&prof.stopcond, &ca);
     pthread_condattr_destroy(&ca);
     weft__view_lock();
-    /* store-release: the handlers see the rings arm allocated or reset */
+    /* store-release (under the view lock, as every write of it): pairs
+     * with the handler's load-acquire; each ring is published by arm's
+     * own store-release, and no M's timer runs before arm started it */
     AO_store_release(&prof.on, 1);
     for (M *m = weft__view_allm(NULL); m; m = weft__view_allm(m))
         arm(m);

@@ -5,7 +5,8 @@
  * The diagnostics (tracebacks, dumps, profiles, the debug server) read
  * scheduler state only through this header: they see Gs, Ms and Ps as
  * opaque handles and read them as snapshots, never through runtime.h's
- * struct layouts.  The core implements the views in runtime/schedview.c,
+ * struct layouts (diag/ is compiled without runtime/ on its include path,
+ * so it cannot include runtime.h).  The core implements the views in runtime/schedview.c,
  * and the stack capture by signal in os/linux.c.  The one exception is a
  * small block of per-M state diag/ owns (weft__mdiag, below), which the M
  * carries for reasons given there.

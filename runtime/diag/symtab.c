@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch/switch.h"
+#include "switch.h"      /* runtime/arch: the context switch, for the lookup stack */
 #include "symtab.h"
 
 #if defined(__SANITIZE_ADDRESS__)
