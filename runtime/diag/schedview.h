@@ -49,23 +49,25 @@ bool weft__view_exiting(void);
  * stopwait ...), the set of Ms, each M's exited flag and its diag block's
  * timer fields, and the array of Ps (gomaxprocs); it does not freeze
  * running Ps, Ms or Gs.  Hold it briefly: every M takes it to park or to
- * find work.  Never allocate, symbolize or write to an fd while holding it
- * (format into memory, write after).  trylock never waits: for crashes. */
+ * find work, so nothing slow goes under it (dumps format into memory and
+ * write after; symbols are looked up before).  Not signal-safe; trylock
+ * never waits, for crashes. */
 void weft__view_lock(void);
 bool weft__view_trylock(void);
 void weft__view_unlock(void);
 
 /* Go's runtime.schedtrace summary.  Fields marked "lock" are exact under
- * weft__view_lock, racy otherwise; the rest are racy. */
+ * weft__view_lock, racy otherwise; the rest are always racy.
+ * weft__view_sched is signal-safe. */
 typedef struct weft__schedsnap {
     int64_t uptime;         /* ns since boot */
     uint32_t gomaxprocs;    /* lock: Ps in use */
-    uint32_t idleprocs;     /* Ps on the idle list */
+    uint32_t idleprocs;     /* lock: Ps on the idle list */
     int64_t threads;        /* lock: Ms alive, plus sysmon */
     uint32_t spinning;      /* Ms looking for work */
     uint32_t needspinning;  /* 0/1: a spinner was wanted but no P was free */
     int32_t idlethreads;    /* lock: Ms parked on the idle list */
-    uint32_t runqueue;      /* Gs in the global run queue */
+    uint32_t runqueue;      /* lock: Gs in the global run queue */
     bool gcwaiting;         /* a stop-the-world is in progress */
     int32_t nmidlelocked;   /* lock: locked Ms waiting for their G */
     int32_t stopwait;       /* lock: Ps still to stop */
@@ -104,7 +106,7 @@ typedef struct weft__pview {
 
 /* P number i, for i < gomaxprocs: false if there is no such P.  The array
  * of Ps is replaced only with the world stopped and under the view lock:
- * hold one of them, or accept a racy read in a crash. */
+ * hold one of them, or accept a racy read in a crash.  Signal-safe. */
 bool weft__view_p(uint32_t i, weft__pview *out);
 
 /* ---- Ms ---------------------------------------------------------------------------- */
@@ -130,7 +132,7 @@ typedef struct weft__mview {
 /* Walks every M ever created, newest first: pass NULL for the first,
  * then the previous handle; NULL at the end.  Ms are only ever prepended
  * (load-acquire of the head: an M seen is fully initialised).  Exited Ms
- * are included.  Signal-safe. */
+ * are included.  Both signal-safe. */
 M *weft__view_allm(M *prev);
 void weft__view_m(M *m, weft__mview *out);
 
@@ -177,7 +179,7 @@ typedef struct weft__gview {
 } weft__gview;
 
 /* Walks every goroutine ever created (Go's allgs), newest first, dead ones
- * included (status VGdead): as weft__view_allm.  Signal-safe. */
+ * included (status VGdead): as weft__view_allm.  Both signal-safe. */
 G *weft__view_allg(G *prev);
 void weft__view_g(G *gp, weft__gview *out);
 
