@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "park.h"
-#include "symtab.h"
+#include "diag/symtab.h"
 
 static stack_t m0_oldaltstack;
 

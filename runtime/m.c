@@ -11,31 +11,9 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "diag/unwind.h"
 
 #define M_THREAD_STACK (256 * 1024)
-
-/* Records up to 32 return addresses of the current call chain by walking
- * frame pointers, skipping `skip` frames.  Stops at anything implausible. */
-WEFT_NO_ASAN int weft__callers(int skip, uintptr_t *pcs, int max)
-{
-    uintptr_t *fp = __builtin_frame_address(0);
-    int n = 0;
-    for (int depth = 0; fp && n < max && depth < 64; depth++) {
-        uintptr_t *next = (uintptr_t *)fp[0];
-        uintptr_t pc = fp[1];
-        if (!pc)
-            break;
-        if (depth >= skip)
-            pcs[n++] = pc;
-        /* The chain must go up the stack, by less than a megabyte a frame,
-         * and stay aligned; anything else is not a frame we made. */
-        if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20) ||
-            ((uintptr_t)next & (sizeof(uintptr_t) - 1)))
-            break;
-        fp = next;
-    }
-    return n;
-}
 
 __thread uintptr_t weft__mcause_pcs[32];
 __thread int weft__mcause_n;
@@ -60,7 +38,10 @@ M *weft__allocm(void)
         m->ncreatestack = weft__mcause_n;
         memcpy(m->createstack, weft__mcause_pcs, (size_t)weft__mcause_n * sizeof(uintptr_t));
     } else {
-        m->ncreatestack = weft__callers(2, m->createstack, 32);
+        /* the code that asked for a thread, from the caller of newm on */
+        G *gp = weft__getg();
+        m->ncreatestack = weft__callers(2, gp ? gp->stacklo : 0, gp ? gp->stackhi : 0,
+                                        m->createstack, 32);
     }
     weft__lock(&sched.lock);
     m->id = sched.mnext++;
@@ -143,7 +124,7 @@ int weft__newm(P *pp, bool spinning)
 void weft__mfree(M *m)
 {
     weft__cpuprof_mfree(m);
-    free(m->createtext);
+    weft__schedtrace_mfree(m);
     free(m->g0);
     free(m);
 }

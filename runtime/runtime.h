@@ -26,6 +26,7 @@
 
 #include "weft.h"
 #include "arch/switch.h"
+#include "diag/schedview.h"
 
 #define WEFT_HIDDEN __attribute__((visibility("hidden")))
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -269,7 +270,6 @@ struct M {
     size_t altstacksize;    /* const */
     int ncreatestack;       /* const: frames in createstack */
     uintptr_t createstack[32]; /* const: who created this M (Go's mp.createstack) */
-    char *createtext;       /* atomic: createstack symbolized, set once by the first detailed dump */
     /* Stack capture by signal (os/linux.c weft__sigcapture): the requester
      * writes capreq = 1 and signals the thread; its handler fills cappcs
      * and stores capreq = 2. */
@@ -277,10 +277,7 @@ struct M {
     int32_t capn;           /* written by the handler before capreq = 2 */
     int64_t capgoid;        /* ditto: the goroutine it interrupted, 0 if none */
     uintptr_t cappcs[64];   /* ditto */
-    /* CPU profiler (cpuprof.c) */
-    struct weft__profbuf *profbuf; /* atomic: its sample ring, set once, freed with the M */
-    timer_t proftimer;      /* sched.lock: its SIGPROF timer ... */
-    bool proftimer_armed;   /* sched.lock: ... while this is true */
+    weft__mdiag diag;       /* diag/'s own (diag/schedview.h): CPU profiler, dump cache */
 };
 
 /* ---- P: the right to run Go code ------------------------------------------ */
@@ -420,8 +417,6 @@ extern weft__mutex weft__allglock;
 extern size_t weft__stack_default;     /* WEFT_STACK or WEFT_STACK_DEFAULT */
 int  weft__env_maxprocs(void);         /* WEFT_MAXPROCS or CPUs in our affinity mask */
 void weft__env_init(void);
-void weft__scheddebug_init(void);      /* SCHEDDEBUG, once per process */
-void weft__schedtrace_crash(int fd);   /* a detailed dump from a crash path (no malloc) */
 
 /* ---- current G / M --------------------------------------------------------
  * The current G lives in a thread-local set at every switch.  It is read
@@ -606,20 +601,9 @@ int  weft__ncpu(void);
 void weft__signals_init(void);
 int  weft__sigaltstack_init(M *m);
 void weft__sigaltstack_fini(M *m);
-void weft__sigctx(void *uctx, uintptr_t *pc, uintptr_t *fp);   /* interrupted pc, frame pointer */
-/* In a signal handler: the interrupted frames (pcs[0] the exact pc) on the
- * stack the thread was on, and the goroutine that owns it (0 if none). */
-int  weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid);
-void weft__sigprof_install(void);
-int  weft__proftimer_start(M *m, int hz);   /* SIGPROF hz times per CPU-second of m */
-void weft__proftimer_stop(M *m);
+/* The stacks of signalled threads (weft__sigstack, weft__sigcapture) and
+ * the CPU profiler's timers are declared in diag/schedview.h. */
 
-/* ---- cpuprof.c ------------------------------------------------------------------ */
-typedef struct weft__profbuf weft__profbuf;
-void weft__cpuprof_signal(void *uctx);     /* SIGPROF on an M */
-void weft__cpuprof_minit(M *m);            /* a new M: armed if profiling */
-void weft__cpuprof_mfree(M *m);
-void weft__cpuprof_shutdown(void);         /* main returned: stop (and write) a running profile */
 /* panic.c: reports a fatal signal (or SIGQUIT) Go's way and exits 2. */
 void weft__sigpanic(int sig, siginfo_t *si, void *uctx) __attribute__((noreturn));
 

@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "runtime.h"
-#include "scheddebug.h"
-#include "traceback.h"
+#include "diag/scheddebug.h"
+#include "diag/unwind.h"
 
 static AO_t sysmon_stop_flag;
 AO_t weft__coarsetime;
@@ -56,33 +56,15 @@ static void syscallcause(P *pp)
 }
 
 /* SCHEDDEBUG=hogwarn=N: pp has run one goroutine for N ms without it
- * reaching a scheduling point.  Say which, with the stack it is running
- * now (captured by signalling its M), once per run of that goroutine (any
- * switch on the P starts the clock again; see retake). */
+ * reaching a scheduling point.  diag/ says which, with the stack it is
+ * running now (captured by signalling its M), once per run of that
+ * goroutine (any switch on the P starts the clock again; see retake). */
 static void hogwarn(P *pp, int64_t ns)
 {
     M *m = pp->m;
     G *gp = m ? m->curg : NULL;
-    if (!gp)
-        return;
-    int64_t goid = gp->goid;
-    uintptr_t pcs[64];
-    int64_t capgoid = 0;
-    int n = weft__sigcapture(m, pcs, 64, &capgoid, 100 * 1000 * 1000, false);
-    weft__out o;
-    weft__out_fd(&o, 2);
-    weft__outf(&o, "weft: hogwarn: goroutine %lld has run for %lldms on P%d without reaching a scheduling point\n",
-               (long long)goid, (long long)(ns / 1000000), pp->id);
-    if (n > 0 && capgoid == goid) {
-        weft__goroutineheader(&o, gp);
-        weft__tbopts opt = { 0 };
-        for (int i = 0; i < n; i++)
-            weft__printframe(&o, pcs[i], i == 0, &opt);
-    } else {
-        weft__outf(&o, "goroutine %lld [running]:\n\t(it moved on before its stack could be captured)\n",
-                   (long long)goid);
-    }
-    weft__out_flush(&o);
+    if (gp)
+        weft__hogwarn(m, gp, pp->id, ns);
 }
 
 static uint32_t retake(int64_t now)

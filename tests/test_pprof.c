@@ -23,7 +23,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "pprof.h"
+#include "diag/pprof.h"
+#include "diag/symtab.h"
 
 #include "pprof_reader.h"
 
@@ -53,7 +54,7 @@ typedef struct {
     char name[32]; /* reused every call: the writer must copy */
 } fakectx;
 
-static bool fakesym(uintptr_t pc, bool isreturn, weft__sym *out, void *arg)
+static bool fakesym(uintptr_t pc, bool isreturn, weft__pprof_sym *out, void *arg)
 {
     fakectx *c = arg;
     cr_assert_lt(c->calls, 64);
@@ -63,14 +64,14 @@ static bool fakesym(uintptr_t pc, bool isreturn, weft__sym *out, void *arg)
     memset(out, 0, sizeof *out);
     if (a >= 0x1000 && a < 0x1100) {
         snprintf(c->name, sizeof c->name, "alpha");
-        *out = (weft__sym){.func = c->name, .file = "alpha.c", .line = 10 + (int)(a - 0x1000) / 16};
+        *out = (weft__pprof_sym){.func = c->name, .file = "alpha.c", .line = 10 + (int)(a - 0x1000) / 16};
     } else if (a >= 0x2000 && a < 0x2100) {
         snprintf(c->name, sizeof c->name, "beta");
-        *out = (weft__sym){.func = c->name, .file = "beta.c", .line = 20};
+        *out = (weft__pprof_sym){.func = c->name, .file = "beta.c", .line = 20};
     } else if (a >= 0x3000 && a < 0x3100) {
-        *out = (weft__sym){.func = "gamma"};
+        *out = (weft__pprof_sym){.func = "gamma"};
     } else if (a >= 0x4000 && a < 0x4100) {
-        *out = (weft__sym){.func = "alpha", .file = "other.c"};
+        *out = (weft__pprof_sym){.func = "alpha", .file = "other.c"};
     } else {
         return false;
     }
@@ -512,7 +513,7 @@ Test(pprof, self_symbolizer_names_this_binary)
     int64_t v = 5;
     cr_assert_eq(weft__pprof_add(p, st, 2, true, &v, "goroutine", "1"), 0);
     cr_assert_eq(weft__pprof_add(p, st, 2, true, &v, "goroutine", "1"), 0);
-    tprof *t = roundtrip(p, weft__pprof_self_symbolizer, NULL);
+    tprof *t = roundtrip(p, weft__symtab_pprof, NULL);
     cr_assert_eq(t->nsmp, 1);
     cr_assert_eq(t->smp[0].val[0], 10);
     const tloc *leaf = locbyid(t, t->smp[0].loc[0]), *caller = locbyid(t, t->smp[0].loc[1]);
@@ -632,7 +633,7 @@ Test(pprof, go_tool_pprof_reads_a_self_symbolized_profile, .timeout = 120)
     char path[] = "/tmp/weft_pprof_goXXXXXX";
     int fd = mkstemp(path);
     cr_assert_geq(fd, 0);
-    cr_assert_eq(weft__pprof_write(p, fd, weft__pprof_self_symbolizer, NULL), 0);
+    cr_assert_eq(weft__pprof_write(p, fd, weft__symtab_pprof, NULL), 0);
     close(fd);
     weft__pprof_free(p);
     weft__symtab_fini();

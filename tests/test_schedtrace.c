@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
-#include "scheddebug.h"
+#include "diag/scheddebug.h"
 #include "testutil.h"
 
 /* ---- the parser --------------------------------------------------------------- */

@@ -10,19 +10,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
-#include <ucontext.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "runtime.h"
-#include "traceback.h"
-
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#else
-#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
-#endif
+#include "diag/unwind.h"
 
 int64_t weft__nanotime(void)
 {
@@ -113,20 +105,6 @@ static struct sigaction *oldaction(int sig)
     return NULL;
 }
 
-void weft__sigctx(void *uctx, uintptr_t *pc, uintptr_t *fp)
-{
-    ucontext_t *uc = uctx;
-#if defined(__x86_64__)
-    *pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    *fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-#elif defined(__aarch64__)
-    *pc = (uintptr_t)uc->uc_mcontext.pc;
-    *fp = (uintptr_t)uc->uc_mcontext.regs[29];
-#else
-#error "weft: no signal context accessors for this architecture"
-#endif
-}
-
 /* SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGQUIT, on the M's alternate stack.
  * A fault inside the running goroutine's guard region is a stack overflow;
  * any other fault, and SIGQUIT, is reported Go's way by panic.c (which
@@ -166,96 +144,6 @@ static weft__mutex caplock = WEFT__MUTEX_INIT;
 
 static bool inside(uintptr_t fp, uintptr_t lo, uintptr_t hi) { return lo && fp >= lo && fp < hi; }
 
-/* Where the return address is when pc is in a function's prologue or
- * epilogue, before its frame record exists or after it is gone (then the
- * frame pointer still names the caller's frame, and the walk would skip
- * the caller): an offset from SP, or -1 when the frame record is in place.
- * x86-64: at endbr64 / push %rbp (entry), mov %rsp,%rbp (after the push),
- * ret (after pop %rbp).  AArch64: at stp x29, x30, [sp, #-n]! (entry) or
- * ret, where the link register holds it (-2). */
-static int retaddr_at(uintptr_t pc)
-{
-#if defined(__x86_64__)
-    const uint8_t *i = (const uint8_t *)pc;
-    if (i[0] == 0x55 || i[0] == 0xc3 || (i[0] == 0xf3 && i[1] == 0x0f && i[2] == 0x1e && i[3] == 0xfa))
-        return 0;
-    if (i[0] == 0x48 && i[1] == 0x89 && i[2] == 0xe5)
-        return 8;
-#elif defined(__aarch64__)
-    uint32_t i = *(const uint32_t *)pc;
-    if ((i & 0xffc07fffu) == 0xa9807bfdu || i == 0xd65f03c0u)
-        return -2;
-#endif
-    return -1;
-}
-
-/* Reads n bytes at addr without faulting (process_vm_readv on ourselves
- * fails with EFAULT on an unmapped address): async-signal-safe. */
-static bool saferead(uintptr_t addr, void *buf, size_t n)
-{
-    struct iovec local = { .iov_base = buf, .iov_len = n };
-    struct iovec remote = { .iov_base = (void *)addr, .iov_len = n };
-    return syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL) == (long)n;
-}
-
-/* A leaf function without a frame record (GCC omits it in leaves even
- * with -fno-omit-frame-pointer): the frame pointer still names its
- * caller's frame, so the walk would skip the caller.  ret is the return
- * address the leaf would have (x86-64: [sp]; AArch64: the link register);
- * believe it when the instruction before it is a direct call to a function
- * that starts at most 64 KiB before pc. */
-static bool leafcall(uintptr_t ret, uintptr_t pc)
-{
-#if defined(__x86_64__)
-    uint8_t ins[5];
-    if (ret < 5 || !saferead(ret - 5, ins, 5) || ins[0] != 0xe8)
-        return false;
-    int32_t rel;
-    memcpy(&rel, ins + 1, 4);
-    uintptr_t target = ret + (uintptr_t)(intptr_t)rel;
-#elif defined(__aarch64__)
-    uint32_t ins;
-    if (ret < 4 || !saferead(ret - 4, &ins, 4) || (ins & 0xfc000000u) != 0x94000000u)
-        return false;
-    int64_t imm = (int64_t)((ins & 0x03ffffffu) << 6) >> 4;    /* imm26 * 4, sign-extended */
-    uintptr_t target = ret - 4 + (uintptr_t)imm;
-#endif
-    return target <= pc && pc - target < 65536;
-}
-
-WEFT_NO_ASAN static int sigunwind(void *uctx, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
-{
-    ucontext_t *uc = uctx;
-    uintptr_t pc, fp;
-    weft__sigctx(uctx, &pc, &fp);
-    if (max < 2)
-        return weft__unwind(pc, fp, lo, hi, pcs, max);
-    int off = retaddr_at(pc);
-    uintptr_t ret = 0;
-#if defined(__x86_64__)
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    if (off >= 0 && inside(sp + (uintptr_t)off, lo, hi)) {
-        ret = *(const uintptr_t *)(sp + (uintptr_t)off);
-    } else if (off == -1 && inside(sp, lo, hi)) {
-        /* the word at SP may be anything (it is only a guess until
-         * leafcall has checked it): tell valgrind we know */
-        uintptr_t cand = *(const uintptr_t *)sp;
-        VALGRIND_MAKE_MEM_DEFINED(&cand, sizeof cand);
-        if (leafcall(cand, pc))
-            ret = cand;
-    }
-#else
-    uintptr_t lr = (uintptr_t)uc->uc_mcontext.regs[30];
-    if (off != -1 || leafcall(lr, pc))
-        ret = lr;
-#endif
-    if (!ret)
-        return weft__unwind(pc, fp, lo, hi, pcs, max);
-    pcs[0] = pc;
-    /* the caller's frame record is what fp names: continue from there */
-    return 1 + weft__unwind(ret, fp, lo, hi, pcs + 1, max - 1);
-}
-
 int weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid)
 {
     G *gp = weft__getg();
@@ -277,7 +165,9 @@ int weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid)
         pcs[0] = pc;
         return 1;
     }
-    return sigunwind(uctx, lo, hi, pcs, max);
+    weft__unwinder u;
+    weft__unwind_init_sigctx(&u, uctx, lo, hi);
+    return weft__unwind_pcs(&u, pcs, max);
 }
 
 static void capture_handler(int sig, siginfo_t *si, void *uctx)
@@ -338,7 +228,7 @@ int weft__proftimer_start(M *m, int hz)
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGPROF;
     sev.sigev_notify_thread_id = m->procid;
-    if (timer_create(clk, &sev, &m->proftimer) != 0)
+    if (timer_create(clk, &sev, &m->diag.proftimer) != 0)
         return -errno;
     /* A random first expiry, as Go: threads that live shorter than one
      * period are still sampled in proportion. */
@@ -348,9 +238,9 @@ int weft__proftimer_start(M *m, int hz)
         .it_interval = { .tv_sec = period / 1000000000, .tv_nsec = period % 1000000000 },
         .it_value = { .tv_sec = first / 1000000000, .tv_nsec = first % 1000000000 },
     };
-    if (timer_settime(m->proftimer, 0, &its, NULL) != 0) {
+    if (timer_settime(m->diag.proftimer, 0, &its, NULL) != 0) {
         int e = -errno;
-        timer_delete(m->proftimer);
+        timer_delete(m->diag.proftimer);
         return e;
     }
     return 0;
@@ -358,7 +248,7 @@ int weft__proftimer_start(M *m, int hz)
 
 void weft__proftimer_stop(M *m)
 {
-    timer_delete(m->proftimer);
+    timer_delete(m->diag.proftimer);
 }
 
 int weft__sigcapture(M *m, uintptr_t *pcs, int max, int64_t *goid, int64_t timeout_ns, bool crash)

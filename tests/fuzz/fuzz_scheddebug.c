@@ -1,8 +1,8 @@
 /*
  * fuzz_scheddebug.c — libFuzzer harness for the SCHEDDEBUG parser
- * (runtime/scheddebug.c, a pure function).
+ * (runtime/diag/scheddebug.c, a pure function).
  *
- * fuzz-sources: runtime/scheddebug.c
+ * fuzz-sources: runtime/diag/scheddebug.c
  *
  * For every input it checks, trapping on any violation:
  *   - the result is in range: schedtrace, hogwarn >= 0; scheddetail 0 or 1;
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scheddebug.h"
+#include "diag/scheddebug.h"
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 

@@ -378,8 +378,6 @@ int main(int argc, char **argv)
 
     int outfd = -1;
     if (r.opt.out) {
-        if (!pprofout_available)
-            usage_error("-o %s: this build has no pprof writer (runtime/pprof.c)", r.opt.out);
         outfd = open(r.opt.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (outfd < 0) {
             fprintf(stderr, "weftprof: -o %s: %s\n", r.opt.out, strerror(errno));

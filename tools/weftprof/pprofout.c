@@ -1,8 +1,9 @@
 /*
- * pprofout.c — the -o file, written by the runtime's profile.proto writer
- * (runtime/pprof.h) with weftprof's own symbolizer: pprof.c would look
- * addresses up in weftprof's process, but they belong to the target, so the
- * names come from the cache libunwind filled while sampling (symbols.h).
+ * pprofout.c — the -o file, written by weft's profile.proto writer
+ * (runtime/diag/pprof.h, the weft_pprof library: self-contained, no runtime
+ * in it) with weftprof's own symbolizer: the addresses belong to the
+ * target, not to weftprof, so the names come from the cache libunwind
+ * filled while sampling (symbols.h).
  *
  * Sample types are samples/count and wall/nanoseconds (count × period):
  * every thread is sampled whether it runs or sleeps, so this is a wall-clock
@@ -13,13 +14,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "report.h"
-
-#ifdef WEFTPROF_HAVE_PPROF
-
 #include "pprof.h"
-
-const bool pprofout_available = true;
+#include "report.h"
 
 static const weft__pprof_vt sample_types[] = {
     { "samples", "count" },
@@ -57,17 +53,15 @@ typedef struct symarg {
     int gen;
 } symarg;
 
-static bool symbolize(uintptr_t pc, bool isreturn, weft__sym *out, void *arg)
+static bool symbolize(uintptr_t pc, bool isreturn, weft__pprof_sym *out, void *arg)
 {
     symarg *a = arg;
     const wp_addr *e = symbols_find(a->s, isreturn ? pc - 1 : pc, a->gen);
     if (!e || e->func < 0)
         return false;
     out->func = symbols_name(a->s, e->func);
-    out->entry = (uintptr_t)e->entry;
     out->file = NULL;
     out->line = 0;
-    out->module = NULL;
     return true;
 }
 
@@ -96,29 +90,3 @@ int pprofout_write(int fd, void *snap, wp_profile *p, wp_symbols *s,
     weft__pprof_free(pp);
     return r;
 }
-
-#else  /* no runtime/pprof.c in this checkout */
-
-const bool pprofout_available = false;
-
-void *pprofout_snapshot(pid_t tid, void *old, int hz)
-{
-    (void)tid;
-    (void)hz;
-    return old;
-}
-
-void pprofout_free(void *snap)
-{
-    (void)snap;
-}
-
-int pprofout_write(int fd, void *snap, wp_profile *p, wp_symbols *s,
-                   const wp_report_info *info, int gen, int64_t *skipped)
-{
-    (void)fd, (void)snap, (void)p, (void)s, (void)info, (void)gen;
-    *skipped = 0;
-    return -ENOSYS;
-}
-
-#endif

@@ -28,9 +28,6 @@ void report_print(FILE *out, wp_profile *p, wp_symbols *s, const wp_report_info 
 
 /* ---- pprof (pprofout.c) ---------------------------------------------- */
 
-/* Whether this build has the pprof writer (runtime/pprof.c). */
-extern const bool pprofout_available;
-
 /* A profile under construction whose mappings are those of /proc/TID/maps
  * now.  Taken while the target lives (its maps vanish with it); a later
  * snapshot replaces an earlier one.  Returns the newest snapshot: the new

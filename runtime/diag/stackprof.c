@@ -1,13 +1,14 @@
 /*
- * profile.c — goroutine and thread-creation stacks for programs:
+ * stackprof.c — goroutine and thread-creation stacks for programs:
  * weft_stack (runtime.Stack), weft_goroutine_profile and
  * weft_threadcreate_profile (Go's (n, ok) calls) and weft_profile_write
- * (pprof.Lookup(name).WriteTo in its three forms, go-formats.md §3.1).
+ * (pprof.Lookup(name).WriteTo in its three forms; docs/formats.md,
+ * goroutine and threadcreate profiles).
  *
  * Goroutine stacks are read with the world stopped, so every goroutine
  * but the caller sits in a saved context or a syscall and its stack holds
- * still.  Thread-creation stacks are const once an M exists and are read
- * under sched.lock.
+ * still.  Thread-creation stacks are constant once an M exists and are
+ * read under the scheduler lock, which freezes the set of Ms.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,19 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "weft.h"
+
 #include "pprof.h"
+#include "schedview.h"
+#include "symtab.h"
 #include "traceback.h"
 
-/* load-acquire: pairs with boot's store-release, so the scheduler's
- * structures are initialised when we see 2 */
-static bool running(void) { return AO_load_acquire(&sched.booted) == 2; }
-
 /* Callers stop the world first, so the status holds still. */
-static bool usergoroutine(G *gp)
-{
-    AO_t st = AO_load(&gp->atomicstatus);
-    return !gp->issystem && st != Gdead && st != Gidle;
-}
+static bool usergoroutine(const weft__gview *g) { return g->status != VGdead && g->status != VGidle; }
 
 int weft_stack(char *buf, size_t len, bool all)
 {
@@ -36,19 +33,19 @@ int weft_stack(char *buf, size_t len, bool all)
         return 0;
     if (!buf)
         return -EINVAL;
-    G *gp = weft__getg();
-    bool user = gp && !gp->issystem;
+    weft__selfview self;
+    weft__view_self(&self);
+    bool user = self.g != NULL;
     if (!all && !user)
         return -ESRCH;
     weft__out o;
     weft__out_mem(&o, buf, len);
-    bool stopped = all && running() && weft__stoptheworld();
-    gp = weft__getg();      /* stoptheworld may have yielded: another M now */
+    bool stopped = all && weft__view_running() && weft__stoptheworld();
     weft__tbopts opt = { 0 };
     if (user)
         weft__traceback_self(&o, &opt);
-    if (all && running())
-        weft__tracebackothers(&o, user ? gp : NULL, false, &opt);
+    if (all && weft__view_running())
+        weft__tracebackothers(&o, self.g, false, &opt);
     if (stopped)
         weft__starttheworld();
     return o.n > INT_MAX ? INT_MAX : (int)o.n;
@@ -59,26 +56,32 @@ int weft_goroutine_profile(weft_stack_record *p, int len, bool *ok)
     if (!ok || len < 0 || (len > 0 && !p))
         return -EINVAL;
     *ok = false;
-    if (!running())
+    if (!weft__view_running())
         return 0;
     bool stopped = weft__stoptheworld();
-    G *me = weft__getg();
+    weft__selfview self;
+    weft__view_self(&self);     /* after the stop: we may be on another M now */
+    weft__gview g;
     int n = 0;
-    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink)
-        n += usergoroutine(gp);
+    for (G *gp = weft__view_allg(NULL); gp; gp = weft__view_allg(gp)) {
+        weft__view_g(gp, &g);
+        n += usergoroutine(&g);
+    }
     if (n <= len) {
         int i = 0;
-        for (G *gp = (G *)AO_load_acquire(&weft__allg); gp && i < n; gp = gp->allglink) {
-            if (!usergoroutine(gp))
+        for (G *gp = weft__view_allg(NULL); gp && i < n; gp = weft__view_allg(gp)) {
+            weft__view_g(gp, &g);
+            if (!usergoroutine(&g))
                 continue;
             uintptr_t *r = p[i++].stack;
             memset(r, 0, sizeof p[0].stack);
-            if (gp == me) {
+            if (gp == self.g) {
                 /* from our caller, as Go's saveg(getcallerpc(), getcallersp()) */
-                uintptr_t *fp = __builtin_frame_address(0);
-                weft__unwind(fp[1], fp[0], gp->stacklo, gp->stackhi, r, TB_MAXPCS);
+                weft__unwinder u;
+                weft__unwind_init_self(&u, 1, self.stacklo, self.stackhi);
+                weft__unwind_pcs(&u, r, TB_MAXPCS);
             } else {
-                weft__gstackrecord(gp, r, TB_MAXPCS);
+                weft__gstackrecord(&g, r, TB_MAXPCS);
             }
         }
         *ok = true;
@@ -93,24 +96,28 @@ int weft_threadcreate_profile(weft_stack_record *p, int len, bool *ok)
     if (!ok || len < 0 || (len > 0 && !p))
         return -EINVAL;
     *ok = false;
-    if (!running())
+    if (!weft__view_running())
         return 0;
-    weft__lock(&sched.lock);
+    weft__view_lock();
+    weft__mview mv;
     int n = 0;
-    for (M *m = sched.allm; m; m = m->alllink)
-        n += !m->exited;
+    for (M *m = weft__view_allm(NULL); m; m = weft__view_allm(m)) {
+        weft__view_m(m, &mv);
+        n += !mv.exited;
+    }
     if (n <= len) {
         int i = 0;
-        for (M *m = sched.allm; m; m = m->alllink) {
-            if (m->exited)
+        for (M *m = weft__view_allm(NULL); m; m = weft__view_allm(m)) {
+            weft__view_m(m, &mv);
+            if (mv.exited)
                 continue;
             memset(p[i].stack, 0, sizeof p[i].stack);
-            memcpy(p[i].stack, m->createstack, (size_t)m->ncreatestack * sizeof(uintptr_t));
+            memcpy(p[i].stack, mv.createstack, (size_t)mv.ncreatestack * sizeof(uintptr_t));
             i++;
         }
         *ok = true;
     }
-    weft__unlock(&sched.lock);
+    weft__view_unlock();
     return n;
 }
 
@@ -217,7 +224,7 @@ static int write_proto(const char *name, int fd, const group *g, int ng)
         err = weft__pprof_add(pp, g[i].r->stack, depth(g[i].r), false, &v, NULL, NULL);
     }
     if (err == 0)
-        err = weft__pprof_write(pp, fd, weft__pprof_self_symbolizer, NULL);
+        err = weft__pprof_write(pp, fd, weft__symtab_pprof, NULL);
     weft__pprof_free(pp);
     return err;
 }

@@ -1,6 +1,7 @@
 /*
- * cpuprof.c — the CPU profiler (SPEC §5; Go's runtime/cpuprof.go and
- * pprof.StartCPUProfile).
+ * cpuprof.c — the CPU profiler (Go's runtime/cpuprof.go and
+ * pprof.StartCPUProfile; the file it writes: docs/formats.md, the CPU
+ * profile).
  *
  *   every M ──timer on its own CPU clock──▶ SIGPROF on that very thread
  *      handler: walk the interrupted frames ──▶ the M's ring (no locks)
@@ -12,7 +13,9 @@
  * (SIGEV_THREAD_ID), as Go does since 1.18: process-wide setitimer
  * delivers to whichever thread the kernel picks, often a sleeping one, and
  * under-counts beyond one busy CPU.  Ms created while profiling are armed
- * when they start (weft__cpuprof_minit).
+ * when they start (weft__cpuprof_minit).  Each M's ring and timer live in
+ * its diag block (diag/schedview.h: weft__mdiag); the set of Ms and the
+ * timers are changed only under the scheduler lock (weft__view_lock).
  *
  * The handler may interrupt anything, malloc and the scheduler's locks
  * included, so it only walks frame pointers within the stack it is on and
@@ -23,14 +26,19 @@
  * allocated on the first profile and kept until the M is freed, so a
  * signal still in flight after a stop never writes freed memory.
  */
+#include <atomic_ops.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "weft.h"
+
 #include "pprof.h"
-#include "traceback.h"
+#include "schedview.h"
+#include "symtab.h"
 
 #define PROF_MAXSTACK 64
 #define PROF_SLOTS 256          /* per M: 2.5 s at 100 Hz, 25 ms at 10 kHz */
@@ -57,12 +65,16 @@ static struct {
     int64_t startwall, startmono;
     weft__pprof *p;             /* writer thread (proflock after join) */
     pthread_t writer;
-    weft__note stopnote;        /* wakes the writer for the last drain */
+    pthread_mutex_t stoplock;   /* with stopcond: wakes the writer ... */
+    pthread_cond_t stopcond;
+    bool stopping;              /* stoplock: ... for its last drain */
     int64_t lost;               /* writer */
     int err;                    /* writer: first pprof_add error */
-} prof;
+} prof = { .stoplock = PTHREAD_MUTEX_INITIALIZER };
 
-static weft__mutex proflock = WEFT__MUTEX_INIT;    /* start / stop */
+/* Start and stop.  A plain mutex: only profile start and stop take it
+ * (a goroutine blocked here blocks its thread, as on any runtime lock). */
+static pthread_mutex_t proflock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The function lost samples are attributed to. */
 __attribute__((noinline, used)) void weft__cpuprof_lost(void) { __asm__ volatile(""); }
@@ -71,13 +83,13 @@ __attribute__((noinline, used)) void weft__cpuprof_lost(void) { __asm__ volatile
 
 void weft__cpuprof_signal(void *uctx)
 {
-    G *gp = weft__getg();
-    M *m = gp ? gp->m : NULL;
+    weft__mdiag *d = weft__view_mdiag_self();
     /* load-acquire: pairs with start's store-release of on after the rings
      * were allocated */
-    if (!m || !AO_load_acquire(&prof.on))
+    if (!d || !AO_load_acquire(&prof.on))
         return;
-    weft__profbuf *b = (weft__profbuf *)AO_load_acquire((AO_t *)&m->profbuf);
+    /* load-acquire: pairs with arm's store-release of the new ring */
+    struct weft__profbuf *b = (struct weft__profbuf *)AO_load_acquire((AO_t *)&d->profbuf);
     if (!b)
         return;
     AO_t t = AO_load(&b->tail);         /* only we write it */
@@ -97,8 +109,10 @@ void weft__cpuprof_signal(void *uctx)
 static void drain(void)
 {
     static const char *const key = "goroutine";
-    for (M *m = (M *)AO_load_acquire((AO_t *)&sched.allm); m; m = m->alllink) {
-        weft__profbuf *b = (weft__profbuf *)AO_load_acquire((AO_t *)&m->profbuf);
+    for (M *m = weft__view_allm(NULL); m; m = weft__view_allm(m)) {
+        weft__mdiag *d = weft__view_mdiag(m);
+        /* load-acquire: pairs with arm's store-release of the new ring */
+        struct weft__profbuf *b = (struct weft__profbuf *)AO_load_acquire((AO_t *)&d->profbuf);
         if (!b)
             continue;
         AO_t h = AO_load(&b->head);                 /* only we write it */
@@ -129,10 +143,28 @@ static void drain(void)
     }
 }
 
+/* Sleeps PROF_DRAIN_NS, or less if stop wakes it; true once stop has. */
+static bool writer_sleep(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += PROF_DRAIN_NS;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&prof.stoplock);
+    while (!prof.stopping && pthread_cond_timedwait(&prof.stopcond, &prof.stoplock, &ts) == 0)
+        ;
+    bool stop = prof.stopping;
+    pthread_mutex_unlock(&prof.stoplock);
+    return stop;
+}
+
 static void *writer(void *arg)
 {
     (void)arg;
-    while (!weft__notetsleep(&prof.stopnote, PROF_DRAIN_NS))
+    while (!writer_sleep())
         drain();
     drain();
     return NULL;
@@ -140,60 +172,65 @@ static void *writer(void *arg)
 
 /* ---- arming Ms ----------------------------------------------------------------------- */
 
-/* sched.lock held, profiling on: gives m a ring (kept for its life) and
+/* View lock held, profiling on: gives m a ring (kept for its life) and
  * starts its timer. */
 static void arm(M *m)
 {
-    if (m->exited || m->procid == 0 || m->proftimer_armed)
+    weft__mview mv;
+    weft__view_m(m, &mv);
+    weft__mdiag *d = weft__view_mdiag(m);
+    if (mv.exited || mv.procid == 0 || d->proftimer_armed)
         return;
-    if (!m->profbuf) {
-        weft__profbuf *b = calloc(1, sizeof *b);
+    if (!d->profbuf) {
+        struct weft__profbuf *b = calloc(1, sizeof *b);
         if (!b)
             return;     /* this M goes unprofiled rather than failing the rest */
         /* store-release: the handler sees an initialised ring */
-        AO_store_release((AO_t *)&m->profbuf, (AO_t)b);
+        AO_store_release((AO_t *)&d->profbuf, (AO_t)b);
     } else {
         /* discard what a previous profile left: the writer is not running,
          * so we are the consumer; prof.on's store-release (start) orders
          * these before the handler's next look at the ring */
-        AO_store(&m->profbuf->head, AO_load(&m->profbuf->tail));
-        AO_store(&m->profbuf->overflow, 0);
+        AO_store(&d->profbuf->head, AO_load(&d->profbuf->tail));
+        AO_store(&d->profbuf->overflow, 0);
     }
     if (weft__proftimer_start(m, prof.hz) == 0)
-        m->proftimer_armed = true;
+        d->proftimer_armed = true;
 }
 
-/* sched.lock held: every M's timer off (stop, or a failed start).  prof.on
+/* View lock held: every M's timer off (stop, or a failed start).  prof.on
  * is already 0: a signal still in flight finds it and records nothing. */
 static void disarm_all(void)
 {
-    for (M *m = sched.allm; m; m = m->alllink) {
-        if (m->proftimer_armed) {
+    for (M *m = weft__view_allm(NULL); m; m = weft__view_allm(m)) {
+        weft__mdiag *d = weft__view_mdiag(m);
+        if (d->proftimer_armed) {
             weft__proftimer_stop(m);
-            m->proftimer_armed = false;
+            d->proftimer_armed = false;
         }
     }
 }
 
 void weft__cpuprof_minit(M *m)
 {
-    /* a hint; the decision is taken again under sched.lock, which start
+    /* a hint; the decision is taken again under the view lock, which start
      * and stop hold while they flip prof.on */
     if (!AO_load_acquire(&prof.on))
         return;
-    weft__lock(&sched.lock);
+    weft__view_lock();
     if (AO_load(&prof.on))
         arm(m);
-    weft__unlock(&sched.lock);
+    weft__view_unlock();
 }
 
 void weft__cpuprof_mfree(M *m)
 {
-    if (m->proftimer_armed)
+    weft__mdiag *d = weft__view_mdiag(m);
+    if (d->proftimer_armed)
         weft__proftimer_stop(m);
-    m->proftimer_armed = false;
-    free(m->profbuf);
-    m->profbuf = NULL;
+    d->proftimer_armed = false;
+    free(d->profbuf);
+    d->profbuf = NULL;
 }
 
 /* ---- start / stop ------------------------------------------------------------------ */
@@ -204,13 +241,13 @@ int weft_cpuprofile_start(int fd, int hz)
         return -EINVAL;
     if (fd < 0)
         return -EBADF;
-    weft__lock(&proflock);
+    pthread_mutex_lock(&proflock);
     int err = 0;
     if (AO_load(&prof.on)) {        /* proflock: only start/stop change it */
         err = -EBUSY;
         goto out;
     }
-    if (AO_load_acquire(&sched.booted) != 2 || AO_load(&sched.exiting)) {
+    if (!weft__view_running() || weft__view_exiting()) {
         err = -ESRCH;
         goto out;
     }
@@ -230,40 +267,53 @@ int weft_cpuprofile_start(int fd, int hz)
     clock_gettime(CLOCK_REALTIME, &ts);
     prof.startwall = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     prof.startmono = weft__nanotime();
-    weft__noteclear(&prof.stopnote);
-    weft__lock(&sched.lock);
+    prof.stopping = false;      /* no writer yet: no lock needed */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* as writer_sleep's deadline */
+    pthread_cond_init(&prof.stopcond, &ca);
+    pthread_condattr_destroy(&ca);
+    weft__view_lock();
+    /* store-release (under the view lock, as every write of it): pairs
+     * with the handler's load-acquire; each ring is published by arm's
+     * own store-release, and no M's timer runs before arm started it */
     AO_store_release(&prof.on, 1);
-    for (M *m = sched.allm; m; m = m->alllink)
+    for (M *m = weft__view_allm(NULL); m; m = weft__view_allm(m))
         arm(m);
-    weft__unlock(&sched.lock);
+    weft__view_unlock();
     int r = pthread_create(&prof.writer, NULL, writer, NULL);
     if (r != 0) {
-        weft__lock(&sched.lock);
-        AO_store(&prof.on, 0);      /* under sched.lock, as every write of it */
+        weft__view_lock();
+        AO_store(&prof.on, 0);      /* under the view lock, as every write of it */
         disarm_all();
-        weft__unlock(&sched.lock);
+        weft__view_unlock();
+        pthread_cond_destroy(&prof.stopcond);
         weft__pprof_free(prof.p);
         prof.p = NULL;
         err = -r;
     }
 out:
-    weft__unlock(&proflock);
+    pthread_mutex_unlock(&proflock);
     return err;
 }
 
 int weft_cpuprofile_stop(void)
 {
-    weft__lock(&proflock);
+    pthread_mutex_lock(&proflock);
     if (!AO_load(&prof.on)) {       /* proflock: only start/stop change it */
-        weft__unlock(&proflock);
+        pthread_mutex_unlock(&proflock);
         return -EINVAL;
     }
-    weft__lock(&sched.lock);
-    AO_store(&prof.on, 0);          /* under sched.lock, as every write of it */
+    weft__view_lock();
+    AO_store(&prof.on, 0);          /* under the view lock, as every write of it */
     disarm_all();
-    weft__unlock(&sched.lock);
-    weft__notewakeup(&prof.stopnote);
+    weft__view_unlock();
+    pthread_mutex_lock(&prof.stoplock);
+    prof.stopping = true;
+    pthread_cond_signal(&prof.stopcond);
+    pthread_mutex_unlock(&prof.stoplock);
     pthread_join(prof.writer, NULL);
+    pthread_cond_destroy(&prof.stopcond);
     int err = prof.err;
     if (prof.lost > 0 && !err) {
         uintptr_t pc = (uintptr_t)weft__cpuprof_lost;
@@ -274,10 +324,10 @@ int weft_cpuprofile_stop(void)
     if (!err)
         err = weft__pprof_add_proc_mappings(prof.p, 0);
     if (!err)
-        err = weft__pprof_write(prof.p, prof.fd, weft__pprof_self_symbolizer, NULL);
+        err = weft__pprof_write(prof.p, prof.fd, weft__symtab_pprof, NULL);
     weft__pprof_free(prof.p);
     prof.p = NULL;
-    weft__unlock(&proflock);
+    pthread_mutex_unlock(&proflock);
     return err;
 }
 

@@ -9,7 +9,8 @@
  * names too) and DWARF line table, and caches them.  Without libdw: dladdr,
  * which knows only exported dynamic symbols.
  *
- * Every lookup is under one lock: Dwfl is not thread-safe.  The strings a
+ * Every lookup is under one lock (a plain pthread mutex: the symbolizer is
+ * no part of the scheduler): Dwfl is not thread-safe.  The strings a
  * lookup returns live in libdw's caches (or the loaded objects' own string
  * tables) until weft__symtab_fini.
  *
@@ -20,16 +21,24 @@
  * scheduler's own weft__swapctx, under the lock: from a goroutine, from a
  * plain thread, or from a crash handler on an alternate signal stack.
  */
+#include <atomic_ops.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "switch.h"      /* runtime/arch: the context switch, for the lookup stack */
 #include "symtab.h"
 
-static weft__mutex symlock = WEFT__MUTEX_INIT;
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+static pthread_mutex_t symlock = PTHREAD_MUTEX_INITIALIZER;
 static AO_t symowner;       /* atomic: tid inside a lookup, 0 if none */
 
 #ifdef WEFT_HAVE_LIBDW
@@ -182,13 +191,21 @@ static bool biglookup(uintptr_t pc, weft__sym *out)
     return req_ok;
 }
 
+static int64_t nanotime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 bool weft__symbolize(uintptr_t pc, weft__sym *out)
 {
-    weft__lock(&symlock);
-    AO_store(&symowner, (AO_t)weft__gettid());   /* a hint for crash paths */
+    pthread_mutex_lock(&symlock);
+    /* a hint for crash paths, read with AO_load: no ordering needed */
+    AO_store(&symowner, (AO_t)gettid());
     bool ok = biglookup(pc, out);
     AO_store(&symowner, 0);
-    weft__unlock(&symlock);
+    pthread_mutex_unlock(&symlock);
     return ok;
 }
 
@@ -196,34 +213,46 @@ bool weft__symbolize_try(uintptr_t pc, weft__sym *out)
 {
     /* Another thread's lookup ends within microseconds: wait a little for
      * it.  Our own thread crashed inside one: never. */
-    int64_t deadline = weft__nanotime() + 50 * 1000 * 1000;
-    while (!weft__trylock(&symlock)) {
-        if ((pid_t)AO_load(&symowner) == weft__gettid() || weft__nanotime() > deadline) {
+    int64_t deadline = nanotime() + 50 * 1000 * 1000;
+    while (pthread_mutex_trylock(&symlock) != 0) {
+        if ((pid_t)AO_load(&symowner) == gettid() || nanotime() > deadline) {
             memset(out, 0, sizeof *out);
             return false;
         }
         sched_yield();
     }
-    AO_store(&symowner, (AO_t)weft__gettid());
+    AO_store(&symowner, (AO_t)gettid());
     bool ok = biglookup(pc, out);
     AO_store(&symowner, 0);
-    weft__unlock(&symlock);
+    pthread_mutex_unlock(&symlock);
     return ok;
+}
+
+bool weft__symtab_pprof(uintptr_t pc, bool isreturn, weft__pprof_sym *out, void *arg)
+{
+    (void)arg;
+    weft__sym s;
+    if (!weft__symbolize(isreturn && pc ? pc - 1 : pc, &s))
+        return false;
+    *out = (weft__pprof_sym){ .func = s.func, .file = s.file, .line = s.line };
+    return true;
 }
 
 void weft__symtab_fini(void)
 {
-    weft__lock(&symlock);
+    pthread_mutex_lock(&symlock);
     fini();
     if (symstack) {
         VALGRIND_STACK_DEREGISTER(symstack_vgid);
         /* sym_entry never returns: its frame's redzones would outlive the
          * mapping in AddressSanitizer's shadow and poison whatever is
          * mapped here next (seen: a false stack-buffer-underflow at exit) */
-        weft__asan_fresh_stack((uintptr_t)symstack + SYMGUARD, (uintptr_t)symstack + SYMGUARD + SYMSTACK);
+#if defined(__SANITIZE_ADDRESS__)
+        __asan_unpoison_memory_region(symstack + SYMGUARD, SYMSTACK);
+#endif
         munmap(symstack, SYMGUARD + SYMSTACK);
         symstack = NULL;
         sym_ctx = NULL;
     }
-    weft__unlock(&symlock);
+    pthread_mutex_unlock(&symlock);
 }

@@ -12,11 +12,12 @@
  *
  *   accept loop ──weft_accept──> conn goroutine: readhead → route → reply → finish
  *
- * Endpoints (Go's, go-formats.md §4): /debug/pprof/ (index), goroutine and
- * threadcreate (?debug=N), profile (?seconds=N, CPU), symbol (GET query or
- * POST body: go tool pprof asks it for addresses its profile left without a
- * function, and fails the whole fetch if it is missing), and weft's own
- * /debug/sched (a detailed scheduler dump).  Bodies are written into a memfd
+ * Endpoints (Go's; docs/formats.md, the debug server endpoints):
+ * /debug/pprof/ (index), goroutine and threadcreate (?debug=N), profile
+ * (?seconds=N, CPU), symbol (GET query or POST body: go tool pprof asks it
+ * for addresses its profile left without a function, and fails the whole
+ * fetch if it is missing), and weft's own /debug/sched (a detailed
+ * scheduler dump).  Bodies are written into a memfd
  * first (the profile writers use plain write(2), which a non-blocking
  * socket would cut short) and then sent with a Content-Length, so a slow
  * client never holds up a profile writer and a failed one can still get a

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pprof.h"
+
 typedef struct weft__sym {
     const char *func;       /* function name, NULL if unknown */
     uintptr_t entry;        /* its first instruction (0 if unknown) */
@@ -24,13 +26,16 @@ typedef struct weft__sym {
  * call instruction).  Fills *out (fields unknown stay NULL/0) and returns
  * true if pc is inside any loaded object.  The strings stay valid until
  * weft__symtab_fini.  Thread-safe (one internal lock); not async-signal-
- * safe: fatal-signal paths call it only after weft__symtab_trylock-style
- * precautions in panic.c. */
+ * safe: crash paths use weft__symbolize_try. */
 bool weft__symbolize(uintptr_t pc, weft__sym *out);
 
 /* Like weft__symbolize, but gives up (returns false) instead of waiting if
  * another thread is inside the symbolizer: for crash paths. */
 bool weft__symbolize_try(uintptr_t pc, weft__sym *out);
+
+/* The same, as the pprof writer's symbolizer (pprof.h) for this process's
+ * addresses: the profiles weft writes about itself. */
+bool weft__symtab_pprof(uintptr_t pc, bool isreturn, weft__pprof_sym *out, void *arg);
 
 /* Frees the symbolizer's caches (runtime shutdown).  The next lookup starts
  * afresh. */

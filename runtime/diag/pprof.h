@@ -1,16 +1,22 @@
 /*
  * pprof.h — the one profile.proto writer (github.com/google/pprof
- * proto/profile.proto) shared by every profile weft writes: goroutine and
- * threadcreate (debug=0), the CPU profiler, and tools/weftprof.
+ * proto/profile.proto; docs/formats.md, profile.proto) shared by every
+ * profile weft writes: goroutine and threadcreate (debug=0), the CPU
+ * profiler, and tools/weftprof.
  *
  *   weft__pprof *p = weft__pprof_new(types, 1, (weft__pprof_vt){"goroutine", "count"}, 1);
  *   weft__pprof_add_proc_mappings(p, 0);            // this process
- *   weft__pprof_add(p, pcs, n, values, "goroutine", "7");
- *   weft__pprof_write(p, fd, weft__pprof_self_symbolizer, NULL);
+ *   weft__pprof_add(p, pcs, n, false, values, "goroutine", "7");
+ *   weft__pprof_write(p, fd, weft__symtab_pprof, NULL);   // diag/symtab.h
  *   weft__pprof_free(p);
  *
  * Samples with the same stack and label are merged (values added).  The
  * output is the gzipped message, as Go writes it.
+ *
+ * Self-contained: it knows nothing of the runtime (no scheduler, no
+ * symbolizer of its own; the caller passes one), so it is built as a small
+ * library of its own (CMake target weft_pprof) that libweft and weftprof
+ * both link.
  */
 #ifndef WEFT_PPROF_H
 #define WEFT_PPROF_H
@@ -19,15 +25,21 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "symtab.h"
-
 typedef struct weft__pprof weft__pprof;
 typedef struct { const char *type, *unit; } weft__pprof_vt;
+
+/* What a symbolizer says about one address.  The strings need only live
+ * until the symbolizer's caller returns (the writer copies them). */
+typedef struct weft__pprof_sym {
+    const char *func;       /* function name; NULL: unknown */
+    const char *file;       /* source file, or NULL */
+    int line;               /* source line, or 0 */
+} weft__pprof_sym;
 
 /* Resolves one address for a Location.  pc is the address as sampled;
  * the symbolizer is told whether it is a return address (look up pc-1) or
  * an exact pc (the leaf of a CPU sample).  Returns false if unknown. */
-typedef bool (*weft__pprof_symbolizer)(uintptr_t pc, bool isreturn, weft__sym *out, void *arg);
+typedef bool (*weft__pprof_symbolizer)(uintptr_t pc, bool isreturn, weft__pprof_sym *out, void *arg);
 
 /* A new, empty profile: ntypes sample types (copied), the period type and
  * period.  NULL if out of memory or ntypes < 1. */
@@ -55,9 +67,6 @@ int weft__pprof_add_proc_mappings(weft__pprof *p, pid_t pid);
 /* Encodes (symbolizing each distinct address once through sym), gzips and
  * writes it all to fd.  0 or -errno. */
 int weft__pprof_write(weft__pprof *p, int fd, weft__pprof_symbolizer sym, void *arg);
-
-/* The symbolizer for this process (weft__symbolize). */
-bool weft__pprof_self_symbolizer(uintptr_t pc, bool isreturn, weft__sym *out, void *arg);
 
 /* What weft__pprof_write does before gzip: symbolizes and encodes the
  * message into a malloc'd buffer (*out, *len; the caller frees it).  For

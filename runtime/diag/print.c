@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "print.h"
-#include "runtime.h"
 
 void weft__out_fd(weft__out *o, int fd)
 {

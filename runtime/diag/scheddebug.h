@@ -1,6 +1,8 @@
 /*
- * scheddebug.h — the SCHEDDEBUG setting (SPEC §4): parsed once at start-up
- * by a pure function that tests and the fuzzer call directly.
+ * scheddebug.h — the SCHEDDEBUG setting, weft's GODEBUG (the keys and what
+ * they print: README.md and docs/formats.md, SCHEDDEBUG and schedtrace):
+ * parsed once at start-up by a pure function that tests and the fuzzer
+ * call directly.
  */
 #ifndef WEFT_SCHEDDEBUG_H
 #define WEFT_SCHEDDEBUG_H
@@ -29,5 +31,10 @@ int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
                            weft__scheddebug_warnf warn, void *arg);
 
 extern weft__scheddebug weft__debug;   /* const after boot */
+
+/* A detailed scheduler dump to fd from a crash path, when SCHEDDEBUG asks
+ * for dumps (schedtrace.c): waits at most 100 ms for the scheduler lock,
+ * then dumps racily.  No allocation. */
+void weft__schedtrace_crash(int fd);
 
 #endif

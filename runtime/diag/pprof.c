@@ -20,7 +20,7 @@
  *   Sample         one per (stack of Location ids, label); adding the same
  *                  stack and label again adds the values
  *
- * Wire format (protobuf, SPEC go-formats §3.4): each field is a varint key
+ * Wire format (protobuf; docs/formats.md, profile.proto): each field is a varint key
  * (field << 3 | wiretype) then, for wiretype 0, a base-128 varint (negative
  * int64s take 10 bytes) or, for wiretype 2, a varint length and that many
  * bytes: a string, a nested message, or a packed run of varints (location
@@ -534,7 +534,7 @@ static int resolve(P_ *p, weft__pprof_symbolizer sym, void *arg)
 {
     for (uint32_t i = 0; i < p->nloc; i++) {
         ploc *l = &p->loc[i];
-        weft__sym s = {0};
+        weft__pprof_sym s = {0};
         if (l->tried)
             continue;
         if (sym && sym(l->pc, l->isreturn, &s, arg) && s.func) {
@@ -746,8 +746,3 @@ int weft__pprof_write(weft__pprof *p, int fd, weft__pprof_symbolizer sym, void *
     return err;
 }
 
-bool weft__pprof_self_symbolizer(uintptr_t pc, bool isreturn, weft__sym *out, void *arg)
-{
-    (void)arg;
-    return weft__symbolize(isreturn && pc ? pc - 1 : pc, out);
-}

@@ -1,0 +1,281 @@
+/*
+ * schedview.h — everything diag/ knows of the scheduler, and everything the
+ * scheduler calls in diag/.
+ *
+ * The diagnostics (tracebacks, dumps, profiles, the debug server) read
+ * scheduler state only through this header: they see Gs, Ms and Ps as
+ * opaque handles and read them as snapshots, never through runtime.h's
+ * struct layouts (diag/ is compiled without runtime/ on its include path,
+ * so it cannot include runtime.h).  The core implements the views in runtime/schedview.c,
+ * and the stack capture by signal in os/linux.c.  The one exception is a
+ * small block of per-M state diag/ owns (weft__mdiag, below), which the M
+ * carries for reasons given there.
+ *
+ * How to read a snapshot.  Unless the world is stopped (weft__stoptheworld)
+ * a snapshot is racy: each field is read once, as one word, so no field is
+ * ever torn, but two fields may come from different instants.  G, M and P
+ * structs are never freed while the runtime runs, so a handle stays valid
+ * and a walk of the lists can never touch freed memory; a G may die and be
+ * reused meanwhile (its snapshot then shows its new life).  A stack walk
+ * from a stale snapshot is bounded by the stack bounds it carries, so it
+ * can return wrong frames but never fault (diag/unwind.h).
+ *
+ * Unless said otherwise, a function here takes no lock, does not allocate
+ * and is safe in a crash; "signal-safe" means async-signal-safe as well.
+ */
+#ifndef WEFT_DIAG_SCHEDVIEW_H
+#define WEFT_DIAG_SCHEDVIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Opaque here: only the core (runtime.h) knows the layouts. */
+typedef struct G G;
+typedef struct M M;
+typedef struct P P;
+
+/* ---- the scheduler as a whole ---------------------------------------------- */
+
+/* Whether the runtime has booted and not shut down (it may be exiting:
+ * main returned).  Load-acquire: when true, the scheduler's structures are
+ * initialised.  Signal-safe. */
+bool weft__view_running(void);
+/* Whether main has returned and every M is winding down.  Signal-safe. */
+bool weft__view_exiting(void);
+
+/* The scheduler lock (sched.lock).  Holding it freezes the idle lists and
+ * the counters it protects (idle Ps and Ms, the global run queue's length,
+ * stopwait ...), the set of Ms, each M's exited flag and its diag block's
+ * timer fields, and the array of Ps (gomaxprocs); it does not freeze
+ * running Ps, Ms or Gs.  Hold it briefly: every M takes it to park or to
+ * find work, so nothing slow goes under it (dumps format into memory and
+ * write after; symbols are looked up before).  Not signal-safe; trylock
+ * never waits, for crashes. */
+void weft__view_lock(void);
+bool weft__view_trylock(void);
+void weft__view_unlock(void);
+
+/* Go's runtime.schedtrace summary.  Fields marked "lock" are exact under
+ * weft__view_lock, racy otherwise; the rest are always racy.
+ * weft__view_sched is signal-safe. */
+typedef struct weft__schedsnap {
+    int64_t uptime;         /* ns since boot */
+    uint32_t gomaxprocs;    /* lock: Ps in use */
+    uint32_t idleprocs;     /* lock: Ps on the idle list */
+    int64_t threads;        /* lock: Ms alive, plus sysmon */
+    uint32_t spinning;      /* Ms looking for work */
+    uint32_t needspinning;  /* 0/1: a spinner was wanted but no P was free */
+    int32_t idlethreads;    /* lock: Ms parked on the idle list */
+    uint32_t runqueue;      /* lock: Gs in the global run queue */
+    bool gcwaiting;         /* a stop-the-world is in progress */
+    int32_t nmidlelocked;   /* lock: locked Ms waiting for their G */
+    int32_t stopwait;       /* lock: Ps still to stop */
+    bool sysmon;            /* sysmon is running */
+} weft__schedsnap;
+void weft__view_sched(weft__schedsnap *out);
+
+/* Stops every P (Go's stopTheWorld; the runtime must be running):
+ * afterwards every goroutine but the caller sits in a saved context or a
+ * syscall, so goroutine snapshots and their stacks hold still.  False if
+ * the runtime started exiting meanwhile: the world then never restarts, so
+ * do not call weft__starttheworld.  A goroutine yields while another stop
+ * is in progress, a plain thread blocks; not for crashes. */
+bool weft__stoptheworld(void);
+void weft__starttheworld(void);
+
+/* The coarse clock goroutines stamp waitsince with (sysmon's last tick,
+ * 20 µs .. 10 ms old).  Signal-safe. */
+int64_t weft__view_coarsetime(void);
+
+/* The monotonic clock in ns (os/linux.c).  Signal-safe. */
+int64_t weft__nanotime(void);
+
+/* ---- Ps ---------------------------------------------------------------------------- */
+
+typedef struct weft__pview {
+    int32_t id;
+    int status;             /* Go's numbers: 0 idle, 1 running, 2 syscall, 3 stopped (STW), 4 dead */
+    uint32_t schedtick;     /* time slices started */
+    uint32_t syscalltick;   /* syscall entries and exits */
+    int64_t m;              /* id of the M holding it, -1 if none */
+    uint32_t runqsize;      /* its local run queue (runnext not counted) */
+    int32_t gfreecnt;       /* dead Gs cached for reuse */
+    int32_t timerslen;      /* timers in its heap */
+} weft__pview;
+
+/* P number i, for i < gomaxprocs: false if there is no such P.  The array
+ * of Ps is replaced only with the world stopped and under the view lock:
+ * hold one of them, or accept a racy read in a crash.  Signal-safe. */
+bool weft__view_p(uint32_t i, weft__pview *out);
+
+/* ---- Ms ---------------------------------------------------------------------------- */
+
+typedef struct weft__mview {
+    M *m;                   /* the handle */
+    int64_t id;
+    int32_t procid;         /* kernel thread id; 0 before the thread started */
+    bool exited;            /* lock: its thread has finished */
+    int32_t p;              /* id of the P it holds, -1 */
+    int64_t curg;           /* goid of the goroutine it runs, -1 (scheduler code, or idle) */
+    int64_t lockedg;        /* goid of the goroutine locked to it, -1 */
+    bool spinning;          /* looking for work */
+    bool blocked;           /* parked on its note */
+    /* Go's createstack: who made weft create this M (the caller of
+     * weft_main for M0, the goroutine that spawned work, or the goroutine
+     * whose syscall made sysmon hand its P away).  Return addresses,
+     * constant for the M's life. */
+    const uintptr_t *createstack;
+    int ncreatestack;
+} weft__mview;
+
+/* Walks every M ever created, newest first: pass NULL for the first,
+ * then the previous handle; NULL at the end.  Ms are only ever prepended
+ * (load-acquire of the head: an M seen is fully initialised).  Exited Ms
+ * are included.  Both signal-safe. */
+M *weft__view_allm(M *prev);
+void weft__view_m(M *m, weft__mview *out);
+
+/* ---- Gs ---------------------------------------------------------------------------- */
+
+/* G status, Go's numbers (runtime2.go).  Checked against the core's. */
+enum {
+    VGidle = 0,         /* being created */
+    VGrunnable = 1,     /* on a run queue */
+    VGrunning = 2,      /* running on an M */
+    VGsyscall = 3,      /* in weft_syscall_enter ... weft_syscall_exit */
+    VGwaiting = 4,      /* parked: see waitreason */
+    VGdead = 6,         /* exited, cached for reuse: not a goroutine */
+};
+
+/* Where a walk of a goroutine's frames can start. */
+typedef enum {
+    VGwalk_none = 0,    /* none: it runs on an M (weft__sigcapture it) or is dead */
+    VGwalk_saved,       /* switched out: pc is the return address into the code that
+                         * switched (a scheduler frame), fp that code's frame record */
+    VGwalk_syscall,     /* in a syscall: pc/fp are the frame that called weft_syscall_enter */
+    VGwalk_fresh,       /* created, never ran: pc is the entry of its function, no frames */
+} weft__gwalk;
+
+typedef struct weft__gview {
+    G *g;                   /* the handle */
+    int64_t goid;
+    int status;             /* VG* */
+    const char *statusname; /* Go's word for status: "runnable", "waiting", ... */
+    const char *waitreason; /* Go's wait reason ("chan receive"); "" if none.  Meaningful
+                             * while waiting, stale otherwise */
+    int64_t waitsince;      /* coarse time it began waiting or its syscall, 0 unknown */
+    uintptr_t gopc;         /* return address of the weft_go call that created it, 0 if none */
+    int64_t parentgoid;     /* the creator's goid, 0 if a plain thread */
+    const char *name;       /* weft_attr's name, or NULL */
+    bool ismain;            /* goroutine 1 of weft_main */
+    bool locked;            /* locked to its M (weft_lock_thread) */
+    int64_t lockedm;        /* that M's id, -1 */
+    M *m;                   /* the M running it, NULL: for weft__sigcapture */
+    int64_t mid;            /* that M's id, -1 */
+    uintptr_t stacklo, stackhi; /* its stack */
+    weft__gwalk walk;       /* where its frames start: */
+    uintptr_t pc, fp;       /* see weft__gwalk */
+} weft__gview;
+
+/* Walks every goroutine ever created (Go's allgs), newest first, dead ones
+ * included (status VGdead): as weft__view_allm.  Both signal-safe. */
+G *weft__view_allg(G *prev);
+void weft__view_g(G *gp, weft__gview *out);
+
+/* The code calling this. */
+typedef struct weft__selfview {
+    G *g;                   /* the goroutine it runs on; NULL on an M's scheduler stack
+                             * (g0), on sysmon or on a plain thread */
+    M *m;                   /* the M it runs on, NULL off weft's Ms */
+    uintptr_t stacklo, stackhi; /* the stack it runs on (the goroutine's or g0's); 0, 0
+                                 * when unknown (plain threads, sysmon) */
+} weft__selfview;
+void weft__view_self(weft__selfview *out);     /* signal-safe */
+
+/* ---- stacks of running code, by signal (os/linux.c) ----------------------------- */
+
+/* Inside a signal handler on any thread: the interrupted frames (pcs[0]
+ * the exact pc) of the stack the thread was on, walked by diag/unwind.h,
+ * and the goroutine that owns that stack (*goid, 0 if none: g0, or a plain
+ * thread, whose only frame is then the pc).  Signal-safe. */
+int weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid);
+
+/* The stack m's thread is running now: signals it (SIGURG), its handler
+ * runs weft__sigstack.  Waits at most timeout_ns.  Returns the number of
+ * pcs or -1; *goid as weft__sigstack (compare it with the goroutine you
+ * expected: it may have moved on).  One capture at a time, under a lock;
+ * crash: don't wait for that lock, fail instead.  Not signal-safe itself
+ * (it spins and yields), but safe in a crash with crash = true. */
+int weft__sigcapture(M *m, uintptr_t *pcs, int max, int64_t *goid, int64_t timeout_ns, bool crash);
+
+/* ---- per-M state owned by diag/ -----------------------------------------------------
+ * Each M carries one weft__mdiag (runtime.h: M.diag) that only diag/ reads
+ * or writes; the core zeroes it with the M and calls weft__cpuprof_mfree
+ * and weft__schedtrace_mfree before freeing the M.  It lives in the M
+ * rather than in a table of diag/'s own because the CPU profiler's SIGPROF
+ * handler must find its M's sample ring with no lookup and no lock, and
+ * because Ms are never freed while the runtime runs, so a dump may use
+ * what it cached there without holding anything. */
+struct weft__profbuf;
+typedef struct weft__mdiag {
+    struct weft__profbuf *profbuf; /* atomic: the CPU profiler's sample ring (cpuprof.c), set
+                                    * once, freed with the M */
+    timer_t proftimer;      /* view lock: its SIGPROF timer ... */
+    bool proftimer_armed;   /* view lock: ... while this is true */
+    char *createtext;       /* atomic: createstack symbolized, set once by the first
+                             * detailed dump (schedtrace.c) */
+} weft__mdiag;
+weft__mdiag *weft__view_mdiag(M *m);
+weft__mdiag *weft__view_mdiag_self(void);      /* this thread's M's; NULL off an M.  Signal-safe */
+
+/* The CPU profiler's timers (os/linux.c): SIGPROF hz times per CPU-second
+ * of m's thread, delivered to that thread (its diag block's proftimer);
+ * the handler calls weft__cpuprof_signal.  Call with the view lock held. */
+void weft__sigprof_install(void);
+int  weft__proftimer_start(M *m, int hz);  /* 0 or -errno */
+void weft__proftimer_stop(M *m);
+
+/* ---- what the core calls in diag/ -----------------------------------------------------
+ * Besides these, the core reads SCHEDDEBUG's settings (scheddebug.h:
+ * weft__debug), sysmon calls weft_schedtrace (weft.h) every schedtrace=N
+ * ms, m.c and sysmon.c record M creation stacks with diag/unwind.h, and the
+ * error tier prints through diag/print.h. */
+
+/* env.c, at boot: parses SCHEDDEBUG once per process (schedtrace.c). */
+void weft__scheddebug_init(void);
+
+/* m.c: a new M, on its own thread, is armed if a CPU profile is running;
+ * before an M is freed, its timer and ring, and its cached creation text,
+ * are released.  (cpuprof.c, schedtrace.c) */
+void weft__cpuprof_minit(M *m);
+void weft__cpuprof_mfree(M *m);
+void weft__schedtrace_mfree(M *m);
+
+/* os/linux.c: SIGPROF from an M's profiling timer.  Signal-safe: appends
+ * one sample to the M's ring, no lock, no allocation.  (cpuprof.c) */
+void weft__cpuprof_signal(void *uctx);
+
+/* proc.c: main returned; stops (and writes) a running CPU profile. */
+void weft__cpuprof_shutdown(void);
+
+/* sysmon.c, SCHEDDEBUG=hogwarn=N: gp has run on P pid (held by m) for ns
+ * without reaching a scheduling point.  Prints it with the stack it is
+ * running, captured by signalling m.  (schedtrace.c) */
+void weft__hogwarn(M *m, G *gp, int32_t pid, int64_t ns);
+
+/* panic.c: what a crash prints after its headline, then exit(2) (crash.c).
+ * pc/fp: the context a fatal signal interrupted (pc exact), or 0 to start
+ * the current goroutine's traceback at the caller of the function that
+ * calls weft__crashdump.  Safe in a crash and in a signal handler: no
+ * allocation, symbols looked up without waiting on the symbolizer's lock. */
+enum {
+    WEFT_CRASH_PANIC,       /* weft_panic, a runtime error signal: this goroutine, others
+                             * only with traceback=all */
+    WEFT_CRASH_FATAL,       /* a fatal error (deadlock, fault): every goroutine */
+    WEFT_CRASH_THROW,       /* a runtime bug: every goroutine, runtime frames shown */
+    WEFT_CRASH_SIGQUIT,     /* SIGQUIT: every goroutine */
+};
+void weft__crashdump(int kind, uintptr_t pc, uintptr_t fp) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * schedview.c — the scheduler as diag/ sees it (diag/schedview.h): read-only
+ * snapshots of G, M, P and sched, and the per-M block diag/ owns.
+ *
+ * Everything here is a reader: nothing is called on the scheduler's hot
+ * paths, nothing here writes scheduler state, and every shared field is
+ * read once (AO_load for the atomic ones; the others are word-sized and
+ * owned by one writer, so a racy read sees an old or a new value, never a
+ * torn one).  Which of those reads are exact depends on what the caller
+ * holds; schedview.h says which.
+ */
+#include "runtime.h"
+
+/* The view's G status numbers are Go's, as the core's are. */
+_Static_assert((int)VGidle == (int)Gidle && (int)VGrunnable == (int)Grunnable &&
+               (int)VGrunning == (int)Grunning && (int)VGsyscall == (int)Gsyscall &&
+               (int)VGwaiting == (int)Gwaiting && (int)VGdead == (int)Gdead,
+               "schedview.h's G status numbers must match runtime.h's");
+
+/* ---- the scheduler as a whole ----------------------------------------------- */
+
+/* load-acquire: pairs with boot's store-release of 2, so the scheduler's
+ * structures are initialised when we see it */
+bool weft__view_running(void) { return AO_load_acquire(&sched.booted) == 2; }
+
+/* a flag read as a hint: no ordering needed */
+bool weft__view_exiting(void) { return AO_load(&sched.exiting) != 0; }
+
+void weft__view_lock(void) { weft__lock(&sched.lock); }
+bool weft__view_trylock(void) { return weft__trylock(&sched.lock); }
+void weft__view_unlock(void) { weft__unlock(&sched.lock); }
+
+void weft__view_sched(weft__schedsnap *out)
+{
+    out->uptime = weft__nanotime() - sched.starttime;
+    /* load-acquire: pairs with procresize's store-release of the new
+     * count after the new allp */
+    out->gomaxprocs = (uint32_t)AO_load_acquire(&weft__gomaxprocs);
+    out->idleprocs = (uint32_t)AO_load(&sched.npidle);
+    out->threads = sched.mnext - sched.nmexited + (sched.sysmon_started ? 1 : 0);
+    out->spinning = (uint32_t)AO_load(&sched.nmspinning);
+    out->needspinning = (uint32_t)AO_load(&sched.needspinning);
+    out->idlethreads = sched.nmidle;
+    out->runqueue = (uint32_t)AO_load(&sched.runqsize);
+    out->gcwaiting = AO_load(&sched.gcwaiting) != 0;
+    out->nmidlelocked = sched.nmidlelocked;
+    out->stopwait = sched.stopwait;
+    out->sysmon = sched.sysmon_started;
+}
+
+/* a clock hint, written by sysmon with a plain store: no ordering needed */
+int64_t weft__view_coarsetime(void) { return (int64_t)AO_load(&weft__coarsetime); }
+
+/* ---- Ps ------------------------------------------------------------------------- */
+
+static int64_t mid(M *m) { return m ? m->id : -1; }
+
+bool weft__view_p(uint32_t i, weft__pview *out)
+{
+    if (i >= (uint32_t)AO_load_acquire(&weft__gomaxprocs))     /* pairs as in view_sched */
+        return false;
+    P *pp = weft__allp[i];
+    out->id = pp->id;
+    out->status = (int)AO_load(&pp->status);
+    out->schedtick = pp->schedtick;
+    out->syscalltick = (uint32_t)AO_load(&pp->syscalltick);
+    out->m = mid(pp->m);
+    out->runqsize = weft__runqsize(pp);
+    out->gfreecnt = pp->gfreecnt;
+    out->timerslen = pp->ntimers;
+    return true;
+}
+
+/* ---- Ms ------------------------------------------------------------------------- */
+
+M *weft__view_allm(M *prev)
+{
+    /* load-acquire of the head pairs with allocm's store-release: an M we
+     * see is fully initialised, and so is every older one it links to */
+    return prev ? prev->alllink : (M *)AO_load_acquire((AO_t *)&sched.allm);
+}
+
+void weft__view_m(M *m, weft__mview *out)
+{
+    P *pp = m->p;
+    G *cg = m->curg, *lg = m->lockedg;
+    out->m = m;
+    out->id = m->id;
+    out->procid = m->procid;
+    out->exited = m->exited;
+    out->p = pp ? pp->id : -1;
+    out->curg = cg ? cg->goid : -1;
+    out->lockedg = lg ? lg->goid : -1;
+    out->spinning = m->spinning;
+    out->blocked = AO_load(&m->blocked) != 0;
+    out->createstack = m->createstack;
+    out->ncreatestack = m->ncreatestack;
+}
+
+weft__mdiag *weft__view_mdiag(M *m) { return &m->diag; }
+
+weft__mdiag *weft__view_mdiag_self(void)
+{
+    G *gp = weft__getg();
+    return gp && gp->m ? &gp->m->diag : NULL;
+}
+
+/* ---- Gs ------------------------------------------------------------------------- */
+
+G *weft__view_allg(G *prev)
+{
+    /* load-acquire of the head pairs with allgadd's store-release, as in
+     * view_allm */
+    return prev ? prev->allglink : (G *)AO_load_acquire(&weft__allg);
+}
+
+static const char *gstatusname(AO_t st)
+{
+    static const char *const names[] = { "idle", "runnable", "running", "syscall", "waiting",
+                                         "moribund", "dead" };
+    return st < sizeof names / sizeof names[0] ? names[st] : "???";
+}
+
+const char *weft__waitreason_str(int r)
+{
+    static const char *const names[waitReasonCount] = {
+        [waitReasonZero] = "",
+        [waitReasonIOWait] = "IO wait",
+        [waitReasonSemacquire] = "semacquire",
+        [waitReasonSleep] = "sleep",
+        [waitReasonChanReceiveNilChan] = "chan receive (nil chan)",
+        [waitReasonChanSendNilChan] = "chan send (nil chan)",
+        [waitReasonSelectNoCases] = "select (no cases)",
+        [waitReasonSelect] = "select",
+        [waitReasonChanReceive] = "chan receive",
+        [waitReasonChanSend] = "chan send",
+        [waitReasonSyncCondWait] = "sync.Cond.Wait",
+        [waitReasonSyncMutexLock] = "sync.Mutex.Lock",
+        [waitReasonSyncRWMutexRLock] = "sync.RWMutex.RLock",
+        [waitReasonSyncRWMutexLock] = "sync.RWMutex.Lock",
+        [waitReasonSyncWaitGroupWait] = "sync.WaitGroup.Wait",
+        [waitReasonPreempted] = "preempted",
+        [waitReasonStoppingTheWorld] = "stopping the world",
+        [waitReasonLockedThread] = "locked thread",
+    };
+    if (r < 0 || r >= waitReasonCount)
+        return "unknown wait reason";
+    return names[r];
+}
+
+/* Where gp's frames start, for the status st read once by the caller.  A
+ * saved context is read from gp's own stack, so its SP must lie inside
+ * it: a stale SP then costs a wrong walk, never a fault. */
+WEFT_NO_ASAN static void gwalk(G *gp, AO_t st, weft__gview *out)
+{
+    out->walk = VGwalk_none;
+    out->pc = out->fp = 0;
+    if (st == Gsyscall) {
+        out->pc = gp->syscallpc;
+        out->fp = gp->syscallfp;
+        if (out->pc)
+            out->walk = VGwalk_syscall;
+        return;
+    }
+    if (st != Grunnable && st != Gwaiting)
+        return;
+    uintptr_t sp = (uintptr_t)gp->sp;
+    if (sp < gp->stacklo || sp + 64 > gp->stackhi)
+        return;
+    weft__ctx_frame((void *)sp, &out->pc, &out->fp);
+    if (out->fp == 0) {
+        /* weft__ctx_init's frame: it has never run */
+        out->walk = VGwalk_fresh;
+        out->pc = (uintptr_t)gp->fn;
+    } else {
+        out->walk = VGwalk_saved;
+    }
+}
+
+void weft__view_g(G *gp, weft__gview *out)
+{
+    AO_t st = AO_load(&gp->atomicstatus);
+    M *m = gp->m, *lm = gp->lockedm;
+    out->g = gp;
+    out->goid = gp->goid;
+    out->status = (int)st;
+    out->statusname = gstatusname(st);
+    out->waitreason = weft__waitreason_str(gp->waitreason);
+    out->waitsince = gp->waitsince;
+    out->gopc = gp->gopc;
+    out->parentgoid = gp->parentgoid;
+    out->name = gp->name;
+    out->ismain = gp->ismain;
+    out->locked = lm != NULL;
+    out->lockedm = mid(lm);
+    out->m = m;
+    out->mid = mid(m);
+    out->stacklo = gp->stacklo;
+    out->stackhi = gp->stackhi;
+    gwalk(gp, st, out);
+}
+
+void weft__view_self(weft__selfview *out)
+{
+    G *gp = weft__getg();
+    out->g = gp && !gp->issystem ? gp : NULL;
+    out->m = gp ? gp->m : NULL;
+    out->stacklo = gp ? gp->stacklo : 0;
+    out->stackhi = gp ? gp->stackhi : 0;
+}
