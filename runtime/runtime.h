@@ -502,8 +502,8 @@ void weft__netpoll_break(void);
 void weft__netpoll_fini(void);
 
 /* ---- sysmon.c ------------------------------------------------------------------ */
-/* nanotime as of sysmon's last tick (20 µs .. 10 ms old): cheap enough for
- * every park to stamp waitsince with. */
+/* nanotime as of sysmon's last tick (20 µs .. 10 ms old), or of boot until
+ * its first: cheap enough for every park to stamp waitsince with. */
 extern AO_t weft__coarsetime;
 int  weft__sysmon_start(void);
 void weft__sysmon_stop(void);

@@ -172,6 +172,43 @@ Test(traceback, minutes_and_locked_to_thread, .timeout = 60)
     cr_assert_eq(weft_main(header_main, NULL), 0);
 }
 
+/* A goroutine that parks the moment the runtime has booted, before sysmon
+ * has ticked, still has a start time for its wait, and one from this run:
+ * not 0 ("unknown") nor the last tick of a previous weft_main. */
+static weft_chan *bootch;
+static int64_t bootgoid;
+
+static void boot_checker(void *arg)
+{
+    (void)arg;
+    G *gp = findg(bootgoid);
+    cr_assert_not_null(gp);
+    while (AO_load(&gp->atomicstatus) != Gwaiting)
+        weft_yield();       /* stolen by another M before main parked */
+    cr_assert_geq(gp->waitsince, sched.starttime,
+                  "main parked at %lld, before this run started (%lld); 0 is unknown",
+                  (long long)gp->waitsince, (long long)sched.starttime);
+    cr_assert_eq(weft_chan_send(bootch, NULL), 0);
+}
+
+static void boot_main(void *arg)
+{
+    (void)arg;
+    bootgoid = weft_id();
+    weft_go(boot_checker, NULL);
+    weft_chan_recv(bootch, NULL);
+}
+
+Test(traceback, a_wait_from_boot_has_its_start_time, .timeout = 60)
+{
+    for (int run = 0; run < 2; run++) {     /* the second after a first left its clock behind */
+        bootch = weft_chan_new(0, 0);
+        cr_assert_not_null(bootch);
+        cr_assert_eq(weft_main(boot_main, NULL), 0);
+        weft_chan_free(bootch);
+    }
+}
+
 /* ---- (n, ok) profiles and the text forms ----------------------------------------------- */
 
 static void write_goroutine1(int fd) { cr_assert_eq(weft_profile_write("goroutine", fd, 1), 0); }
