@@ -676,7 +676,7 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
 
     G *gp = getg_note_foreign();
     bool thread = is_thread(gp);
-    int64_t deadline = timeout_ns > 0 ? weft__nanotime() + timeout_ns : 0;
+    int64_t deadline = timeout_ns > 0 ? weft__deadline(timeout_ns) : 0;
 
     uint16_t stack_order[2 * STACK_CASES];
     sudog stack_sg[STACK_CASES];

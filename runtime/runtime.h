@@ -514,6 +514,14 @@ void weft__locals_destroy(G *gp);
 
 /* ---- os/linux.c ------------------------------------------------------------- */
 int64_t weft__nanotime(void);
+/* The nanotime ns >= 0 from now, as Go's when(): a timeout too long to
+ * reach saturates at INT64_MAX, which is never, instead of overflowing
+ * into the past and firing at once. */
+static inline int64_t weft__deadline(int64_t ns)
+{
+    int64_t now = weft__nanotime();
+    return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+}
 pid_t weft__gettid(void);
 int  weft__futexwait(void *addr, uint32_t val, int64_t ns);
 void weft__futexwake(void *addr, int32_t cnt);

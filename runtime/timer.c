@@ -240,7 +240,7 @@ void weft_sleep(int64_t ns)
             ;
         return;
     }
-    weft__timer t = { .when = weft__nanotime() + ns, .f = sleep_fire, .gp = gp, .arg = NULL,
+    weft__timer t = { .when = weft__deadline(ns), .f = sleep_fire, .gp = gp, .arg = NULL,
                       .pp = NULL, .idx = -1 };
     P *pp;
     if (addtimer_locked_p(&t, &pp) != 0) {
@@ -264,7 +264,7 @@ void *weft__timeout_arm(G *gp, int64_t ns, void (*fire)(G *gp, void *arg), void 
     weft__timer *t = malloc(sizeof *t);
     if (!t)
         return NULL;
-    *t = (weft__timer){ .when = weft__nanotime() + ns, .f = fire, .gp = gp, .arg = arg,
+    *t = (weft__timer){ .when = weft__deadline(ns), .f = fire, .gp = gp, .arg = arg,
                         .pp = NULL, .idx = -1 };
     if (weft__addtimer(t) != 0) {
         free(t);
