@@ -28,6 +28,11 @@ static int schedinit(bool lazy)
         return err;
     weft__signals_init();
     sched.starttime = weft__nanotime();
+    /* Goroutines stamp their waits with sysmon's clock hint from their first
+     * moment, before sysmon's first tick: start it at boot, not at 0
+     * ("unknown") nor at the last tick of a previous weft_main.  A store:
+     * the Ms and goroutines that read it start after this. */
+    AO_store(&weft__coarsetime, (AO_t)sched.starttime);
     sched.lazy = lazy;
     weft__lock(&sched.lock);
     err = weft__procresize(nprocs);

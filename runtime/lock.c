@@ -179,7 +179,7 @@ bool weft__notetsleep(weft__note *n, int64_t ns)
         weft__notesleep(n);
         return true;
     }
-    int64_t deadline = weft__nanotime() + ns;
+    int64_t deadline = weft__deadline(ns);
     while (AO_load_acquire(&n->key) == 0) {
         int64_t left = deadline - weft__nanotime();
         if (left <= 0)

@@ -425,7 +425,7 @@ int weft_wait_fd(int fd, int events, int64_t timeout_ns)
     if (!pd)
         return events;      /* regular file: always ready */
     bool write = (events & WEFT_WRITE) != 0;
-    int64_t deadline = timeout_ns < 0 ? 0 : timeout_ns == 0 ? -1 : weft__nanotime() + timeout_ns;
+    int64_t deadline = timeout_ns < 0 ? 0 : timeout_ns == 0 ? -1 : weft__deadline(timeout_ns);
     err = pdwait(pd, write, deadline, false);
     if (err < 0)
         return err;

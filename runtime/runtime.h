@@ -582,8 +582,8 @@ void weft__netpoll_break(void);
 void weft__netpoll_fini(void);
 
 /* ---- sysmon.c ------------------------------------------------------------------ */
-/* nanotime as of sysmon's last tick (20 µs .. 10 ms old): cheap enough for
- * every park to stamp waitsince with. */
+/* nanotime as of sysmon's last tick (20 µs .. 10 ms old), or of boot until
+ * its first: cheap enough for every park to stamp waitsince with. */
 extern AO_t weft__coarsetime;
 int  weft__sysmon_start(void);
 void weft__sysmon_stop(void);
@@ -594,6 +594,14 @@ void weft__locals_destroy(G *gp);
 
 /* ---- os/linux.c ------------------------------------------------------------- */
 int64_t weft__nanotime(void);
+/* The nanotime ns >= 0 from now, as Go's when(): a timeout too long to
+ * reach saturates at INT64_MAX, which is never, instead of overflowing
+ * into the past and firing at once. */
+static inline int64_t weft__deadline(int64_t ns)
+{
+    int64_t now = weft__nanotime();
+    return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+}
 pid_t weft__gettid(void);
 int  weft__futexwait(void *addr, uint32_t val, int64_t ns);
 void weft__futexwake(void *addr, int32_t cnt);

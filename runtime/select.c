@@ -157,7 +157,7 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
 
     G *gp = weft__note_plain_thread();
     bool thread = !gp || gp->issystem;
-    int64_t deadline = timeout_ns > 0 ? weft__nanotime() + timeout_ns : 0;
+    int64_t deadline = timeout_ns > 0 ? weft__deadline(timeout_ns) : 0;
 
     /* pollorder and lockorder; a thread's sudogs (a goroutine's come from
      * its P's cache). */

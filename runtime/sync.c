@@ -250,7 +250,7 @@ void weft_cond_wait(weft_cond *c, weft_mutex *m) { condwait(c, m, 0); }
 int weft_cond_timedwait(weft_cond *c, weft_mutex *m, int64_t ns)
 {
     /* A deadline of "now" times out at once unless already notified. */
-    return condwait(c, m, weft__nanotime() + (ns > 0 ? ns : 0));
+    return condwait(c, m, weft__deadline(ns > 0 ? ns : 0));
 }
 
 void weft_cond_signal(weft_cond *c)

@@ -138,6 +138,10 @@ static void *sysmon(void *arg)
     (void)arg;
     int64_t delay = 0;      /* µs */
     uint32_t idle = 0;
+    /* The first dump comes at the first tick.  Not "lasttrace = 0": the
+     * monotonic clock counts from boot, so on a machine up for less than
+     * one period that would hold the first dump back until it has been. */
+    bool traced = false;
     int64_t lasttrace = 0;
     int64_t maxdelay = 10 * 1000;
     if (weft__debug.schedtrace > 0 && weft__debug.schedtrace * 1000LL < maxdelay)
@@ -153,7 +157,9 @@ static void *sysmon(void *arg)
             break;      /* woken: shutdown */
         int64_t now = weft__nanotime();
         AO_store(&weft__coarsetime, (AO_t)now);   /* a hint: no ordering needed */
-        if (weft__debug.schedtrace > 0 && lasttrace + weft__debug.schedtrace * 1000000LL <= now) {
+        if (weft__debug.schedtrace > 0 &&
+            (!traced || lasttrace + weft__debug.schedtrace * 1000000LL <= now)) {
+            traced = true;
             lasttrace = now;
             weft_schedtrace(2, weft__debug.scheddetail > 0);
         }

@@ -3,6 +3,7 @@
  * fields are true and whose lines are never torn, even flat out.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -223,4 +224,45 @@ Test(schedtrace, dumps_while_the_scheduler_runs_flat_out, .timeout = 120)
     /* A full buffer holds fewer dumps (the stress build keeps thousands of
      * goroutines alive, a line each per dump). */
     cr_assert_gt(sched_lines, full ? 2 : 20, "only %d dumps in 2 s at schedtrace=1", sched_lines);
+}
+
+/* ---- the first dump comes at start-up, whatever the clock reads ---------------- */
+
+static int firstdump_fd;            /* read end of the pipe standing in for stderr */
+static char firstdump[1 << 12];
+
+static void firstdump_main(void *arg)
+{
+    (void)arg;
+    size_t n = 0;
+    int64_t give_up = weft_nanotime() + 20LL * 1000 * 1000 * 1000;
+    while (!strstr(firstdump, "SCHED ") && weft_nanotime() < give_up) {
+        ssize_t r = read(firstdump_fd, firstdump + n, sizeof firstdump - 1 - n);
+        if (r > 0)
+            n += (size_t)r;
+        else
+            weft_sleep(1000 * 1000);
+    }
+}
+
+/* The period is far longer than the machine has been up (24.8 days), and
+ * the clock sysmon reads counts from boot: the first dump must not wait
+ * for the clock to reach one period. */
+Test(schedtrace, first_dump_comes_at_start_up, .timeout = 60)
+{
+    setenv("SCHEDDEBUG", "schedtrace=2147483647", 1);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+    firstdump_fd = p[0];
+    int saved = dup(2);
+    cr_assert_geq(saved, 0);
+    cr_assert_eq(dup2(p[1], 2), 2);
+    int err = weft_main(firstdump_main, NULL);
+    dup2(saved, 2);
+    close(saved);
+    close(p[0]);
+    close(p[1]);
+    cr_assert_eq(err, 0);
+    cr_assert_eq(strncmp(firstdump, "SCHED ", 6), 0, "no dump at start-up in 20 s; stderr: \"%s\"", firstdump);
 }

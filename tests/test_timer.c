@@ -4,6 +4,7 @@
  * a crowd of sleepers costs no CPU.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -227,4 +228,80 @@ static void rz_main(void *arg)
 Test(timer, shrinking_maxprocs_keeps_every_timer, .timeout = 60)
 {
     run(rz_main, NULL);
+}
+
+/* ---- a timeout too long to reach is "never" ---------------------------------------- */
+
+/* now + INT64_MAX overflows: the deadline must saturate (Go's when()), not
+ * wrap into the past and fire at once.  Goroutines park on timers; plain
+ * threads sleep on their futex until a deadline. */
+static atomic_long far_returned, far_waiting;
+static weft_chan *far_ch;
+static weft_mutex far_mu = WEFT_MUTEX_INIT;
+static weft_cond far_cv = WEFT_COND_INIT;
+static int far_results[4];
+static int far_thread;        /* far_waiter's argument on the plain thread */
+
+static void far_sleeper(void *arg)
+{
+    (void)arg;
+    weft_sleep(INT64_MAX);
+    atomic_fetch_add(&far_returned, 1);
+}
+
+/* Waits in a select, then in a cond; records both results.  A goroutine
+ * (arg NULL) or a plain thread (arg non-NULL). */
+static void *far_waiter(void *arg)
+{
+    int *res = arg ? &far_results[2] : &far_results[0];
+    weft_case k = { .ch = far_ch, .dir = WEFT_RECV, .elem = NULL };
+    atomic_fetch_add(&far_waiting, 1);
+    res[0] = weft_select(&k, 1, INT64_MAX);
+    weft_mutex_lock(&far_mu);
+    atomic_fetch_add(&far_waiting, 1);
+    res[1] = weft_cond_timedwait(&far_cv, &far_mu, INT64_MAX);
+    weft_mutex_unlock(&far_mu);
+    atomic_fetch_add(&far_returned, 1);
+    return NULL;
+}
+
+static void far_waiter_g(void *arg) { (void)arg; far_waiter(NULL); }
+
+static void far_main(void *arg)
+{
+    (void)arg;
+    far_ch = weft_chan_new(sizeof(int), 0);
+    weft_go(far_sleeper, NULL);
+    weft_go(far_waiter_g, NULL);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, far_waiter, &far_thread), 0);
+    while (atomic_load(&far_waiting) < 2)
+        weft_sleep(1000 * 1000);
+    weft_sleep(50 * 1000 * 1000);
+    cr_assert_eq(atomic_load(&far_returned), 0, "an INT64_MAX timeout ended a wait");
+    cr_assert_eq(atomic_load(&far_waiting), 2, "a select with an INT64_MAX timeout timed out");
+    int v = 1;
+    weft_chan_send(far_ch, &v);     /* one select each */
+    weft_chan_send(far_ch, &v);
+    while (atomic_load(&far_waiting) < 4)
+        weft_sleep(1000 * 1000);
+    weft_sleep(50 * 1000 * 1000);
+    cr_assert_eq(atomic_load(&far_returned), 0, "a cond wait with an INT64_MAX timeout timed out");
+    weft_mutex_lock(&far_mu);       /* both are inside weft_cond_timedwait */
+    weft_cond_broadcast(&far_cv);
+    weft_mutex_unlock(&far_mu);
+    while (atomic_load(&far_returned) < 2)
+        weft_sleep(1000 * 1000);
+    weft_syscall_enter();
+    pthread_join(th, NULL);
+    weft_syscall_exit();
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(far_results[i], 0, "result %d: %d (select: the case; cond: not -ETIMEDOUT)", i, far_results[i]);
+    cr_assert_eq(atomic_load(&far_returned), 2, "the INT64_MAX sleeper woke");
+    weft_chan_free(far_ch);
+}
+
+Test(timer, a_timeout_too_long_to_reach_never_fires, .timeout = 60)
+{
+    run(far_main, NULL);
 }

@@ -152,24 +152,80 @@ static void header_main(void *arg)
     while (!atomic_load(&locked_ready))
         weft_sleep(1000 * 1000);
     weft_sleep(5 * 1000 * 1000);
-    /* Pretend the receiver parked three minutes ago (Go prints minutes
-     * once a goroutine has waited one). */
-    G *gp = findg(parked_id);
-    cr_assert_not_null(gp);
-    gp->waitsince = (int64_t)AO_load(&weft__coarsetime) - 3 * 60 * 1000000000LL - 1000000;
     static char buf[1 << 16];
+    char want[128];
+    /* Waits of a few milliseconds: no minutes. */
     int n = weft_stack(buf, sizeof buf, true);
     buf[n] = 0;
-    char want[128];
-    snprintf(want, sizeof want, "goroutine %lld [chan receive, 3 minutes]:\n", (long long)parked_id);
+    snprintf(want, sizeof want, "goroutine %lld [chan receive]:\n", (long long)parked_id);
     cr_assert_not_null(strstr(buf, want), "missing \"%s\" in:\n%s", want, buf);
     snprintf(want, sizeof want, "goroutine %lld [chan receive, locked to thread]:\n", (long long)lid);
+    cr_assert_not_null(strstr(buf, want), "missing \"%s\" in:\n%s", want, buf);
+
+    /* Three minutes pass, as far as tracebacks can tell (Go prints minutes
+     * once a goroutine has waited one): the clock they read, sysmon's
+     * weft__coarsetime, is moved on to three minutes after the later of
+     * the two parks, with sysmon stopped so that it cannot move it back.
+     * The clock goes forward rather than the parks back: on a machine up
+     * for less than three minutes, "three minutes ago" is before the
+     * monotonic clock's zero and no real wait can start there. */
+    G *rg = findg(parked_id), *lg = findg(lid);
+    cr_assert(rg && lg);
+    int64_t rsince = rg->waitsince, lsince = lg->waitsince;
+    cr_assert(rsince > 0 && lsince > 0, "waits without a start time: %lld %lld",
+              (long long)rsince, (long long)lsince);
+    weft__sysmon_stop();
+    int64_t later = rsince > lsince ? rsince : lsince;
+    AO_store(&weft__coarsetime, (AO_t)(later + 3 * 60 * 1000000000LL + 1000000));
+    n = weft_stack(buf, sizeof buf, true);
+    cr_assert_eq(weft__sysmon_start(), 0);
+    buf[n] = 0;
+    snprintf(want, sizeof want, "goroutine %lld [chan receive, 3 minutes]:\n", (long long)parked_id);
+    cr_assert_not_null(strstr(buf, want), "missing \"%s\" in:\n%s", want, buf);
+    snprintf(want, sizeof want, "goroutine %lld [chan receive, 3 minutes, locked to thread]:\n", (long long)lid);
     cr_assert_not_null(strstr(buf, want), "missing \"%s\" in:\n%s", want, buf);
 }
 
 Test(traceback, minutes_and_locked_to_thread, .timeout = 60)
 {
     cr_assert_eq(weft_main(header_main, NULL), 0);
+}
+
+/* A goroutine that parks the moment the runtime has booted, before sysmon
+ * has ticked, still has a start time for its wait, and one from this run:
+ * not 0 ("unknown") nor the last tick of a previous weft_main. */
+static weft_chan *bootch;
+static int64_t bootgoid;
+
+static void boot_checker(void *arg)
+{
+    (void)arg;
+    G *gp = findg(bootgoid);
+    cr_assert_not_null(gp);
+    while (AO_load(&gp->atomicstatus) != Gwaiting)
+        weft_yield();       /* stolen by another M before main parked */
+    cr_assert_geq(gp->waitsince, sched.starttime,
+                  "main parked at %lld, before this run started (%lld); 0 is unknown",
+                  (long long)gp->waitsince, (long long)sched.starttime);
+    cr_assert_eq(weft_chan_send(bootch, NULL), 0);
+}
+
+static void boot_main(void *arg)
+{
+    (void)arg;
+    bootgoid = weft_id();
+    weft_go(boot_checker, NULL);
+    weft_chan_recv(bootch, NULL);
+}
+
+Test(traceback, a_wait_from_boot_has_its_start_time, .timeout = 60)
+{
+    for (int run = 0; run < 2; run++) {     /* the second after a first left its clock behind */
+        bootch = weft_chan_new(0, 0);
+        cr_assert_not_null(bootch);
+        cr_assert_eq(weft_main(boot_main, NULL), 0);
+        weft_chan_free(bootch);
+    }
 }
 
 /* ---- (n, ok) profiles and the text forms ----------------------------------------------- */
