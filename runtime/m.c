@@ -15,7 +15,7 @@
 
 #define M_THREAD_STACK (256 * 1024)
 
-__thread uintptr_t weft__mcause_pcs[32];
+__thread uintptr_t weft__mcause_pcs[M_CREATESTACK];
 __thread int weft__mcause_n;
 
 M *weft__allocm(void)
@@ -41,7 +41,7 @@ M *weft__allocm(void)
         /* the code that asked for a thread, from the caller of newm on */
         G *gp = weft__getg();
         m->ncreatestack = weft__callers(2, gp ? gp->stacklo : 0, gp ? gp->stackhi : 0,
-                                        m->createstack, 32);
+                                        m->createstack, M_CREATESTACK);
     }
     weft__lock(&sched.lock);
     m->id = sched.mnext++;

@@ -239,6 +239,9 @@ typedef enum {
  * release its own locks (chan.h's data movement). */
 typedef bool (*weft__unlockf)(G *gp, void *arg);
 
+/* Frames kept of the code that made weft create an M (Go keeps 32). */
+#define M_CREATESTACK 32
+
 struct M {
     int64_t id;             /* const */
     G *g0;                  /* const: the scheduler context on the thread's own stack */
@@ -269,7 +272,7 @@ struct M {
     void *altstack;         /* const: sigaltstack memory */
     size_t altstacksize;    /* const */
     int ncreatestack;       /* const: frames in createstack */
-    uintptr_t createstack[32]; /* const: who created this M (Go's mp.createstack) */
+    uintptr_t createstack[M_CREATESTACK]; /* const: who created this M (Go's mp.createstack) */
     /* Stack capture by signal (os/linux.c weft__sigcapture): the requester
      * writes capreq = 1 and signals the thread; its handler fills cappcs
      * and stores capreq = 2. */
@@ -534,7 +537,7 @@ void weft__gentry(void) __attribute__((noreturn));
 M   *weft__allocm(void);
 /* Set (on sysmon's thread) while it hands off a P whose goroutine is stuck
  * in a syscall: Ms created meanwhile record this stack as their cause. */
-extern __thread uintptr_t weft__mcause_pcs[32];
+extern __thread uintptr_t weft__mcause_pcs[M_CREATESTACK];
 extern __thread int weft__mcause_n;
 int  weft__newm(P *pp, bool spinning);   /* -errno */
 void weft__minit(M *m);                  /* on the new thread: TLS, sigaltstack */

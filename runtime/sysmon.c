@@ -48,7 +48,7 @@ static void syscallcause(P *pp)
         if (m->oldp != pp || !gp || AO_load(&gp->atomicstatus) != Gsyscall)
             continue;
         int n = weft__unwind(gp->syscallpc, gp->syscallfp, gp->stacklo, gp->stackhi,
-                             weft__mcause_pcs, 32);
+                             weft__mcause_pcs, M_CREATESTACK);
         if (AO_load(&pp->syscalltick) == tick)
             weft__mcause_n = n;
         return;

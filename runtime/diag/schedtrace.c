@@ -167,6 +167,10 @@ void weft_schedtrace(int fd, bool detailed)
     }
 }
 
+/* How long a crash dump waits for the scheduler lock before it dumps
+ * without it. */
+#define CRASH_LOCK_WAIT_NS (100 * 1000 * 1000)
+
 void weft__schedtrace_crash(int fd)
 {
     if (!weft__view_running())
@@ -174,7 +178,7 @@ void weft__schedtrace_crash(int fd)
     /* A crash may hold the lock itself: wait a little, then dump racily
      * (the dump reads each word once and never follows freed memory). */
     bool locked = false;
-    int64_t deadline = weft__nanotime() + 100 * 1000 * 1000;
+    int64_t deadline = weft__nanotime() + CRASH_LOCK_WAIT_NS;
     while (!(locked = weft__view_trylock()) && weft__nanotime() < deadline)
         sched_yield();
     weft__out o;
@@ -193,7 +197,7 @@ void weft__hogwarn(M *m, G *gp, int32_t pid, int64_t ns)
     weft__view_g(gp, &g);
     uintptr_t pcs[64];
     int64_t capgoid = 0;
-    int n = weft__sigcapture(m, pcs, 64, &capgoid, 100 * 1000 * 1000, false);
+    int n = weft__sigcapture(m, pcs, 64, &capgoid, WEFT__CAPTURE_TIMEOUT_NS, false);
     weft__out o;
     weft__out_fd(&o, 2);
     weft__outf(&o, "weft: hogwarn: goroutine %lld has run for %lldms on P%d without reaching a scheduling point\n",

@@ -208,6 +208,10 @@ int weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid);
  * crash: don't wait for that lock, fail instead.  Not signal-safe itself
  * (it spins and yields), but safe in a crash with crash = true. */
 int weft__sigcapture(M *m, uintptr_t *pcs, int max, int64_t *goid, int64_t timeout_ns, bool crash);
+/* How long a dump waits for one M to answer a capture: a thread that does
+ * not get to run within it (a stopped process, a starved CPU) is reported
+ * without its frames rather than stalling the dump. */
+#define WEFT__CAPTURE_TIMEOUT_NS (100 * 1000 * 1000)
 
 /* ---- per-M state owned by diag/ -----------------------------------------------------
  * Each M carries one weft__mdiag (runtime.h: M.diag) that only diag/ reads

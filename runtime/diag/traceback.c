@@ -246,7 +246,7 @@ void weft__tracebackothers(weft__out *o, G *me, bool capture, const weft__tbopts
         int64_t goid = 0;
         int n = -1;
         if (capture && g.m && g.status == VGrunning)
-            n = weft__sigcapture(g.m, pcs, 64, &goid, 100 * 1000 * 1000, opt && opt->crash);
+            n = weft__sigcapture(g.m, pcs, 64, &goid, WEFT__CAPTURE_TIMEOUT_NS, opt && opt->crash);
         if (n > 0 && goid == g.goid) {
             for (int i = 0; i < n; i++)
                 weft__printframe(o, pcs[i], i == 0, opt);
