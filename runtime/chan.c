@@ -253,6 +253,7 @@ weft_chan *weft_chan_new(size_t elem_size, size_t cap)
     weft_chan *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    weft__lockinit(&c->lock, LOCKRANK_HCHAN);
     c->dataqsiz = cap;
     c->elemsize = elem_size;
     if (cap && elem_size) {
@@ -713,6 +714,7 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
 
     seltimed *st = NULL;
     waiter wstack = { .g = thread ? NULL : gp };
+    weft__lockinit(&wstack.lock, LOCKRANK_SELECT);
     waiter *w = &wstack;
     int ret;
 
@@ -737,6 +739,7 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
             goto out;
         }
         st->w.g = gp;
+        weft__lockinit(&st->w.lock, LOCKRANK_SELECT);
         st->refs = 2;       /* plain store: not yet published */
         st->t = (weft__timer){ .when = deadline, .f = select_timeout_fire, .gp = gp,
                                .arg = st, .pp = NULL, .idx = -1 };

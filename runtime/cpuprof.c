@@ -62,7 +62,7 @@ static struct {
     int err;                    /* writer: first pprof_add error */
 } prof;
 
-static weft__mutex proflock = WEFT__MUTEX_INIT;    /* start / stop */
+static weft__mutex proflock = WEFT__MUTEX_INIT(LOCKRANK_CPUPROF);    /* start / stop */
 
 /* The function lost samples are attributed to. */
 __attribute__((noinline, used)) void weft__cpuprof_lost(void) { __asm__ volatile(""); }

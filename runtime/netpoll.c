@@ -42,7 +42,7 @@ typedef struct polldesc {
     pwaiter *rw, *ww;       /* lock: the parked reader / writer */
 } polldesc;
 
-static weft__mutex pdlock;          /* protects the table's growth */
+static weft__mutex pdlock = WEFT__MUTEX_INIT(LOCKRANK_POLLTABLE);   /* protects the table's growth */
 static polldesc **pds;              /* pdlock to grow; entries never move */
 static int npds;
 static int epfd = -1;
@@ -110,6 +110,7 @@ static int getpd(int fd, polldesc **out)
             weft__unlock(&pdlock);
             return -ENOMEM;
         }
+        weft__lockinit(&pd->lock, LOCKRANK_POLLDESC);
         pd->fd = fd;
         pds[fd] = pd;
     }

@@ -95,7 +95,11 @@
 
 #include "runtime.h"
 
-struct weft__sched weft__sched;
+struct weft__sched weft__sched = {
+    .lock = WEFT__MUTEX_INIT(LOCKRANK_SCHED),
+    .gflock = WEFT__MUTEX_INIT(LOCKRANK_GFREE),
+    .worldsema = WEFT__MUTEX_INIT(LOCKRANK_WORLDSEMA),
+};
 
 static __thread G *tls_g __attribute__((tls_model("initial-exec")));
 static __thread uint32_t tls_rand __attribute__((tls_model("initial-exec")));

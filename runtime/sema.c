@@ -21,7 +21,7 @@ typedef struct {
     AO_t nwait;                 /* atomic: waiters in this bucket (a hint for release) */
 } __attribute__((aligned(CACHELINE))) semroot;
 
-static semroot semtable[SEMTABSZ];
+static semroot semtable[SEMTABSZ] = { [0 ... SEMTABSZ - 1] = { .lock = WEFT__MUTEX_INIT(LOCKRANK_SEMAROOT) } };
 
 static semroot *rootfor(uint32_t *addr)
 {

@@ -29,7 +29,7 @@
 #include "runtime.h"
 #include "symtab.h"
 
-static weft__mutex symlock = WEFT__MUTEX_INIT;
+static weft__mutex symlock = WEFT__MUTEX_INIT(LOCKRANK_SYMTAB);
 static AO_t symowner;       /* atomic: tid inside a lookup, 0 if none */
 
 #ifdef WEFT_HAVE_LIBDW

@@ -199,7 +199,7 @@ void weft_rwmutex_unlock(weft_rwmutex *rw)
  * notified does not sleep, so no signal is lost between the unlock and the
  * park. */
 
-static weft__mutex *condlock(weft_cond *c) { return (weft__mutex *)&c->lock; }
+static weft__mutex *condlock(weft_cond *c) { return weft__lockrank_lazy((weft__mutex *)&c->lock, LOCKRANK_NOTIFYLIST); }
 
 _Static_assert(sizeof(weft__mutex) == sizeof(((weft_cond *)0)->lock), "weft_cond.lock holds a weft__mutex");
 
