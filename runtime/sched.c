@@ -1053,8 +1053,13 @@ bool weft__stoptheworld(void)
     weft__unlock(&sched.lock);
     if (wait) {
         while (!weft__notetsleep(&sched.stopnote, 100 * 1000)) {
-            if (AO_load(&sched.exiting))
-                return false;   /* Ms exit instead of stopping */
+            if (AO_load(&sched.exiting)) {
+                /* Ms exit instead of stopping.  Nobody starts this world
+                 * again, but the semaphore goes back: our caller may yield
+                 * (its M leaves), and no lock is held across a switch. */
+                weft__unlock(&sched.worldsema);
+                return false;
+            }
             preemptall();
         }
         weft__noteclear(&sched.stopnote);
