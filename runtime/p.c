@@ -16,7 +16,6 @@
 static P *allp_storage[MAXPROCS_LIMIT];
 P **weft__allp = allp_storage;
 AO_t weft__gomaxprocs;
-weft__mutex weft__allplock;
 
 P *weft__pinit(int32_t id)
 {

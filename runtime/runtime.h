@@ -345,12 +345,12 @@ struct weft__sched {
 extern struct weft__sched weft__sched;
 #define sched weft__sched
 
-/* All Ps.  allp[0..gomaxprocs) are in use; the array is replaced only while
+/* All Ps.  allp[0..gomaxprocs) are in use; the array is changed only while
  * the world is stopped, so readers holding a P (or with the world stopped)
- * may read it without locking; sysmon reads it under allplock. */
+ * may read it without locking; sysmon and dumps read it racily (a P is
+ * never freed while the runtime runs: see p.c). */
 extern P **weft__allp;                 /* STW */
 extern AO_t weft__gomaxprocs;          /* atomic: len(allp) */
-extern weft__mutex weft__allplock;     /* held by procresize while replacing allp */
 
 /* All Gs ever created, never freed until shutdown (Go's allgs).
  * Prepending is under allglock; readers walk from the head racily. */
