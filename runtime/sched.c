@@ -85,8 +85,10 @@
  * queue (the spawn/yield/wake path takes no lock), and one thread per P
  * with no spinning (wake-up latency dominates channel hand-offs).
  *
- * Lock order: sched.worldsema < sched.lock < sched.gflock < stack lock <
- * allglock.  Nothing is held across a context switch.
+ * Locks: the order in which the runtime's locks may be taken is the table
+ * in lockrank.h (checked on every lock by the WEFT_LOCKRANK build), and
+ * none is held across a context switch except the one a parking goroutine
+ * hands to its unlockf, which releases it on the same thread.
  */
 #include <sched.h>
 #include <stdlib.h>
