@@ -163,7 +163,9 @@ static void heldfree(void *unused)
     }
 }
 
-__attribute__((constructor)) static void lockrank_init(void)
+/* Priority 101, the first: a program's own constructors may already lock
+ * (statically linked, they could otherwise run before this one). */
+__attribute__((constructor(101))) static void lockrank_init(void)
 {
     /* Every entry names a lower rank (or the rank itself: several at once),
      * so the ranks in enum order are a topological order of the table and
