@@ -13,7 +13,7 @@
 #include "runtime.h"
 
 AO_t weft__allg;
-weft__mutex weft__allglock;
+weft__mutex weft__allglock = WEFT__MUTEX_INIT(LOCKRANK_ALLG);
 
 #define GFREE_BATCH 32
 

@@ -167,6 +167,10 @@ static void freeall(void)
     AO_t goidgen = AO_load(&sched.goidgen);
     memset(&sched, 0, sizeof sched);
     AO_store(&sched.goidgen, goidgen);   /* goids are never reused */
+    weft__lockinit(&sched.lock, LOCKRANK_SCHED);      /* as sched.c's initialiser */
+    weft__lockinit(&sched.gflock, LOCKRANK_GFREE);
+    weft__lockinit(&sched.worldsema, LOCKRANK_WORLDSEMA);
+    weft__lockinit(&sched.sudoglock, LOCKRANK_SUDOG);
 }
 
 int weft_main(void (*fn)(void *), void *arg)

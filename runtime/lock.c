@@ -1,15 +1,21 @@
 /*
- * lock.c — the runtime's own mutex and notes, on futexes (Go's lock_futex.go).
+ * lock.c — the runtime's own mutex and notes, on futexes (Go's lock_futex.go),
+ * and the lock-rank checker of the WEFT_LOCKRANK build (Go's lockrank_on.go).
  *
  * These protect short critical sections inside the scheduler (sched.lock,
  * the free lists) and park whole Ms.  They block the OS thread, never a
- * goroutine, so they must not be held across a context switch.
+ * goroutine, so they must not be held across a context switch (except by
+ * a parking goroutine, whose successor on the same thread releases it).
+ * The order in which they may be taken is in lockrank.h.
  */
 #include "runtime.h"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#ifdef WEFT_LOCKRANK
+#include <sys/mman.h>
+#endif
 
 /*
  * The mutex is two words: key (0 unlocked, 1 locked) and sleepers (how many
@@ -91,7 +97,221 @@ static inline bool trylock(weft__mutex *l)
     return AO_int_load(&l->key) == 0 && AO_int_compare_and_swap_full(&l->key, 0, 1);
 }
 
-void weft__lock(weft__mutex *l)
+/* ---- lock ranks (the WEFT_LOCKRANK build; the design is in lockrank.h) ---- */
+
+#ifdef WEFT_LOCKRANK
+
+typedef struct {
+    weft__mutex *l;
+    int rank;
+} heldlock;
+
+/* The locks this OS thread holds, in acquisition order.  Room for the usual
+ * few inline; a select over many channels moves the list to a mapping of
+ * its own (mmap, not malloc: crash paths and signal handlers lock too),
+ * unmapped when the thread exits.  Initial-exec, as the current G's TLS
+ * (sched.c): a signal handler may read it. */
+#define HELD_INLINE 16
+static __thread struct {
+    int n, cap;             /* held locks; room in h (0: h not set up yet) */
+    heldlock *h;            /* inl, or the mapping */
+    heldlock inl[HELD_INLINE];
+} held __attribute__((tls_model("initial-exec")));
+
+/* mayhold[r]: the ranks that may be held when r is acquired, the transitive
+ * closure of lockrank.h's table (built before main, read-only after). */
+static uint32_t mayhold[LOCKRANK_COUNT];
+static pthread_key_t heldkey;   /* its destructor, heldfree, unmaps a grown list */
+
+static int rankof(weft__mutex *l)
+{
+    /* load: the top byte is written once, before the lock is shared (or by
+     * weft__lockrank_lazy's CAS, which this thread's own call performed or
+     * observed); the count below it changes under us and is masked off. */
+    return (int)(AO_int_load(&l->sleepers) >> WEFT__LOCKRANK_SHIFT);
+}
+
+static void printheld(void)
+{
+    weft__printf(2, "runtime: this thread holds %d lock%s:\n", held.n, held.n == 1 ? "" : "s");
+    for (int i = 0; i < held.n; i++)
+        weft__printf(2, "\t%s (rank %d) at %p\n", weft__lockrank_name(held.h[i].rank),
+                     held.h[i].rank, (void *)held.h[i].l);
+}
+
+/* A lock nobody labelled (or whose rank byte is no rank): say where to fix it. */
+static __attribute__((noreturn)) void norank(weft__mutex *l, int rank)
+{
+    weft__printf(2, "runtime: lock at %p has no rank (rank byte %d): label it where it is "
+                    "initialised (lockrank.h)\n", (void *)l, rank);
+    printheld();
+    weft__throw("lock without a rank");
+}
+
+static bool ranked(int rank) { return rank > LOCKRANK_NONE && rank < LOCKRANK_COUNT; }
+
+/* At thread exit (the key's destructor): unmaps a grown list. */
+static void heldfree(void *unused)
+{
+    (void)unused;
+    if (held.h && held.h != held.inl && held.n <= HELD_INLINE) {
+        for (int i = 0; i < held.n; i++)
+            held.inl[i] = held.h[i];
+        munmap(held.h, (size_t)held.cap * sizeof(heldlock));
+        held.h = held.inl;
+        held.cap = HELD_INLINE;
+    }
+}
+
+/* Priority 101, the first: a program's own constructors may already lock
+ * (statically linked, they could otherwise run before this one). */
+__attribute__((constructor(101))) static void lockrank_init(void)
+{
+    /* Every entry names a lower rank (or the rank itself: several at once),
+     * so the ranks in enum order are a topological order of the table and
+     * the closure is one pass upwards. */
+    for (int r = 1; r < LOCKRANK_COUNT; r++) {
+        uint32_t after = weft__lockrank_after(r);
+        mayhold[r] = after;
+        for (int b = 0; b < LOCKRANK_COUNT; b++) {
+            if (!(after & ((uint32_t)1 << b)) || b == r)
+                continue;
+            if (b == LOCKRANK_NONE || b > r) {
+                weft__printf(2, "runtime: lockrank.h: %s (rank %d) listed as held before %s (rank %d)\n",
+                             weft__lockrank_name(b), b, weft__lockrank_name(r), r);
+                weft__throw("lock rank table is not a partial order");
+            }
+            mayhold[r] |= mayhold[b];
+        }
+    }
+    if (pthread_key_create(&heldkey, heldfree) != 0)
+        weft__throw("lockrank: pthread_key_create failed");
+}
+
+static void heldpush(weft__mutex *l, int rank)
+{
+    if (held.cap == 0) {
+        held.h = held.inl;
+        held.cap = HELD_INLINE;
+    }
+    if (held.n == held.cap) {
+        size_t cap = (size_t)held.cap * 2;
+        heldlock *h = mmap(NULL, cap * sizeof *h, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (h == MAP_FAILED) {
+            if (AO_load(&weft__panicking))
+                return;     /* crash output goes on without the record */
+            weft__throw("lockrank: out of memory for the held locks");
+        }
+        for (int i = 0; i < held.n; i++)
+            h[i] = held.h[i];
+        if (held.h != held.inl)
+            munmap(held.h, (size_t)held.cap * sizeof *h);
+        else
+            pthread_setspecific(heldkey, &held);   /* any non-NULL value: heldfree runs */
+        held.h = h;
+        held.cap = (int)cap;
+    }
+    /* The slot before the count: a crash handler interrupting us between
+     * the two overwrites only a slot nobody counts yet. */
+    held.h[held.n] = (heldlock){ l, rank };
+    AO_compiler_barrier();
+    held.n++;
+}
+
+/* Before a blocking acquisition: may this thread wait for l now? */
+static void lockrank_acquire(weft__mutex *l)
+{
+    if (AO_load(&weft__panicking))
+        return;     /* crash output: record, never throw (see lockrank.h) */
+    int rank = rankof(l);
+    if (!ranked(rank))
+        norank(l, rank);
+    for (int i = held.n - 1; i >= 0; i--) {
+        heldlock *h = &held.h[i];
+        const char *why;
+        if (h->l == l)
+            why = " (the same lock: this thread would wait for itself)";
+        else if (h->rank == rank && !(mayhold[rank] & ((uint32_t)1 << rank)))
+            why = " (one lock of this rank at a time)";
+        else if (h->rank == rank && (uintptr_t)h->l > (uintptr_t)l)
+            why = " (locks of this rank are taken in increasing address order)";
+        else if (h->rank != rank && !(mayhold[rank] & ((uint32_t)1 << h->rank)))
+            why = "";
+        else
+            continue;
+        weft__printf(2, "runtime: lock ordering problem: %s (rank %d) held while acquiring %s (rank %d)%s\n",
+                     weft__lockrank_name(h->rank), h->rank, weft__lockrank_name(rank), rank, why);
+        weft__printf(2, "runtime: acquiring %s (rank %d) at %p\n", weft__lockrank_name(rank), rank,
+                     (void *)l);
+        printheld();
+        weft__throw("lock ordering problem");
+    }
+}
+
+/* After any acquisition, blocking or try. */
+static void lockrank_acquired(weft__mutex *l)
+{
+    int rank = rankof(l);
+    if (!ranked(rank) && !AO_load(&weft__panicking))
+        norank(l, rank);    /* (weft__lock's check saw it first; a trylock's is here) */
+    heldpush(l, rank);
+}
+
+/* Before a release: this thread must hold l. */
+static void lockrank_release(weft__mutex *l)
+{
+    for (int i = held.n - 1; i >= 0; i--) {
+        if (held.h[i].l != l)
+            continue;
+        /* Releases need not be in reverse order: close the gap. */
+        for (int k = i; k < held.n - 1; k++)
+            held.h[k] = held.h[k + 1];
+        AO_compiler_barrier();
+        held.n--;
+        return;
+    }
+    if (AO_load(&weft__panicking))
+        return;
+    int rank = rankof(l);
+    weft__printf(2, "runtime: unlock of %s (rank %d) at %p, which this thread does not hold\n",
+                 weft__lockrank_name(rank), rank, (void *)l);
+    printheld();
+    weft__throw("unlock of a lock not held");
+}
+
+weft__mutex *weft__lockrank_lazy(weft__mutex *l, weft__lockrank rank)
+{
+    unsigned s = AO_int_load(&l->sleepers);
+    /* CAS: sleepers may be counting under us; the rank goes in once, and a
+     * thread that lost the race reloads and finds it (no ordering needed:
+     * the rank is read only by lockers, which run this first). */
+    while ((s >> WEFT__LOCKRANK_SHIFT) == 0 &&
+           !AO_int_compare_and_swap(&l->sleepers, s, s | (unsigned)rank << WEFT__LOCKRANK_SHIFT))
+        s = AO_int_load(&l->sleepers);
+    return l;
+}
+
+/* Tests: the ranks this thread holds, innermost last. */
+int weft__lockrank_held(int *ranks, int max)
+{
+    int n = held.n < max ? held.n : max;
+    for (int i = 0; i < n; i++)
+        ranks[i] = held.h[i].rank;
+    return held.n;
+}
+
+#else
+
+static inline void lockrank_acquire(weft__mutex *l) { (void)l; }
+static inline void lockrank_acquired(weft__mutex *l) { (void)l; }
+static inline void lockrank_release(weft__mutex *l) { (void)l; }
+
+#endif /* WEFT_LOCKRANK */
+
+/* ---- the mutex ---------------------------------------------------------------- */
+
+static inline void lock_futex(weft__mutex *l)
 {
     /* Speculative grab.  CAS-full: acquire for the critical section. */
     if (likely(AO_int_compare_and_swap_full(&l->key, 0, 1)))
@@ -119,10 +339,20 @@ void weft__lock(weft__mutex *l)
     AO_int_fetch_and_sub1(&l->sleepers);
 }
 
+void weft__lock(weft__mutex *l)
+{
+    lockrank_acquire(l);
+    lock_futex(l);
+    lockrank_acquired(l);
+}
+
 bool weft__trylock(weft__mutex *l)
 {
     /* CAS-full: acquire for the critical section, as weft__lock's fast path. */
-    return AO_int_compare_and_swap_full(&l->key, 0, 1);
+    if (!AO_int_compare_and_swap_full(&l->key, 0, 1))
+        return false;
+    lockrank_acquired(l);   /* recorded, not order-checked: it never waits */
+    return true;
 }
 
 void weft__unlock(weft__mutex *l)
@@ -130,6 +360,7 @@ void weft__unlock(weft__mutex *l)
     /* load: only the holder writes key while it is 1 */
     if (unlikely(AO_int_load(&l->key) != 1))
         weft__throw("unlock of unlocked lock");
+    lockrank_release(l);
     if (likely(weft__lock_asymfence)) {
         /* store-release: the critical section happens before the next
          * holder's CAS; then the sleepers load must not be hoisted above
@@ -140,7 +371,8 @@ void weft__unlock(weft__mutex *l)
         /* store-full: the store, then a full fence before the load. */
         AO_int_store_full(&l->key, 0);
     }
-    if (unlikely(AO_int_load(&l->sleepers) != 0))
+    /* (The mask drops the rank byte of the WEFT_LOCKRANK build.) */
+    if (unlikely((AO_int_load(&l->sleepers) & WEFT__SLEEPERS_MASK) != 0))
         weft__futexwake(&l->key, 1);
 }
 

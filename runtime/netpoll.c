@@ -43,7 +43,7 @@ typedef struct polldesc {
     weft__waitq rq, wq;     /* lock: parked readers / writers */
 } polldesc;
 
-static weft__mutex pdlock;          /* protects the table's growth */
+static weft__mutex pdlock = WEFT__MUTEX_INIT(LOCKRANK_POLLTABLE);   /* protects the table's growth */
 static polldesc **pds;              /* pdlock to grow; entries never move */
 static int npds;
 static int epfd = -1;
@@ -111,6 +111,7 @@ static int getpd(int fd, polldesc **out)
             weft__unlock(&pdlock);
             return -ENOMEM;
         }
+        weft__lockinit(&pd->lock, LOCKRANK_POLLDESC);
         pd->fd = fd;
         pds[fd] = pd;
     }

@@ -24,6 +24,7 @@ P *weft__pinit(int32_t id)
         return NULL;
     memset(pp, 0, sizeof *pp);
     pp->id = id;
+    weft__lockinit(&pp->timerlock, LOCKRANK_TIMERS);
     AO_store(&pp->status, Pgcstop);
     return pp;
 }

@@ -93,8 +93,10 @@
  * queue (the spawn/yield/wake path takes no lock), and one thread per P
  * with no spinning (wake-up latency dominates channel hand-offs).
  *
- * Lock order: sched.worldsema < sched.lock < sched.gflock < stack lock <
- * allglock.  Nothing is held across a context switch.
+ * Locks: the order in which the runtime's locks may be taken is the table
+ * in lockrank.h (checked on every lock by the WEFT_LOCKRANK build), and
+ * none is held across a context switch except the one a parking goroutine
+ * hands to its unlockf, which releases it on the same thread.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -112,7 +114,12 @@
  * ~5 ns. */
 #define TIMERCHECK_SWITCHES 16
 
-struct weft__sched weft__sched;
+struct weft__sched weft__sched = {
+    .lock = WEFT__MUTEX_INIT(LOCKRANK_SCHED),
+    .gflock = WEFT__MUTEX_INIT(LOCKRANK_GFREE),
+    .worldsema = WEFT__MUTEX_INIT(LOCKRANK_WORLDSEMA),
+    .sudoglock = WEFT__MUTEX_INIT(LOCKRANK_SUDOG),
+};
 
 static __thread G *tls_g __attribute__((tls_model("initial-exec")));
 static __thread uint32_t tls_rand __attribute__((tls_model("initial-exec")));
@@ -1075,8 +1082,13 @@ bool weft__stoptheworld(void)
     weft__unlock(&sched.lock);
     if (wait) {
         while (!weft__notetsleep(&sched.stopnote, 100 * 1000)) {
-            if (AO_load(&sched.exiting))
-                return false;   /* Ms exit instead of stopping */
+            if (AO_load(&sched.exiting)) {
+                /* Ms exit instead of stopping.  Nobody starts this world
+                 * again, but the semaphore goes back: our caller may yield
+                 * (its M leaves), and no lock is held across a switch. */
+                weft__unlock(&sched.worldsema);
+                return false;
+            }
             preemptall();
         }
         weft__noteclear(&sched.stopnote);

@@ -26,7 +26,7 @@ typedef struct {
     weft__waitq q;              /* lock; q.first read racily by release */
 } __attribute__((aligned(CACHELINE))) semroot;
 
-static semroot semtable[SEMTABSZ];
+static semroot semtable[SEMTABSZ] = { [0 ... SEMTABSZ - 1] = { .lock = WEFT__MUTEX_INIT(LOCKRANK_SEMAROOT) } };
 
 static semroot *rootfor(uint32_t *addr)
 {

@@ -55,7 +55,7 @@ enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
 
 size_t weft__stack_default = WEFT_STACK_DEFAULT;
 
-static weft__mutex stacklock;
+static weft__mutex stacklock = WEFT__MUTEX_INIT(LOCKRANK_STACK);
 static weft__stack *freelist;       /* stacklock */
 static int32_t nfree;               /* stacklock */
 static void **slabs;                /* stacklock: bases of slab mappings */

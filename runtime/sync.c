@@ -202,7 +202,7 @@ void weft_rwmutex_unlock(weft_rwmutex *rw)
  * park.  The list is a wait queue of sudogs (ticket set) in the public
  * struct's head/tail words, under the struct's lock word. */
 
-static weft__mutex *condlock(weft_cond *c) { return (weft__mutex *)&c->lock; }
+static weft__mutex *condlock(weft_cond *c) { return weft__lockrank_lazy((weft__mutex *)&c->lock, LOCKRANK_NOTIFYLIST); }
 static weft__waitq *condq(weft_cond *c) { return (weft__waitq *)&c->head; }
 
 _Static_assert(sizeof(weft__mutex) == sizeof(((weft_cond *)0)->lock), "weft_cond.lock holds a weft__mutex");

@@ -192,16 +192,22 @@ int64_t weft__nexttimer(void)
 
 void weft__movetimers(P *from, P *to)
 {
-    weft__lock(&from->timerlock);
-    weft__lock(&to->timerlock);
+    /* Both heaps, in address order (lockrank.h: two locks of one rank). */
+    weft__mutex *first = &from->timerlock, *second = &to->timerlock;
+    if ((uintptr_t)first > (uintptr_t)second) {
+        first = &to->timerlock;
+        second = &from->timerlock;
+    }
+    weft__lock(first);
+    weft__lock(second);
     while (from->ntimers > 0) {
         weft__timer *t = from->timers[from->ntimers - 1];
         heapremove(from, from->ntimers - 1);
         if (heappush(to, t) != 0)
             weft__throw("movetimers: out of memory");
     }
-    weft__unlock(&to->timerlock);
-    weft__unlock(&from->timerlock);
+    weft__unlock(second);
+    weft__unlock(first);
 }
 
 void weft__timersfree(P *pp)

@@ -140,7 +140,7 @@ static void fatal_handler(int sig, siginfo_t *si, void *uctx)
 /* ---- capturing another M's stack ------------------------------------------------
  * capreq: 0 idle, 1 requested, 3 claimed by the handler, 2 done. */
 #define CAPSIG SIGURG   /* as Go's preemption signal: ignored by default, harmless if stray */
-static weft__mutex caplock = WEFT__MUTEX_INIT;
+static weft__mutex caplock = WEFT__MUTEX_INIT(LOCKRANK_CAPTURE);
 
 static bool inside(uintptr_t fp, uintptr_t lo, uintptr_t hi) { return lo && fp >= lo && fp < hi; }
 
