@@ -67,8 +67,8 @@ typedef enum {
     LOCKRANK_POLLDESC,      /* polldesc.lock: one fd's waiters and edges (netpoll.c) */
     LOCKRANK_NOTIFYLIST,    /* weft_cond's waiter list (sync.c) */
     LOCKRANK_SEMAROOT,      /* a semaphore bucket (sema.c) */
-    LOCKRANK_SUDOG,         /* sched.sudoglock: the central free sudogs (park.c) */
     LOCKRANK_SCHED,         /* sched.lock */
+    LOCKRANK_SUDOG,         /* sched.sudoglock: the central free sudogs (park.c) */
     LOCKRANK_TIMERS,        /* P.timerlock: a P's timer heap (timer.c) */
     LOCKRANK_GFREE,         /* sched.gflock: the global free Gs (g.c) */
     LOCKRANK_STACK,         /* stacklock: the stack slabs and free list (stack.c) */
@@ -96,7 +96,8 @@ static inline uint32_t weft__lockrank_after(int rank)
         [LOCKRANK_SUDOG] =
             LOCKRANK_BIT(HCHAN) |           /* a wait's sudog, taken under the object's */
             LOCKRANK_BIT(POLLDESC) |        /* lock: the P's cache refills from the */
-            LOCKRANK_BIT(NOTIFYLIST),       /* central list (park.h, weft__acquiresudog) */
+            LOCKRANK_BIT(NOTIFYLIST) |      /* central list (park.h, weft__acquiresudog) */
+            LOCKRANK_BIT(SCHED),            /* procresize: pdestroy's sudogcache_flush */
         [LOCKRANK_SCHED] =
             LOCKRANK_BIT(WORLDSEMA) |       /* stop/start the world, procresize */
             LOCKRANK_BIT(CPUPROF) |         /* profile start/stop arm the Ms' timers */

@@ -139,7 +139,8 @@ Test(timer, sleep_outside_a_goroutine_sleeps_the_thread)
 /* A wait on a queue of our own (as a primitive would): times out at the
  * deadline, or is ended by a waker first, in which case its timer must be
  * gone (a late fire would ready a goroutine that is not waiting). */
-static weft__mutex to_lock = WEFT__MUTEX_INIT(LOCKRANK_TEST);
+/* Ranked as a semaphore bucket, which is what this queue plays. */
+static weft__mutex to_lock = WEFT__MUTEX_INIT(LOCKRANK_SEMAROOT);
 static weft__waitq to_q;
 static atomic_long to_woken;
 
