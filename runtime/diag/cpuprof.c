@@ -65,16 +65,14 @@ static struct {
     int64_t startwall, startmono;
     weft__pprof *p;             /* writer thread (proflock after join) */
     pthread_t writer;
-    pthread_mutex_t stoplock;   /* with stopcond: wakes the writer ... */
-    pthread_cond_t stopcond;
-    bool stopping;              /* stoplock: ... for its last drain */
+    weft__note stopnote;        /* wakes the writer for its last drain */
     int64_t lost;               /* writer */
     int err;                    /* writer: first pprof_add error */
-} prof = { .stoplock = PTHREAD_MUTEX_INITIALIZER };
+} prof;
 
-/* Start and stop.  A plain mutex: only profile start and stop take it
- * (a goroutine blocked here blocks its thread, as on any runtime lock). */
-static pthread_mutex_t proflock = PTHREAD_MUTEX_INITIALIZER;
+/* Start and stop (a goroutine blocked here blocks its thread, as on any
+ * runtime lock). */
+static weft__mutex proflock = WEFT__MUTEX_INIT(LOCKRANK_CPUPROF);
 
 /* The function lost samples are attributed to. */
 __attribute__((noinline, used)) void weft__cpuprof_lost(void) { __asm__ volatile(""); }
@@ -146,19 +144,7 @@ static void drain(void)
 /* Sleeps PROF_DRAIN_NS, or less if stop wakes it; true once stop has. */
 static bool writer_sleep(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += PROF_DRAIN_NS;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&prof.stoplock);
-    while (!prof.stopping && pthread_cond_timedwait(&prof.stopcond, &prof.stoplock, &ts) == 0)
-        ;
-    bool stop = prof.stopping;
-    pthread_mutex_unlock(&prof.stoplock);
-    return stop;
+    return weft__notetsleep(&prof.stopnote, PROF_DRAIN_NS);
 }
 
 static void *writer(void *arg)
@@ -241,7 +227,7 @@ int weft_cpuprofile_start(int fd, int hz)
         return -EINVAL;
     if (fd < 0)
         return -EBADF;
-    pthread_mutex_lock(&proflock);
+    weft__lock(&proflock);
     int err = 0;
     if (AO_load(&prof.on)) {        /* proflock: only start/stop change it */
         err = -EBUSY;
@@ -267,12 +253,7 @@ int weft_cpuprofile_start(int fd, int hz)
     clock_gettime(CLOCK_REALTIME, &ts);
     prof.startwall = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
     prof.startmono = weft__nanotime();
-    prof.stopping = false;      /* no writer yet: no lock needed */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* as writer_sleep's deadline */
-    pthread_cond_init(&prof.stopcond, &ca);
-    pthread_condattr_destroy(&ca);
+    weft__noteclear(&prof.stopnote);    /* no writer yet */
     weft__view_lock();
     /* store-release (under the view lock, as every write of it): pairs
      * with the handler's load-acquire; each ring is published by arm's
@@ -287,33 +268,28 @@ int weft_cpuprofile_start(int fd, int hz)
         AO_store(&prof.on, 0);      /* under the view lock, as every write of it */
         disarm_all();
         weft__view_unlock();
-        pthread_cond_destroy(&prof.stopcond);
         weft__pprof_free(prof.p);
         prof.p = NULL;
         err = -r;
     }
 out:
-    pthread_mutex_unlock(&proflock);
+    weft__unlock(&proflock);
     return err;
 }
 
 int weft_cpuprofile_stop(void)
 {
-    pthread_mutex_lock(&proflock);
+    weft__lock(&proflock);
     if (!AO_load(&prof.on)) {       /* proflock: only start/stop change it */
-        pthread_mutex_unlock(&proflock);
+        weft__unlock(&proflock);
         return -EINVAL;
     }
     weft__view_lock();
     AO_store(&prof.on, 0);          /* under the view lock, as every write of it */
     disarm_all();
     weft__view_unlock();
-    pthread_mutex_lock(&prof.stoplock);
-    prof.stopping = true;
-    pthread_cond_signal(&prof.stopcond);
-    pthread_mutex_unlock(&prof.stoplock);
+    weft__notewakeup(&prof.stopnote);
     pthread_join(prof.writer, NULL);
-    pthread_cond_destroy(&prof.stopcond);
     int err = prof.err;
     if (prof.lost > 0 && !err) {
         uintptr_t pc = (uintptr_t)weft__cpuprof_lost;
@@ -327,7 +303,7 @@ int weft_cpuprofile_stop(void)
         err = weft__pprof_write(prof.p, prof.fd, weft__symtab_pprof, NULL);
     weft__pprof_free(prof.p);
     prof.p = NULL;
-    pthread_mutex_unlock(&proflock);
+    weft__unlock(&proflock);
     return err;
 }
 

@@ -30,6 +30,10 @@
 #include <stdint.h>
 #include <time.h>
 
+/* The runtime's locks and notes: diag/'s own locks are runtime locks too,
+ * ranked in lockrank.h and checked with the others. */
+#include "../lock.h"
+
 /* Opaque here: only the core (runtime.h) knows the layouts. */
 typedef struct G G;
 typedef struct M M;

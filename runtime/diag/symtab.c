@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "schedview.h"   /* the runtime's lock (symlock) */
 #include "switch.h"      /* runtime/arch: the context switch, for the lookup stack */
 #include "symtab.h"
 
@@ -38,7 +39,7 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-static pthread_mutex_t symlock = PTHREAD_MUTEX_INITIALIZER;
+static weft__mutex symlock = WEFT__MUTEX_INIT(LOCKRANK_SYMTAB);
 static AO_t symowner;       /* atomic: tid inside a lookup, 0 if none */
 
 #ifdef WEFT_HAVE_LIBDW
@@ -200,12 +201,12 @@ static int64_t nanotime(void)
 
 bool weft__symbolize(uintptr_t pc, weft__sym *out)
 {
-    pthread_mutex_lock(&symlock);
+    weft__lock(&symlock);
     /* a hint for crash paths, read with AO_load: no ordering needed */
     AO_store(&symowner, (AO_t)gettid());
     bool ok = biglookup(pc, out);
     AO_store(&symowner, 0);
-    pthread_mutex_unlock(&symlock);
+    weft__unlock(&symlock);
     return ok;
 }
 
@@ -214,7 +215,7 @@ bool weft__symbolize_try(uintptr_t pc, weft__sym *out)
     /* Another thread's lookup ends within microseconds: wait a little for
      * it.  Our own thread crashed inside one: never. */
     int64_t deadline = nanotime() + 50 * 1000 * 1000;
-    while (pthread_mutex_trylock(&symlock) != 0) {
+    while (!weft__trylock(&symlock)) {
         if ((pid_t)AO_load(&symowner) == gettid() || nanotime() > deadline) {
             memset(out, 0, sizeof *out);
             return false;
@@ -224,7 +225,7 @@ bool weft__symbolize_try(uintptr_t pc, weft__sym *out)
     AO_store(&symowner, (AO_t)gettid());
     bool ok = biglookup(pc, out);
     AO_store(&symowner, 0);
-    pthread_mutex_unlock(&symlock);
+    weft__unlock(&symlock);
     return ok;
 }
 
@@ -240,7 +241,7 @@ bool weft__symtab_pprof(uintptr_t pc, bool isreturn, weft__pprof_sym *out, void 
 
 void weft__symtab_fini(void)
 {
-    pthread_mutex_lock(&symlock);
+    weft__lock(&symlock);
     fini();
     if (symstack) {
         VALGRIND_STACK_DEREGISTER(symstack_vgid);
@@ -254,5 +255,5 @@ void weft__symtab_fini(void)
         symstack = NULL;
         sym_ctx = NULL;
     }
-    pthread_mutex_unlock(&symlock);
+    weft__unlock(&symlock);
 }
