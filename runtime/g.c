@@ -12,18 +12,20 @@
 
 #include "runtime.h"
 
+static void allgadd(G *gp);
+
 AO_t weft__allg;
-weft__mutex weft__allglock = WEFT__MUTEX_INIT(LOCKRANK_ALLG);
+static weft__mutex allglock = WEFT__MUTEX_INIT(LOCKRANK_ALLG);
 
 #define GFREE_BATCH 32
 
-void weft__allgadd(G *gp)
+static void allgadd(G *gp)
 {
-    weft__lock(&weft__allglock);
+    weft__lock(&allglock);
     gp->allglink = (G *)AO_load(&weft__allg);
     /* store-release: a racy reader that sees gp sees its fields */
     AO_store_release(&weft__allg, (AO_t)gp);
-    weft__unlock(&weft__allglock);
+    weft__unlock(&allglock);
 }
 
 /* Puts a dead G on pp's free list (the global one if pp is NULL). */
@@ -62,7 +64,7 @@ void weft__gfput(P *pp, G *gp)
 }
 
 /* Takes a dead G for reuse; its stack may be missing (the caller adds one). */
-G *weft__gfget(P *pp, size_t stacksize)
+static G *gfget(P *pp, size_t stacksize)
 {
     (void)stacksize;
     G *gp = NULL;
@@ -131,7 +133,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     M *m = me ? me->m : NULL;
     P *pp = m ? m->p : NULL;
 
-    G *gp = weft__gfget(pp, stacksize);
+    G *gp = gfget(pp, stacksize);
     bool fresh = false;
     if (!gp) {
         gp = calloc(1, sizeof *gp);
@@ -189,7 +191,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
      * run-queue put below publishes the G itself. */
     AO_store_release(&gp->atomicstatus, Grunnable);
     if (fresh)
-        weft__allgadd(gp);
+        allgadd(gp);
     if (pp) {
         weft__runqput(pp, gp, true);
     } else {
@@ -211,7 +213,7 @@ void weft__gentry(void)
     weft__goexit0(gp);
 }
 
-int64_t weft__gcount(void)
+static int64_t gcount(void)
 {
     int64_t n = (int64_t)AO_load(&sched.ngoroutines_base);
     uint32_t np = (uint32_t)AO_load(&weft__gomaxprocs);
@@ -236,7 +238,7 @@ static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintpt
         size = weft__stack_default;
     G *self = weft__getg();
     if (!self || self->issystem)
-        AO_store(&sched.foreign, 1);    /* see weft__checkdead */
+        AO_store(&sched.foreign, 1);    /* see checkdead */
     size = (size + 4095) & ~(size_t)4095;
     G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, false, &err);
     if (!gp)
@@ -270,5 +272,5 @@ int weft_num_goroutine(void)
 {
     if (AO_load(&sched.booted) != 2)
         return 0;
-    return (int)weft__gcount();
+    return (int)gcount();
 }

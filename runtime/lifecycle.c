@@ -17,6 +17,8 @@
 #include "park.h"
 #include "diag/symtab.h"
 
+static void wake_all_ms(void);
+
 static stack_t m0_oldaltstack;
 
 static int schedinit(bool lazy)
@@ -72,7 +74,7 @@ void weft__main_exit(G *gp)
     weft__lock(&sched.lock);
     AO_store(&sched.exiting, 1);
     weft__unlock(&sched.lock);
-    weft__wake_all_ms();
+    wake_all_ms();
     AO_store(&sched.sysmonnote.key, 1);
     weft__futexwake(&sched.sysmonnote.key, 1);
     weft__netpoll_break();
@@ -80,7 +82,7 @@ void weft__main_exit(G *gp)
 
 /* Wakes every M that may be asleep so that it notices sched.exiting.  A
  * forced wake: exiting makes notewakeup tolerate double wakes. */
-void weft__wake_all_ms(void)
+static void wake_all_ms(void)
 {
     weft__lock(&sched.lock);
     for (M *mp = sched.allm; mp; mp = mp->alllink) {
@@ -127,7 +129,7 @@ static bool shutdown_wait(void)
                                 "their memory is left in place\n", running);
             break;
         }
-        weft__wake_all_ms();
+        wake_all_ms();
         usleep(200);
     }
     return clean;

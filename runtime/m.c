@@ -74,7 +74,7 @@ void weft__minit(M *m)
     weft__cpuprof_minit(m);
 }
 
-void weft__munit(M *m)
+static void munit(M *m)
 {
     if (!m->ism0)
         weft__sigaltstack_fini(m);
@@ -86,7 +86,7 @@ static void *mthread(void *arg)
     M *m = arg;
     weft__mstart(m);
     /* The runtime is exiting. */
-    weft__munit(m);
+    munit(m);
     weft__lock(&sched.lock);
     m->exited = true;
     sched.nmexited++;

@@ -31,7 +31,7 @@ P *weft__pinit(int32_t id)
 
 /* Empties a P that goes out of use: its Gs go to the global queue, its
  * caches to the global lists, its goroutine count to the global base. */
-void weft__pdestroy(P *pp)
+static void pdestroy(P *pp)
 {
     weft__runqdrain_to_global(pp);
     weft__gfpurge(pp);
@@ -75,7 +75,7 @@ int weft__procresize(int32_t nprocs)
         weft__throw("procresize: no P");
     for (int32_t i = nprocs; i < old; i++) {
         weft__movetimers(allp_storage[i], allp_storage[0]);
-        weft__pdestroy(allp_storage[i]);
+        pdestroy(allp_storage[i]);
     }
 
     G *gp = weft__getg();

@@ -24,7 +24,7 @@ static inline weft__waiter *weft__waiter_get(G *gp, weft__thread *tw)
     tw->w.timer = NULL;
     weft__noteclear(&tw->note);
     /* A plain thread waits: deadlock detection must stand down (see
-     * weft__checkdead).  Load first: keeps the line shared once set;
+     * checkdead).  Load first: keeps the line shared once set;
      * store: a one-way flag, read under sched.lock. */
     if (!AO_load(&sched.foreign))
         AO_store(&sched.foreign, 1);

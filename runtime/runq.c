@@ -20,6 +20,9 @@
  */
 #include "runtime.h"
 
+static uint32_t runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG);
+static void globrunqputbatch(G *head, G *tail, int32_t n);
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__)
@@ -56,7 +59,7 @@ static bool runqputslow(P *pp, G *gp, AO_t h, AO_t t)
         batch[i]->schedlink = batch[i + 1];
     batch[n]->schedlink = NULL;
     weft__lock(&sched.lock);
-    weft__globrunqputbatch(batch[0], batch[n], (int32_t)(n + 1));
+    globrunqputbatch(batch[0], batch[n], (int32_t)(n + 1));
     weft__unlock(&sched.lock);
     /* The running G produces work faster than this P consumes it (a spawn
      * loop): ask it to yield at its next scheduling point, so its children
@@ -163,7 +166,7 @@ uint32_t weft__runqsize(P *pp)
  * be called by any thread. */
 #define STEAL_RUNNEXT_WAIT_NS (40 * 1000)
 
-uint32_t weft__runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG)
+static uint32_t runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG)
 {
     for (;;) {
         /* load-acquire both: head pairs with other consumers' CAS, tail with
@@ -234,7 +237,7 @@ G *weft__runqsteal(P *pp, P *p2, bool stealRunNextG)
 {
     AO_t t = AO_load(&pp->runqtail);   /* only we write it */
     /* Writing into our own free slots is safe: nobody consumes beyond tail. */
-    uint32_t n = weft__runqgrab(p2, (G **)pp->runq, (uint32_t)t, stealRunNextG);
+    uint32_t n = runqgrab(p2, (G **)pp->runq, (uint32_t)t, stealRunNextG);
     if (n == 0)
         return NULL;
     n--;
@@ -262,13 +265,13 @@ uint32_t weft__runqrescue(P *pp)
     uint32_t total = 0;
     /* Bounded: the owner may be spawning as fast as we move. */
     for (int round = 0; round < 4; round++) {
-        uint32_t n = weft__runqgrab(pp, batch, 0, true);
+        uint32_t n = runqgrab(pp, batch, 0, true);
         if (n == 0)
             break;
         for (uint32_t i = 0; i + 1 < n; i++)
             batch[i]->schedlink = batch[i + 1];
         weft__lock(&sched.lock);
-        weft__globrunqputbatch(batch[0], batch[n - 1], (int32_t)n);
+        globrunqputbatch(batch[0], batch[n - 1], (int32_t)n);
         weft__unlock(&sched.lock);
         total += n;
     }
@@ -289,7 +292,7 @@ void weft__globrunqput(G *gp)
     AO_store(&sched.runqsize, AO_load(&sched.runqsize) + 1);
 }
 
-void weft__globrunqputhead(G *gp)
+static void globrunqputhead(G *gp)
 {
     gp->schedlink = sched.runqhead;
     sched.runqhead = gp;
@@ -298,7 +301,7 @@ void weft__globrunqputhead(G *gp)
     AO_store(&sched.runqsize, AO_load(&sched.runqsize) + 1);
 }
 
-void weft__globrunqputbatch(G *head, G *tail, int32_t n)
+static void globrunqputbatch(G *head, G *tail, int32_t n)
 {
     tail->schedlink = NULL;
     if (sched.runqtail)
@@ -351,12 +354,12 @@ void weft__runqdrain_to_global(P *pp)
         if (h == t)
             break;
         AO_store(&pp->runqtail, t - 1);
-        weft__globrunqputhead((G *)AO_load(&pp->runq[(t - 1) % RUNQ_SIZE]));
+        globrunqputhead((G *)AO_load(&pp->runq[(t - 1) % RUNQ_SIZE]));
     }
     AO_t next = AO_load(&pp->runnext);
     if (next) {
         AO_store(&pp->runnext, 0);
-        weft__globrunqputhead((G *)next);
+        globrunqputhead((G *)next);
     }
 }
 

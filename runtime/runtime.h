@@ -389,7 +389,6 @@ extern AO_t weft__gomaxprocs;          /* atomic: len(allp); store-release by pr
 /* All Gs ever created, never freed until shutdown (Go's allgs).
  * Prepending is under allglock; readers walk from the head racily. */
 extern AO_t weft__allg;                /* atomic: G* head */
-extern weft__mutex weft__allglock;
 
 /* ---- settings read once at boot (env.c) --------------------------------- */
 extern size_t weft__stack_default;     /* WEFT_STACK or WEFT_STACK_DEFAULT */
@@ -410,7 +409,7 @@ static inline M *weft__getm(void) { G *g = weft__getg(); return g ? g->m : NULL;
 /* A plain thread uses a sync primitive or a channel, even without blocking
  * (it may hold a mutex every goroutine is about to wait for, or wake a
  * goroutine later): deadlock detection must stand down (see
- * weft__checkdead).  Returns the current G. */
+ * checkdead).  Returns the current G. */
 static inline G *weft__note_plain_thread(void)
 {
     G *gp = weft__getg();
@@ -453,7 +452,6 @@ static inline void weft__asan_finish(G *me) { (void)me; }
 /* ---- lifecycle.c: boot and shutdown ------------------------------------------ */
 int  weft__ensure_booted(void);      /* lazily, from weft_go: 0 or -errno */
 void weft__main_exit(G *gp);         /* main returned: every M winds down */
-void weft__wake_all_ms(void);        /* so that each notices sched.exiting */
 int  weft__maxprocs_preboot(int n);  /* env.c: weft_maxprocs before boot */
 
 /* ---- sched.c --------------------------------------------------------------- */
@@ -462,19 +460,12 @@ void weft__mstart(M *m);             /* a new M's first code, on its g0 */
 void weft__ready(G *gp, bool next);  /* Gwaiting -> Grunnable and queue it */
 /* The raw park: only weft__park (park.c) calls it, which it checks. */
 void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r);
-void weft__gosched(bool preempted);
 void weft__goexit0(G *gp) __attribute__((noreturn));
 void weft__wakep(void);
-void weft__startm(P *pp, bool spinning);
 void weft__handoffp(P *pp);
-void weft__stopm(void);
 void weft__acquirep(M *m, P *pp);
-P   *weft__releasep(M *m);
 void weft__pidleput(P *pp);          /* sched.lock */
 P   *weft__pidleget(void);           /* sched.lock */
-void weft__mput(M *m);               /* sched.lock; runs checkdead */
-void weft__checkdead(void);          /* sched.lock */
-M   *weft__mget(void);               /* sched.lock */
 bool weft__stoptheworld(void);
 void weft__starttheworld(void);
 void weft__finish_switch(M *m);      /* run the pending after-switch action */
@@ -485,11 +476,8 @@ G   *weft__runqget(P *pp, bool *inheritTime);
 bool weft__runqempty(P *pp);
 uint32_t weft__runqsize(P *pp);
 G   *weft__runqsteal(P *pp, P *p2, bool stealRunNextG);
-uint32_t weft__runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG);
 uint32_t weft__runqrescue(P *pp);     /* to the global queue; any thread */
 void weft__globrunqput(G *gp);       /* sched.lock */
-void weft__globrunqputhead(G *gp);   /* sched.lock */
-void weft__globrunqputbatch(G *head, G *tail, int32_t n); /* sched.lock */
 G   *weft__globrunqget(P *pp, int32_t max);               /* sched.lock */
 void weft__runqdrain_to_global(P *pp);                    /* sched.lock, STW */
 
@@ -502,10 +490,7 @@ uint32_t weft__fastrand(void);
 G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
                    uintptr_t callerpc, bool ismain, int *err);
 void weft__gfput(P *pp, G *gp);
-G   *weft__gfget(P *pp, size_t stacksize);
 void weft__gfpurge(P *pp);
-void weft__allgadd(G *gp);
-int64_t weft__gcount(void);
 void weft__gentry(void) __attribute__((noreturn));
 
 /* ---- m.c ------------------------------------------------------------------------ */
@@ -516,13 +501,11 @@ extern __thread uintptr_t weft__mcause_pcs[M_CREATESTACK];
 extern __thread int weft__mcause_n;
 int  weft__newm(P *pp, bool spinning);   /* -errno */
 void weft__minit(M *m);                  /* on the new thread: TLS, sigaltstack */
-void weft__munit(M *m);
 void weft__mfree(M *m);
 
 /* ---- p.c ------------------------------------------------------------------------ */
 int  weft__procresize(int32_t nprocs);   /* STW; returns 0 or -ENOMEM */
 P   *weft__pinit(int32_t id);
-void weft__pdestroy(P *pp);
 void weft__pfreeall(void);               /* shutdown */
 
 /* ---- stack.c ------------------------------------------------------------------ */

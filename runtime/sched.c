@@ -105,6 +105,14 @@
 
 #include "runtime.h"
 
+static void mput(M *m);
+static void checkdead(void);
+static void startm(P *pp, bool spinning);
+static void stopm(void);
+static void gosched(bool preempted);
+static M *mget(void);
+static P *releasep(M *m);
+
 /* Every 61st schedule of a P looks at the global queue before its own, so
  * a P whose local queue never empties cannot starve it (Go's 61: a prime,
  * so the check does not fall into step with other periodic work). */
@@ -192,12 +200,12 @@ static P *pidlegetSpinning(void)
     return pp;
 }
 
-void weft__mput(M *m)
+static void mput(M *m)
 {
     m->schedlink = sched.midle;
     sched.midle = m;
     sched.nmidle++;
-    weft__checkdead();
+    checkdead();
 }
 
 /* Go's checkdead, called with sched.lock held whenever an M goes idle: if no
@@ -206,7 +214,7 @@ void weft__mput(M *m)
  * it as Go does and exit 2.  A runtime started lazily, or one a plain
  * thread has used (it might still wake a goroutine), is never declared
  * dead. */
-void weft__checkdead(void)
+static void checkdead(void)
 {
     if (sched.lazy || AO_load(&sched.foreign) || AO_load(&sched.exiting) ||
         AO_load(&sched.booted) != 2)
@@ -231,7 +239,7 @@ void weft__checkdead(void)
     weft__fatal("all goroutines are asleep - deadlock!");
 }
 
-M *weft__mget(void)
+static M *mget(void)
 {
     M *m = sched.midle;
     if (m) {
@@ -252,7 +260,7 @@ void weft__acquirep(M *m, P *pp)
     AO_store_release(&pp->status, Prunning);
 }
 
-P *weft__releasep(M *m)
+static P *releasep(M *m)
 {
     P *pp = m->p;
     if (!pp || pp->m != m)
@@ -299,13 +307,13 @@ void weft__wakep(void)
         AO_fetch_and_sub1_full(&sched.nmspinning);
         return;
     }
-    weft__startm(pp, true);
+    startm(pp, true);
 }
 
-void weft__startm(P *pp, bool spinning)
+static void startm(P *pp, bool spinning)
 {
     weft__lock(&sched.lock);
-    M *nmp = weft__mget();
+    M *nmp = mget();
     weft__unlock(&sched.lock);
     if (!nmp) {
         int err = weft__newm(pp, spinning);
@@ -333,13 +341,13 @@ void weft__startm(P *pp, bool spinning)
 void weft__handoffp(P *pp)
 {
     if (!weft__runqempty(pp) || AO_load(&sched.runqsize) != 0) {
-        weft__startm(pp, false);
+        startm(pp, false);
         return;
     }
     /* No local work: start a spinner if nobody is looking. */
     if (AO_load(&sched.nmspinning) + AO_load(&sched.npidle) == 0 &&
         AO_compare_and_swap_full(&sched.nmspinning, 0, 1)) {
-        weft__startm(pp, true);
+        startm(pp, true);
         return;
     }
     weft__lock(&sched.lock);
@@ -353,7 +361,7 @@ void weft__handoffp(P *pp)
     }
     if (AO_load(&sched.runqsize) != 0) {
         weft__unlock(&sched.lock);
-        weft__startm(pp, false);
+        startm(pp, false);
         return;
     }
     weft__pidleput(pp);
@@ -361,7 +369,7 @@ void weft__handoffp(P *pp)
 }
 
 /* Parks the current M until somebody hands it a P (or the runtime exits). */
-void weft__stopm(void)
+static void stopm(void)
 {
     M *m = weft__getm();
     if (m->p)
@@ -373,7 +381,7 @@ void weft__stopm(void)
         weft__unlock(&sched.lock);
         return;
     }
-    weft__mput(m);
+    mput(m);
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
     weft__notesleep(&m->park);
@@ -396,7 +404,7 @@ static bool stopm_until(M *m, int64_t when)
         weft__unlock(&sched.lock);
         return true;
     }
-    weft__mput(m);
+    mput(m);
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
     bool woke = weft__notetsleep(&m->park, when - weft__nanotime());
@@ -437,13 +445,13 @@ static void gcstopm(M *m)
         m->spinning = false;
         AO_fetch_and_sub1_full(&sched.nmspinning);
     }
-    P *pp = weft__releasep(m);
+    P *pp = releasep(m);
     weft__lock(&sched.lock);
     AO_store(&pp->status, Pgcstop);
     if (--sched.stopwait == 0)
         weft__notewakeup(&sched.stopnote);
     weft__unlock(&sched.lock);
-    weft__stopm();
+    stopm();
 }
 
 /* The current M is locked to a G that cannot run now: give the P away and
@@ -451,14 +459,14 @@ static void gcstopm(M *m)
 static void stoplockedm(M *m)
 {
     if (m->p) {
-        P *pp = weft__releasep(m);
+        P *pp = releasep(m);
         weft__handoffp(pp);
     }
     weft__lock(&sched.lock);
     sched.nmidlelocked++;
     /* This may be the last M to stop (Go's incidlelocked): the others
      * checked before we counted as idle. */
-    weft__checkdead();
+    checkdead();
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
     weft__notesleep(&m->park);
@@ -482,10 +490,10 @@ static void startlockedm(M *m, G *gp)
         weft__throw("startlockedm: locked to me");
     if (mp->nextp)
         weft__throw("startlockedm: m has p");
-    P *pp = weft__releasep(m);
+    P *pp = releasep(m);
     mp->nextp = pp;
     weft__notewakeup(&mp->park);
-    weft__stopm();
+    stopm();
 }
 
 /* ---- finding work ------------------------------------------------------------ */
@@ -559,7 +567,7 @@ top:
         return NULL;
     if (!m->p) {
         /* After a syscall that found no P, or a locked M's return. */
-        weft__stopm();
+        stopm();
         goto top;
     }
     if (AO_load(&sched.gcwaiting)) {
@@ -617,7 +625,7 @@ top:
         weft__unlock(&sched.lock);
         goto top;
     }
-    weft__releasep(m);
+    releasep(m);
     weft__pidleput(pp);
     weft__unlock(&sched.lock);
 
@@ -680,11 +688,11 @@ top:
             }
             /* Every P is busy: their Ms run the timers. */
             if (m->p == NULL)
-                weft__stopm();
+                stopm();
         }
         goto top;
     }
-    weft__stopm();
+    stopm();
     goto top;
 }
 
@@ -891,7 +899,7 @@ void weft__ready(G *gp, bool next)
     weft__wakep();
 }
 
-void weft__gosched(bool preempted)
+static void gosched(bool preempted)
 {
     G *gp = weft__getg();
     AO_store(&gp->atomicstatus, Grunnable);
@@ -1051,7 +1059,7 @@ bool weft__stoptheworld(void)
      * yields until it gets the semaphore. */
     if (ing) {
         while (!weft__trylock(&sched.worldsema))
-            weft__gosched(false);
+            gosched(false);
     } else {
         weft__lock(&sched.worldsema);
     }
@@ -1126,7 +1134,7 @@ void weft__starttheworld(void)
         P *pp = torun;
         torun = pp->link;
         pp->link = NULL;
-        weft__startm(pp, false);
+        startm(pp, false);
     }
     weft__wakep();
     weft__unlock(&sched.worldsema);

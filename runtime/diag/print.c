@@ -88,7 +88,7 @@ static void putu(weft__out *o, unsigned long long v, unsigned base)
         putch(o, tmp[--i]);
 }
 
-void weft__voutf(weft__out *o, const char *fmt, va_list ap)
+static void voutf(weft__out *o, const char *fmt, va_list ap)
 {
     for (const char *p = fmt; *p; p++) {
         if (*p != '%') {
@@ -146,7 +146,7 @@ void weft__outf(weft__out *o, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    weft__voutf(o, fmt, ap);
+    voutf(o, fmt, ap);
     va_end(ap);
 }
 
@@ -156,7 +156,7 @@ void weft__printf(int fd, const char *fmt, ...)
     weft__out_fd(&o, fd);
     va_list ap;
     va_start(ap, fmt);
-    weft__voutf(&o, fmt, ap);
+    voutf(&o, fmt, ap);
     va_end(ap);
     weft__out_flush(&o);
 }

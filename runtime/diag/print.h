@@ -28,7 +28,6 @@ void weft__out_flush(weft__out *o);
 void weft__out_write(weft__out *o, const char *s, size_t n);
 /* %s %c %d %u %x with l/ll/z, %p, %%; no widths. */
 void weft__outf(weft__out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void weft__voutf(weft__out *o, const char *fmt, va_list ap);
 
 /* One formatted write to fd (the same conversions), e.g. the runtime's
  * warnings and "fatal error:" lines.  (runtime.h declares it too, for the

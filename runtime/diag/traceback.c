@@ -37,7 +37,10 @@
 
 /* ---- where a goroutine's stack starts ------------------------------------------ */
 
-bool weft__gwalk_init(const weft__gview *g, weft__unwinder *u)
+/* Starts u at g's frames if its snapshot has a walk (saved context or
+ * syscall), bounded by its stack.  False if not (running, dead, or never
+ * ran). */
+static bool gwalk_init(const weft__gview *g, weft__unwinder *u)
 {
     if (g->walk != VGwalk_saved && g->walk != VGwalk_syscall)
         return false;
@@ -51,7 +54,7 @@ int weft__gstackrecord(const weft__gview *g, uintptr_t *pcs, int max)
     weft__unwinder u;
     if (g->walk == VGwalk_fresh && max > 0) {
         pcs[n++] = g->pc + 1;   /* a "return address" inside its function */
-    } else if (weft__gwalk_init(g, &u)) {
+    } else if (gwalk_init(g, &u)) {
         /* Start above the switch itself: the scheduler switches from more
          * than one place, and records of goroutines blocked the same way
          * must compare equal. */
@@ -238,7 +241,7 @@ void weft__tracebackothers(weft__out *o, G *me, bool capture, const weft__tbopts
             createdby(o, &g, opt);
             continue;
         }
-        if (weft__gwalk_init(&g, &u)) {
+        if (gwalk_init(&g, &u)) {
             weft__traceback(o, &g, &u, false, opt);
             continue;
         }

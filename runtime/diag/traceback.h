@@ -23,11 +23,6 @@ typedef struct {
     bool crash;             /* inside a crash: symbolize without waiting on locks */
 } weft__tbopts;
 
-/* Starts u at g's frames if its snapshot has a walk (saved context or
- * syscall), bounded by its stack.  False if not (running, dead, or never
- * ran). */
-bool weft__gwalk_init(const weft__gview *g, weft__unwinder *u);
-
 /* A stack record for a goroutine that is not running (the world stopped):
  * up to max return addresses, zero-terminated when shorter.  Returns the
  * count.  A switched-out goroutine's record starts above the scheduler

@@ -213,7 +213,7 @@ weft)
     atleast "$s" 10 || fail "the burning goroutine (weft_spin) is missing: $s%"
     # The scheduler's own frames, under whichever names this runtime has.
     sched=$(anyshare "$tmp/prof.out" 3 weft__schedule schedule_loop findrunnable weft__notesleep \
-            weft__notetsleep weft__futexwait weft__stopm stopm_until weft__mstart mthread)
+            weft__notetsleep weft__futexwait stopm stopm_until weft__mstart mthread)
     atleast "$sched" 10 || fail "no scheduler frames (weft__schedule, findrunnable, weft__futexwait ...) on any M"
     untraced "$tpid"; alive "$tpid"
     ;;
