@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "park.h"
 
 static void allgadd(G *gp);
 
@@ -36,6 +36,7 @@ void weft__gfput(P *pp, G *gp)
         gp->stack = NULL;
     }
     if (pp) {
+        weft__waiter_drop(pp, &gp->w);  /* its spare sudog (park.h) */
         gp->schedlink = pp->gfree;
         pp->gfree = gp;
         pp->gfreecnt++;

@@ -266,9 +266,11 @@ int weft__park_slow(weft__waiter *w, weft__unlockf unlockf, void *arg, weft__wai
         return -ENOMEM;
     }
     parkcommit_t c = { .w = w, .unlockf = unlockf, .arg = arg, .deadline = deadline };
-    w->g->parking = true;
+    if (WEFT_DEBUG)
+        w->g->parking = true;
     weft__gopark(parkcommit, &c, r);
-    w->g->parking = false;
+    if (WEFT_DEBUG)
+        w->g->parking = false;
     if (unlikely(c.nomem))
         return -ENOMEM;
     weft__deltimer(w->timer);   /* waits out a callback still running */

@@ -30,6 +30,13 @@
 #include "diag/schedview.h"
 
 #define WEFT_HIDDEN __attribute__((visibility("hidden")))
+/* The debug builds (./dev stress, ./dev lockrank) also check invariants
+ * too costly for a hot path of the release build. */
+#if defined(WEFT_STRESS) || defined(WEFT_LOCKRANK)
+#define WEFT_DEBUG 1
+#else
+#define WEFT_DEBUG 0
+#endif
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define CACHELINE   64
@@ -137,6 +144,8 @@ typedef struct weft__waiter {
                              * end the wait (a channel operation or the timeout) */
     weft__timer *timer;     /* owner: a goroutine's timeouts, allocated by its first
                              * timed wait and kept; armed only once it has parked */
+    weft__sudog *spare;     /* owner: the sudog of its last wait, kept for the next
+                             * (a goroutine's; back to the P's cache when it exits) */
 } weft__waiter;
 
 /* A plain thread's waiter, on its stack for the length of one wait. */
@@ -173,7 +182,7 @@ struct G {
     uint8_t waitreason;     /* owner/waker: why it is Gwaiting; read racily by dumps */
     bool issystem;          /* const: g0 */
     bool ismain;            /* const: goroutine 1 of weft_main */
-    bool parking;           /* owner: inside weft__park (checked by weft__gopark) */
+    bool parking;           /* owner: inside weft__park (debug builds: checked by weft__gopark) */
     AO_t preempt;           /* atomic: sysmon asks it to yield at its next scheduling point */
     M *m;                   /* owner: the M running it, NULL when not running */
     M *lockedm;             /* owner: the M it is locked to (weft_lock_thread) */

@@ -857,13 +857,14 @@ void weft__schedule(void)
  * the next context (weft__finish_switch).  Every wait goes through
  * weft__park (park.c), which prepares the waiter, arms its timeout and
  * cancels what a failed commit leaves; parking around it would skip that,
- * so it is refused. */
+ * so the debug builds refuse it (the release build spares the park path
+ * the check). */
 void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r)
 {
     G *gp = weft__getg();
     if (!gp || gp->issystem)
         weft__throw("park: not on a user goroutine");
-    if (unlikely(!gp->parking))
+    if (WEFT_DEBUG && unlikely(!gp->parking))
         weft__throw("park: not called through weft__park");
     gp->waitreason = (uint8_t)r;
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
