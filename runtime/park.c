@@ -182,6 +182,8 @@ static bool cancel(weft__waiter *w)
     }
     weft__lock(sg->lock);
     bool queued = weft__waitq_remove(sg->q, sg);
+    if (queued)
+        sg->q = NULL;       /* off for good: its object may go (weft__cancelwaits) */
     weft__unlock(sg->lock);
     return queued;
 }
@@ -199,8 +201,10 @@ static void timeout_fire(G *gp, void *arg)
  * release the locks; the caller resumes at once with -ENOMEM. */
 static void nomem_cancel(G *gp, weft__waiter *w, weft__unlockf unlockf, void *arg)
 {
-    for (weft__sudog *sg = w->waiting; sg; sg = sg->waitlink)
+    for (weft__sudog *sg = w->waiting; sg; sg = sg->waitlink) {
         weft__waitq_remove(sg->q, sg);
+        sg->q = NULL;
+    }
     AO_store(&w->selectdone, 1);  /* store: we hold every lock a waker needs */
     if (unlockf)
         unlockf(gp, arg);
@@ -281,9 +285,16 @@ int weft__park_slow(weft__waiter *w, weft__unlockf unlockf, void *arg, weft__wai
 
 void weft__cancelwaits(void)
 {
-    /* Two passes: first every goroutine's sudogs leave their queues, then
-     * the sync objects are told.  An undo may unlock a mutex, whose
-     * release must find no goroutine left to wake (only plain threads). */
+    /* Two passes: first every goroutine's queued sudogs leave their
+     * queues, then the sync objects are told.  An undo may unlock a mutex,
+     * whose release must find no goroutine left to wake (only plain
+     * threads).
+     *
+     * Only a sudog still on its queue is touched: its object is alive (it
+     * holds a waiter).  One that is off — it fired (w->param), a timeout
+     * or a lost select race took it off (q cleared) — may belong to an
+     * object already freed: a goroutine woken but not yet run when main
+     * returned, whose channel its waker has since freed. */
     for (G *gp = (G *)AO_load(&weft__allg); gp; gp = gp->allglink) {
         weft__waiter *w = &gp->w;
         if (!w->waiting)
@@ -291,10 +302,13 @@ void weft__cancelwaits(void)
         /* A select: end it, so that no channel operation takes it now. */
         AO_compare_and_swap_full(&w->selectdone, 0, 1);
         for (weft__sudog *sg = w->waiting; sg; sg = sg->waitlink) {
+            if (sg == w->param || !sg->q)
+                continue;
             weft__lock(sg->lock);
-            if (weft__waitq_remove(sg->q, sg))
-                sg->q = NULL;   /* marks it: it was still queued */
+            bool queued = weft__waitq_remove(sg->q, sg);
             weft__unlock(sg->lock);
+            if (queued)
+                sg->lock = NULL;    /* marks it for pass 2: it was still queued */
         }
     }
     for (G *gp = (G *)AO_load(&weft__allg); gp; gp = gp->allglink) {
@@ -302,7 +316,7 @@ void weft__cancelwaits(void)
         for (weft__sudog *sg = w->waiting; sg; sg = sg->waitlink) {
             /* Still queued, or handed a semaphore unit it never took:
              * either way its sync object counts it. */
-            bool queued = sg->q == NULL;
+            bool queued = sg->lock == NULL;
             if (queued || w->param == sg)
                 weft__sync_cancelled(sg, queued);
         }

@@ -126,7 +126,7 @@ void weft__waitq_pushfront(weft__waitq *q, weft__mutex *lock, weft__sudog *sg);
 
 /* Takes the first sudog that can still be woken — a select's only if this
  * wins its selectdone — or NULL.  A select's sudog it loses is left off the
- * queue (its select's pass 3 skips it). */
+ * queue, its q cleared (its select's pass 3 skips it). */
 static inline weft__sudog *weft__waitq_pop(weft__waitq *q)
 {
     for (;;) {
@@ -146,8 +146,10 @@ static inline weft__sudog *weft__waitq_pop(weft__waitq *q)
          * channels, or its timeout) wins the right to end this select; full
          * so that the winner's writes to it (the value, success, param),
          * made after the CAS, cannot be reordered before it. */
-        if (unlikely(sg->isselect) && !AO_compare_and_swap_full(&sg->w->selectdone, 0, 1))
+        if (unlikely(sg->isselect) && !AO_compare_and_swap_full(&sg->w->selectdone, 0, 1)) {
+            sg->q = NULL;   /* off its queue for good (see weft__cancelwaits) */
             continue;
+        }
         return sg;
     }
 }

@@ -157,7 +157,8 @@ typedef struct weft__thread {
 struct weft__sudog {
     weft__waiter *w;        /* who waits */
     weft__sudog *next, *prev; /* *lock: links in *q */
-    weft__waitq *q;         /* const while queued: the queue it is on */
+    weft__waitq *q;         /* const while queued: the queue it is on; cleared when
+                             * a timeout or a lost select race takes it off */
     weft__mutex *lock;      /* const while queued: the lock that protects *q */
     void *obj;              /* const while queued: what it waits on (a weft_chan *,
                              * a semaphore's address, a weft_cond *, a pollDesc) */

@@ -239,7 +239,7 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
         if (sg == fired) {
             ret = sg->casei;
             success = sg->success;
-        } else {
+        } else if (sg->q) {     /* NULL: a channel operation lost the race for it */
             weft__waitq_remove(sg->q, sg);
         }
     }
