@@ -294,7 +294,10 @@ void weft__cancelwaits(void)
      * holds a waiter).  One that is off — it fired (w->param), a timeout
      * or a lost select race took it off (q cleared) — may belong to an
      * object already freed: a goroutine woken but not yet run when main
-     * returned, whose channel its waker has since freed. */
+     * returned, whose channel its waker has since freed.  (The exception:
+     * a mutex or RWMutex that handed a woken goroutine a unit it never
+     * took is told, in pass 2, to let it go; freeing a lock some goroutine
+     * is taking is a use after free in Go terms too.) */
     for (G *gp = (G *)AO_load(&weft__allg); gp; gp = gp->allglink) {
         weft__waiter *w = &gp->w;
         if (!w->waiting)
