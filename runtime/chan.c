@@ -318,10 +318,5 @@ void weft_chan_close(weft_chan *c)
         tail = &sg->next;
     }
     weft__unlock(&c->lock);
-    while (head) {
-        sg = head;
-        head = sg->next;    /* read before the wake: the waiter may reuse sg */
-        sg->next = NULL;
-        weft__wake(sg, true);
-    }
+    weft__wakelist(head, true);
 }

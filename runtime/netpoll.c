@@ -464,11 +464,6 @@ int weft_close(int fd)
     int ret = close(fd) == 0 ? 0 : -errno;
     pd->closing = false;
     weft__unlock(&pd->lock);
-    while (head) {
-        sg = head;
-        head = sg->next;    /* read before the wake: the waiter may reuse sg */
-        sg->next = NULL;
-        weft__wake(sg, false);
-    }
+    weft__wakelist(head, false);
     return ret;
 }

@@ -199,6 +199,18 @@ static inline void weft__wake(weft__sudog *sg, bool next)
         weft__notewakeup(&weft__thread_of(w)->note); /* CAS-full; the sleeper loads with acquire */
 }
 
+/* Wakes every sudog of a list linked through next (taken off its queue
+ * under the lock, which the caller has released since), in list order. */
+static inline void weft__wakelist(weft__sudog *head, bool next)
+{
+    while (head) {
+        weft__sudog *sg = head;
+        head = sg->next;    /* read before the wake: the waiter may reuse sg */
+        sg->next = sg->prev = NULL;
+        weft__wake(sg, next);
+    }
+}
+
 /* sync.c: undoes what a cancelled semaphore wait had registered in its
  * sync object (a waiter count, a reader).  queued: it was still queued;
  * false: a release had already handed it a unit it never took. */

@@ -288,15 +288,11 @@ void weft_cond_broadcast(weft_cond *c)
     AO_int_store(ST(&c->notify), AO_int_load(ST(&c->wait)));
     /* Take the whole list (its next links stay, in FIFO order); wake
      * everyone after unlocking. */
-    weft__sudog *list = condq(c)->first, *sg;
-    condq(c)->first = condq(c)->last = NULL;
+    weft__sudog *list = condq(c)->first;
+    weft__waitq_setfirst(condq(c), NULL);
+    condq(c)->last = NULL;
     weft__unlock(condlock(c));
-    while (list) {
-        sg = list;
-        list = sg->next;    /* read before the wake: the waiter may reuse sg */
-        sg->next = sg->prev = NULL;
-        weft__wake(sg, true);
-    }
+    weft__wakelist(list, true);
 }
 
 /* ---- WaitGroup (Go's waitgroup.go) ------------------------------------------------
