@@ -302,7 +302,9 @@ void weft__cancelwaits(void)
         weft__waiter *w = &gp->w;
         if (!w->waiting)
             continue;
-        /* A select: end it, so that no channel operation takes it now. */
+        /* A select: end it, so that no channel operation takes it now.
+         * CAS-full: the same race as weft__waitq_pop's, against a plain
+         * thread operating on one of its channels meanwhile. */
         AO_compare_and_swap_full(&w->selectdone, 0, 1);
         for (weft__sudog *sg = w->waiting; sg; sg = sg->waitlink) {
             if (sg == w->param || !sg->q)

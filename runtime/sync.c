@@ -366,6 +366,11 @@ void weft_once_do(weft_once *o, void (*fn)(void))
 
 #define container_of(p, T, field) ((T *)((char *)(p) - offsetof(T, field)))
 
+/* Every M has stopped, but plain threads may be using these objects
+ * already: each undo is one read-modify-write on the word they use, full
+ * like theirs (sync's own operations on these words are all CAS-full or
+ * fetch-and-add-full), so it composes with whatever they do. */
+
 void weft__sync_cancelled(weft__sudog *sg, bool queued)
 {
     switch (sg->reason) {
