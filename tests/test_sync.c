@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "runtime.h"
+#include "sema.h"
 
 static void run(void (*fn)(void *), void *arg)
 {
@@ -339,4 +340,48 @@ static void once_main(void *arg)
 Test(sync, once_runs_exactly_once, .timeout = 60)
 {
     run(once_main, NULL);
+}
+
+/* ---- a semaphore wait with a deadline (park.c's one timeout) ------------------ */
+
+static uint32_t ts_sema;
+static void ts_releaser(void *arg)
+{
+    (void)arg;
+    weft_sleep(2 * 1000 * 1000);
+    weft__semrelease(&ts_sema, false);
+}
+
+static void *ts_thread(void *arg)
+{
+    (void)arg;
+    /* A plain thread times out the same way. */
+    int64_t t0 = weft_nanotime();
+    bool got = weft__semacquire(&ts_sema, false, waitReasonSemacquire, t0 + 3 * 1000 * 1000);
+    cr_assert(!got);
+    cr_assert_geq(weft_nanotime() - t0, 3 * 1000 * 1000);
+    return NULL;
+}
+
+static void ts_main(void *arg)
+{
+    (void)arg;
+    int64_t t0 = weft_nanotime();
+    cr_assert(!weft__semacquire(&ts_sema, false, waitReasonSemacquire, t0 + 5 * 1000 * 1000),
+              "nobody releases: it times out without a unit");
+    cr_assert_geq(weft_nanotime() - t0, 5 * 1000 * 1000);
+    weft_go(ts_releaser, NULL);
+    cr_assert(weft__semacquire(&ts_sema, false, waitReasonSemacquire, weft_nanotime() + 60LL * 1000000000),
+              "a release before the deadline hands it the unit");
+    cr_assert_eq(ts_sema, 0);
+    pthread_t t;
+    pthread_create(&t, NULL, ts_thread, NULL);
+    pthread_join(t, NULL);
+    weft__semrelease(&ts_sema, false);  /* no waiter left: the unit stays */
+    cr_assert_eq(ts_sema, 1);
+}
+
+Test(sync, a_semaphore_wait_times_out_at_its_deadline, .timeout = 30)
+{
+    run(ts_main, NULL);
 }
