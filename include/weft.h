@@ -228,8 +228,10 @@ WEFT_API weft_chan *weft_chan_new(size_t elem_size, size_t cap);
 WEFT_API void weft_chan_free(weft_chan *c);
 
 /* Sends *elem (elem_size bytes); returns 0 once the value is buffered or
- * taken by a receiver.  Panics "send on closed channel" if c is closed
- * (also when it is closed while the sender waits). */
+ * taken by a receiver, -EINVAL for a NULL elem on a channel whose elements
+ * have a size (also for trysend and select's send cases).  Panics "send on
+ * closed channel" if c is closed (also when it is closed while the sender
+ * waits). */
 WEFT_API int  weft_chan_send(weft_chan *c, const void *elem);
 /* Receives into *elem (may be NULL to discard).  Returns true with a value,
  * false when c is closed and drained (*elem is then zeroed). */
@@ -262,8 +264,9 @@ typedef struct weft_case {
  * timeout_ns < 0 waits forever (n == 0 or only NULL channels: forever
  * indeed), 0 only polls, > 0 waits at most that long.  Returns -1 if no
  * case fired in time, -EINVAL for n < 0, n > 65536, a NULL cases with
- * n > 0 or a bad dir, -ENOMEM when memory runs out (only for n > 64, or
- * for the timer of a timed select in a goroutine).  A SEND case on a
+ * n > 0, a bad dir or a SEND case with a NULL elem on a channel whose
+ * elements have a size, -ENOMEM when memory runs out (only for n > 64, or
+ * for the timer of a goroutine's first timed wait).  A SEND case on a
  * closed channel panics, as in Go.
  */
 WEFT_API int weft_select(weft_case *cases, int n, int64_t timeout_ns);

@@ -215,6 +215,8 @@ size_t weft_chan_cap(weft_chan *c) { return c ? c->dataqsiz : 0; }
 static int chansend(weft_chan *c, const void *ep, bool block)
 {
     G *gp = weft__note_plain_thread();
+    if (c && !ep && c->elemsize)
+        return -EINVAL;     /* the receiver would get a value nobody sent */
     if (!c) {
         if (!block)
             return WEFT_WOULDBLOCK;

@@ -45,7 +45,7 @@ typedef struct polldesc {
 
 static weft__mutex pdlock = WEFT__MUTEX_INIT(LOCKRANK_POLLTABLE);   /* protects the table's growth */
 static polldesc **pds;              /* pdlock to grow; entries never move */
-static int npds;
+static size_t npds;                 /* pdlock: entries in pds */
 static int epfd = -1;
 static int breakfd = -1;            /* eventfd that interrupts a blocking poll */
 static AO_t pollinit;               /* atomic: 0 no, 1 initializing, 2 ready */
@@ -85,22 +85,24 @@ static int netpoll_init(void)
 /* The pollDesc of fd, registering fd with epoll on first use. */
 static int getpd(int fd, polldesc **out)
 {
-    if (fd < 0)
+    /* An open fd first: the table below grows to the fd's number, so a
+     * bogus one (INT_MAX) must not reach it. */
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
         return -EBADF;
     int err = netpoll_init();
     if (err < 0)
         return err;
     weft__lock(&pdlock);
-    if (fd >= npds) {
-        int n = npds ? npds : 64;
-        while (n <= fd)
+    if ((size_t)fd >= npds) {
+        size_t n = npds ? npds : 64;
+        while (n <= (size_t)fd)
             n *= 2;
-        polldesc **np = realloc(pds, (size_t)n * sizeof *np);
+        polldesc **np = realloc(pds, n * sizeof *np);
         if (!np) {
             weft__unlock(&pdlock);
             return -ENOMEM;
         }
-        memset(np + npds, 0, (size_t)(n - npds) * sizeof *np);
+        memset(np + npds, 0, (n - npds) * sizeof *np);
         pds = np;
         npds = n;
     }
@@ -289,7 +291,7 @@ void weft__netpoll_fini(void)
 {
     if (AO_load(&pollinit) != 2)
         return;
-    for (int i = 0; i < npds; i++)
+    for (size_t i = 0; i < npds; i++)
         free(pds[i]);
     free(pds);
     pds = NULL;
@@ -442,7 +444,7 @@ int weft_close(int fd)
         return -EBADF;
     polldesc *pd = NULL;
     weft__lock(&pdlock);
-    if (fd < npds)
+    if ((size_t)fd < npds)
         pd = pds[fd];
     weft__unlock(&pdlock);
     if (!pd)

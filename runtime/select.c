@@ -151,9 +151,13 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
 {
     if (n < 0 || n > MAX_CASES || (n > 0 && !cases))
         return -EINVAL;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (cases[i].dir != WEFT_SEND && cases[i].dir != WEFT_RECV)
             return -EINVAL;
+        /* A send of nothing on a channel of values: as weft_chan_send. */
+        if (cases[i].dir == WEFT_SEND && cases[i].ch && !cases[i].elem && cases[i].ch->elemsize)
+            return -EINVAL;
+    }
 
     G *gp = weft__note_plain_thread();
     bool thread = !gp || gp->issystem;

@@ -780,3 +780,30 @@ Test(chan, select_only_nil_cases_is_deadlock, .exit_code = 2, .timeout = 30)
 {
     weft_main(select_nil_main, NULL);
 }
+
+/* ---- a NULL element to send ------------------------------------------------------ */
+
+static void nullelem_main(void *arg)
+{
+    (void)arg;
+    weft_chan *c = weft_chan_new(sizeof(long), 1);
+    cr_assert_eq(weft_chan_send(c, NULL), -EINVAL, "no value to send: not a stale slot");
+    cr_assert_eq(weft_chan_trysend(c, NULL), -EINVAL);
+    weft_case cs[1] = { { c, WEFT_SEND, NULL, false } };
+    cr_assert_eq(weft_select(cs, 1, 0), -EINVAL);
+    cr_assert_eq(weft_chan_len(c), 0, "nothing was sent");
+    long v = 7;
+    cr_assert_eq(weft_chan_send(c, &v), 0);
+    cr_assert(weft_chan_recv(c, NULL), "a NULL receive buffer still discards");
+    weft_chan_free(c);
+    /* Zero-size elements carry no value: NULL is the way to send them. */
+    weft_chan *z = weft_chan_new(0, 1);
+    cr_assert_eq(weft_chan_send(z, NULL), 0);
+    cr_assert(weft_chan_recv(z, NULL));
+    weft_chan_free(z);
+}
+
+Test(chan, sending_a_null_element_is_einval, .timeout = 30)
+{
+    cr_assert_eq(weft_main(nullelem_main, NULL), 0);
+}

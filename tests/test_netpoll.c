@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -312,6 +313,10 @@ static void rd_reader(void *arg)
             return;
         }
         atomic_fetch_add(&rd_bytes[id], n);
+        /* Busy with what it read: the next message must go to the reader
+         * parked on the fd, not wait for this one (a reader that is still
+         * reading would take it first, rightly). */
+        weft_sleep(200 * 1000);
     }
 }
 
@@ -430,4 +435,41 @@ static void tw_main(void *arg)
 Test(netpoll, several_waiters_time_out_and_close_wakes_them_all, .timeout = 60)
 {
     run(tw_main, NULL);
+}
+
+/* ---- bogus fds: -EBADF at once, no table grown to their number ----------------- */
+
+static void badfd_main(void *arg)
+{
+    (void)arg;
+    char b[4] = { 0 };
+    int bad[] = { INT_MAX, 1 << 24, 1 << 30, 100000 };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int fd = bad[i];
+        cr_assert_eq(weft_read(fd, b, 1), -EBADF, "read(%d)", fd);
+        cr_assert_eq(weft_write(fd, b, 1), -EBADF, "write(%d)", fd);
+        cr_assert_eq(weft_accept(fd, NULL, NULL), -EBADF, "accept(%d)", fd);
+        struct sockaddr_in a = { .sin_family = AF_INET };
+        cr_assert_eq(weft_connect(fd, (struct sockaddr *)&a, sizeof a), -EBADF, "connect(%d)", fd);
+        cr_assert_eq(weft_wait_fd(fd, WEFT_READ, 0), -EBADF, "wait_fd(%d)", fd);
+        cr_assert_eq(weft_close(fd), -EBADF, "close(%d)", fd);
+    }
+    /* Huge timeouts are "a very long time", not "at once". */
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(write(p[1], "x", 1), 1);
+    cr_assert_eq(weft_wait_fd(p[0], WEFT_READ, INT64_MAX), WEFT_READ);
+    weft_close(p[0]);
+    weft_close(p[1]);
+}
+
+Test(netpoll, bogus_fds_are_ebadf_at_once, .timeout = 30)
+{
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    run(badfd_main, NULL);
+    getrusage(RUSAGE_SELF, &r1);
+    /* The table is an array of pointers indexed by fd: one grown to 1 << 30
+     * would be 8 GiB, to INT_MAX a hang.  Allow for the runtime itself. */
+    cr_assert_lt(r1.ru_maxrss, 256 * 1024, "peak RSS %ld KiB", r1.ru_maxrss);
 }
