@@ -297,7 +297,10 @@ void weft__cancelwaits(void)
      * returned, whose channel its waker has since freed.  (The exception:
      * a mutex or RWMutex that handed a woken goroutine a unit it never
      * took is told, in pass 2, to let it go; freeing a lock some goroutine
-     * is taking is a use after free in Go terms too.) */
+     * is taking is a use after free in Go terms too.)
+     *
+     * load of allg: every M has exited (joined), so the list is final and
+     * its writes are visible; the load is only for the type of the word. */
     for (G *gp = (G *)AO_load(&weft__allg); gp; gp = gp->allglink) {
         weft__waiter *w = &gp->w;
         if (!w->waiting)
