@@ -92,8 +92,13 @@ WEFT_API int64_t weft_id(void);
 /* Goroutines that exist now (runnable, running, blocked or in a syscall). */
 WEFT_API int weft_num_goroutine(void);
 
+/* The most Ps weft runs (weft_maxprocs, WEFT_MAXPROCS). */
+#define WEFT_MAXPROCS_MAX    1024
+
 /* GOMAXPROCS: n > 0 sets the number of Ps (stopping the world to resize);
- * returns the previous value.  n <= 0 only returns it. */
+ * returns the previous value.  n <= 0 only returns it.  -EINVAL for
+ * n > WEFT_MAXPROCS_MAX.  Before weft_main boots the runtime, the value is
+ * kept for the boot. */
 WEFT_API int weft_maxprocs(int n);
 
 /* LockOSThread / UnlockOSThread: pin the calling goroutine to its OS thread.
@@ -102,7 +107,9 @@ WEFT_API void weft_lock_thread(void);
 WEFT_API void weft_unlock_thread(void);
 
 /* Bracket a raw blocking call: while inside, sysmon may hand this goroutine's
- * P to another thread so that other goroutines keep running. */
+ * P to another thread so that other goroutines keep running.  Nothing
+ * between the two may park or yield (weft_yield, weft_sleep, a channel,
+ * lock or fd wait): that is a fatal error naming the call. */
 WEFT_API void weft_syscall_enter(void);
 WEFT_API void weft_syscall_exit(void);
 
@@ -176,7 +183,9 @@ WEFT_API void weft_once_do(weft_once *o, void (*fn)(void));
 enum { WEFT_READ = 1, WEFT_WRITE = 2 };
 WEFT_API ssize_t weft_read(int fd, void *b, size_t n);
 /* Writes all n bytes unless an error occurs (as Go's Write): returns n, or
- * the bytes written before an error, or -errno if none were. */
+ * the bytes written before an error, or -errno if none were.  A socket or
+ * pipe whose reader has gone is -EPIPE, never a SIGPIPE; no signal
+ * disposition or mask of the program's is changed. */
 WEFT_API ssize_t weft_write(int fd, const void *b, size_t n);
 /* Returns the new fd (non-blocking, close-on-exec). */
 WEFT_API int     weft_accept(int fd, struct sockaddr *sa, socklen_t *len);

@@ -143,7 +143,7 @@ static inline __attribute__((always_inline)) bool chanblock(G *gp, weft_chan *c,
 {
     weft__thread tw;
     weft__sudog tsg;
-    weft__waiter *w = weft__waiter_get(gp, &tw);
+    weft__waiter *w = weft__waiter_get(gp, &tw, why);
     weft__sudog *sg = weft__acquiresudog(w, &tsg);
     sg->obj = c;
     sg->elem = ep;
@@ -160,7 +160,7 @@ static inline __attribute__((always_inline)) bool chanblock(G *gp, weft_chan *c,
 _Noreturn void weft__block_forever(weft__waitreason why)
 {
     weft__thread tw;
-    weft__waiter *w = weft__waiter_get(weft__getg(), &tw);
+    weft__waiter *w = weft__waiter_get(weft__getg(), &tw, why);
     for (;;)
         weft__park(w, NULL, NULL, why, 0);
 }
@@ -248,7 +248,16 @@ static int chansend(weft_chan *c, const void *ep, bool block)
 }
 
 int weft_chan_send(weft_chan *c, const void *elem) { return chansend(c, elem, true); }
-int weft_chan_trysend(weft_chan *c, const void *elem) { return chansend(c, elem, false); }
+
+/* The try operations never park: each is a scheduling point instead
+ * (weft__preemptpoint), so a goroutine polling a channel in a loop lets
+ * the others on its P run. */
+int weft_chan_trysend(weft_chan *c, const void *elem)
+{
+    int r = chansend(c, elem, false);
+    weft__preemptpoint();
+    return r;
+}
 
 /* ---- receive ------------------------------------------------------------------ */
 
@@ -290,7 +299,13 @@ static int chanrecv(weft_chan *c, void *ep, bool block)
 }
 
 bool weft_chan_recv(weft_chan *c, void *elem) { return chanrecv(c, elem, true) == WEFT_OK; }
-int weft_chan_tryrecv(weft_chan *c, void *elem) { return chanrecv(c, elem, false); }
+
+int weft_chan_tryrecv(weft_chan *c, void *elem)
+{
+    int r = chanrecv(c, elem, false);
+    weft__preemptpoint();
+    return r;
+}
 
 /* ---- close ------------------------------------------------------------------------ */
 

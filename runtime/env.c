@@ -11,10 +11,13 @@ static int maxprocs_env;            /* 0: unset */
 static AO_t maxprocs_preboot;       /* weft_maxprocs before boot */
 static AO_t env_done;
 
+/* A decimal count with an optional k/M suffix.  No sign and no
+ * whitespace anywhere (strtoull would skip leading blanks but not
+ * trailing ones): as Go's strconv.Atoi reads GOMAXPROCS. */
 static bool parse_size(const char *s, unsigned long long *out)
 {
     char *end;
-    if (!*s || *s == '-' || *s == '+')
+    if (*s < '0' || *s > '9')
         return false;
     unsigned long long v = strtoull(s, &end, 10);
     unsigned long long mul = 1;
@@ -38,10 +41,11 @@ void weft__env_init(void)
     const char *s = getenv("WEFT_MAXPROCS");
     if (s) {
         unsigned long long v;
-        if (parse_size(s, &v) && v >= 1 && v <= 1024 && !strpbrk(s, "kKmM"))
+        if (parse_size(s, &v) && v >= 1 && v <= WEFT_MAXPROCS_MAX && !strpbrk(s, "kKmM"))
             maxprocs_env = (int)v;
         else
-            weft__printf(2, "weft: ignoring WEFT_MAXPROCS=%s: want an integer from 1 to 1024\n", s);
+            weft__printf(2, "weft: ignoring WEFT_MAXPROCS=\"%s\": want an integer from 1 to %d\n",
+                         s, WEFT_MAXPROCS_MAX);
     }
     s = getenv("WEFT_STACK");
     if (s) {
@@ -49,7 +53,7 @@ void weft__env_init(void)
         if (parse_size(s, &v) && v >= WEFT_STACK_MIN && v <= WEFT_STACK_MAX)
             weft__stack_default = ((size_t)v + 4095) & ~(size_t)4095;
         else
-            weft__printf(2, "weft: ignoring WEFT_STACK=%s: want bytes (k/M suffix allowed) from %u to %u\n",
+            weft__printf(2, "weft: ignoring WEFT_STACK=\"%s\": want bytes (k/M suffix allowed) from %u to %u\n",
                          s, (unsigned)WEFT_STACK_MIN, (unsigned)WEFT_STACK_MAX);
     }
 }
@@ -70,6 +74,6 @@ int weft__maxprocs_preboot(int n)
 {
     int prev = weft__env_maxprocs();
     if (n > 0)
-        AO_store(&maxprocs_preboot, (AO_t)(n > 1024 ? 1024 : n));
+        AO_store(&maxprocs_preboot, (AO_t)n);    /* the caller checked the maximum */
     return prev;
 }

@@ -247,9 +247,7 @@ static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintpt
     int64_t goid = gp->goid;
     /* weft_go is a scheduling point: a spawner that sysmon flagged (it ran
      * for 10 ms) lets its children run, as Go's preemption would. */
-    G *me = weft__getg();
-    if (me && !me->issystem && unlikely(AO_load(&me->preempt)))
-        weft_yield();
+    weft__preemptpoint();
     return goid;
 }
 

@@ -30,8 +30,10 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "diag/nosigpipe.h"
 #include "park.h"
 
 typedef struct polldesc {
@@ -39,9 +41,13 @@ typedef struct polldesc {
     int fd;
     bool registered;        /* lock */
     bool closing;           /* lock */
+    uint8_t kind;           /* lock, set at registration: how weft_write writes it (fdkind) */
     bool rready, wready;    /* lock: an edge arrived with nobody waiting */
     weft__waitq rq, wq;     /* lock: parked readers / writers */
 } polldesc;
+
+/* How a write to the fd avoids SIGPIPE (see diag/nosigpipe.h). */
+enum fdkind { FD_OTHER, FD_SOCKET, FD_PIPE };
 
 static weft__mutex pdlock = WEFT__MUTEX_INIT(LOCKRANK_POLLTABLE);   /* protects the table's growth */
 static polldesc **pds;              /* pdlock to grow; entries never move */
@@ -85,15 +91,20 @@ static int netpoll_init(void)
 /* The pollDesc of fd, registering fd with epoll on first use. */
 static int getpd(int fd, polldesc **out)
 {
-    /* An open fd first: the table below grows to the fd's number, so a
-     * bogus one (INT_MAX) must not reach it. */
-    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+    if (fd < 0)
         return -EBADF;
     int err = netpoll_init();
     if (err < 0)
         return err;
     weft__lock(&pdlock);
     if ((size_t)fd >= npds) {
+        /* An open fd first: the table grows to the fd's number, so a bogus
+         * one (INT_MAX) must not reach it.  (Below the table's size, the
+         * registration's F_GETFL checks it.) */
+        if (fcntl(fd, F_GETFD) < 0) {
+            weft__unlock(&pdlock);
+            return -EBADF;
+        }
         size_t n = npds ? npds : 64;
         while (n <= (size_t)fd)
             n *= 2;
@@ -132,6 +143,9 @@ static int getpd(int fd, polldesc **out)
             /* Regular files cannot be polled: they are always ready. */
             return e == -EPERM ? 1 : e;
         }
+        struct stat st;
+        pd->kind = fstat(fd, &st) != 0 ? FD_OTHER :
+                   S_ISSOCK(st.st_mode) ? FD_SOCKET : S_ISFIFO(st.st_mode) ? FD_PIPE : FD_OTHER;
         pd->registered = true;
         pd->closing = false;
         pd->rready = pd->wready = false;
@@ -183,7 +197,7 @@ static int pdwait(polldesc *pd, bool write, int64_t deadline, bool again)
         weft__unlock(&pd->lock);
         return -ETIMEDOUT;
     }
-    weft__waiter *w = weft__waiter_get(gp, NULL);
+    weft__waiter *w = weft__waiter_get(gp, NULL, waitReasonIOWait);
     weft__sudog *sg = weft__acquiresudog(w, NULL);
     sg->obj = pd;
     sg->reason = waitReasonIOWait;
@@ -307,9 +321,12 @@ void weft__netpoll_fini(void)
 /* ---- the I/O calls -----------------------------------------------------------
  * Each tries the call first and waits only on EAGAIN; `woken` records that
  * it consumed a readiness event, so that it hands the turn on (pdpass)
- * when it leaves. */
+ * when it leaves.  Each public call is also a scheduling point
+ * (weft__preemptpoint): a call that does not wait (data was there, or an
+ * error such as accept's EMFILE) must still let sysmon's yield request
+ * through, or a loop of them starves its P. */
 
-ssize_t weft_read(int fd, void *b, size_t n)
+static ssize_t fdread(int fd, void *b, size_t n)
 {
     polldesc *pd = NULL;
     int err = getpd(fd, &pd);
@@ -336,7 +353,21 @@ ssize_t weft_read(int fd, void *b, size_t n)
     return r;
 }
 
-ssize_t weft_write(int fd, const void *b, size_t n)
+/* One write(2) that turns a broken pipe or socket into EPIPE, never a
+ * SIGPIPE: weft.h promises -EPIPE. */
+static ssize_t write1(polldesc *pd, int fd, const void *b, size_t n)
+{
+    switch (pd ? pd->kind : FD_OTHER) {
+    case FD_SOCKET:
+        return send(fd, b, n, MSG_NOSIGNAL);
+    case FD_PIPE:
+        return weft__write_nosigpipe(fd, b, n);
+    default:
+        return write(fd, b, n);     /* a file or a terminal: no SIGPIPE */
+    }
+}
+
+static ssize_t fdwrite(int fd, const void *b, size_t n)
 {
     polldesc *pd = NULL;
     int err = getpd(fd, &pd);
@@ -346,7 +377,7 @@ ssize_t weft_write(int fd, const void *b, size_t n)
     size_t done = 0;
     ssize_t ret = 0;
     while (done < n) {
-        ssize_t r = write(fd, (const char *)b + done, n - done);
+        ssize_t r = write1(pd, fd, (const char *)b + done, n - done);
         if (r >= 0) {
             done += (size_t)r;
             continue;
@@ -366,7 +397,7 @@ ssize_t weft_write(int fd, const void *b, size_t n)
     return done ? (ssize_t)done : ret;
 }
 
-int weft_accept(int fd, struct sockaddr *sa, socklen_t *len)
+static int fdaccept(int fd, struct sockaddr *sa, socklen_t *len)
 {
     polldesc *pd = NULL;
     int err = getpd(fd, &pd);
@@ -393,7 +424,7 @@ int weft_accept(int fd, struct sockaddr *sa, socklen_t *len)
     return c;
 }
 
-int weft_connect(int fd, const struct sockaddr *sa, socklen_t len)
+static int fdconnect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     polldesc *pd = NULL;
     int err = getpd(fd, &pd);
@@ -415,7 +446,7 @@ int weft_connect(int fd, const struct sockaddr *sa, socklen_t len)
     return -soerr;
 }
 
-int weft_wait_fd(int fd, int events, int64_t timeout_ns)
+static int fdwait(int fd, int events, int64_t timeout_ns)
 {
     if (!(events & (WEFT_READ | WEFT_WRITE)) || (events & ~(WEFT_READ | WEFT_WRITE)))
         return -EINVAL;
@@ -436,6 +467,41 @@ int weft_wait_fd(int fd, int events, int64_t timeout_ns)
      * others: let them look too. */
     pdpass(pd, write);
     return events;
+}
+
+ssize_t weft_read(int fd, void *b, size_t n)
+{
+    ssize_t r = fdread(fd, b, n);
+    weft__preemptpoint();
+    return r;
+}
+
+ssize_t weft_write(int fd, const void *b, size_t n)
+{
+    ssize_t r = fdwrite(fd, b, n);
+    weft__preemptpoint();
+    return r;
+}
+
+int weft_accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    int r = fdaccept(fd, sa, len);
+    weft__preemptpoint();
+    return r;
+}
+
+int weft_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    int r = fdconnect(fd, sa, len);
+    weft__preemptpoint();
+    return r;
+}
+
+int weft_wait_fd(int fd, int events, int64_t timeout_ns)
+{
+    int r = fdwait(fd, events, timeout_ns);
+    weft__preemptpoint();
+    return r;
 }
 
 int weft_close(int fd)

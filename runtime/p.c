@@ -11,7 +11,7 @@
 
 #include "runtime.h"
 
-#define MAXPROCS_LIMIT 1024
+#define MAXPROCS_LIMIT WEFT_MAXPROCS_MAX
 
 static P *allp_storage[MAXPROCS_LIMIT];
 P **weft__allp = allp_storage;

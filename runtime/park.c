@@ -5,7 +5,7 @@
  * Channels, select, semaphores and the sync package on them, conds, sleep
  * and fd waits all block the same way:
  *
- *   1. w = weft__waiter_get(gp, &tw): the goroutine's waiter (embedded in
+ *   1. w = weft__waiter_get(gp, &tw, why): the goroutine's waiter (embedded in
  *      its G), or for a plain thread one on its own stack (tw).
  *   2. Under the object's lock: sg = weft__acquiresudog(w, &tsg), fill in
  *      what the wait needs (obj, elem, ticket, reason), queue it on the

@@ -14,11 +14,19 @@
 /* ---- waiters ------------------------------------------------------------------
  * The caller's waiter: its G's for a goroutine (gp, the caller's current
  * G); for a plain thread or g0, tw's (on the caller's stack), initialized.
- * Between waits a goroutine's waiter has waiting == NULL. */
-static inline weft__waiter *weft__waiter_get(G *gp, weft__thread *tw)
+ * Between waits a goroutine's waiter has waiting == NULL.  why: the wait
+ * reason, to name the call in the fatal error of a goroutine that would
+ * wait inside a syscall bracket (it has no P: its sudog cache and the
+ * switch need one). */
+void weft__insyscall(G *gp, const char *what) __attribute__((noreturn, cold));
+
+static inline weft__waiter *weft__waiter_get(G *gp, weft__thread *tw, weft__waitreason why)
 {
-    if (likely(gp && !gp->issystem))
+    if (likely(gp && !gp->issystem)) {
+        if (unlikely(AO_load(&gp->atomicstatus) == Gsyscall))
+            weft__insyscall(gp, weft__waitreason_call(why));
         return &gp->w;
+    }
     tw->w.g = NULL;
     tw->w.waiting = NULL;
     tw->w.timer = NULL;

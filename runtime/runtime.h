@@ -92,6 +92,7 @@ typedef enum {
     waitReasonCount
 } weft__waitreason;
 const char *weft__waitreason_str(int r);
+const char *weft__waitreason_call(int r);
 
 /* A goroutine stack: [lo, hi) usable, [guardlo, lo) the guard region. */
 typedef struct weft__stack {
@@ -428,6 +429,23 @@ static inline G *weft__note_plain_thread(void)
     if (unlikely(!gp || gp->issystem) && !AO_load(&sched.foreign))
         AO_store(&sched.foreign, 1);
     return gp;
+}
+
+/* A scheduling point for the weft calls that return without parking
+ * (an I/O call that did not wait, a try operation, a select poll, a
+ * trylock, weft_go): a goroutine that sysmon asked to yield (it has run
+ * for 10 ms) yields here, so a loop of such calls (an accept loop retrying
+ * on EMFILE) cannot starve the goroutines queued behind it.  Go gets this
+ * from asynchronous preemption; weft must be asked.  One TLS read and one
+ * load when nobody asks. */
+void weft__preempted(G *gp);
+static inline void weft__preemptpoint(void)
+{
+    G *gp = weft__getg();
+    /* plain load: sysmon's store is a one-way request; seeing it late
+     * only delays the yield to the next call */
+    if (unlikely(gp != NULL && AO_load(&gp->preempt) != 0))
+        weft__preempted(gp);
 }
 
 /* ---- sanitizer fiber annotations -------------------------------------------

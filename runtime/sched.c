@@ -99,6 +99,7 @@
  * hands to its unlockf, which releases it on the same thread.
  */
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -853,6 +854,21 @@ void weft__schedule(void)
 
 /* ---- park, ready, yield, exit -------------------------------------------------- */
 
+/* A goroutine between weft_syscall_enter and weft_syscall_exit has given
+ * its P away: it cannot park or yield (there is no P to switch on, and the
+ * syscall state would be lost).  That is a bug in the caller, reported as
+ * Go reports misuse of the runtime: a fatal error naming the call, with
+ * the goroutine's traceback showing where.  Every wait checks it when it
+ * takes its waiter (weft__waiter_get), weft_yield here. */
+void weft__insyscall(G *gp, const char *what)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s between weft_syscall_enter and weft_syscall_exit (goroutine %lld)",
+             what, (long long)gp->goid);
+    weft__fatal(msg);
+    __builtin_unreachable();
+}
+
 /* Go's gopark: Grunning -> Gwaiting, then off the stack; f(gp, arg) runs on
  * the next context (weft__finish_switch).  Every wait goes through
  * weft__park (park.c), which prepares the waiter, arms its timeout and
@@ -914,6 +930,8 @@ void weft_yield(void)
         sched_yield();
         return;
     }
+    if (unlikely(AO_load(&gp->atomicstatus) == Gsyscall))
+        weft__insyscall(gp, "weft_yield");
     /* A preemption request (sysmon, or a stop-the-world) sends the G to the
      * back of the global queue, as Go's gopreempt does. */
     bool preempted = AO_load(&gp->preempt) != 0;
@@ -921,6 +939,14 @@ void weft_yield(void)
         AO_store(&gp->preempt, 0);
     AO_store(&gp->atomicstatus, Grunnable);
     switch_from_g(gp, preempted ? AFTER_GLOBRUNQPUT : AFTER_RUNQPUT, NULL, NULL);
+}
+
+void weft__preempted(G *gp)
+{
+    /* Not a plain thread's system G, and not inside a syscall bracket
+     * (the call then just runs on; its M has no P to yield). */
+    if (!gp->issystem && AO_load(&gp->atomicstatus) == Grunning)
+        weft_yield();
 }
 
 /* The end of a G (return from its function or weft_exit), on its stack. */
@@ -1143,6 +1169,8 @@ void weft__starttheworld(void)
 
 int weft_maxprocs(int n)
 {
+    if (n > WEFT_MAXPROCS_MAX)
+        return -EINVAL;
     if (AO_load(&sched.booted) != 2)
         return weft__maxprocs_preboot(n);
     int prev = (int)AO_load(&weft__gomaxprocs);

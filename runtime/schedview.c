@@ -148,6 +148,31 @@ const char *weft__waitreason_str(int r)
     return names[r];
 }
 
+/* The public calls that park with wait reason r, for messages about a
+ * park that must not happen (one inside a syscall bracket). */
+const char *weft__waitreason_call(int r)
+{
+    static const char *const calls[waitReasonCount] = {
+        [waitReasonIOWait] = "weft_read/weft_write/weft_accept/weft_connect/weft_wait_fd",
+        [waitReasonSemacquire] = "a semaphore wait",
+        [waitReasonSleep] = "weft_sleep",
+        [waitReasonChanReceiveNilChan] = "weft_chan_recv on a NULL channel",
+        [waitReasonChanSendNilChan] = "weft_chan_send on a NULL channel",
+        [waitReasonSelectNoCases] = "weft_select with no cases",
+        [waitReasonSelect] = "weft_select",
+        [waitReasonChanReceive] = "weft_chan_recv",
+        [waitReasonChanSend] = "weft_chan_send",
+        [waitReasonSyncCondWait] = "weft_cond_wait",
+        [waitReasonSyncMutexLock] = "weft_mutex_lock",
+        [waitReasonSyncRWMutexRLock] = "weft_rwmutex_rlock",
+        [waitReasonSyncRWMutexLock] = "weft_rwmutex_lock",
+        [waitReasonSyncWaitGroupWait] = "weft_wg_wait",
+    };
+    if (r < 0 || r >= waitReasonCount || !calls[r])
+        return "a park";
+    return calls[r];
+}
+
 /* Where gp's frames start, for the status st read once by the caller.  A
  * saved context is read from gp's own stack, so its SP must lie inside
  * it: a stale SP then costs a wrong walk, never a fault. */

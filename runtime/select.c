@@ -147,7 +147,7 @@ static int selpoll(selstate *s, const uint16_t *pollorder, int norder)
     return -1;
 }
 
-int weft_select(weft_case *cases, int n, int64_t timeout_ns)
+static int selectgo(weft_case *cases, int n, int64_t timeout_ns)
 {
     if (n < 0 || n > MAX_CASES || (n > 0 && !cases))
         return -EINVAL;
@@ -212,7 +212,7 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
 
     /* Pass 2: queue on every channel, in lock order, and sleep. */
     weft__thread tw;
-    weft__waiter *w = weft__waiter_get(gp, &tw);
+    weft__waiter *w = weft__waiter_get(gp, &tw, waitReasonSelect);
     /* store: no waker can see w before pass 2 queues it under the locks */
     AO_store(&w->selectdone, 0);
     weft__sudog **link = &w->waiting;
@@ -268,4 +268,13 @@ int weft_select(weft_case *cases, int n, int64_t timeout_ns)
 out:
     free(heap);
     return ret;
+}
+
+int weft_select(weft_case *cases, int n, int64_t timeout_ns)
+{
+    int r = selectgo(cases, n, timeout_ns);
+    /* A select that did not park (a poll, or a case ready at once) is a
+     * scheduling point, as the try operations are. */
+    weft__preemptpoint();
+    return r;
 }

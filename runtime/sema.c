@@ -59,7 +59,7 @@ bool weft__semacquire(uint32_t *addr, bool lifo, weft__waitreason r, int64_t dea
     semroot *root = rootfor(addr);
     weft__thread tw;
     weft__sudog tsg;
-    weft__waiter *w = weft__waiter_get(weft__getg(), &tw);
+    weft__waiter *w = weft__waiter_get(weft__getg(), &tw, r);
     weft__sudog *sg = weft__acquiresudog(w, &tsg);
     sg->obj = addr;
     sg->reason = (uint8_t)r;

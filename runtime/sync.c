@@ -50,10 +50,14 @@ bool weft_mutex_trylock(weft_mutex *m)
 {
     weft__note_plain_thread();
     unsigned old = AO_int_load(ST(&m->state));
-    if (old & (mutexLocked | mutexStarving))
-        return false;
     /* CAS-full: acquire for the critical section */
-    return AO_int_compare_and_swap_full(ST(&m->state), old, old | mutexLocked);
+    if (!(old & (mutexLocked | mutexStarving)) &&
+        AO_int_compare_and_swap_full(ST(&m->state), old, old | mutexLocked))
+        return true;
+    /* A failed trylock is a scheduling point: a goroutine spinning on it
+     * lets the holder run if it waits on the same P. */
+    weft__preemptpoint();
+    return false;
 }
 
 static void lockslow(weft_mutex *m)
@@ -223,7 +227,7 @@ static int condwait(weft_cond *c, weft_mutex *m, int64_t deadline)
     weft_mutex_unlock(m);
     weft__thread tw;
     weft__sudog tsg;
-    weft__waiter *w = weft__waiter_get(weft__getg(), &tw);
+    weft__waiter *w = weft__waiter_get(weft__getg(), &tw, waitReasonSyncCondWait);
     int ret = 0;
     weft__lock(condlock(c));
     if ((int32_t)(t - AO_int_load(ST(&c->notify))) < 0) {

@@ -237,7 +237,7 @@ void weft_sleep(int64_t ns)
         return;
     }
     /* A wait on nothing but the waiter's own timer (park.c). */
-    weft__waiter *w = weft__waiter_get(gp, NULL);
+    weft__waiter *w = weft__waiter_get(gp, NULL, waitReasonSleep);
     if (weft__park(w, NULL, NULL, waitReasonSleep, weft__deadline(ns)) < 0) {
         /* No memory for the timer heap: sleep the thread rather than fail. */
         weft_syscall_enter();

@@ -5,8 +5,11 @@
  */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -177,6 +180,50 @@ Test(api, maxprocs_from_env_and_at_run_time, .timeout = 30)
     cr_assert_eq(weft_main(mp_main, NULL), 0);
 }
 
+static void mpmax_main(void *arg)
+{
+    (void)arg;
+    int now = weft_maxprocs(0);
+    cr_assert_eq(weft_maxprocs(100000), -EINVAL);
+    cr_assert_eq(weft_maxprocs(WEFT_MAXPROCS_MAX + 1), -EINVAL);
+    cr_assert_eq(weft_maxprocs(0), now, "a rejected value changes nothing");
+}
+
+/* Above the documented maximum is an error, not a silent clamp; before
+ * boot too. */
+Test(api, maxprocs_above_the_maximum_is_einval, .timeout = 30)
+{
+    int before = weft_maxprocs(0);
+    cr_assert_eq(weft_maxprocs(100000), -EINVAL);
+    cr_assert_eq(weft_maxprocs(0), before);
+    cr_assert_eq(weft_main(mpmax_main, NULL), 0);
+}
+
+/* Surrounding whitespace is rejected the same way on either side, for
+ * both variables (as Go's strconv.Atoi reads GOMAXPROCS). */
+Test(api, env_values_with_whitespace_are_rejected_alike, .timeout = 30)
+{
+    static const char *const bad[] = { " 3", "3 ", "\t3", "3\n", " 3 " };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            /* A fresh process: the variables are read once. */
+            char stack[32];     /* the same blanks around 128k */
+            const char *three = strchr(bad[i], '3');
+            snprintf(stack, sizeof stack, "%.*s128k%s", (int)(three - bad[i]), bad[i], three + 1);
+            setenv("WEFT_MAXPROCS", bad[i], 1);
+            setenv("WEFT_STACK", stack, 1);
+            int ok = weft_maxprocs(0) == weft__ncpu() && weft_main(nop, NULL) == 0 &&
+                     weft__stack_default == WEFT_STACK_DEFAULT;
+            _exit(ok ? 0 : 1);
+        }
+        int st;
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "\"%s\" was accepted", bad[i]);
+    }
+}
+
 Test(api, bad_env_values_are_ignored_with_a_warning, .timeout = 30)
 {
     setenv("WEFT_MAXPROCS", "lots", 1);
@@ -218,4 +265,27 @@ Test(api, outside_goroutines_calls_are_harmless)
     weft_syscall_enter();
     weft_syscall_exit();
     cr_assert_gt(weft_nanotime(), 0);
+}
+
+/* Before the runtime boots there are no goroutines and no Ms: the
+ * profiles are empty, and say so as the contract does (0 records, all of
+ * them fit). */
+Test(api, profiles_before_boot_are_empty_not_errors)
+{
+    bool ok = false;
+    cr_assert_eq(weft_goroutine_profile(NULL, 0, &ok), 0);
+    cr_assert(ok, "0 records fit in 0");
+    ok = false;
+    cr_assert_eq(weft_threadcreate_profile(NULL, 0, &ok), 0);
+    cr_assert(ok);
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    cr_assert_eq(weft_profile_write("goroutine", fileno(f), 1), 0);
+    cr_assert_eq(weft_profile_write("threadcreate", fileno(f), 1), 0);
+    cr_assert_eq(weft_profile_write("goroutine", fileno(f), 0), 0);
+    char buf[256] = { 0 };
+    rewind(f);
+    cr_assert_gt(fread(buf, 1, sizeof buf - 1, f), 0);
+    cr_assert_eq(strncmp(buf, "goroutine profile: total 0\nthreadcreate profile: total 0\n", 57), 0, "%s", buf);
+    fclose(f);
 }

@@ -222,7 +222,7 @@ static bool ng_park_commit(G *gp, void *arg)
 static void ng_worker(void *arg)
 {
     ng_parked[(intptr_t)arg] = weft__getg();
-    weft__park(weft__waiter_get(weft__getg(), NULL), ng_park_commit, arg, waitReasonSemacquire, 0);
+    weft__park(weft__waiter_get(weft__getg(), NULL, waitReasonSemacquire), ng_park_commit, arg, waitReasonSemacquire, 0);
     atomic_fetch_add(&ng_finished, 1);
 }
 

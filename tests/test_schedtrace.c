@@ -229,14 +229,15 @@ Test(schedtrace, dumps_while_the_scheduler_runs_flat_out, .timeout = 120)
 /* ---- the first dump comes at start-up, whatever the clock reads ---------------- */
 
 static int firstdump_fd;            /* read end of the pipe standing in for stderr */
-static char firstdump[1 << 12];
+static char firstdump[1 << 14];
+static const char *firstdump_until = "SCHED ";     /* read until this appears */
 
 static void firstdump_main(void *arg)
 {
     (void)arg;
     size_t n = 0;
     int64_t give_up = weft_nanotime() + 20LL * 1000 * 1000 * 1000;
-    while (!strstr(firstdump, "SCHED ") && weft_nanotime() < give_up) {
+    while (!strstr(firstdump, firstdump_until) && weft_nanotime() < give_up) {
         ssize_t r = read(firstdump_fd, firstdump + n, sizeof firstdump - 1 - n);
         if (r > 0)
             n += (size_t)r;
@@ -248,9 +249,8 @@ static void firstdump_main(void *arg)
 /* The period is far longer than the machine has been up (24.8 days), and
  * the clock sysmon reads counts from boot: the first dump must not wait
  * for the clock to reach one period. */
-Test(schedtrace, first_dump_comes_at_start_up, .timeout = 60)
+static void capture_first_dump(void)
 {
-    setenv("SCHEDDEBUG", "schedtrace=2147483647", 1);
     int p[2];
     cr_assert_eq(pipe(p), 0);
     cr_assert_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
@@ -264,5 +264,25 @@ Test(schedtrace, first_dump_comes_at_start_up, .timeout = 60)
     close(p[0]);
     close(p[1]);
     cr_assert_eq(err, 0);
+}
+
+Test(schedtrace, first_dump_comes_at_start_up, .timeout = 60)
+{
+    setenv("SCHEDDEBUG", "schedtrace=2147483647", 1);
+    capture_first_dump();
     cr_assert_eq(strncmp(firstdump, "SCHED ", 6), 0, "no dump at start-up in 20 s; stderr: \"%s\"", firstdump);
+}
+
+/* The first detailed dump comes while the runtime starts its Ms: each M's
+ * creation stack is symbolized ("#\t0x..\tfunc+0x..\tfile:line"), never
+ * bare addresses ("# 0x.. 0x.."), which only a crash dump prints. */
+Test(schedtrace, first_detailed_dump_symbolizes_creation_stacks, .timeout = 60)
+{
+    setenv("SCHEDDEBUG", "schedtrace=2147483647,scheddetail=1", 1);
+    firstdump_until = "\n  G";     /* the Ms come before the goroutines */
+    capture_first_dump();
+    cr_assert_eq(strncmp(firstdump, "SCHED ", 6), 0, "no dump at start-up in 20 s; stderr: \"%s\"", firstdump);
+    cr_assert_not_null(strstr(firstdump, "  M0: "), "%s", firstdump);
+    cr_assert_not_null(strstr(firstdump, "    #\t0x"), "no symbolized creation stack:\n%s", firstdump);
+    cr_assert_null(strstr(firstdump, "    # 0x"), "bare addresses:\n%s", firstdump);
 }

@@ -56,7 +56,7 @@ static bool live_commit(G *gp, void *arg)
 static void live_worker(void *arg)
 {
     live_g[(intptr_t)arg] = weft__getg();
-    weft__park(weft__waiter_get(weft__getg(), NULL), live_commit, arg, waitReasonSemacquire, 0);
+    weft__park(weft__waiter_get(weft__getg(), NULL, waitReasonSemacquire), live_commit, arg, waitReasonSemacquire, 0);
     atomic_fetch_add(&live_done, 1);
 }
 
@@ -133,7 +133,7 @@ static bool oom_commit(G *gp, void *arg)
 }
 static void oom_worker(void *arg)
 {
-    weft__park(weft__waiter_get(weft__getg(), NULL), oom_commit, arg, waitReasonSemacquire, 0);
+    weft__park(weft__waiter_get(weft__getg(), NULL, waitReasonSemacquire), oom_commit, arg, waitReasonSemacquire, 0);
 }
 
 static void oom_main(void *arg)

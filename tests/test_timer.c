@@ -153,7 +153,7 @@ static bool to_unlock(G *gp, void *arg)
 
 static int to_wait(int64_t ns)
 {
-    weft__waiter *w = weft__waiter_get(weft__getg(), NULL);
+    weft__waiter *w = weft__waiter_get(weft__getg(), NULL, waitReasonSemacquire);
     weft__sudog *sg = weft__acquiresudog(w, NULL);
     weft__lock(&to_lock);
     weft__waitq_push(&to_q, &to_lock, sg);

@@ -45,6 +45,7 @@
 #include <zlib.h>
 #endif
 
+#include "nosigpipe.h"
 #include "pprof.h"
 
 /* ---- containers -------------------------------------------------------- */
@@ -715,21 +716,6 @@ static int gzip(const uint8_t *d, size_t n, uint8_t **out, size_t *outlen)
 #endif
 }
 
-static int writeall(int fd, const uint8_t *b, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int weft__pprof_write(weft__pprof *p, int fd, weft__pprof_symbolizer sym, void *arg)
 {
     uint8_t *raw, *gz;
@@ -741,7 +727,7 @@ int weft__pprof_write(weft__pprof *p, int fd, weft__pprof_symbolizer sym, void *
     free(raw);
     if (err)
         return err;
-    err = writeall(fd, gz, ngz);
+    err = weft__writeall(fd, gz, ngz);
     free(gz);
     return err;
 }

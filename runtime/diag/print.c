@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nosigpipe.h"
 #include "print.h"
 
 void weft__out_fd(weft__out *o, int fd)
@@ -36,7 +37,7 @@ void weft__out_flush(weft__out *o)
         return;
     size_t off = 0;
     while (off < o->n) {
-        ssize_t w = write(o->fd, o->buf + off, o->n - off);
+        ssize_t w = weft__write_nosigpipe(o->fd, o->buf + off, o->n - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {

@@ -25,11 +25,14 @@
 
 #include "weft.h"
 
+#include "nosigpipe.h"
 #include "scheddebug.h"
 #include "schedview.h"
 #include "traceback.h"
 
-static void dump(weft__out *s, bool detailed)
+/* *raw counts the Ms whose creation stack went out as bare addresses (not
+ * symbolized yet). */
+static void dump(weft__out *s, bool detailed, int *raw)
 {
     weft__schedsnap sn;
     weft__view_sched(&sn);
@@ -65,7 +68,9 @@ static void dump(weft__out *s, bool detailed)
         if (ct) {
             weft__out_write(s, ct, strlen(ct));
         } else if (mv.ncreatestack > 0) {
-            /* not symbolized yet (a crash dump): the bare addresses */
+            /* not symbolized yet (a crash dump, or an M newer than the
+             * cache): the bare addresses */
+            (*raw)++;
             weft__outf(s, "    #");
             for (int i = 0; i < mv.ncreatestack; i++)
                 weft__outf(s, " 0x%lx", (unsigned long)mv.createstack[i]);
@@ -126,7 +131,7 @@ static void writelines(int fd, const char *b, size_t n)
         size_t len = nl ? (size_t)(nl - (b + off)) + 1 : n - off;
         size_t done = 0;
         while (done < len) {
-            ssize_t w = write(fd, b + off + done, len - done);
+            ssize_t w = weft__write_nosigpipe(fd, b + off + done, len - done);
             if (w <= 0)
                 return;
             done += (size_t)w;
@@ -139,7 +144,7 @@ void weft_schedtrace(int fd, bool detailed)
 {
     if (!weft__view_running()) {
         static const char msg[] = "SCHED: the weft runtime is not running\n";
-        ssize_t r = write(fd, msg, sizeof msg - 1);
+        ssize_t r = weft__write_nosigpipe(fd, msg, sizeof msg - 1);
         (void)r;
         return;
     }
@@ -154,9 +159,18 @@ void weft_schedtrace(int fd, bool detailed)
             return;
         weft__out o;
         weft__out_mem(&o, b, cap);
+        int raw = 0;
         weft__view_lock();
-        dump(&o, detailed);
+        dump(&o, detailed, &raw);
         weft__view_unlock();
+        if (raw > 0 && tries < 7) {
+            /* An M started (or published its creation stack) after the
+             * cache was filled: symbolize it too and dump again, rather
+             * than print bare addresses. */
+            cache_createtexts();
+            free(b);
+            continue;
+        }
         if (o.dropped == 0) {
             writelines(fd, b, o.n);
             free(b);
@@ -183,7 +197,8 @@ void weft__schedtrace_crash(int fd)
         sched_yield();
     weft__out o;
     weft__out_fd(&o, fd);
-    dump(&o, true);
+    int raw = 0;
+    dump(&o, true, &raw);      /* no symbolizing in a crash: bare addresses */
     weft__out_flush(&o);
     if (locked)
         weft__view_unlock();

@@ -55,8 +55,10 @@ int weft_goroutine_profile(weft_stack_record *p, int len, bool *ok)
 {
     if (!ok || len < 0 || (len > 0 && !p))
         return -EINVAL;
-    *ok = false;
-    if (!weft__view_running())
+    /* Before boot (or after shutdown) there is nothing to record: all
+     * 0 records fit. */
+    *ok = !weft__view_running();
+    if (*ok)
         return 0;
     bool stopped = weft__stoptheworld();
     weft__selfview self;
@@ -95,8 +97,10 @@ int weft_threadcreate_profile(weft_stack_record *p, int len, bool *ok)
 {
     if (!ok || len < 0 || (len > 0 && !p))
         return -EINVAL;
-    *ok = false;
-    if (!weft__view_running())
+    /* Before boot (or after shutdown) there is nothing to record: all
+     * 0 records fit. */
+    *ok = !weft__view_running();
+    if (*ok)
         return 0;
     weft__view_lock();
     weft__mview mv;
