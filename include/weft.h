@@ -36,8 +36,22 @@ extern "C" {
 
 #if defined(__GNUC__)
 #define WEFT_API __attribute__((visibility("default")))
+#define WEFT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define WEFT_API
+#define WEFT_PRINTF(f, a)
+#endif
+
+/* A function that never returns, in every language that includes this
+ * header: C11's _Noreturn, C++11's [[noreturn]], GNU's attribute for C99. */
+#if defined(__cplusplus)
+#define WEFT_NORETURN [[noreturn]]
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define WEFT_NORETURN _Noreturn
+#elif defined(__GNUC__)
+#define WEFT_NORETURN __attribute__((noreturn))
+#else
+#define WEFT_NORETURN
 #endif
 
 /* ---- limits -------------------------------------------------------------- */
@@ -84,7 +98,7 @@ WEFT_API int64_t weft_go_attr(const weft_attr *a, void (*fn)(void *), void *arg)
 WEFT_API void weft_yield(void);
 
 /* Goexit: ends the calling goroutine (runs its weft_local destructors). */
-WEFT_API _Noreturn void weft_exit(void);
+WEFT_NORETURN WEFT_API void weft_exit(void);
 
 /* The current goroutine's id, 0 outside any goroutine. */
 WEFT_API int64_t weft_id(void);
@@ -338,8 +352,7 @@ WEFT_API int weft_debug_serve(const char *addr);
  * SCHEDDEBUG asks for one, the goroutine's traceback (every goroutine's
  * with SCHEDDEBUG=traceback=all, none with traceback=none) to stderr and
  * exits with status 2. */
-WEFT_API _Noreturn void weft_panic(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+WEFT_NORETURN WEFT_API void weft_panic(const char *fmt, ...) WEFT_PRINTF(1, 2);
 
 #ifdef __cplusplus
 }

@@ -53,15 +53,6 @@
 #define ACTIVE_SPIN_CNT 30
 #define PASSIVE_SPIN    1
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 /* Decided once, before main (so before any weft lock can be contended):
  * switching protocols while a lock has sleepers would lose a wake-up.
  * membarrier's registration survives fork and is dropped by exec. */
@@ -320,7 +311,7 @@ static inline void lock_futex(weft__mutex *l)
         for (int k = 0; k < ACTIVE_SPIN_CNT; k++) {
             if (trylock(l))
                 return;
-            cpu_relax();
+            weft__cpu_relax();
         }
     }
     for (int i = 0; i < PASSIVE_SPIN; i++) {

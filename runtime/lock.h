@@ -11,6 +11,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A spin-wait hint to the CPU (and its sibling hyperthread). */
+static inline void weft__cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
 #include "lockrank.h"
 
 /* ---- low-level locks and notes (lock.c) -------------------------------- */

@@ -23,15 +23,6 @@
 static uint32_t runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG);
 static void globrunqputbatch(G *head, G *tail, int32_t n);
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 /* Moves half of the full local ring plus gp to the global queue.  Called by
  * the owner only, with h the head it loaded and t its tail. */
 static bool runqputslow(P *pp, G *gp, AO_t h, AO_t t)
@@ -207,7 +198,7 @@ static uint32_t runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNext
                         uint32_t sw = *(volatile uint32_t *)&pp->switchtick;
                         int64_t deadline = weft__nanotime() + STEAL_RUNNEXT_WAIT_NS;
                         while (weft__nanotime() < deadline)
-                            cpu_relax();
+                            weft__cpu_relax();
                         if (*(volatile uint32_t *)&pp->switchtick != sw)
                             return 0;
                     }

@@ -156,15 +156,6 @@ uint32_t weft__fastrand(void)
     return x;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 /* ---- P and M lists (sched.lock) ------------------------------------------ */
 
 void weft__pidleput(P *pp)

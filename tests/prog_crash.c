@@ -21,6 +21,13 @@
 #include <unistd.h>
 #include <weft.h>
 
+/* Not inlined, not cloned (gcc's noclone; clang does not clone here). */
+#if defined(__clang__)
+#define NOINLINE_NOCLONE __attribute__((noinline))
+#else
+#define NOINLINE_NOCLONE __attribute__((noinline, noclone))
+#endif
+
 static weft_chan *never;
 static atomic_int spinning;
 static volatile int zero;
@@ -76,7 +83,7 @@ static __attribute__((noinline)) void crash_ill(void)
     __builtin_trap();
 }
 
-static __attribute__((noinline, noclone)) int crash_divide(int a) { return a / zero; }
+static NOINLINE_NOCLONE int crash_divide(int a) { return a / zero; }
 
 static atomic_int hog_stop;
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <weft.h>
 static weft_chan *ch;
-static __attribute__((noinline)) void burn(void *a) { (void)a; volatile long x = 0; for (long i = 0; i < 20000000; i++) x += i; int v = 1; weft_chan_send(ch, &v); }
+static __attribute__((noinline)) void burn(void *a) { (void)a; volatile long x = 0; for (long i = 0; i < 20000000; i++) x += i; (void)x; int v = 1; weft_chan_send(ch, &v); }
 static void mainfn(void *a) {
   (void)a;
   ch = weft_chan_new(sizeof(int), 0);

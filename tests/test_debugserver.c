@@ -678,6 +678,7 @@ static void burn_cpu(void *arg)
             x += (unsigned long)i;
         weft_yield();
     }
+    (void)x;
 }
 
 static void gopprof_main(void *arg)

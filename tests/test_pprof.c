@@ -28,6 +28,13 @@
 
 #include "pprof_reader.h"
 
+/* Not inlined, not cloned (gcc's noclone; clang does not clone here). */
+#if defined(__clang__)
+#define NOINLINE_NOCLONE __attribute__((noinline))
+#else
+#define NOINLINE_NOCLONE __attribute__((noinline, noclone))
+#endif
+
 /* weft__pprof_write into a temp file, gunzip, decode, check_valid. */
 static tprof *roundtrip(weft__pprof *p, weft__pprof_symbolizer sym, void *arg)
 {
@@ -446,14 +453,14 @@ static __attribute__((noinline)) uintptr_t retaddr(void)
 }
 
 /* A return address inside this function (the asm stops a tail call). */
-__attribute__((noinline, noclone)) uintptr_t pprof_test_caller(void)
+NOINLINE_NOCLONE uintptr_t pprof_test_caller(void)
 {
     uintptr_t r = retaddr();
     __asm__ volatile("" : "+r"(r));
     return r;
 }
 
-__attribute__((noinline, noclone)) int pprof_test_leaf(int x)
+NOINLINE_NOCLONE int pprof_test_leaf(int x)
 {
     __asm__ volatile("" : "+r"(x));
     return x * 3 + 1;

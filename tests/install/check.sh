@@ -24,6 +24,11 @@ LD_LIBRARY_PATH=$libdir "$tmp/hello_pc" | grep -q 'hello from goroutine' || { ec
 cc -o "$tmp/hello_pcs" "$src/tests/install/hello.c" $(pkg-config --cflags --libs --static weft) -Wl,-Bstatic 2>/dev/null || \
 cc -o "$tmp/hello_pcs" "$src/tests/install/hello.c" $(pkg-config --cflags weft) "$libdir/libweft.a" $(pkg-config --libs-only-l --static weft | sed 's/-lweft\b//')
 "$tmp/hello_pcs" | grep -q 'hello from goroutine' || { echo "static pkg-config build failed to run"; exit 1; }
+# A fully static program (libc and every dependency), as a user would link
+# one: pkg-config --static must name everything.
+cc -static -o "$tmp/hello_full" "$src/tests/install/hello.c" $(pkg-config --static --cflags --libs weft) 2> "$tmp/static.log" ||
+  { cat "$tmp/static.log"; echo "cc -static with pkg-config --static failed"; exit 1; }
+"$tmp/hello_full" | grep -q 'hello from goroutine' || { echo "fully static build failed to run"; exit 1; }
 
 # 2. find_package(weft).
 mkdir -p "$tmp/cm"

@@ -7,7 +7,14 @@
 #include <stdio.h>
 #include <unistd.h>
 
-__attribute__((noinline, noclone)) static long block_in_read(int fd)
+/* Not inlined, not cloned (gcc's noclone; clang does not clone here). */
+#if defined(__clang__)
+#define NOINLINE_NOCLONE __attribute__((noinline))
+#else
+#define NOINLINE_NOCLONE __attribute__((noinline, noclone))
+#endif
+
+NOINLINE_NOCLONE static long block_in_read(int fd)
 {
     char c;
     long n = read(fd, &c, 1);
