@@ -188,6 +188,7 @@ int weft__sysmon_start(void)
     pthread_attr_destroy(&attr);
     if (r != 0)
         return -r;
+    pthread_setname_np(sched.sysmon, "weft-sysmon");    /* for gdb, top -H, perf */
     sched.sysmon_started = true;
     return 0;
 }

@@ -3,7 +3,9 @@
  * errno returns, attributes, per-G storage, weft_exit, calls from outside
  * any goroutine.
  */
+#define _GNU_SOURCE     /* pthread_getname_np */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,4 +290,64 @@ Test(api, profiles_before_boot_are_empty_not_errors)
     cr_assert_gt(fread(buf, 1, sizeof buf - 1, f), 0);
     cr_assert_eq(strncmp(buf, "goroutine profile: total 0\nthreadcreate profile: total 0\n", 57), 0, "%s", buf);
     fclose(f);
+}
+
+/* ---- thread names ------------------------------------------------------------- */
+
+
+static bool has_thread_named(const char *want)
+{
+    DIR *d = opendir("/proc/self/task");
+    cr_assert_not_null(d);
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = { 0 };
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = 0;
+        fclose(f);
+        found = strcmp(comm, want) == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+static atomic_int names_spinning;
+
+static void names_spin(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&names_spinning, 1);
+    while (atomic_load(&names_spinning) < 3)
+        weft_yield();
+}
+
+static void names_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    weft_go(names_spin, NULL);
+    weft_go(names_spin, NULL);
+    while (atomic_load(&names_spinning) < 2)
+        weft_yield();
+    cr_assert(has_thread_named("weft-sysmon"), "no weft-sysmon thread");
+    cr_assert(has_thread_named("weft-M1"), "no weft-M1 thread");
+    atomic_store(&names_spinning, 3);
+}
+
+/* The runtime's threads are named for gdb, top -H and perf; the program's
+ * own thread (M0) keeps its name. */
+Test(api, runtime_threads_are_named, .timeout = 30)
+{
+    char before[32] = { 0 }, after[32] = { 0 };
+    cr_assert_eq(pthread_getname_np(pthread_self(), before, sizeof before), 0);
+    cr_assert_eq(weft_main(names_main, NULL), 0);
+    cr_assert_eq(pthread_getname_np(pthread_self(), after, sizeof after), 0);
+    cr_assert_str_eq(before, after);
 }

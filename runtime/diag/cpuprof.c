@@ -263,6 +263,8 @@ int weft_cpuprofile_start(int fd, int hz)
         arm(m);
     weft__view_unlock();
     int r = pthread_create(&prof.writer, NULL, writer, NULL);
+    if (r == 0)
+        pthread_setname_np(prof.writer, "weft-profwrite");
     if (r != 0) {
         weft__view_lock();
         AO_store(&prof.on, 0);      /* under the view lock, as every write of it */
