@@ -207,6 +207,14 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
 /* First code of every goroutine (arch/<cpu>/ctx.c builds the frame that enters it). */
 void weft__gentry(void)
 {
+    /* The outermost frame of every goroutine: DWARF unwinders (gdb, perf
+     * --call-graph dwarf, libunwind) stop here, rather than read the zero
+     * weft__ctx_init left as our return address and show a bogus frame. */
+#if defined(__x86_64__)
+    __asm__ volatile(".cfi_undefined rip");
+#elif defined(__aarch64__)
+    __asm__ volatile(".cfi_undefined x30");
+#endif
     G *gp = weft__getg();
     weft__asan_finish(NULL);
     weft__finish_switch(gp->m);

@@ -20,14 +20,32 @@
         .type   weft__swapctx, @function
         .p2align 4
 weft__swapctx:                          /* rdi = void **save_sp, rsi = void *next_sp */
+        /* CFI: the frame is the same on both sides of the switch (ours
+         * while we push, the other context's while we pop), so rules
+         * relative to rsp describe whichever context the stack belongs
+         * to: a debugger, perf --call-graph dwarf or libunwind stopping
+         * anywhere in here unwinds into the right caller. */
         .cfi_startproc
         pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset rbp, 0
         pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset rbx, 0
         pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset r12, 0
         pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset r13, 0
         pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset r14, 0
         pushq   %r15
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset r15, 0
         subq    $8, %rsp
+        .cfi_adjust_cfa_offset 8
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
         /* Read the two words back separately: one 8-byte load spanning
@@ -36,24 +54,41 @@ weft__swapctx:                          /* rdi = void **save_sp, rsi = void *nex
         movl    (%rsp), %eax            /* eax = our MXCSR */
         movzwl  4(%rsp), %edx           /* dx = our x87 control word */
         movq    %rsp, (%rdi)
-        movq    %rsi, %rsp              /* now on the other context's stack */
+        movq    %rsi, %rsp              /* now on the other context's stack (same frame) */
         cmpl    (%rsp), %eax
+        .cfi_remember_state
         jne     2f                      /* rare: the other context uses other FP modes */
         cmpw    4(%rsp), %dx
         jne     2f
 1:      addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
         popq    %r15
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore r15
         popq    %r14
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore r14
         popq    %r13
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore r13
         popq    %r12
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore r12
         popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore rbx
         popq    %rbp
+        .cfi_adjust_cfa_offset -8
+        .cfi_restore rbp
         /* pop + jmp instead of ret: the return address is not the one our
          * caller's call pushed, so a ret would always miss the CPU's
          * return-stack predictor (measured: 15 ns vs 6.6 ns per switch). */
         popq    %rcx
+        .cfi_adjust_cfa_offset -8
+        .cfi_register rip, rcx
         jmp     *%rcx
-2:      ldmxcsr (%rsp)
+2:      .cfi_restore_state
+        ldmxcsr (%rsp)
         fldcw   4(%rsp)
         jmp     1b
         .cfi_endproc
