@@ -314,6 +314,18 @@ pprof)
             > "$tmp/top.out" 2> "$tmp/top.err" || fail "go tool pprof failed: $(cat "$tmp/top.err")"
         grep -q burn_alpha "$tmp/top.out" || fail "burn_alpha not in go tool pprof -top"
         grep -q burn_beta "$tmp/top.out" || fail "burn_beta not in go tool pprof -top"
+        # The file's total is the time sampled x 3 threads even at a rate
+        # weftprof cannot keep up with (10000 Hz: a few thousand samples/s
+        # at best): each sample stands for the ticks that came due since
+        # the one before.  Counting one tick per sample, it said 20-150%.
+        profile fast -p "$tpid" -d 1 -hz 10000 -o "$tmp/fast.pb.gz"
+        [ "$rc" = 0 ] || fail "weftprof -hz 10000 -o: exit $rc"
+        HOME=$tmp GOCACHE=$tmp/gocache PPROF_TMPDIR=$tmp go tool pprof -top "$tmp/fast.pb.gz" \
+            > "$tmp/fast.top" 2> "$tmp/top.err" || fail "go tool pprof failed: $(cat "$tmp/top.err")"
+        pct=$(sed -n 's/.*Total samples = .* (\([0-9.]*\)%).*/\1/p' "$tmp/fast.top")
+        [ -n "$pct" ] || fail "no total in go tool pprof -top: $(head -n 5 "$tmp/fast.top")"
+        atleast "$pct" 225 && ! atleast "$pct" 375.01 ||
+            fail "at 10000 Hz the profile holds ${pct}% of the time sampled, want ~300% (3 threads): $(grep -m1 ticks "$tmp/fast.err")"
     else
         echo "note: go not installed: pprof decoding not checked"
     fi
