@@ -330,9 +330,12 @@ WEFT_API int weft_profile_write(const char *name, int fd, int debug);
 
 /* The CPU profiler (Go's pprof.StartCPUProfile): every M gets a timer on
  * its own CPU clock that sends it SIGPROF hz times per CPU-second; each
- * signal records the interrupted stack and goroutine.  Stop writes a
- * gzipped profile.proto (samples/count, cpu/nanoseconds, a "goroutine"
- * label per sample) to fd.  start: 0, -EINVAL (hz outside 1..10000),
+ * signal records the interrupted stack and goroutine.  The kernel delivers
+ * at most one signal per scheduler tick (CONFIG_HZ), so above that rate a
+ * sample counts every expiration its signal stands for: the profile's
+ * total is the CPU time used at any rate.  Stop writes a gzipped
+ * profile.proto (samples/count, cpu/nanoseconds, a "goroutine" label per
+ * sample) to fd.  start: 0, -EINVAL (hz outside 1..10000),
  * -EBADF (fd < 0), -EBUSY (already running), -ESRCH (the runtime is not
  * running), -ENOMEM.  stop: 0, -EINVAL (not running), or a write's
  * negative errno. */

@@ -260,9 +260,10 @@ void weft__cpuprof_minit(M *m);
 void weft__cpuprof_mfree(M *m);
 void weft__schedtrace_mfree(M *m);
 
-/* os/linux.c: SIGPROF from an M's profiling timer.  Signal-safe: appends
- * one sample to the M's ring, no lock, no allocation.  (cpuprof.c) */
-void weft__cpuprof_signal(void *uctx);
+/* os/linux.c: SIGPROF from an M's profiling timer, standing for n of its
+ * expirations (1 + the signal's overrun).  Signal-safe: appends one sample
+ * of weight n to the M's ring, no lock, no allocation.  (cpuprof.c) */
+void weft__cpuprof_signal(void *uctx, int64_t n);
 
 /* proc.c: main returned; stops (and writes) a running CPU profile. */
 void weft__cpuprof_shutdown(void);

@@ -199,8 +199,12 @@ static void sigprof_handler(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
     int saved = errno;
-    if (si->si_code == SI_TIMER)    /* ours (not a setitimer someone else runs) */
-        weft__cpuprof_signal(uctx);
+    /* SI_TIMER: ours (not a setitimer someone else runs).  The kernel
+     * checks CPU-clock timers once per scheduler tick, so above the tick
+     * rate one signal stands for several expirations; si_overrun counts
+     * the ones beyond the first (timer_getoverrun(2), without a syscall). */
+    if (si->si_code == SI_TIMER)
+        weft__cpuprof_signal(uctx, 1 + (si->si_overrun > 0 ? (int64_t)si->si_overrun : 0));
     errno = saved;
 }
 

@@ -10,14 +10,14 @@
  * after the target resumes (symbols.c).  At the end — -d elapsed, Ctrl-C /
  * SIGTERM / SIGHUP, or the target exited — it detaches from every thread,
  * prints the histogram (report.c) and, with -o, writes a gzipped pprof file
- * (pprofout.c).  The target keeps running as if never traced.
+ * (pprofout.c) where output.c says, never destroying a file.  The target
+ * keeps running as if never traced.
  *
  * The files: main.c (options, the sampling loop), tracer.c (ptrace),
  * sample.c (unwinding), symbols.c (names), profile.c (the stack store),
- * report.c (histogram), pprofout.c (pprof).
+ * report.c (histogram), pprofout.c (pprof), output.c (the -o file).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "output.h"
 #include "report.h"
 #include "sample.h"
 #include "tracer.h"
@@ -43,7 +44,7 @@ static const char usage_text[] =
     "  -- CMD      start CMD and profile it until it exits (or -d elapses)\n"
     "  -hz N       samples per second, 1..10000 (default 100)\n"
     "  -d SECONDS  stop after this long (default: until Ctrl-C or the target exits)\n"
-    "  -o FILE     also write a gzipped pprof profile (go tool pprof -top FILE)\n"
+    "  -o FILE     also write a gzipped pprof profile (go tool pprof -top FILE); - is stdout\n"
     "  --top K     rows of the histogram to print (default 20)\n";
 
 typedef struct options {
@@ -68,7 +69,7 @@ typedef struct run {
     int64_t pause_max;
     int64_t stop_sum;     /* of which waiting for the threads to stop */
     int64_t unwind_sum;   /* of which unwinding them */
-    int64_t missed;       /* ticks skipped because a sample overran its period */
+    int64_t missed;       /* ticks skipped because sampling ran late (counted by the next sample) */
     bool nomem;
     char comm[64];        /* the target's name, as of its last exec */
 } run;
@@ -243,7 +244,8 @@ static bool addr_isnew(void *arg, uint64_t key)
     return !symbols_known(arg, key);
 }
 
-static void sample(run *r)
+/* One sample, standing for weight ticks. */
+static void sample(run *r, int64_t weight)
 {
     wp_tracer *t = &r->tracer;
     int64_t t0 = wp_now();
@@ -259,7 +261,7 @@ static void sample(run *r)
         int depth = sampler_unwind(&r->sampler, th, pcs, starts, WP_MAXDEPTH, addr_isnew, &r->syms);
         if (depth <= 0)
             continue;
-        int added = profile_add(&r->prof, pcs, depth, thread_name(r, th), r->syms.gen);
+        int added = profile_add(&r->prof, pcs, depth, thread_name(r, th), r->syms.gen, weight);
         if (added < 0) {
             r->nomem = true;
             break;
@@ -288,7 +290,12 @@ static void sample(run *r)
 }
 
 /* Samples every period until end, a stop signal, the target's exit, or an
- * allocation failure.  Ticks a slow sample overran are skipped, not made up. */
+ * allocation failure.  Ticks missed while a sample (or weftprof, on a busy
+ * machine) ran late are not made up; the next sample stands for all of
+ * them, as the runtime's CPU profiler weights a signal by its timer's
+ * overruns, so the profile's total is the time sampled at any rate (at
+ * 1000 Hz on a busy 2-CPU machine weftprof kept up with a third of the
+ * ticks, and the file said a third of the time). */
 static void sample_loop(run *r, int64_t period, int64_t end)
 {
     wp_tracer *t = &r->tracer;
@@ -300,14 +307,10 @@ static void sample_loop(run *r, int64_t period, int64_t end)
             break;
         if (now < next)
             continue;
-        sample(r);
-        next += period;
-        now = wp_now();
-        if (next <= now) {
-            int64_t skip = (now - next) / period + 1;
-            r->missed += skip;
-            next += skip * period;
-        }
+        int64_t due = (now - next) / period + 1;    /* ticks come due, this one included */
+        r->missed += due - 1;
+        next += due * period;
+        sample(r, due);
     }
 }
 
@@ -369,6 +372,23 @@ static int wait_command(run *r)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* ---- the -o file ----------------------------------------------------------------- */
+
+typedef struct pprof_job {
+    run *r;
+    const wp_report_info *info;
+    int64_t skipped;
+} pprof_job;
+
+/* output.c's writer: the profile, into the fd it chose. */
+static int write_pprof(int fd, void *arg)
+{
+    pprof_job *j = arg;
+    void *snap = j->r->snap;
+    j->r->snap = NULL;      /* consumed, whatever happens */
+    return pprofout_write(fd, snap, &j->r->prof, &j->r->syms, j->info, j->r->syms.gen, &j->skipped);
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
@@ -376,14 +396,15 @@ int main(int argc, char **argv)
     static run r;
     parse_options(&r.opt, argc, argv);
 
-    int outfd = -1;
-    if (r.opt.out) {
-        outfd = open(r.opt.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (outfd < 0) {
-            fprintf(stderr, "weftprof: -o %s: %s\n", r.opt.out, strerror(errno));
-            return EXIT_USAGE;
-        }
+    /* A hopeless -o is reported before any profiling; nothing is created
+     * or opened until the profile is complete (output.h). */
+    char err[512];
+    if (r.opt.out && output_check(r.opt.out, err, sizeof err) < 0) {
+        fprintf(stderr, "weftprof: %s\n", err);
+        return EXIT_USAGE;
     }
+    /* With -o -, stdout is the profile's: the histogram goes to stderr. */
+    FILE *histogram = r.opt.out && output_is_stdout(r.opt.out) ? stderr : stdout;
 
     wp_tracer_hooks hooks = { on_thread_gone, on_exec, on_leader_exiting, &r };
     tracer_init(&r.tracer, &hooks);
@@ -394,13 +415,10 @@ int main(int argc, char **argv)
         return 1;
     }
     wp_tracer *t = &r.tracer;
-    char err[512];
     int e = r.opt.cmd ? tracer_spawn(t, r.opt.cmd, err, sizeof err)
                       : tracer_attach(t, r.opt.pid, err, sizeof err);
     if (e < 0) {
         fprintf(stderr, "weftprof: %s\n", err);
-        if (r.opt.out)
-            unlink(r.opt.out);
         return EXIT_USAGE;
     }
 
@@ -412,9 +430,8 @@ int main(int argc, char **argv)
             tracer_pump(t, wp_now() + 1000000);  /* until the command's exec (or its failure) */
 
     if (r.opt.cmd && t->execs == 0 && t->gone) {
-        /* The command never ran (it said why); nothing was sampled. */
-        if (r.opt.out)
-            unlink(r.opt.out);
+        /* The command never ran (it said why); nothing was sampled, and
+         * -o was never touched. */
         return wait_command(&r);
     }
     if (t->execs == 0)
@@ -441,24 +458,22 @@ int main(int argc, char **argv)
         .pid = t->pid, .comm = r.comm, .hz = r.opt.hz, .seconds = seconds, .top = r.opt.top,
         .start_wall = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec,
     };
-    report_print(stdout, &r.prof, &r.syms, &info);
-    fflush(stdout);
+    report_print(histogram, &r.prof, &r.syms, &info);
+    fflush(histogram);
 
     int rc = 0;
     if (r.nomem) {
         fprintf(stderr, "weftprof: out of memory: stopped early\n");
         rc = 1;
     }
-    if (outfd >= 0) {
-        int64_t skipped = 0;
-        int w = pprofout_write(outfd, r.snap, &r.prof, &r.syms, &info, r.syms.gen, &skipped);
-        r.snap = NULL;
-        if (w < 0 || close(outfd) < 0) {
-            fprintf(stderr, "weftprof: writing %s: %s\n", r.opt.out, strerror(w < 0 ? -w : errno));
+    if (r.opt.out) {
+        pprof_job job = { &r, &info, 0 };
+        if (output_write(r.opt.out, write_pprof, &job, err, sizeof err) < 0) {
+            fprintf(stderr, "weftprof: %s\n", err);
             rc = 1;
-        } else if (skipped) {
+        } else if (job.skipped) {
             fprintf(stderr, "weftprof: %s: %lld stacks from before the target's last exec left out\n",
-                    r.opt.out, (long long)skipped);
+                    r.opt.out, (long long)job.skipped);
         }
     }
 

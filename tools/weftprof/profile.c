@@ -71,33 +71,32 @@ static int grow(wp_profile *p)
     return 0;
 }
 
-int profile_add(wp_profile *p, const uintptr_t *pcs, int depth, int thread, int gen)
+int profile_add(wp_profile *p, const uintptr_t *pcs, int depth, int thread, int gen, int64_t weight)
 {
     uint32_t hash = stack_hash(pcs, depth, thread, gen);
-    p->total++;
     if (p->slots) {
         for (uint32_t h = hash & (p->slots - 1); p->idx[h]; h = (h + 1) & (p->slots - 1)) {
             wp_stack *s = p->stacks[p->idx[h] - 1];
             if (same(s, hash, pcs, depth, thread, gen)) {
-                s->count++;
+                s->count += weight;
+                p->threadstacks++;
+                p->total += weight;
                 return 0;
             }
         }
     }
-    if (grow(p) < 0) {
-        p->total--;
+    if (grow(p) < 0)
         return -ENOMEM;
-    }
     wp_stack *s = malloc(sizeof *s + (size_t)depth * sizeof *pcs);
-    if (!s) {
-        p->total--;
+    if (!s)
         return -ENOMEM;
-    }
+    p->threadstacks++;
+    p->total += weight;
     s->hash = hash;
     s->gen = gen;
     s->thread = thread;
     s->depth = depth;
-    s->count = 1;
+    s->count = weight;
     memcpy(s->pcs, pcs, (size_t)depth * sizeof *pcs);
     uint32_t i = p->nstacks++;
     p->stacks[i] = s;

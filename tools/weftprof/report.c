@@ -4,8 +4,9 @@
  * A stack's leaf function gets its count as "leaf" (self); every function
  * on the stack gets it once as "on-stack" (cumulative), however often
  * recursion repeats it — a stamp per function marks the last stack that
- * counted it.  Shares are of all thread stacks, so with four threads a
- * function that is always running in one of them shows 25%.
+ * counted it.  Shares are of all thread stacks, each weighted by the ticks
+ * it stands for (profile.h), so with four threads a function that is
+ * always running in one of them shows 25%.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ static int by_leaf(const void *a, const void *b)
 
 void report_print(FILE *out, wp_profile *p, wp_symbols *s, const wp_report_info *info)
 {
-    double per = p->samples ? (double)p->total / (double)p->samples : 0;
+    double per = p->samples ? (double)p->threadstacks / (double)p->samples : 0;
     fprintf(out, "weftprof: pid %d (%s): %lld samples, %.2f threads/sample, %d Hz over %.2f s\n",
             (int)info->pid, info->comm, (long long)p->samples, per, info->hz, info->seconds);
     if (p->total == 0)

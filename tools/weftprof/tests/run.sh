@@ -314,11 +314,91 @@ pprof)
             > "$tmp/top.out" 2> "$tmp/top.err" || fail "go tool pprof failed: $(cat "$tmp/top.err")"
         grep -q burn_alpha "$tmp/top.out" || fail "burn_alpha not in go tool pprof -top"
         grep -q burn_beta "$tmp/top.out" || fail "burn_beta not in go tool pprof -top"
+        # The file's total is the time sampled x 3 threads even at a rate
+        # weftprof cannot keep up with (10000 Hz: a few thousand samples/s
+        # at best): each sample stands for the ticks that came due since
+        # the one before.  Counting one tick per sample, it said 20-150%.
+        profile fast -p "$tpid" -d 1 -hz 10000 -o "$tmp/fast.pb.gz"
+        [ "$rc" = 0 ] || fail "weftprof -hz 10000 -o: exit $rc"
+        HOME=$tmp GOCACHE=$tmp/gocache PPROF_TMPDIR=$tmp go tool pprof -top "$tmp/fast.pb.gz" \
+            > "$tmp/fast.top" 2> "$tmp/top.err" || fail "go tool pprof failed: $(cat "$tmp/top.err")"
+        pct=$(sed -n 's/.*Total samples = .* (\([0-9.]*\)%).*/\1/p' "$tmp/fast.top")
+        [ -n "$pct" ] || fail "no total in go tool pprof -top: $(head -n 5 "$tmp/fast.top")"
+        atleast "$pct" 225 && ! atleast "$pct" 375.01 ||
+            fail "at 10000 Hz the profile holds ${pct}% of the time sampled, want ~300% (3 threads): $(grep -m1 ticks "$tmp/fast.err")"
     else
         echo "note: go not installed: pprof decoding not checked"
     fi
     usage_error "/nonexistent/dir/x.pb.gz" -p "$tpid" -o /nonexistent/dir/x.pb.gz
     untraced "$tpid"
+    ;;
+
+output)
+    # -o never destroys a file: nothing is created, truncated or unlinked
+    # before the profile is complete; a regular file is replaced by rename
+    # from a temporary file beside it; anything else is written in place.
+    gz() { [ "$(head -c 2 "$1" | od -An -tx1 | tr -d ' ')" = 1f8b ] && gzip -t "$1" 2> /dev/null; }
+    true & gone=$!; wait "$gone"
+    echo precious > "$tmp/keep.pb.gz"; chmod 600 "$tmp/keep.pb.gz"
+    echo linked > "$tmp/real.pb.gz"; ln -s real.pb.gz "$tmp/link.pb.gz"
+    mkfifo "$tmp/fifo"
+    dev=""
+    if [ "$(id -u)" = 0 ] && mknod "$tmp/null" c 1 3 2> /dev/null; then dev=$tmp/null; fi  # a /dev/null of our own
+    # A failed attach leaves every kind of target as it was (the FIFO
+    # without a reader would block an open: timeout catches that).
+    for f in keep.pb.gz link.pb.gz fifo ${dev:+null}; do
+        timeout 10 "$wp" -p "$gone" -o "$tmp/$f" > "$tmp/bad.out" 2> "$tmp/bad.err"; rc=$?
+        [ "$rc" = 2 ] || fail "weftprof -p <gone> -o $f: exit $rc, want 2 (124: it opened the FIFO)"
+        grep -q "no such process" "$tmp/bad.err" || fail "no error for the gone pid: $(cat "$tmp/bad.err")"
+    done
+    [ "$(cat "$tmp/keep.pb.gz" 2> /dev/null)" = precious ] || fail "a failed attach destroyed an existing -o file"
+    [ -L "$tmp/link.pb.gz" ] || fail "a failed attach removed the symbolic link given to -o"
+    [ "$(cat "$tmp/real.pb.gz")" = linked ] || fail "a failed attach truncated the file behind a symbolic link"
+    [ -p "$tmp/fifo" ] || fail "a failed attach removed the FIFO given to -o"
+    [ -z "$dev" ] || [ -c "$dev" ] || fail "a failed attach removed the device given to -o"
+    profile bad -o "$tmp/keep.pb.gz" -- /nonexistent/command
+    [ "$rc" = 127 ] || fail "weftprof -o -- /nonexistent: exit $rc, want 127"
+    [ "$(cat "$tmp/keep.pb.gz" 2> /dev/null)" = precious ] || fail "a command that never ran destroyed the -o file"
+    [ -z "$(ls -A "$tmp" | grep '^\.')" ] || fail "temporary files left behind: $(ls -A "$tmp")"
+
+    # Successful runs: a regular file is replaced (keeping its mode), the
+    # file behind a symbolic link is replaced and the link stays, a FIFO
+    # and a device are written in place, "-" is stdout.
+    start burn "$bin/weftprof_target_burn2"
+    profile ok -p "$tpid" -d 0.3 -o "$tmp/keep.pb.gz"
+    [ "$rc" = 0 ] || fail "weftprof -o FILE: exit $rc"
+    gz "$tmp/keep.pb.gz" || fail "the existing -o file was not replaced by a profile"
+    [ "$(stat -c %a "$tmp/keep.pb.gz")" = 600 ] || fail "the replaced file lost its mode: $(stat -c %a "$tmp/keep.pb.gz")"
+    profile ok -p "$tpid" -d 0.3 -o "$tmp/new.pb.gz"
+    [ "$rc" = 0 ] && gz "$tmp/new.pb.gz" || fail "weftprof -o NEWFILE: exit $rc or no profile"
+    profile ok -p "$tpid" -d 0.3 -o "$tmp/link.pb.gz"
+    [ "$rc" = 0 ] || fail "weftprof -o LINK: exit $rc"
+    [ -L "$tmp/link.pb.gz" ] || fail "-o replaced the symbolic link itself"
+    gz "$tmp/real.pb.gz" || fail "the file behind the symbolic link holds no profile"
+    cat "$tmp/fifo" > "$tmp/fromfifo" & reader=$!; kids+=("$reader")
+    timeout 20 "$wp" -p "$tpid" -d 0.3 -o "$tmp/fifo" > "$tmp/ok.out" 2> "$tmp/ok.err"; rc=$?
+    wait "$reader"
+    [ "$rc" = 0 ] || fail "weftprof -o FIFO: exit $rc"
+    [ -p "$tmp/fifo" ] || fail "-o replaced the FIFO"
+    gz "$tmp/fromfifo" || fail "the FIFO's reader got no profile"
+    if [ -n "$dev" ]; then
+        profile ok -p "$tpid" -d 0.3 -o "$dev"
+        [ "$rc" = 0 ] || fail "weftprof -o DEVICE: exit $rc"
+        [ -c "$dev" ] || fail "-o replaced the device"
+    else
+        echo "note: not root: the device case is left out"
+    fi
+    "$wp" -p "$tpid" -d 0.3 -o - > "$tmp/stdout.pb.gz" 2> "$tmp/stdout.err"; rc=$?
+    [ "$rc" = 0 ] || fail "weftprof -o -: exit $rc"
+    gz "$tmp/stdout.pb.gz" || fail "-o - wrote no profile to stdout"
+    grep -q burn_alpha "$tmp/stdout.err" || fail "-o -: the histogram is not on stderr"
+    [ -e "$tmp/-" ] && fail "-o - created a file named '-'"
+    [ -z "$(ls -A "$tmp" | grep '^\.')" ] || fail "temporary files left behind: $(ls -A "$tmp")"
+    usage_error "Is a directory" -p "$tpid" -o "$tmp"
+    ln -s missing "$tmp/dangling"
+    usage_error "dangling" -p "$tpid" -o "$tmp/dangling"
+    [ -L "$tmp/dangling" ] && [ ! -e "$tmp/missing" ] || fail "-o through a dangling link changed something"
+    untraced "$tpid"; alive "$tpid"
     ;;
 
 cmd)
