@@ -344,12 +344,24 @@ WEFT_API int weft_cpuprofile_stop(void);
 
 /* Serves Go's net/http/pprof endpoints from goroutines: /debug/pprof/
  * (index), /debug/pprof/goroutine?debug=N, /debug/pprof/threadcreate?debug=N,
- * /debug/pprof/profile?seconds=N and /debug/sched (a detailed dump).
- * addr is "host:port"; an empty host means 127.0.0.1 (a non-loopback
- * address is only used when given explicitly); port 0 picks a free port.
- * Returns the port it listens on (> 0), or -EINVAL (malformed addr) or the
- * negative errno of socket/bind/listen. */
+ * /debug/pprof/profile?seconds=N, /debug/pprof/symbol and /debug/sched (a
+ * detailed dump).  addr is "host:port"; an empty host means 127.0.0.1 (a
+ * non-loopback address is only used when given explicitly); port 0 picks a
+ * free port.  Returns the port it listens on (> 0), or -EINVAL (malformed
+ * addr) or the negative errno of socket/bind/listen.  The server runs until
+ * weft_debug_stop or the end of weft_main, whichever comes first (a runtime
+ * booted from a plain thread never ends: until weft_debug_stop). */
 WEFT_API int weft_debug_serve(const char *addr);
+
+/* Stops the server weft_debug_serve returned port for (Go's Server.Close):
+ * closes its listening socket, so that new clients are refused, and every
+ * open connection, unanswered (a CPU profile being taken stops), waits
+ * until its goroutines have ended and returns 0.  The port can then be
+ * bound again at once.  -EINVAL for a port outside 1..65535, -ENOENT if no
+ * server listens on it (or it is being stopped).  Blocks the calling
+ * goroutine (or plain thread) for as long as a request takes to notice:
+ * the longest is one goroutine dump being written. */
+WEFT_API int weft_debug_stop(int port);
 
 /* Misuse that Go panics on: prints "panic: <message>", a scheduler dump if
  * SCHEDDEBUG asks for one, the goroutine's traceback (every goroutine's

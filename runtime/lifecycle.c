@@ -145,6 +145,7 @@ static void freeall(void)
     /* The goroutines still waiting never run again: take their sudogs off
      * the objects they wait on before their memory goes. */
     weft__cancelwaits();
+    weft__debugserver_shutdown(true);    /* after cancelwaits: a stop may wait on a server */
     G *gp = (G *)AO_load(&weft__allg);
     while (gp) {
         G *next = gp->allglink;
@@ -223,5 +224,7 @@ int weft_main(void (*fn)(void *), void *arg)
     weft__setg(NULL);
     if (clean)
         freeall();      /* booted returns to 0 with the rest of sched */
+    else
+        weft__debugserver_shutdown(false);   /* the ports at least */
     return 0;
 }

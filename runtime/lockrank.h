@@ -75,6 +75,8 @@ typedef enum {
     LOCKRANK_ALLG,          /* allglock: prepending to allgs (g.c) */
     LOCKRANK_POLLTABLE,     /* pdlock: growing the pollDesc table (netpoll.c) */
     LOCKRANK_SYMTAB,        /* symlock: the symbolizer (symtab.c) */
+    LOCKRANK_DEBUGSRV,      /* srvlock: the debug servers and their connections
+                             * (debugserver.c); nothing is taken under it */
     LOCKRANK_CAPTURE,       /* caplock: capturing another M's stack (os/linux.c); sysmon
                              * takes it with nothing held, crash output with a trylock */
     LOCKRANK_TEST,          /* the runtime's own tests' locks (tests/) */
@@ -141,6 +143,7 @@ static inline const char *weft__lockrank_name(int rank)
         [LOCKRANK_ALLG] = "allglock",
         [LOCKRANK_POLLTABLE] = "pdlock",
         [LOCKRANK_SYMTAB] = "symlock",
+        [LOCKRANK_DEBUGSRV] = "srvlock",
         [LOCKRANK_CAPTURE] = "caplock",
         [LOCKRANK_TEST] = "test",
     };

@@ -1,6 +1,6 @@
 /*
  * debugserver.c — Go's net/http/pprof, served from goroutines
- * (weft_debug_serve).
+ * (weft_debug_serve, weft_debug_stop).
  *
  * The server is a client of weft like any other program: the public API,
  * plus the in-process symbolizer for /debug/pprof/symbol.  weft_debug_serve
@@ -21,15 +21,28 @@
  * first (the profile writers use plain write(2), which a non-blocking
  * socket would cut short) and then sent with a Content-Length, so a slow
  * client never holds up a profile writer and a failed one can still get a
- * 500.
+ * 500.  What the client sent is parsed by httpreq.c, pure functions that
+ * tests/fuzz/fuzz_httpreq.c fuzzes.
  *
  * Robustness, because this runs inside someone else's program:
  *   - loopback unless the caller names another address: "" and "localhost"
  *     are 127.0.0.1, and no name is resolved (that would block a thread);
  *   - the request head is bounded (HDR_MAX, else 431) and must arrive within
  *     READ_TIMEOUT, so a silent client cannot pin a goroutine forever;
- *   - at most MAX_CONNS connections are served at once; the accept loop
- *     answers the next ones 503 itself, without blocking;
+ *   - at most MAX_CONNS connections are served at once.  When all are
+ *     taken, a new connection takes the place of the oldest one that is
+ *     still waiting on its client (sending its request, or being drained
+ *     after its answer), which is closed unanswered: slow or idle clients
+ *     (slowloris) cannot keep real requests out.  Only when every
+ *     connection is busy answering does the accept loop answer 503 itself,
+ *     without blocking;
+ *   - /debug/pprof/symbol never holds a P for long: its body is bounded
+ *     (BODY_MAX, so at most 512 Ki addresses), each lookup runs inside a
+ *     syscall bracket (weft_syscall_enter), so that sysmon hands the P to
+ *     another thread while the lookup waits for the symbolizer's lock or
+ *     reads an object's tables, and the goroutine yields after each
+ *     address; an address in no object costs a walk of the loaded objects,
+ *     not a read of /proc/self/maps (symtab.c);
  *   - sockets are written with send(MSG_NOSIGNAL): a client that vanishes
  *     mid-response gives EPIPE, not a SIGPIPE that kills the host; each
  *     stall waits at most WRITE_TIMEOUT;
@@ -42,9 +55,21 @@
  * we wait again.  errno is read right after each syscall, before any weft
  * call could move the goroutine to another thread.
  *
- * Limits: a server lives as long as the runtime (there is no stop call).
- * Go's delta profiles (?seconds= on goroutine or threadcreate) are ignored;
- * heap, allocs, block, mutex, cmdline and trace are 404 "Unknown profile".
+ * Stopping.  Every server is on a list (srvlock) with its connections.
+ * weft_debug_stop(port) is Go's Server.Close: it shuts the listening socket
+ * down (accept fails, new clients are refused) and every connection too
+ * (its goroutine wakes and ends without answering; a CPU profile in
+ * progress stops), waits for the accept loop to close the listener and for
+ * every connection goroutine to end, and returns: the port can be bound
+ * again at once (SO_REUSEADDR; the server's closed connections wait out
+ * TIME_WAIT without holding it).  The end of weft_main does the same for
+ * every server left (weft__debugserver_shutdown): its goroutines never run
+ * again, so it closes their sockets itself.
+ *
+ * Limits: Go's delta profiles (?seconds= on goroutine or threadcreate) are
+ * ignored; heap, allocs, block, mutex, cmdline and trace are 404 "Unknown
+ * profile".  A client that reads its response slowly keeps its connection
+ * (up to WRITE_TIMEOUT per stall).
  */
 #include <arpa/inet.h>
 #include <atomic_ops.h>
@@ -53,12 +78,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "weft.h"
+#include "httpreq.h"    /* the request parser */
+#include "schedview.h"  /* the runtime's locks (srvlock), weft__debugserver_shutdown */
 #include "symtab.h"     /* weft__symbolize, for /debug/pprof/symbol */
 
 #define HDR_MAX        8192                     /* request line + headers */
@@ -73,21 +99,63 @@
 #define HTML  "text/html; charset=utf-8"
 #define OCTET "application/octet-stream"
 
+typedef struct conn conn;
+
 typedef struct server {
-    int lfd;                /* the listening socket; the accept loop's */
-    AO_t nconns;            /* atomic: connection goroutines alive */
+    struct server *next;    /* srvlock: the list of servers */
+    int port;               /* const: what weft_debug_serve returned */
+    int lfd;                /* srvlock: the listening socket; -1 once closed */
+    bool stopping;          /* srvlock: weft_debug_stop is waiting for it */
+    conn *first, *last;     /* srvlock: its connections, oldest first */
+    int nconns;             /* srvlock: connections on the list */
+    int nactive;            /* srvlock: of which not given up (at most MAX_CONNS) */
+    weft_wg wg;             /* the accept loop and each connection goroutine */
 } server;
 
-typedef struct conn {
-    server *srv;            /* immutable */
-    int fd;                 /* the connection; its goroutine's */
+struct conn {
+    server *srv;            /* const */
+    conn *prev, *next;      /* srvlock: the server's list */
+    bool waiting;           /* srvlock: waiting on its client (reading the request, or
+                             * draining after the answer): may be given up */
+    AO_t cut;               /* atomic: given up, or the server stops; its socket is shut
+                             * down, so every read and write fails: end, answer nothing */
+    int fd;                 /* the connection; closed by its goroutine after leaving the
+                             * list (or by the runtime's shutdown) */
     int mfd;                /* memfd the response body is built in, or -1 */
-    bool head, post;        /* HEAD (send no body) / POST (symbol only) */
+    char *body;             /* a POST body, or NULL */
+    char *scratch;          /* replyfile's buffer, or NULL */
+    bool head;              /* HEAD: send no body */
+    weft__httpreq req;      /* the parsed request line (points into buf) */
     size_t n;               /* bytes in buf */
     size_t hlen;            /* of which the request head */
-    char *hdrs;             /* in buf: the header lines after the request line */
     char buf[HDR_MAX + 1];  /* the request head (+ NUL), later drain scratch */
-} conn;
+};
+
+/* Every server (weft_debug_stop finds them by port, the runtime's shutdown
+ * closes what is left) and their connections.  Held only for list and
+ * flag updates and shutdown(2) calls: never across a weft call. */
+static weft__mutex srvlock = WEFT__MUTEX_INIT(LOCKRANK_DEBUGSRV);
+static server *servers;     /* srvlock */
+
+/* Gives c up: flags it and shuts its socket down, which wakes its goroutine
+ * wherever it waits on the client.  srvlock. */
+static void giveup(server *s, conn *c)
+{
+    if (AO_load(&c->cut))
+        return;
+    /* a hint read without the lock: the shutdown is what stops the I/O */
+    AO_store(&c->cut, 1);
+    s->nactive--;
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Sets whether c waits on its client.  Takes srvlock. */
+static void setwaiting(conn *c, bool waiting)
+{
+    weft__lock(&srvlock);
+    c->waiting = waiting;
+    weft__unlock(&srvlock);
+}
 
 /* ---- responses ------------------------------------------------------------------- */
 
@@ -171,7 +239,7 @@ static void replyfile(conn *c, const char *ctype, const char *extra)
 {
     enum { CHUNK = 64 << 10 };
     off_t len = lseek(c->mfd, 0, SEEK_END);
-    char *b = len >= 0 ? malloc(CHUNK) : NULL;
+    char *b = c->scratch = len >= 0 ? malloc(CHUNK) : NULL;
     if (!b) {
         fail(c, 500, false, "Could not read back the response");
         return;
@@ -181,44 +249,6 @@ static void replyfile(conn *c, const char *ctype, const char *extra)
         for (off_t off = 0; off < len && (r = pread(c->mfd, b, CHUNK, off)) > 0; off += r)
             if (sendall(c->fd, b, (size_t)r) < 0)
                 break;
-    free(b);
-}
-
-/* ---- queries ---------------------------------------------------------------------- */
-
-/* Copies the first value of key in query ("a=1&b=2") into v; false if the
- * key is absent.  A value too long for v becomes "?" (never a number). */
-static bool qget(const char *query, const char *key, char *v, size_t vlen)
-{
-    size_t kl = strlen(key);
-    for (const char *p = query; p && *p;) {
-        const char *amp = strchr(p, '&');
-        size_t l = amp ? (size_t)(amp - p) : strlen(p);
-        if (l >= kl && memcmp(p, key, kl) == 0 && (l == kl || p[kl] == '=')) {
-            size_t vl = l > kl ? l - kl - 1 : 0;
-            snprintf(v, vlen, "%.*s", vl < vlen ? (int)vl : 1, vl < vlen ? p + kl + 1 : "?");
-            return true;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
-    return false;
-}
-
-/* strconv.Atoi: an optional sign and decimal digits, nothing else. */
-static bool atoint(const char *s, long *out)
-{
-    bool neg = *s == '-';
-    s += *s == '-' || *s == '+';
-    if (!*s)
-        return false;
-    long v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > 100000000L)
-            return false;
-        v = v * 10 + (*s - '0');
-    }
-    *out = neg ? -v : v;
-    return true;
 }
 
 /* ---- handlers --------------------------------------------------------------------- */
@@ -253,7 +283,7 @@ static void serveprofile(conn *c, const char *name, const char *query)
 {
     char v[32], eb[64], disp[96];
     long debug = 0;
-    if (qget(query, "debug", v, sizeof v) && (!atoint(v, &debug) || debug < 0))
+    if (weft__http_query(query, "debug", v, sizeof v) && (!weft__http_atoi(v, &debug) || debug < 0))
         debug = 0;      /* Go ignores strconv.Atoi's error */
     int err = weft_profile_write(name, c->mfd, debug > 1000 ? 1000 : (int)debug);
     snprintf(disp, sizeof disp, "Content-Disposition: attachment; filename=\"%s\"\r\n", name);
@@ -263,24 +293,40 @@ static void serveprofile(conn *c, const char *name, const char *query)
         replyfile(c, debug ? TEXT : OCTET, debug ? "" : disp);
 }
 
+/* The function pc lies in, without ever holding a P while waiting: the
+ * lookup is a syscall to the scheduler (if it takes long, reading an
+ * object's symbol and line tables for the first time, sysmon hands the P
+ * to another thread), and while another thread holds the symbolizer the
+ * goroutine sleeps instead of blocking its M. */
+static bool symbolize(uintptr_t pc, weft__sym *sym)
+{
+    for (int64_t backoff = 20000;; backoff = backoff < 1000000 ? backoff * 2 : 1000000) {
+        weft_syscall_enter();
+        int r = weft__symbolize_nowait(pc, sym);
+        weft_syscall_exit();
+        if (r != -EBUSY)
+            return r > 0 && sym->func;
+        weft_sleep(backoff);
+    }
+}
+
 /* pprof.Symbol: "num_symbols: 1", then "0xpc name" for each pc of the
- * '+'-separated list that lies in a known function (others are left out). */
+ * '+'-separated list that lies in a known function (others are left out).
+ * The list is at most BODY_MAX bytes, each lookup leaves the P alone when
+ * it waits (symbolize) and is followed by a yield, so that three clients
+ * sending half a million addresses each do not stop the program. */
 static void servesymbol(conn *c, const char *in)
 {
     dprintf(c->mfd, "num_symbols: 1\n");
     for (const char *p = in; p && *p;) {
-        const char *plus = strchr(p, '+');
-        size_t l = plus ? (size_t)(plus - p) : strlen(p);
-        char w[32], *end;
+        if (AO_load(&c->cut))   /* a hint, as giveup says: no ordering needed */
+            return;             /* the server stops: nobody to answer */
+        uint64_t pc = weft__http_nextaddr(&p);
         weft__sym sym;
-        if (l > 0 && l < sizeof w) {
-            memcpy(w, p, l);
-            w[l] = 0;
-            unsigned long long pc = strtoull(w, &end, 0);   /* Go: ParseUint(word, 0, 64) */
-            if (*end == 0 && pc != 0 && weft__symbolize((uintptr_t)pc, &sym) && sym.func)
-                dprintf(c->mfd, "%#llx %s\n", pc, sym.func);
-        }
-        p = plus ? plus + 1 : NULL;
+        bool found = pc != 0 && symbolize((uintptr_t)pc, &sym);
+        if (found)
+            dprintf(c->mfd, "%#llx %s\n", (unsigned long long)pc, sym.func);
+        weft_yield();
     }
     replyfile(c, TEXT, "");
 }
@@ -307,7 +353,8 @@ static void servecpu(conn *c, const char *query)
 {
     char v[32], eb[64];
     long sec = 30;
-    if (qget(query, "seconds", v, sizeof v) && v[0] && (!atoint(v, &sec) || sec < 1 || sec > 3600)) {
+    if (weft__http_query(query, "seconds", v, sizeof v) && v[0] &&
+        (!weft__http_atoi(v, &sec) || sec < 1 || sec > 3600)) {
         fail(c, 400, true, "invalid value for \"seconds\" - must be a positive integer");
         return;
     }
@@ -347,18 +394,24 @@ static ssize_t readsome(int fd, char *b, size_t len, int64_t deadline)
     }
 }
 
-/* Reads until the blank line that ends the request head and sets c->hlen:
- * 0, -EMSGSIZE (HDR_MAX bytes and no end) or readsome's error. */
+/* Reads until the empty line that ends the request head and sets c->hlen:
+ * 0, -EMSGSIZE (HDR_MAX bytes and no end) or readsome's error.  Each byte
+ * is scanned once (from the start of the line it is in), so a client
+ * sending one byte at a time costs no more than one sending them all. */
 static int readhead(conn *c)
 {
     int64_t deadline = weft_nanotime() + READ_TIMEOUT;
+    size_t from = 0;    /* where the line not yet complete starts */
     for (;;) {
-        char *crlf = memmem(c->buf, c->n, "\r\n\r\n", 4), *lf = memmem(c->buf, c->n, "\n\n", 2);
-        if (crlf || lf) {
-            c->hlen = crlf ? (size_t)(crlf + 4 - c->buf) : (size_t)(lf + 2 - c->buf);
+        size_t h = weft__http_headlen(c->buf + from, c->n - from);
+        if (h) {
+            c->hlen = from + h;
             c->buf[c->n] = 0;
             return 0;
         }
+        const char *lf = memrchr(c->buf + from, '\n', c->n - from);
+        if (lf)
+            from = (size_t)(lf + 1 - c->buf);
         if (c->n == HDR_MAX)
             return -EMSGSIZE;
         ssize_t r = readsome(c->fd, c->buf + c->n, HDR_MAX - c->n, deadline);
@@ -368,94 +421,44 @@ static int readhead(conn *c)
     }
 }
 
-/* Splits "METHOD SP target SP HTTP/1.x" in place and points c->hdrs past
- * it: 0, or the status to answer (400 malformed, 405 a method other than
- * GET, HEAD and POST). */
-static int parseline(conn *c, char **target)
-{
-    char *eol = memchr(c->buf, '\n', c->n);     /* readhead found one */
-    c->hdrs = eol + 1;
-    eol -= eol > c->buf && eol[-1] == '\r';
-    *eol = 0;
-    char *line = c->buf;
-    if (strlen(line) != (size_t)(eol - line))
-        return 400;                             /* a NUL inside */
-    for (char *p = line; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-            return 400;
-    char *sp1 = strchr(line, ' ');
-    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    if (!sp2 || sp1 == line || strchr(sp2 + 1, ' ') || sp1[1] != '/')
-        return 400;
-    *sp1 = *sp2 = 0;
-    const char *v = sp2 + 1;
-    if (strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(line) || strncmp(v, "HTTP/1.", 7) != 0 ||
-        v[7] < '0' || v[7] > '9' || v[8])
-        return 400;
-    c->head = strcmp(line, "HEAD") == 0;
-    c->post = strcmp(line, "POST") == 0;
-    *target = sp1 + 1;
-    return c->head || c->post || strcmp(line, "GET") == 0 ? 0 : 405;
-}
-
 /* A POST body: what followed the head plus the rest of its Content-Length
- * (no header: empty), NUL-terminated in a new buffer.  NULL with *status
- * 400 (bad length), 413 (> BODY_MAX), 500, or 0 (the client went silent). */
-static char *readbody(conn *c, int *status)
+ * (no header: empty), NUL-terminated in c->body.  0, or the status to
+ * answer: 413 (> BODY_MAX), 500, or -1 (the client went silent or away:
+ * no answer). */
+static int readbody(conn *c)
 {
-    long len = 0;
-    for (const char *p = c->hdrs; p && p < c->buf + c->hlen; p = strchr(p, '\n')) {
-        p += strspn(p, "\r\n");
-        if (p >= c->buf + c->hlen)
-            break;
-        if (strncasecmp(p, "Content-Length:", 15) == 0) {
-            char v[24];
-            p += 15 + strspn(p + 15, " \t");
-            size_t d = strspn(p, "0123456789");
-            snprintf(v, sizeof v, "%.*s", (int)(d < sizeof v ? d : 0), p);
-            len = !strchr("\r\n \t", p[d]) || !atoint(v, &len) ? -1 : len;
-            break;
-        }
-    }
-    *status = len < 0 ? 400 : len > BODY_MAX ? 413 : 500;
-    char *b = len >= 0 && len <= BODY_MAX ? malloc((size_t)len + 1) : NULL;
+    int64_t len = c->req.clen < 0 ? 0 : c->req.clen;
+    if (len > BODY_MAX)
+        return 413;
+    char *b = c->body = malloc((size_t)len + 1);
     if (!b)
-        return NULL;
+        return 500;
     size_t have = c->n - c->hlen < (size_t)len ? c->n - c->hlen : (size_t)len;
     memcpy(b, c->buf + c->hlen, have);
     int64_t deadline = weft_nanotime() + READ_TIMEOUT;
     while (have < (size_t)len) {
         ssize_t r = readsome(c->fd, b + have, (size_t)len - have, deadline);
-        if (r < 0) {
-            free(b);
-            *status = 0;
-            return NULL;
-        }
+        if (r < 0)
+            return -1;
         have += (size_t)r;
     }
     b[len] = 0;
-    return b;
+    return 0;
 }
 
-static void route(conn *c, char *target)
+static void route(conn *c)
 {
     static const char pp[] = "/debug/pprof/";
-    char *query = strchr(target, '?'), eb[64];
-    if (query)
-        *query++ = 0;
+    const char *target = c->req.path, *query = c->req.query;
+    char eb[64];
     bool symbol = strcmp(target, "/debug/pprof/symbol") == 0;
-    if (c->post && !symbol) {
+    bool post = c->req.method == WEFT__HTTP_POST;
+    if (post && !symbol) {
         notallowed(c);
     } else if ((c->mfd = memfd_create("weft-debug", MFD_CLOEXEC)) < 0) {
         fail(c, 500, false, "Could not create a buffer: %s", errstr(-errno, eb, sizeof eb));
     } else if (symbol) {
-        int status = 0;
-        char *body = c->post ? readbody(c, &status) : NULL;
-        if (body || !c->post)
-            servesymbol(c, body ? body : query ? query : "");
-        else if (status)
-            fail(c, status, false, "%d %s", status, reason(status));
-        free(body);
+        servesymbol(c, post ? c->body : query ? query : "");
     } else if (strcmp(target, pp) == 0) {
         serveindex(c);
     } else if (strcmp(target, "/debug/pprof") == 0) {
@@ -476,44 +479,75 @@ static void route(conn *c, char *target)
 
 /* Half-closes, then reads what the client still sends (briefly, boundedly):
  * closing with unread bytes would reset the connection and could destroy
- * the response before the client has read it. */
+ * the response before the client has read it.  The client is waited on
+ * again, so a full server may give this connection up. */
 static void finish(conn *c)
 {
+    setwaiting(c, true);
     shutdown(c->fd, SHUT_WR);
     int64_t deadline = weft_nanotime() + LINGER_TIMEOUT;
     ssize_t r;
     for (size_t drained = 0; drained < (64u << 10); drained += (size_t)r)
         if ((r = readsome(c->fd, c->buf, HDR_MAX, deadline)) < 0)
             break;
-    weft_close(c->fd);
+}
+
+/* Takes c off its server's list: from now on nobody else touches its fd. */
+static void connunlink(conn *c)
+{
+    server *s = c->srv;
+    weft__lock(&srvlock);
+    *(c->prev ? &c->prev->next : &s->first) = c->next;
+    *(c->next ? &c->next->prev : &s->last) = c->prev;
+    s->nconns--;
+    if (!AO_load(&c->cut))
+        s->nactive--;
+    weft__unlock(&srvlock);
+}
+
+/* Closes what c holds (with weft_close; with close(2) once the runtime's
+ * poller is going away) and frees it. */
+static void connrelease(conn *c, int (*closefd)(int))
+{
+    closefd(c->fd);
     if (c->mfd >= 0)
-        weft_close(c->mfd);
+        closefd(c->mfd);
+    free(c->body);
+    free(c->scratch);
+    free(c);
 }
 
 static void serveconn(void *arg)
 {
     conn *c = arg;
-    char *target = NULL;
-    int err = readhead(c);
-    int status = err == 0 ? parseline(c, &target) : err == -EMSGSIZE ? 431 : 0;
-    if (status == 0 && target)
-        route(c, target);
-    else if (status == 405)
-        notallowed(c);
-    else if (status != 0)
-        fail(c, status, false, "%d %s", status, reason(status));
-    /* (A timeout or a vanished client gets no answer, as in Go.) */
-    finish(c);
     server *s = c->srv;
-    free(c);
-    /* fetch_and_sub_release: our fds are closed before the accept loop's
-     * fetch_and_add_full sees the slot free */
-    AO_fetch_and_sub1_release(&s->nconns);
+    int err = readhead(c);
+    int status = err == 0 ? weft__http_parse(c->buf, c->hlen, &c->req) : err == -EMSGSIZE ? 431 : -1;
+    if (status == 0 && c->req.method == WEFT__HTTP_POST && strcmp(c->req.path, "/debug/pprof/symbol") == 0)
+        status = readbody(c);   /* (a POST elsewhere is 405, its body unread) */
+    if (status >= 0)
+        setwaiting(c, false);   /* the request is in: answering it */
+    c->head = c->req.method == WEFT__HTTP_HEAD;
+    /* A timeout or a vanished client gets no answer (as in Go), nor does a
+     * connection given up or a stopped server's (cut is a hint: a send to
+     * its shut-down socket would fail anyway). */
+    bool answer = status >= 0 && !AO_load(&c->cut);
+    if (answer && status == 0)
+        route(c);
+    else if (answer && status == 405)
+        notallowed(c);
+    else if (answer)
+        fail(c, status, false, "%d %s", status, reason(status));
+    finish(c);
+    connunlink(c);
+    connrelease(c, weft_close);
+    weft_wg_done(&s->wg);
 }
 
 /* ---- the accept loop ------------------------------------------------------------------- */
 
-/* Answers a connection beyond MAX_CONNS without blocking, and closes it. */
+/* Answers a connection the server cannot take without blocking, and closes
+ * it. */
 static void busy(int fd)
 {
     static const char msg[] =
@@ -526,15 +560,42 @@ static void busy(int fd)
     weft_close(fd);
 }
 
+/* Puts c on s's list if there is room, making room if every slot is taken
+ * by giving up the oldest connection still waiting on its client.  Given-up
+ * connections leave within moments, but a client could open them faster
+ * than that: 2 * MAX_CONNS on the list at most.  False if there is no
+ * room (every connection is busy answering).  srvlock. */
+static bool admit(server *s, conn *c)
+{
+    if (s->nactive >= MAX_CONNS) {
+        conn *old = s->first;
+        while (old && (!old->waiting || AO_load(&old->cut)))
+            old = old->next;
+        if (!old || s->nconns >= 2 * MAX_CONNS)
+            return false;
+        giveup(s, old);
+    }
+    c->prev = s->last;
+    *(s->last ? &s->last->next : &s->first) = c;
+    s->last = c;
+    s->nconns++;
+    s->nactive++;
+    return true;
+}
+
 static void acceptloop(void *arg)
 {
     server *s = arg;
     weft_attr a = { STACK, "weft_debug_serve conn" };
     int64_t backoff = 0;
     for (;;) {
-        int fd = weft_accept(s->lfd, NULL, NULL);
+        int lfd;
+        weft__lock(&srvlock);
+        lfd = s->stopping ? -1 : s->lfd;
+        weft__unlock(&srvlock);
+        int fd = lfd < 0 ? -EBADF : weft_accept(lfd, NULL, NULL);
         if (fd == -EBADF || fd == -EINVAL || fd == -ENOTSOCK)
-            break;              /* the listener is gone */
+            break;              /* the listener is shut down (weft_debug_stop) or gone */
         if (fd < 0) {
             /* EMFILE, ENFILE, ENOBUFS, ENOMEM, EPERM (a firewall)...: the
              * condition may pass; sleep as Go's Serve does. */
@@ -543,25 +604,42 @@ static void acceptloop(void *arg)
             continue;
         }
         backoff = 0;
-        /* fetch_and_add_full: pairs with each goroutine's release decrement */
-        if (AO_fetch_and_add1_full(&s->nconns) >= MAX_CONNS) {
-            AO_fetch_and_sub1(&s->nconns);
+        conn *c = malloc(sizeof *c);
+        if (!c) {
             busy(fd);
             continue;
         }
-        conn *c = malloc(sizeof *c);
-        if (c)
-            *c = (conn){ .srv = s, .fd = fd, .mfd = -1 };
-        if (!c || weft_go_attr(&a, serveconn, c) < 0) {
+        *c = (conn){ .srv = s, .fd = fd, .mfd = -1, .waiting = true };
+        weft__lock(&srvlock);
+        bool stopping = s->stopping, in = !stopping && admit(s, c);
+        weft__unlock(&srvlock);
+        if (!in) {
             free(c);
-            AO_fetch_and_sub1(&s->nconns);
+            if (stopping) {
+                weft_close(fd);
+                break;
+            }
             busy(fd);
+            continue;
+        }
+        weft_wg_add(&s->wg, 1);
+        if (weft_go_attr(&a, serveconn, c) < 0) {
+            connunlink(c);
+            free(c);
+            busy(fd);
+            weft_wg_done(&s->wg);
         }
     }
-    weft_close(s->lfd);
+    weft__lock(&srvlock);
+    int lfd = s->lfd;
+    s->lfd = -1;
+    weft__unlock(&srvlock);
+    if (lfd >= 0)
+        weft_close(lfd);
+    weft_wg_done(&s->wg);
 }
 
-/* ---- weft_debug_serve -------------------------------------------------------------------- */
+/* ---- weft_debug_serve, weft_debug_stop -------------------------------------------------- */
 
 /* "host:port": "" and "localhost" are 127.0.0.1, "[v6]" an IPv6 literal,
  * else a dotted IPv4 address; port 0..65535.  0 or -EINVAL. */
@@ -614,17 +692,82 @@ int weft_debug_serve(const char *addr)
         err = -errno;
         goto fail;
     }
-    int port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
     s->lfd = fd;
+    int port = s->port;
+    weft_wg_add(&s->wg, 1);
     weft_attr a = { STACK, "weft_debug_serve" };
     int64_t g = weft_go_attr(&a, acceptloop, s);
-    if (g >= 0)
+    if (g >= 0) {
+        /* On the list once its accept loop exists, so that
+         * weft_debug_stop never waits for one that was not started. */
+        weft__lock(&srvlock);
+        s->next = servers;
+        servers = s;
+        weft__unlock(&srvlock);
         return port;
+    }
     err = (int)g;
 fail:
     if (fd >= 0)
         close(fd);
     free(s);
     return err;
+}
+
+int weft_debug_stop(int port)
+{
+    if (port <= 0 || port > 65535)
+        return -EINVAL;
+    weft__lock(&srvlock);
+    server *s = servers;
+    while (s && (s->port != port || s->stopping))
+        s = s->next;
+    if (s) {
+        s->stopping = true;
+        /* A listening socket shut down fails its accept (EINVAL, waking
+         * the accept loop through the netpoller) and refuses new clients;
+         * the accept loop closes it. */
+        if (s->lfd >= 0)
+            shutdown(s->lfd, SHUT_RDWR);
+        for (conn *c = s->first; c; c = c->next)
+            giveup(s, c);
+    }
+    weft__unlock(&srvlock);
+    if (!s)
+        return -ENOENT;
+    weft_wg_wait(&s->wg);
+    weft__lock(&srvlock);
+    for (server **pp = &servers; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    weft__unlock(&srvlock);
+    free(s);
+    return 0;
+}
+
+void weft__debugserver_shutdown(bool release)
+{
+    weft__lock(&srvlock);
+    server *list = servers;
+    if (release)
+        servers = NULL;
+    for (server *s = list; s; s = s->next) {
+        if (s->lfd >= 0)
+            close(s->lfd);
+        s->lfd = -1;
+        for (conn *c = release ? s->first : NULL, *next; c; c = next) {
+            next = c->next;
+            connrelease(c, close);
+        }
+    }
+    weft__unlock(&srvlock);
+    while (release && list) {
+        server *next = list->next;
+        free(list);
+        list = next;
+    }
 }

@@ -268,6 +268,13 @@ void weft__cpuprof_signal(void *uctx, int64_t n);
 /* proc.c: main returned; stops (and writes) a running CPU profile. */
 void weft__cpuprof_shutdown(void);
 
+/* lifecycle.c: main returned and the runtime's goroutines will never run
+ * again: closes every debug server's listening socket (weft_debug_serve),
+ * so that its port is free and clients are refused; with release (every
+ * other thread has left, waits are cancelled), also its connections and
+ * its memory.  (debugserver.c) */
+void weft__debugserver_shutdown(bool release);
+
 /* sysmon.c, SCHEDDEBUG=hogwarn=N: gp has run on P pid (held by m) for ns
  * without reaching a scheduling point.  Prints it with the stack it is
  * running, captured by signalling m.  (schedtrace.c) */

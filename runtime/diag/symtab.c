@@ -3,14 +3,21 @@
  * file:line (symtab.h).
  *
  * With libdw: one Dwfl session for the process, reported from
- * /proc/self/maps on first use and again whenever an address falls outside
- * every known module (a library dlopen'ed since).  libdw finds each
- * object's symbol table (.symtab when present, so static functions have
- * names too) and DWARF line table, and caches them.  Without libdw: dladdr,
- * which knows only exported dynamic symbols.
+ * /proc/self/maps on first use.  An address outside every known module
+ * reports the modules again only if the dynamic loader has loaded or
+ * unloaded an object since the last report (dl_iterate_phdr's dlpi_adds
+ * and dlpi_subs, two counters glibc keeps): reading /proc/self/maps costs
+ * time in proportion to the process's mappings (every goroutine stack is
+ * one), and an address in no object at all (a corrupt frame, or a client
+ * of /debug/pprof/symbol sending junk) must not pay it each time.  libdw
+ * finds each object's symbol table (.symtab when present, so static
+ * functions have names too) and DWARF line table, and caches them.
+ * Without libdw: dladdr, which knows only exported dynamic symbols.
  *
- * Every lookup is under one lock (a plain pthread mutex: the symbolizer is
- * no part of the scheduler): Dwfl is not thread-safe.  The strings a
+ * Every lookup is under one lock (symlock, a runtime lock: a waiter blocks
+ * its thread, and with it any P the thread holds): Dwfl is not
+ * thread-safe.  Callers that must not hold a P while waiting only try it
+ * (weft__symbolize_nowait; the debug server).  The strings a
  * lookup returns live in libdw's caches (or the loaded objects' own string
  * tables) until weft__symtab_fini.
  *
@@ -23,8 +30,11 @@
  */
 #include <atomic_ops.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -46,11 +56,30 @@ static AO_t symowner;       /* atomic: tid inside a lookup, 0 if none */
 #include <elfutils/libdwfl.h>
 
 static Dwfl *dwfl;          /* symlock */
+static unsigned long long reported[2];  /* symlock: the loader's adds and subs at the last report */
 
 static const Dwfl_Callbacks callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
     .find_debuginfo = dwfl_standard_find_debuginfo,
 };
+
+static int loadcounts(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    unsigned long long *c = arg;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+        c[0] = info->dlpi_adds;
+        c[1] = info->dlpi_subs;
+    }
+    return 1;       /* the counters are the same in every entry: one is enough */
+}
+
+/* The dynamic loader's counts of objects loaded and unloaded so far (both
+ * 0 where the loader does not keep them: then nothing ever looks new). */
+static void loadercounts(unsigned long long c[2])
+{
+    c[0] = c[1] = 0;
+    dl_iterate_phdr(loadcounts, c);
+}
 
 /* (Re)reports the process's modules.  symlock. */
 static bool report(void)
@@ -60,6 +89,9 @@ static bool report(void)
         if (!dwfl)
             return false;
     }
+    /* Counted before reading the maps: an object loaded meanwhile makes
+     * the next miss report again. */
+    loadercounts(reported);
     dwfl_report_begin(dwfl);    /* keeps modules that are still mapped */
     int r = dwfl_linux_proc_report(dwfl, getpid());
     dwfl_report_end(dwfl, NULL, NULL);
@@ -73,7 +105,10 @@ static bool lookup(uintptr_t pc, weft__sym *out)
         return false;
     Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
     if (!mod) {
-        if (!report() || !(mod = dwfl_addrmodule(dwfl, pc)))
+        unsigned long long now[2];
+        loadercounts(now);
+        if ((now[0] == reported[0] && now[1] == reported[1]) || !report() ||
+            !(mod = dwfl_addrmodule(dwfl, pc)))
             return false;
     }
     out->module = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
@@ -199,15 +234,28 @@ static int64_t nanotime(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-bool weft__symbolize(uintptr_t pc, weft__sym *out)
+/* biglookup, then releases symlock, which the caller took. */
+static bool lockedlookup(uintptr_t pc, weft__sym *out)
 {
-    weft__lock(&symlock);
     /* a hint for crash paths, read with AO_load: no ordering needed */
     AO_store(&symowner, (AO_t)gettid());
     bool ok = biglookup(pc, out);
     AO_store(&symowner, 0);
     weft__unlock(&symlock);
     return ok;
+}
+
+bool weft__symbolize(uintptr_t pc, weft__sym *out)
+{
+    weft__lock(&symlock);
+    return lockedlookup(pc, out);
+}
+
+int weft__symbolize_nowait(uintptr_t pc, weft__sym *out)
+{
+    if (!weft__trylock(&symlock))
+        return -EBUSY;
+    return lockedlookup(pc, out);
 }
 
 bool weft__symbolize_try(uintptr_t pc, weft__sym *out)
@@ -222,11 +270,7 @@ bool weft__symbolize_try(uintptr_t pc, weft__sym *out)
         }
         sched_yield();
     }
-    AO_store(&symowner, (AO_t)gettid());
-    bool ok = biglookup(pc, out);
-    AO_store(&symowner, 0);
-    weft__unlock(&symlock);
-    return ok;
+    return lockedlookup(pc, out);
 }
 
 bool weft__symtab_pprof(uintptr_t pc, bool isreturn, weft__pprof_sym *out, void *arg)

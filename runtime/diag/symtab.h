@@ -29,6 +29,12 @@ typedef struct weft__sym {
  * safe: crash paths use weft__symbolize_try. */
 bool weft__symbolize(uintptr_t pc, weft__sym *out);
 
+/* Like weft__symbolize, but returns at once if another thread is inside
+ * the symbolizer: 1 (pc is in a loaded object), 0 (it is not) or -EBUSY.
+ * For callers that would rather wait elsewhere (the debug server parks its
+ * goroutine, so that no P waits for the lock). */
+int weft__symbolize_nowait(uintptr_t pc, weft__sym *out);
+
 /* Like weft__symbolize, but gives up (returns false) instead of waiting if
  * another thread is inside the symbolizer: for crash paths. */
 bool weft__symbolize_try(uintptr_t pc, weft__sym *out);

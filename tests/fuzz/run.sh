@@ -5,7 +5,9 @@
 #   SECONDS       per harness (-max_total_time); default $FUZZ_SECONDS or 30
 #
 # A harness names the runtime sources it links in a "fuzz-sources:" line in
-# its header comment.  Each runs on a fresh copy of its seed corpus
+# its header comment, and may set its longest input with "fuzz-max-len:"
+# (default 256); tests/fuzz/<name without fuzz_>.dict, if present, is its
+# libFuzzer dictionary.  Each runs on a fresh copy of its seed corpus
 # (tests/fuzz/corpus/<name without fuzz_>/) in build-fuzz/corpus/, so the
 # repository's seeds are never touched.  Exits non-zero if any harness
 # fails; its crash file stays in build-fuzz/ and its path is printed.
@@ -38,6 +40,12 @@ for src in "${harnesses[@]}"; do
   name=$(basename "$src" .c)
   # The runtime sources this harness needs, from its "fuzz-sources:" line.
   read -r -a extra <<<"$(sed -n 's/^.*fuzz-sources:[[:space:]]*//p' "$src" | head -n 1)"
+  maxlen=$(sed -n 's/^.*fuzz-max-len:[[:space:]]*\([0-9][0-9]*\).*$/\1/p' "$src" | head -n 1)
+  opts=(-max_len="${maxlen:-256}")
+  dict=tests/fuzz/${name#fuzz_}.dict
+  if [[ -f $dict ]]; then
+    opts+=(-dict="$dict")
+  fi
   bin=$OUT/$name
   echo "== $name: building ($src ${extra[*]:-})"
   "$CC" "${CFLAGS[@]}" -o "$bin" "$src" "${extra[@]}"
@@ -54,7 +62,7 @@ for src in "${harnesses[@]}"; do
   log=$OUT/$name.log
   echo "== $name: fuzzing for ${secs}s from $nseeds seeds (log: $log)"
   rc=0
-  "$bin" -max_total_time="$secs" -max_len=256 -timeout=10 -print_final_stats=1 \
+  "$bin" -max_total_time="$secs" "${opts[@]}" -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$OUT/$name-" "$corpus" >"$log" 2>&1 || rc=$?
 
   execs=$(sed -n 's/^stat::number_of_executed_units:[[:space:]]*//p' "$log" | tail -n 1)
