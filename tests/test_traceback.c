@@ -56,7 +56,7 @@ static __attribute__((noinline)) void tb_spawner(void *arg)
     atomic_fetch_add(&sink, 1);
 }
 
-static void start_company(void)
+static __attribute__((noinline)) void start_company(void)
 {
     never = weft_chan_new(sizeof(int), 0);
     spawner_id = weft_go(tb_spawner, NULL);

@@ -98,6 +98,28 @@ static bool report(void)
     return r == 0;
 }
 
+/* file:line without .debug_aranges, which libdw's address lookup needs and
+ * clang does not emit (unless -gdwarf-aranges): find the compile unit
+ * whose ranges hold pc, then its line table.  A walk over the module's
+ * units, paid only by modules built that way. */
+static void cu_lineinfo(Dwfl_Module *mod, uintptr_t pc, weft__sym *out)
+{
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = NULL;
+    while ((cu = dwfl_module_nextcu(mod, cu, &bias)) != NULL) {
+        if (dwarf_haspc(cu, pc - bias) <= 0)
+            continue;
+        Dwarf_Line *l = dwarf_getsrc_die(cu, pc - bias);
+        int lineno = 0;
+        const char *file = l ? dwarf_linesrc(l, NULL, NULL) : NULL;
+        if (file && dwarf_lineno(l, &lineno) == 0) {
+            out->file = file;
+            out->line = lineno;
+        }
+        return;
+    }
+}
+
 static bool lookup(uintptr_t pc, weft__sym *out)
 {
     memset(out, 0, sizeof *out);
@@ -127,6 +149,8 @@ static bool lookup(uintptr_t pc, weft__sym *out)
             out->file = file;
             out->line = lineno;
         }
+    } else {
+        cu_lineinfo(mod, pc, out);
     }
     return true;
 }
