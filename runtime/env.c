@@ -1,11 +1,16 @@
 /*
- * env.c — settings read once at start-up: WEFT_MAXPROCS and WEFT_STACK.
+ * env.c — settings read once at start-up: WEFT_MAXPROCS and WEFT_STACK, and
+ * whether AddressSanitizer is in the process.
  * A bad value gets one warning naming it and is otherwise ignored.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime.h"
+
+#if !defined(__SANITIZE_ADDRESS__)
+bool weft__asan;
+#endif
 
 static int maxprocs_env;            /* 0: unset */
 static AO_t maxprocs_preboot;       /* weft_maxprocs before boot */
@@ -37,6 +42,12 @@ void weft__env_init(void)
 {
     if (!AO_compare_and_swap_full(&env_done, 0, 1))
         return;
+#if !defined(__SANITIZE_ADDRESS__)
+    /* The program was built with -fsanitize=address: announce stack
+     * switches to it (runtime.h).  Set before the first goroutine. */
+    weft__asan = __sanitizer_start_switch_fiber && __sanitizer_finish_switch_fiber &&
+                 __asan_unpoison_memory_region;
+#endif
     weft__scheddebug_init();
     const char *s = getenv("WEFT_MAXPROCS");
     if (s) {

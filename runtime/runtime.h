@@ -450,32 +450,42 @@ static inline void weft__preemptpoint(void)
 
 /* ---- sanitizer fiber annotations -------------------------------------------
  * AddressSanitizer must be told when we move to another stack, or it takes
- * the goroutine stacks for wild memory.  These compile to nothing in normal
- * builds. */
+ * the goroutine stacks for wild memory, warns at every noreturn call
+ * ("ignoring __asan_handle_no_return") and reports false overflows once a
+ * stack is reused.  A WEFT_SANITIZE build calls its interface directly.
+ * The ordinary library finds it at run time instead: the interface is
+ * referenced weakly, so in a program built with -fsanitize=address (gcc's
+ * or clang's runtime, libweft static or shared) the symbols resolve and
+ * weft__asan is set at boot; anywhere else they are NULL and each hook
+ * costs a load and a branch that is never taken. */
+__attribute__((weak)) void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
+                                                          size_t size);
+__attribute__((weak)) void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                                           size_t *size_old);
+__attribute__((weak)) void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #if defined(__SANITIZE_ADDRESS__)
-void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
-void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old, size_t *size_old);
+#define weft__asan true
+#else
+extern bool weft__asan;     /* const after weft__env_init: ASan is in the process */
+#endif
 static inline void weft__asan_start(G *from, G *to, bool fromdying)
 {
-    __sanitizer_start_switch_fiber(fromdying ? NULL : &from->asanfake, (void *)to->stacklo,
-                                   to->stackhi - to->stacklo);
+    if (unlikely(weft__asan))
+        __sanitizer_start_switch_fiber(fromdying ? NULL : &from->asanfake, (void *)to->stacklo,
+                                       to->stackhi - to->stacklo);
 }
 static inline void weft__asan_finish(G *me)
 {
-    __sanitizer_finish_switch_fiber(me ? me->asanfake : NULL, NULL, NULL);
+    if (unlikely(weft__asan))
+        __sanitizer_finish_switch_fiber(me ? me->asanfake : NULL, NULL, NULL);
 }
 /* A reused stack still carries the poisoned redzones of frames its last
  * goroutine never returned from (the switch that ended it). */
-void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 static inline void weft__asan_fresh_stack(uintptr_t lo, uintptr_t hi)
 {
-    __asan_unpoison_memory_region((void *)lo, hi - lo);
+    if (unlikely(weft__asan))
+        __asan_unpoison_memory_region((void *)lo, hi - lo);
 }
-#else
-static inline void weft__asan_fresh_stack(uintptr_t lo, uintptr_t hi) { (void)lo; (void)hi; }
-static inline void weft__asan_start(G *from, G *to, bool fromdying) { (void)from; (void)to; (void)fromdying; }
-static inline void weft__asan_finish(G *me) { (void)me; }
-#endif
 
 /* ---- lifecycle.c: boot and shutdown ------------------------------------------ */
 int  weft__ensure_booted(void);      /* lazily, from weft_go: 0 or -errno */

@@ -734,14 +734,33 @@ void weft__finish_switch(M *m)
     }
 }
 
+/* The switch announced to AddressSanitizer (runtime.h): out of line in the
+ * ordinary library, whose switch pays one load and branch for it; inline
+ * in a WEFT_SANITIZE build, which always takes it (so the compiler merges
+ * switch_from_g's two switches into one site there too, and a parked
+ * goroutine's saved return address does not depend on the way it left:
+ * goroutine profiles group by it). */
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_SWAPTO_INLINE inline __attribute__((always_inline))
+#else
+#define ASAN_SWAPTO_INLINE __attribute__((noinline))
+#endif
+static ASAN_SWAPTO_INLINE void asan_swapto(G *from, G *to)
+{
+    weft__asan_start(from, to, AO_load(&from->atomicstatus) == Gdead);
+    weft__swapctx(&from->sp, to->sp);
+    weft__asan_finish(from);
+}
+
 /* The one place that switches stacks: from the running context to `to`.
  * Returns when someone switches back to `from`. */
 static inline void swapto(G *from, G *to)
 {
     weft__setg(to);
-    weft__asan_start(from, to, AO_load(&from->atomicstatus) == Gdead);
-    weft__swapctx(&from->sp, to->sp);
-    weft__asan_finish(from);
+    if (unlikely(weft__asan))
+        asan_swapto(from, to);
+    else
+        weft__swapctx(&from->sp, to->sp);
 }
 
 /* Makes gp the running G of m and switches to it from `from` (g0 or a G). */
