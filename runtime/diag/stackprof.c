@@ -265,8 +265,10 @@ int weft_goroutine_profile(weft_stack_record *p, int len, bool *ok)
         if (i + others <= len) {
             for (G *gp = weft__view_allg(NULL); gp && i < len; gp = weft__view_allg(gp)) {
                 weft__view_g(gp, &v);
-                if (gp != self.g && v.status != VGdead && v.status != VGidle)
+                if (gp != self.g && v.status != VGdead && v.status != VGidle) {
+                    memset(p[i].stack, 0, sizeof p[i].stack);
                     weft__gstackrecord(&v, p[i++].stack, TB_MAXPCS);
+                }
             }
             *ok = true;
         }
@@ -274,8 +276,10 @@ int weft_goroutine_profile(weft_stack_record *p, int len, bool *ok)
             weft__starttheworld();
         return *ok ? i : i + others;
     }
-    for (uint32_t k = 0; k < weft__gprof_len(&g) && i < len; k++)
+    for (uint32_t k = 0; k < weft__gprof_len(&g) && i < len; k++) {
+        memset(p[i].stack, 0, sizeof p[i].stack);   /* records compare whole (debug=1) */
         weft__grec_stackrecord(&g, &g.recs[k], p[i++].stack, TB_MAXPCS);
+    }
     weft__gprof_free(&g);
     *ok = true;
     return i;
