@@ -147,6 +147,20 @@ static int newestfirst(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* A goroutine's text that overflowed its block (a hundred frames of very
+ * long names) ends at a whole line, then says so, as Go does when it
+ * stops printing a stack. */
+static void elide(weft__out *b)
+{
+    static const char more[] = "...additional frames elided...\n";
+    size_t n = b->n - (sizeof more - 1);
+    while (n > 0 && b->buf[n - 1] != '\n')
+        n--;
+    memcpy(b->buf + n, more, sizeof more - 1);
+    b->n = n + sizeof more - 1;
+    b->dropped = 0;
+}
+
 /* Every record's traceback, newest goroutine first, each after a blank
  * line (as tracebackothers), into o while *total (the bytes o has taken)
  * stays within limit: the goroutine that would not fit whole, and every
@@ -162,6 +176,8 @@ static void writerecs(weft__out *o, size_t *total, size_t limit, weft__gprof *p,
         weft__out_mem(&b, block, BLOCK);
         weft__outf(&b, "\n");
         weft__tracebackrec(&b, p, &p->recs[i], opt);
+        if (b.dropped)
+            elide(&b);
         if (*total + b.n + (i + 1 < n ? OMITTED_MAX : 0) > limit) {
             char line[OMITTED_MAX];
             weft__out_mem(&b, line, sizeof line);
