@@ -338,7 +338,8 @@ struct weft__sched {
     SCHED_GROUP AO_t gcwaiting; /* atomic: a stop-the-world is in progress */
     AO_t exiting;           /* atomic: main returned, every M is winding down */
     AO_t gprofiling;        /* atomic: a goroutine profile is being taken: a G it has
-                             * not recorded yet is recorded before it runs (g.c) */
+                             * not recorded yet is recorded before it is readied or
+                             * runs (g.c) */
     AO_t booted;            /* atomic: 0 none, 1 booting, 2 running */
     AO_t foreign;           /* atomic: a plain thread has used weft (spawned, or
                              * blocked on a weft primitive): deadlock detection
