@@ -301,12 +301,15 @@ WEFT_API int weft_select(weft_case *cases, int n, int64_t timeout_ns);
  * line per P, M and goroutine.  Safe at any time; never stops the world. */
 WEFT_API void weft_schedtrace(int fd, bool detailed);
 
-/* Go's runtime.Stack: writes the calling goroutine's traceback (all: every
- * goroutine's, stopping the world briefly) into buf in Go's format, and
- * returns the bytes written: output that does not fit is cut off, so a
- * return value equal to len may mean truncated (no NUL is added).  len 0
- * returns 0; -EINVAL for a NULL buf with len > 0; -ESRCH for all = false
- * outside any goroutine. */
+/* Go's runtime.Stack: writes the calling goroutine's traceback (all: then
+ * every other goroutine's, recorded while the world runs as it was at one
+ * instant; the world stops only twice, for a moment) into buf in Go's
+ * format, and returns the bytes written (no NUL is added).  With all, the
+ * other goroutines that do not fit whole are left out and counted on a
+ * last line, "...N additional goroutines omitted..."; otherwise, and when
+ * the caller's own traceback does not fit, output is cut off, so a return
+ * value equal to len may mean truncated.  len 0 returns 0; -EINVAL for a
+ * NULL buf with len > 0; -ESRCH for all = false outside any goroutine. */
 WEFT_API int weft_stack(char *buf, size_t len, bool all);
 
 /* A stack: return addresses, innermost first, ended by the first 0. */
@@ -324,8 +327,10 @@ WEFT_API int weft_threadcreate_profile(weft_stack_record *p, int len, bool *ok);
 /* Go's pprof.Lookup(name).WriteTo(fd, debug) for "goroutine" and
  * "threadcreate": debug 0 writes a gzipped profile.proto, 1 the counts as
  * text ("goroutine profile: total N", "N @ 0x...", "#\t0x...\tfunc+0x..\tfile:line"),
- * 2 (goroutine) every goroutine's traceback.  0 or -EINVAL (unknown name,
- * debug < 0), or the negative errno of a failed write. */
+ * 2 (goroutine) every goroutine's traceback (as weft_stack(.., true), up
+ * to 64 MiB, as Go).  Goroutine stacks are recorded while the world runs.
+ * 0 or -EINVAL (unknown name, debug < 0), -ENOMEM, or the negative errno
+ * of a failed write. */
 WEFT_API int weft_profile_write(const char *name, int fd, int debug);
 
 /* The CPU profiler (Go's pprof.StartCPUProfile): every M gets a timer on

@@ -7,12 +7,18 @@
  * P's free list for the next weft_go, so a spawn normally costs no system
  * call and touches only warm memory.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "park.h"
 
 static void allgadd(G *gp);
+
+/* The goroutine profile being taken (see "goroutine profiles" below). */
+static AO_t gprof_gen;              /* atomic, written with the world stopped: its
+                                     * generation (even; 0 is no profile ever) */
+static weft__gprof *gprof_cur;      /* STW: where its records go */
 
 AO_t weft__allg;
 static weft__mutex allglock = WEFT__MUTEX_INIT(LOCKRANK_ALLG);
@@ -184,6 +190,12 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->ismain = ismain;
     gp->issystem = false;
     AO_store(&gp->preempt, 0);
+    /* A goroutine profile being taken wants the goroutines of the moment
+     * it stopped the world, not this one: it counts as recorded.  Loads:
+     * set with the world stopped, published by its restart; a plain
+     * store, published with the status below. */
+    if (unlikely(AO_load(&sched.gprofiling)))
+        AO_store(&gp->profgen, AO_load(&gprof_gen));
     if (pp)
         AO_store(&pp->ngoroutines, AO_load(&pp->ngoroutines) + 1);
     else
@@ -229,6 +241,130 @@ static int64_t gcount(void)
     for (uint32_t i = 0; i < np; i++)
         n += (int64_t)AO_load(&weft__allp[i]->ngoroutines);
     return n < 1 ? 1 : n;
+}
+
+/* ---- goroutine profiles ------------------------------------------------------
+ * Go 1.19's way of taking a goroutine profile without stopping the world
+ * for longer than it takes to say "now" (mprof.go's
+ * goroutineProfileWithLabelsConcurrent; diag/schedview.h has the steps).
+ * The world is stopped only to start a profile and to end it.  At the
+ * start every goroutine alive is pending: its stack must be recorded as it
+ * is, before the goroutine runs again.  Whoever gets to a pending G first
+ * records it: the collector walking the Gs of the snapshot, or the
+ * scheduler about to change its stack (weft__gprof_execute): gogo before
+ * running it, weft__ready before it leaves its wait (so its header still
+ * shows the wait), and a syscall's exit, since a G leaving a syscall runs
+ * on without passing through gogo.
+ *
+ * Each G's profgen says which profile has its record: gen when taken,
+ * gen | 1 while somebody takes it, anything else when pending.  A new
+ * profile bumps the generation by 2, which makes every G pending at once
+ * without touching any of them (Go clears a flag in every G after each
+ * profile instead).  G states for a profile:
+ *
+ *   pending ──CAS (collector or scheduler)──▶ gen|1 ──record, store-release──▶ gen
+ *   created during the profile (newproc) ─────────────────────────────────────▶ gen
+ *
+ * Only the winner of the CAS records; whoever finds gen | 1 waits for gen,
+ * so a G cannot run while its stack is being read, and no G is recorded
+ * twice.  A G dead at the start is skipped by the collector, and if it is
+ * reused meanwhile newproc marks it recorded before its status leaves
+ * Gdead.  Running a G always happens with a P held, and the end of the
+ * profile stops the world, so no recording is still under way when the
+ * collector reads the records. */
+
+/* Records gp if the current profile still wants it; from the collector
+ * (fromcollector: it may yield its P while another records gp) or the
+ * scheduler (which must not switch: it yields the thread). */
+static void gprof_tryrecord(G *gp, bool fromcollector)
+{
+    /* load: written with the world stopped; the restart published it, as
+     * it did gprof_cur */
+    AO_t gen = AO_load(&gprof_gen);
+    for (;;) {
+        /* load-acquire: pairs with the store-release of gen below, so a
+         * scheduler that sees the record taken runs gp only after the
+         * recorder's last read of its stack */
+        AO_t s = AO_load_acquire(&gp->profgen);
+        if (s == gen)
+            return;
+        if (s == (gen | 1)) {
+            /* Somebody is reading gp's stack, for a few microseconds (Go
+             * yields here too). */
+            if (fromcollector)
+                weft_yield();
+            else
+                sched_yield();
+            continue;
+        }
+        /* CAS-full: one recorder per G; its reads of gp's stack stay after
+         * it (and the G's status read by the collector before it) */
+        if (AO_compare_and_swap_full(&gp->profgen, s, gen | 1)) {
+            weft__gprof_save(gprof_cur, gp);
+            /* store-release: pairs with the load-acquire above */
+            AO_store_release(&gp->profgen, gen);
+            return;
+        }
+    }
+}
+
+void weft__gprof_execute(G *gp)
+{
+    /* Only with a P held: the end of the profile waits for every P, not
+     * for a thread without one (a plain thread, an M back from a blocking
+     * poll), which therefore leaves gp to whoever runs it. */
+    G *me = weft__getg();
+    M *m = me ? me->m : NULL;
+    if (m && m->p)
+        gprof_tryrecord(gp, false);
+}
+
+int64_t weft__view_gcount(void) { return gcount(); }
+
+G *weft__view_gprof_start(weft__gprof *p, G *me)
+{
+    /* The world is stopped: no G runs and none is created but by a plain
+     * thread (Go has the same window with needm; such a G may be recorded
+     * although it is newer than the stop). */
+    /* plain loads and stores: the restart of the world (sched.lock)
+     * publishes them to every M, as it does gprofiling */
+    AO_t gen = AO_load(&gprof_gen) + 2;
+    AO_store(&gprof_gen, gen);
+    gprof_cur = p;
+    if (me)
+        AO_store(&me->profgen, gen);    /* the caller takes its own stack */
+    /* store: the restart of the world publishes it to every M (sched.lock) */
+    AO_store(&sched.gprofiling, 1);
+    /* load-acquire, as weft__view_allg */
+    return (G *)AO_load_acquire(&weft__allg);
+}
+
+G *weft__view_gprof_visit(G *gp)
+{
+    /* The walk is a chain of cache misses (each G, then its stack): fetch
+     * the next G while this one is read, and the top of its stack once
+     * this one is done. */
+    G *next = gp->allglink;
+    if (next)
+        for (size_t off = 0; off < sizeof *next; off += CACHELINE)
+            __builtin_prefetch((const char *)next + off);
+    /* load-acquire: pairs with newproc's store-release of the status, so
+     * a G reused since the stop is seen with its profgen marked */
+    AO_t st = AO_load_acquire(&gp->atomicstatus);
+    if (st != Gdead && st != Gidle)
+        gprof_tryrecord(gp, true);
+    if (next)
+        __builtin_prefetch(next->sp);
+    return next;
+}
+
+void weft__view_gprof_end(void)
+{
+    /* Called with the world stopped (or with the runtime exiting: then no
+     * M runs goroutines any more).  The next start of the world publishes
+     * it. */
+    AO_store(&sched.gprofiling, 0);
+    gprof_cur = NULL;
 }
 
 /* ---- public API ------------------------------------------------------------ */

@@ -201,6 +201,8 @@ struct G {
     G *allglink;            /* const after publication: next in allgs */
     uint32_t lockedext;     /* owner: weft_lock_thread nesting depth */
     void *asanfake;         /* owner: AddressSanitizer's fake-stack handle across a switch */
+    AO_t profgen;           /* atomic: the goroutine profile generation whose record of
+                             * its stack is taken, | 1 while someone takes it (g.c) */
     weft__waiter w;         /* its waits (park.c); w.g == this G */
 };
 
@@ -336,6 +338,9 @@ struct weft__sched {
     /* read on every switch and wake-up, written rarely */
     SCHED_GROUP AO_t gcwaiting; /* atomic: a stop-the-world is in progress */
     AO_t exiting;           /* atomic: main returned, every M is winding down */
+    AO_t gprofiling;        /* atomic: a goroutine profile is being taken: a G it has
+                             * not recorded yet is recorded before it is readied or
+                             * runs (g.c) */
     AO_t booted;            /* atomic: 0 none, 1 booting, 2 running */
     AO_t foreign;           /* atomic: a plain thread has used weft (spawned, or
                              * blocked on a weft primitive): deadlock detection
@@ -530,6 +535,11 @@ G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *
 void weft__gfput(P *pp, G *gp);
 void weft__gfpurge(P *pp);
 void weft__gentry(void) __attribute__((noreturn));
+/* gp is about to be readied or to run (it is not running): if the
+ * goroutine profile being taken has not recorded its stack yet and the
+ * caller holds a P, record it now, before it changes.  Call only when
+ * sched.gprofiling is set. */
+void weft__gprof_execute(G *gp) __attribute__((cold, noinline));
 
 /* ---- m.c ------------------------------------------------------------------------ */
 M   *weft__allocm(void);

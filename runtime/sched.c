@@ -724,6 +724,7 @@ void weft__finish_switch(M *m)
         weft__gfput(m->p, gp);
         break;
     case AFTER_SYSCALL_EXIT:
+        AO_store(&gp->atomicstatus, Grunnable);
         weft__lock(&sched.lock);
         weft__globrunqput(gp);
         weft__unlock(&sched.lock);
@@ -769,6 +770,11 @@ static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
     if (!inheritTime)
         m->p->schedtick++;
     m->p->switchtick++;
+    /* A goroutine profile that has not recorded gp yet does it now,
+     * before gp's stack changes (g.c).  A load: gprofiling changes only
+     * with the world stopped, whose restart publishes it. */
+    if (unlikely(AO_load(&sched.gprofiling)))
+        weft__gprof_execute(gp);
     AO_store(&gp->atomicstatus, Grunning);
     gp->m = m;
     m->curg = gp;
@@ -912,6 +918,11 @@ void weft__ready(G *gp, bool next)
      * consumer's acquire. */
     if (unlikely(AO_load(&gp->atomicstatus) != Gwaiting))
         weft__throw("ready: bad g status");
+    /* A goroutine profile that has not recorded gp yet does it now, while
+     * gp still shows what it waited for (g.c; a waker without a P leaves
+     * it to gogo). */
+    if (unlikely(AO_load(&sched.gprofiling)))
+        weft__gprof_execute(gp);
     AO_store(&gp->atomicstatus, Grunnable);
     gp->waitreason = waitReasonZero;
     G *me = weft__getg();
@@ -1051,6 +1062,8 @@ void weft_syscall_exit(void)
         m->p = oldp;
         oldp->m = m;
         AO_fetch_and_add1(&oldp->syscalltick);
+        if (unlikely(AO_load(&sched.gprofiling)))
+            weft__gprof_execute(gp);    /* as in gogo: before it runs on */
         AO_store(&gp->atomicstatus, Grunning);
         return;
     }
@@ -1062,12 +1075,16 @@ void weft_syscall_exit(void)
         if (pp) {
             weft__acquirep(m, pp);
             AO_fetch_and_add1(&pp->syscalltick);
+            if (unlikely(AO_load(&sched.gprofiling)))
+                weft__gprof_execute(gp);
             AO_store(&gp->atomicstatus, Grunning);
             return;
         }
     }
-    /* No P: queue the G globally (after the switch) and stop this M. */
-    AO_store(&gp->atomicstatus, Grunnable);
+    /* No P: queue the G globally (after the switch) and stop this M.  It
+     * stays Gsyscall until it is off its stack (Go's exitsyscall0), so a
+     * dump that reads it meanwhile walks its syscall frame, not a stale
+     * saved context. */
     switch_from_g(gp, AFTER_SYSCALL_EXIT, NULL, NULL);
 }
 

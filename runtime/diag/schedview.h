@@ -187,6 +187,38 @@ typedef struct weft__gview {
 G *weft__view_allg(G *prev);
 void weft__view_g(G *gp, weft__gview *out);
 
+/* Goroutines alive (Go's gcount): exact while the world is stopped, but for
+ * a plain thread spawning meanwhile.  Signal-safe. */
+int64_t weft__view_gcount(void);
+
+/* ---- goroutine profiles without a long stop (g.c) ------------------------------------
+ * Go 1.19's concurrent goroutine profile: the world stops only to mark a
+ * snapshot and to end it, and each goroutine's stack is recorded while the
+ * world runs, but as it was at the snapshot:
+ *
+ *   1. Stop the world; weft__view_gprof_start(p, me): every goroutine
+ *      alive (but me, which records itself) is pending; returns the newest
+ *      G of the snapshot.  Start the world.
+ *   2. weft__view_gprof_visit every G from that one on (it returns the next):
+ *      each pending one is recorded, by weft__gprof_save(p, gp).
+ *      Meanwhile the scheduler records a pending G itself before it runs
+ *      it, and a G leaving a syscall before it returns; a G created after
+ *      the snapshot is never pending.  So every live goroutine of the
+ *      snapshot is recorded exactly once, with the stack it had then.
+ *   3. Stop the world; weft__view_gprof_end(): nothing records into p any
+ *      more and the records may be read.  Start the world.
+ *
+ * One profile at a time: the caller serializes (stackprof.c's lock). */
+typedef struct weft__gprof weft__gprof;    /* diag's (traceback.c) */
+G *weft__view_gprof_start(weft__gprof *p, G *me);     /* world stopped */
+G *weft__view_gprof_visit(G *gp);      /* returns the next G, as weft__view_allg */
+void weft__view_gprof_end(void);                      /* world stopped */
+/* diag's: records gp into p.  gp is not running and cannot run until this
+ * returns; called by the collector or by the scheduler (on g0, or on the
+ * stack of the goroutine switching to gp), so it must not block, take a
+ * lock, allocate, or use much stack. */
+void weft__gprof_save(weft__gprof *p, G *gp);
+
 /* The code calling this. */
 typedef struct weft__selfview {
     G *g;                   /* the goroutine it runs on; NULL on an M's scheduler stack

@@ -5,10 +5,26 @@
  * (pprof.Lookup(name).WriteTo in its three forms; docs/formats.md,
  * goroutine and threadcreate profiles).
  *
- * Goroutine stacks are read with the world stopped, so every goroutine
- * but the caller sits in a saved context or a syscall and its stack holds
- * still.  Thread-creation stacks are constant once an M exists and are
- * read under the scheduler lock, which freezes the set of Ms.
+ * Every goroutine's stack (weft_stack(.., true), the goroutine profiles in
+ * every form) is taken the way Go 1.19 takes goroutine profiles
+ * (diag/schedview.h, "goroutine profiles"): the world stops twice, for as
+ * long as it takes to mark a snapshot and to end it, and each goroutine's
+ * stack is recorded as raw pcs while the world runs — by us, or by the
+ * scheduler just before it runs that goroutine again — then symbolized and
+ * formatted with nothing stopped.  So a dump of 100,000 goroutines stops
+ * the program for well under a millisecond, twice, instead of for as long
+ * as formatting them all takes (seconds); the collector yields its P every
+ * half millisecond, so it does not hold up the goroutines queued behind it
+ * either.  Only when there is no memory for the records does a dump read
+ * the stacks with the world stopped for the whole copy, as it used to.
+ *
+ * A dump of every goroutine that would pass its limit (the caller's
+ * buffer, or Go's 64 MiB for goroutine?debug=2) ends with the last
+ * goroutine that fits whole and a line "...N additional goroutines
+ * omitted...".
+ *
+ * Thread-creation stacks are constant once an M exists and are read under
+ * the scheduler lock, which freezes the set of Ms.
  */
 #include <errno.h>
 #include <limits.h>
@@ -24,8 +40,169 @@
 #include "symtab.h"
 #include "traceback.h"
 
-/* Callers stop the world first, so the status holds still. */
-static bool usergoroutine(const weft__gview *g) { return g->status != VGdead && g->status != VGidle; }
+struct weft__dumpstats weft__dumpstats;
+size_t weft__dumplimit = 64u << 20;     /* Go's writeGoroutineStacks stops at 64 MiB */
+void (*weft__gprof_testhook)(void);
+
+/* How long a collector or formatter runs on its P before it lets the
+ * goroutines queued behind it run. */
+#define YIELD_NS (500 * 1000)
+/* The text of one goroutine is formatted here before it is known to fit;
+ * a traceback prints at most 100 frames and a "created by". */
+#define BLOCK (64u << 10)
+/* Room kept for the line that says how many goroutines were left out. */
+#define OMITTED_MAX 64
+
+static int clampint(size_t n) { return n > INT_MAX ? INT_MAX : (int)n; }
+
+/* Yields now and then (a goroutine only: a plain thread holds no P). */
+static void breathe(bool g, int64_t *last)
+{
+    int64_t now = weft__nanotime();
+    if (g && now - *last > YIELD_NS) {
+        weft_yield();
+        *last = weft__nanotime();
+    }
+}
+
+/* ---- taking every goroutine's stack ---------------------------------------------- */
+
+/* One collection at a time (g.c keeps the state of one).  A weft_mutex: its
+ * holder stops the world and yields. */
+static weft_mutex gproflock = WEFT_MUTEX_INIT;
+
+static void stopped_for(int64_t since)
+{
+    int64_t d = weft__nanotime() - since;
+    if (d > (int64_t)AO_load(&weft__dumpstats.stw_max_ns))
+        AO_store(&weft__dumpstats.stw_max_ns, (AO_t)d);
+}
+
+/* Takes a goroutine profile of every goroutine but me (Go 1.19's
+ * concurrent collection, schedview.h) into p, keeping head/tail frames of
+ * each.  Returns the goroutines alive when the world stopped, me included.
+ * When that is more than max (max >= 0: the caller's room), nothing is
+ * taken and p is freed; so it is on -ENOMEM.  -ESRCH: the runtime began
+ * exiting; p is then left as it is (an M may still be writing into it;
+ * the process is ending). */
+static int64_t collect(weft__gprof *p, G *me, uint32_t head, uint32_t tail, int64_t max)
+{
+    int64_t t0 = weft__nanotime(), n;
+    AO_store(&weft__dumpstats.stw_max_ns, 0);
+    weft_mutex_lock(&gproflock);
+    for (int64_t want = weft__view_gcount();;) {
+        int64_t cap = want + want / 8 + 64;
+        if (max >= 0 && cap > max)
+            cap = max;
+        if (cap > INT32_MAX || weft__gprof_init(p, (uint32_t)cap, head, tail) < 0) {
+            n = -ENOMEM;
+            break;
+        }
+        int64_t s = weft__nanotime();
+        if (!weft__stoptheworld()) {
+            weft__gprof_free(p);
+            n = -ESRCH;
+            break;
+        }
+        n = weft__view_gcount();
+        if ((max >= 0 && n > max) || n > cap + (me != NULL)) {
+            weft__starttheworld();
+            stopped_for(s);
+            weft__gprof_free(p);
+            if (max >= 0 && n > max)
+                break;
+            want = n;       /* more than we guessed: again, with room */
+            continue;
+        }
+        G *gp = weft__view_gprof_start(p, me);
+        weft__starttheworld();
+        stopped_for(s);
+        if (weft__gprof_testhook)
+            weft__gprof_testhook();
+        int64_t last = weft__nanotime();
+        for (unsigned k = 1; gp; k++) {
+            gp = weft__view_gprof_visit(gp);
+            if (k % 64 == 0)
+                breathe(me != NULL, &last);
+        }
+        s = weft__nanotime();
+        bool stopped = weft__stoptheworld();
+        weft__view_gprof_end();
+        if (!stopped) {
+            n = -ESRCH;
+            break;
+        }
+        weft__starttheworld();
+        stopped_for(s);
+        break;
+    }
+    AO_store(&weft__dumpstats.collect_ns, (AO_t)(weft__nanotime() - t0));
+    weft_mutex_unlock(&gproflock);
+    return n;
+}
+
+static int newestfirst(const void *a, const void *b)
+{
+    int64_t x = ((const weft__grec *)a)->goid, y = ((const weft__grec *)b)->goid;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* A goroutine's text that overflowed its block (a hundred frames of very
+ * long names) ends at a whole line, then says so, as Go does when it
+ * stops printing a stack. */
+static void elide(weft__out *b)
+{
+    static const char more[] = "...additional frames elided...\n";
+    size_t n = b->n - (sizeof more - 1);
+    while (n > 0 && b->buf[n - 1] != '\n')
+        n--;
+    memcpy(b->buf + n, more, sizeof more - 1);
+    b->n = n + sizeof more - 1;
+    b->dropped = 0;
+}
+
+/* Every record's traceback, newest goroutine first, each after a blank
+ * line (as tracebackothers), into o while *total (the bytes o has taken)
+ * stays within limit: the goroutine that would not fit whole, and every
+ * one after it, are left out and counted on one last line. */
+static void writerecs(weft__out *o, size_t *total, size_t limit, weft__gprof *p, const weft__tbopts *opt,
+                      char *block, bool g)
+{
+    uint32_t n = weft__gprof_len(p);
+    qsort(p->recs, n, sizeof *p->recs, newestfirst);
+    int64_t last = weft__nanotime();
+    for (uint32_t i = 0; i < n; i++) {
+        weft__out b;
+        weft__out_mem(&b, block, BLOCK);
+        weft__outf(&b, "\n");
+        weft__tracebackrec(&b, p, &p->recs[i], opt);
+        if (b.dropped)
+            elide(&b);
+        if (*total + b.n + (i + 1 < n ? OMITTED_MAX : 0) > limit) {
+            char line[OMITTED_MAX];
+            weft__out_mem(&b, line, sizeof line);
+            weft__outf(&b, "\n...%u additional goroutines omitted...\n", n - i);
+            size_t l = *total + b.n <= limit ? b.n : *total < limit ? limit - *total : 0;
+            weft__out_write(o, line, l);
+            *total += l;
+            return;
+        }
+        weft__out_write(o, block, b.n);
+        *total += b.n;
+        if (i % 32 == 31)
+            breathe(g, &last);
+    }
+}
+
+/* The fallback when there is no memory for records: every goroutine read
+ * with the world stopped for as long as the copy takes. */
+static void tracebacks_stopped(weft__out *o, G *me, const weft__tbopts *opt)
+{
+    bool stopped = weft__stoptheworld();
+    weft__tracebackothers(o, me, false, opt);
+    if (stopped)
+        weft__starttheworld();
+}
 
 int weft_stack(char *buf, size_t len, bool all)
 {
@@ -40,15 +217,30 @@ int weft_stack(char *buf, size_t len, bool all)
         return -ESRCH;
     weft__out o;
     weft__out_mem(&o, buf, len);
-    bool stopped = all && weft__view_running() && weft__stoptheworld();
     weft__tbopts opt = { 0 };
+    if (!all || !weft__view_running()) {
+        if (user)
+            weft__traceback_self(&o, &opt);
+        return clampint(o.n);
+    }
+    char *block = malloc(BLOCK);
+    weft__gprof p;
+    int64_t n = block ? collect(&p, self.g, TB_RECHEAD, TB_RECTAIL, -1) : -ENOMEM;
+    int64_t t0 = weft__nanotime();
+    opt.cache = weft__symcache_new();
     if (user)
-        weft__traceback_self(&o, &opt);
-    if (all && weft__view_running())
-        weft__tracebackothers(&o, self.g, false, &opt);
-    if (stopped)
-        weft__starttheworld();
-    return o.n > INT_MAX ? INT_MAX : (int)o.n;
+        weft__traceback_self(&o, &opt);     /* here: it starts at our caller */
+    if (n >= 0) {
+        size_t total = o.n;
+        writerecs(&o, &total, len, &p, &opt, block, user);
+        weft__gprof_free(&p);
+    } else if (n == -ENOMEM) {
+        tracebacks_stopped(&o, self.g, &opt);
+    }
+    weft__symcache_free(opt.cache);
+    free(block);
+    AO_store(&weft__dumpstats.format_ns, (AO_t)(weft__nanotime() - t0));
+    return clampint(o.n);
 }
 
 int weft_goroutine_profile(weft_stack_record *p, int len, bool *ok)
@@ -60,37 +252,55 @@ int weft_goroutine_profile(weft_stack_record *p, int len, bool *ok)
     *ok = !weft__view_running();
     if (*ok)
         return 0;
-    bool stopped = weft__stoptheworld();
+    if (len == 0)
+        return (int)weft__view_gcount();    /* Go: an estimate, without a stop */
     weft__selfview self;
-    weft__view_self(&self);     /* after the stop: we may be on another M now */
-    weft__gview g;
-    int n = 0;
-    for (G *gp = weft__view_allg(NULL); gp; gp = weft__view_allg(gp)) {
-        weft__view_g(gp, &g);
-        n += usergoroutine(&g);
+    weft__view_self(&self);
+    weft__gprof g;
+    int64_t n = collect(&g, self.g, TB_MAXPCS + 1, 0, len);
+    if (n < 0 && n != -ENOMEM)
+        return 0;       /* the runtime is exiting */
+    if (n > len)
+        return clampint((size_t)n);
+    int i = 0;
+    if (self.g) {
+        /* from our caller, as Go's saveg(getcallerpc(), getcallersp()) */
+        memset(p[0].stack, 0, sizeof p[0].stack);
+        weft__unwinder u;
+        weft__unwind_init_self(&u, 1, self.stacklo, self.stackhi);
+        weft__unwind_pcs(&u, p[0].stack, TB_MAXPCS);
+        i = 1;
     }
-    if (n <= len) {
-        int i = 0;
-        for (G *gp = weft__view_allg(NULL); gp && i < n; gp = weft__view_allg(gp)) {
-            weft__view_g(gp, &g);
-            if (!usergoroutine(&g))
-                continue;
-            uintptr_t *r = p[i++].stack;
-            memset(r, 0, sizeof p[0].stack);
-            if (gp == self.g) {
-                /* from our caller, as Go's saveg(getcallerpc(), getcallersp()) */
-                weft__unwinder u;
-                weft__unwind_init_self(&u, 1, self.stacklo, self.stackhi);
-                weft__unwind_pcs(&u, r, TB_MAXPCS);
-            } else {
-                weft__gstackrecord(&g, r, TB_MAXPCS);
-            }
+    if (n == -ENOMEM) {
+        /* No memory for records: with the world stopped, straight into p. */
+        bool stopped = weft__stoptheworld();
+        weft__gview v;
+        int others = 0;
+        for (G *gp = weft__view_allg(NULL); gp; gp = weft__view_allg(gp)) {
+            weft__view_g(gp, &v);
+            others += gp != self.g && v.status != VGdead && v.status != VGidle;
         }
-        *ok = true;
+        if (i + others <= len) {
+            for (G *gp = weft__view_allg(NULL); gp && i < len; gp = weft__view_allg(gp)) {
+                weft__view_g(gp, &v);
+                if (gp != self.g && v.status != VGdead && v.status != VGidle) {
+                    memset(p[i].stack, 0, sizeof p[i].stack);
+                    weft__gstackrecord(&v, p[i++].stack, TB_MAXPCS);
+                }
+            }
+            *ok = true;
+        }
+        if (stopped)
+            weft__starttheworld();
+        return *ok ? i : i + others;
     }
-    if (stopped)
-        weft__starttheworld();
-    return n;
+    for (uint32_t k = 0; k < weft__gprof_len(&g) && i < len; k++) {
+        memset(p[i].stack, 0, sizeof p[i].stack);   /* records compare whole (debug=1) */
+        weft__grec_stackrecord(&g, &g.recs[k], p[i++].stack, TB_MAXPCS);
+    }
+    weft__gprof_free(&g);
+    *ok = true;
+    return i;
 }
 
 int weft_threadcreate_profile(weft_stack_record *p, int len, bool *ok)
@@ -233,28 +443,42 @@ static int write_proto(const char *name, int fd, const group *g, int ng)
     return err;
 }
 
-/* goroutine debug=2: every traceback, in a buffer grown until it fits (as
- * Go's pprof does, from 1 MiB up to 64 MiB). */
+/* goroutine debug=2: this goroutine's traceback, then every other one's,
+ * up to weft__dumplimit bytes (Go's pprof stops at 64 MiB). */
 static int write_tracebacks(int fd)
 {
-    for (size_t len = 1 << 20; len <= (64u << 20); len *= 2) {
-        char *b = malloc(len);
-        if (!b)
-            return -ENOMEM;
-        int n = weft_stack(b, len, true);
-        if (n >= 0 && (size_t)n < len) {
-            weft__out o;
-            weft__out_fd(&o, fd);
-            weft__out_write(&o, b, (size_t)n);
-            weft__out_flush(&o);
-            free(b);
-            return o.err;
+    weft__selfview self;
+    weft__view_self(&self);
+    char *block = malloc(BLOCK);
+    weft__tbopts opt = { .cache = weft__symcache_new() };
+    weft__gprof p;
+    int64_t n = !block ? -ENOMEM : weft__view_running() ? collect(&p, self.g, TB_RECHEAD, TB_RECTAIL, -1)
+                                                        : -ESRCH;
+    int64_t t0 = weft__nanotime();
+    int err = 0;
+    if (n == -ENOMEM) {
+        err = -ENOMEM;
+    } else {
+        weft__out o, b;
+        weft__out_fd(&o, fd);
+        size_t total = 0;
+        if (self.g) {
+            weft__out_mem(&b, block, BLOCK);
+            weft__traceback_self(&b, &opt);
+            weft__out_write(&o, block, b.n);
+            total = b.n;
         }
-        free(b);
-        if (n < 0)
-            return n;
+        if (n >= 0) {
+            writerecs(&o, &total, weft__dumplimit, &p, &opt, block, self.g != NULL);
+            weft__gprof_free(&p);
+        }
+        weft__out_flush(&o);
+        err = o.err;
     }
-    return -ENOMEM;
+    weft__symcache_free(opt.cache);
+    free(block);
+    AO_store(&weft__dumpstats.format_ns, (AO_t)(weft__nanotime() - t0));
+    return err;
 }
 
 int weft_profile_write(const char *name, int fd, int debug)
@@ -276,6 +500,7 @@ int weft_profile_write(const char *name, int fd, int debug)
     weft_stack_record *p = records(f, &n);
     if (!p)
         return -ENOMEM;
+    int64_t t0 = weft__nanotime();
     int ng = 0;
     group *g = groups(p, n, &ng);
     int err = -ENOMEM;
@@ -283,5 +508,7 @@ int weft_profile_write(const char *name, int fd, int debug)
         err = debug == 0 ? write_proto(name, fd, g, ng) : write_text(name, fd, g, ng, n);
     free(g);
     free(p);
+    if (f == weft_goroutine_profile)
+        AO_store(&weft__dumpstats.format_ns, (AO_t)(weft__nanotime() - t0));
     return err;
 }

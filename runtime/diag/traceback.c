@@ -24,7 +24,10 @@
  * shown, as Go shows runtime.Gosched.  A runtime bug (weft__throw) shows
  * everything.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "schedview.h"
 #include "symtab.h"
@@ -34,6 +37,11 @@
 #define TB_INNER 50     /* Go's tracebackInnerFrames */
 #define TB_OUTER 50     /* Go's tracebackOuterFrames */
 #define TB_LIMIT 100000 /* frames walked at most */
+/* The place of the frames a record did not keep (never a return address:
+ * no call instruction ends at address 0). */
+#define TB_PCGAP 1
+_Static_assert(TB_RECHEAD >= 2 * TB_INNER && TB_RECTAIL >= TB_OUTER + 2,
+               "a record keeps more frames than a traceback prints, hidden ones included");
 
 /* ---- where a goroutine's stack starts ------------------------------------------ */
 
@@ -69,10 +77,83 @@ int weft__gstackrecord(const weft__gview *g, uintptr_t *pcs, int max)
 
 /* ---- symbols ------------------------------------------------------------------------ */
 
+/* An open-addressing table of looked-up pcs, grown at half full.  pc 0 is
+ * never looked up through it (it marks a free slot). */
+typedef struct symslot {
+    uintptr_t pc;
+    bool ok;
+    weft__sym s;
+} symslot;
+
+struct weft__symcache {
+    symslot *slots;
+    size_t cap, n;          /* cap: a power of two */
+};
+
+weft__symcache *weft__symcache_new(void)
+{
+    weft__symcache *c = calloc(1, sizeof *c);
+    if (c) {
+        c->cap = 1024;
+        c->slots = calloc(c->cap, sizeof *c->slots);
+        if (!c->slots) {
+            free(c);
+            c = NULL;
+        }
+    }
+    return c;
+}
+
+void weft__symcache_free(weft__symcache *c)
+{
+    if (c)
+        free(c->slots);
+    free(c);
+}
+
+static symslot *probe(symslot *slots, size_t cap, uintptr_t pc)
+{
+    size_t i = (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+    while (slots[i].pc && slots[i].pc != pc)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static bool cachedsym(weft__symcache *c, uintptr_t pc, weft__sym *out)
+{
+    symslot *e = probe(c->slots, c->cap, pc);
+    if (e->pc) {
+        *out = e->s;
+        return e->ok;
+    }
+    bool ok = weft__symbolize(pc, out);
+    if (2 * (c->n + 1) > c->cap) {
+        symslot *ns = calloc(2 * c->cap, sizeof *ns);
+        if (!ns)
+            return ok;      /* full: go on without remembering */
+        for (size_t i = 0; i < c->cap; i++)
+            if (c->slots[i].pc)
+                *probe(ns, 2 * c->cap, c->slots[i].pc) = c->slots[i];
+        free(c->slots);
+        c->slots = ns;
+        c->cap *= 2;
+        e = probe(c->slots, c->cap, pc);
+    }
+    *e = (symslot){ .pc = pc, .ok = ok, .s = *out };
+    c->n++;
+    return ok;
+}
+
 static bool sym(uintptr_t pc, weft__sym *s, const weft__tbopts *opt)
 {
+    if (pc == 0) {
+        memset(s, 0, sizeof *s);
+        return false;
+    }
     if (opt && opt->crash)
         return weft__symbolize_try(pc, s);
+    if (opt && opt->cache)
+        return cachedsym(opt->cache, pc, s);
     return weft__symbolize(pc, s);
 }
 
@@ -92,6 +173,10 @@ static bool runtimeframe(const weft__sym *s)
 
 void weft__printframe(weft__out *o, uintptr_t pc, bool exact, const weft__tbopts *opt)
 {
+    if (pc == TB_PCGAP) {
+        weft__outf(o, "?(...)\n\t?\n");     /* a frame a record did not keep */
+        return;
+    }
     weft__sym s;
     sym(exact ? pc : pc - 1, &s, opt);
     weft__outf(o, "%s(...)\n", s.func ? s.func : "?");
@@ -145,34 +230,52 @@ static void createdby(weft__out *o, const weft__gview *g, const weft__tbopts *op
 
 /* ---- frames ------------------------------------------------------------------------- */
 
-/* Prints frames [from, ...) of a chain, hiding runtime frames unless asked
- * (or unless nothing else would be printed), eliding the middle of very
- * deep stacks as Go does. */
-void weft__traceback(weft__out *o, const weft__gview *g, const weft__unwinder *start, bool exact,
-                     const weft__tbopts *opt)
+/* Where the frames of a traceback come from: a live walk, or a record's
+ * kept frames with TB_PCGAP standing in for each frame it did not keep. */
+typedef struct frames {
+    weft__unwinder u;       /* the walk, when pcs is NULL */
+    const uintptr_t *pcs;   /* the record's frames */
+    uint32_t i, n, nhead, gap;
+} frames;
+
+static uintptr_t nextframe(frames *f)
+{
+    if (!f->pcs)
+        return weft__unwind_next(&f->u);
+    if (f->i == f->nhead && f->gap > 0) {
+        f->gap--;
+        return TB_PCGAP;
+    }
+    return f->i < f->n ? f->pcs[f->i++] : 0;
+}
+
+/* Prints the frames, hiding runtime frames unless asked (or unless nothing
+ * else would be printed), eliding the middle of very deep stacks as Go
+ * does. */
+static void printframes(weft__out *o, const frames *start, bool exact, const weft__tbopts *opt)
 {
     bool all = opt && opt->runtime_frames;
     /* First pass: are there user frames at all?  (Go prints every frame
      * when none would be shown.) */
     if (!all) {
         bool user = false;
-        weft__unwinder u = *start;
-        uintptr_t p = weft__unwind_next(&u);
+        frames f = *start;
+        uintptr_t p = nextframe(&f);
         for (int i = 0; p && i < TB_LIMIT && !user; i++) {
             weft__sym s;
             sym(i == 0 && exact ? p : p - 1, &s, opt);
             if (!runtimeframe(&s))
                 user = true;
-            p = weft__unwind_next(&u);
+            p = nextframe(&f);
         }
         all = !user;
     }
     uintptr_t tail[TB_OUTER];
     bool tailexact[TB_OUTER];
     int shown = 0, elided = 0;
-    weft__unwinder u = *start;
-    uintptr_t p = weft__unwind_next(&u);
-    for (int i = 0; p && i < TB_LIMIT; i++, p = weft__unwind_next(&u)) {
+    frames f = *start;
+    uintptr_t p = nextframe(&f);
+    for (int i = 0; p && i < TB_LIMIT; i++, p = nextframe(&f)) {
         bool ex = i == 0 && exact;
         if (!all) {
             weft__sym s;
@@ -202,6 +305,13 @@ void weft__traceback(weft__out *o, const weft__gview *g, const weft__unwinder *s
             weft__printframe(o, tail[k], tailexact[k], opt);
         }
     }
+}
+
+void weft__traceback(weft__out *o, const weft__gview *g, const weft__unwinder *start, bool exact,
+                     const weft__tbopts *opt)
+{
+    frames f = { .u = *start };
+    printframes(o, &f, exact, opt);
     if (g)
         createdby(o, g, opt);
 }
@@ -229,6 +339,8 @@ void weft__tracebackothers(weft__out *o, G *me, bool capture, const weft__tbopts
     for (G *gp = weft__view_allg(NULL); gp; gp = weft__view_allg(gp)) {
         if (gp == me)
             continue;
+        if (o->fd < 0 && o->dropped)
+            break;      /* caller memory full: the rest would only be counted */
         weft__gview g;
         weft__view_g(gp, &g);
         if (g.status == VGdead || g.status == VGidle)
@@ -286,4 +398,158 @@ void weft__printstackrecord(weft__out *o, const char *prefix, const uintptr_t *p
         weft__outf(o, "%s#\t0x%lx\t%s+0x%lx\t%s:%d\n", prefix, (unsigned long)pc, s.func,
                    (unsigned long)(pc - s.entry), s.file ? s.file : "?", s.line);
     }
+}
+
+/* ---- goroutine records ------------------------------------------------------------ */
+
+int weft__gprof_init(weft__gprof *p, uint32_t cap, uint32_t head, uint32_t tail)
+{
+    memset(p, 0, sizeof *p);
+    p->cap = cap ? cap : 1;
+    p->head = head;
+    p->tail = tail;
+    /* Every record will be written: have the kernel fill the pages in at
+     * once (a fault per page costs several times as much, and the records
+     * are written while the world runs but the collector holds its P). */
+    p->recsmapped = (size_t)p->cap * sizeof *p->recs;
+    p->recs = mmap(NULL, p->recsmapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p->recs == MAP_FAILED) {
+        p->recs = NULL;
+        return -ENOMEM;
+    }
+    /* Room for every record at its deepest, reserved but not committed:
+     * records take it in turn from the start, so a typical stack of a few
+     * frames commits a few words of it.  Where the kernel will not
+     * reserve that much (strict overcommit), less: deep records that find
+     * no room left then go without their frames. */
+    for (size_t per = head + tail; per > 0; per = per > 8 ? per / 2 : 0) {
+        size_t bytes = (size_t)p->cap * per * sizeof(uintptr_t);
+        void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m != MAP_FAILED) {
+            p->pcs = m;
+            p->pcscap = (size_t)p->cap * per;
+            p->pcsmapped = bytes;
+#ifdef MADV_POPULATE_WRITE
+            /* the part a typical stack uses, filled in as the records are */
+            size_t typical = (size_t)p->cap * 8 * sizeof(uintptr_t);
+            madvise(m, typical < bytes ? typical : bytes, MADV_POPULATE_WRITE);
+#endif
+            return 0;
+        }
+    }
+    munmap(p->recs, p->recsmapped);
+    p->recs = NULL;
+    return -ENOMEM;
+}
+
+void weft__gprof_free(weft__gprof *p)
+{
+    if (p->recs)
+        munmap(p->recs, p->recsmapped);
+    if (p->pcs)
+        munmap(p->pcs, p->pcsmapped);
+    memset(p, 0, sizeof *p);
+}
+
+/* Frames a record's first walk keeps on the stack. */
+#define SAVE_FEW 16
+
+/* Called by the collector or by the scheduler about to run gp (g.c): no
+ * lock, no allocation, a few hundred bytes of stack. */
+void weft__gprof_save(weft__gprof *p, G *gp)
+{
+    /* fetch_and_add: a slot of our own.  No ordering: the end of the
+     * profile stops the world, which publishes every record to the
+     * reader. */
+    AO_t i = AO_fetch_and_add1(&p->nrecs);
+    if (i >= p->cap)
+        return;     /* more goroutines than the stopped world counted (a plain thread spawned) */
+    weft__gview g;
+    weft__view_g(gp, &g);
+    weft__grec *r = &p->recs[i];
+    *r = (weft__grec){
+        .goid = g.goid, .parentgoid = g.parentgoid, .waitsince = g.waitsince, .gopc = g.gopc,
+        .statusname = g.statusname, .waitreason = g.waitreason, .status = (int8_t)g.status,
+        .walk = (uint8_t)g.walk, .ismain = g.ismain, .locked = g.locked,
+    };
+    weft__unwinder u;
+    uintptr_t few[SAVE_FEW];
+    uint32_t total = 0, limit = p->tail ? TB_LIMIT : p->head;
+    if (g.walk == VGwalk_fresh) {
+        few[total++] = g.pc;
+    } else if (gwalk_init(&g, &u)) {
+        /* Most stacks are a few frames: one walk into few.  A deeper one
+         * is counted to the end, then walked again into exactly the room
+         * it needs (gp's stack holds still meanwhile). */
+        weft__unwinder c = u;
+        total = (uint32_t)weft__unwind_pcs(&c, few, SAVE_FEW);
+        if (total == SAVE_FEW)
+            while (total < limit && weft__unwind_next(&c))
+                total++;
+    } else {
+        return;     /* running (a plain thread's spawn raced the stop) or gone: no frames */
+    }
+    uint32_t keep = total <= p->head + p->tail ? total : p->head + p->tail;
+    AO_t off = AO_fetch_and_add(&p->npcs, keep);    /* as nrecs */
+    if (off + keep > p->pcscap) {
+        r->lost = total > 0;
+        return;
+    }
+    uintptr_t *dst = p->pcs + off;
+    uint32_t nhead = keep < total ? p->head : keep, n = 0;
+    if (total <= SAVE_FEW) {
+        memcpy(dst, few, total * sizeof *few);
+        n = total;
+    } else {
+        while (n < nhead && (dst[n] = weft__unwind_next(&u)) != 0)
+            n++;
+        if (keep < total) {
+            for (uint32_t k = 0; k < total - keep && weft__unwind_next(&u); k++)
+                ;
+            while (n < keep && (dst[n] = weft__unwind_next(&u)) != 0)
+                n++;
+        }
+    }
+    r->off = (uint32_t)off;
+    r->n = n;
+    r->nhead = nhead < n ? nhead : n;
+    r->gap = total - keep;
+}
+
+int weft__grec_stackrecord(const weft__gprof *p, const weft__grec *r, uintptr_t *pcs, int max)
+{
+    int n = 0;
+    const uintptr_t *f = p->pcs + r->off;
+    if (r->walk == VGwalk_fresh) {
+        if (r->n && max > 0)
+            pcs[n++] = f[0] + 1;    /* as weft__gstackrecord */
+    } else {
+        /* above the switch, as weft__gstackrecord */
+        for (uint32_t i = r->walk == VGwalk_saved ? 1 : 0; i < r->n && n < max; i++)
+            pcs[n++] = f[i];
+    }
+    if (n < max)
+        pcs[n] = 0;
+    return n;
+}
+
+void weft__tracebackrec(weft__out *o, const weft__gprof *p, const weft__grec *r, const weft__tbopts *opt)
+{
+    weft__gview g = {
+        .goid = r->goid, .status = r->status, .statusname = r->statusname, .waitreason = r->waitreason,
+        .waitsince = r->waitsince, .gopc = r->gopc, .parentgoid = r->parentgoid, .ismain = r->ismain,
+        .locked = r->locked, .walk = (weft__gwalk)r->walk,
+    };
+    weft__goroutineheader(o, &g);
+    if (r->lost) {
+        weft__outf(o, "...additional frames elided...\n");
+    } else if (r->walk == VGwalk_fresh && r->n) {
+        weft__printframe(o, p->pcs[r->off], true, opt);
+    } else if (r->walk == VGwalk_saved || r->walk == VGwalk_syscall) {
+        frames f = { .pcs = p->pcs + r->off, .n = r->n, .nhead = r->nhead, .gap = r->gap };
+        printframes(o, &f, false, opt);
+    } else {
+        weft__outf(o, "\tgoroutine running on other thread; stack unavailable\n");
+    }
+    createdby(o, &g, opt);
 }
