@@ -408,8 +408,9 @@ cmd)
     a=$(share "$tmp/prof.out" burn_alpha 2)
     atleast "$a" 20 || fail "burn_alpha leaf share $a% in the command's profile"
     grep -q "tracer_spawn" "$tmp/prof.out" && fail "sampled weftprof's own child before its exec"
-    # -d shorter than the command: the report comes at -d, the command runs on.
-    "$wp" -d 0.3 -- "$bin/weftprof_target_burn2" 1.2 > "$tmp/prof2.out" 2> "$tmp/prof2.err" &
+    # -d shorter than the command: the report comes at -d, the command runs on
+    # (for seconds after it, so that a loaded machine still finds it running).
+    "$wp" -d 0.3 -- "$bin/weftprof_target_burn2" 4 > "$tmp/prof2.out" 2> "$tmp/prof2.err" &
     prof=$!; kids+=("$prof")
     for _ in $(seq 300); do grep -q samples "$tmp/prof2.out" && break; sleep 0.01; done
     grep -q samples "$tmp/prof2.out" || fail "no report at -d"
