@@ -357,6 +357,7 @@ struct weft__sched {
     G *runqhead, *runqtail; /* sched.lock: the global run queue */
     int32_t stopwait;       /* sched.lock: Ps still to stop */
     bool mainexited;        /* sched.lock: main ended with weft_exit */
+    int64_t ndeadwalks;     /* sched.lock: checkdead's walks over every G (tests) */
 
     /* the spinning protocol's counters, and the global queue's length */
     SCHED_GROUP AO_t npidle; /* atomic: read lock-free by wakep; written under sched.lock */

@@ -213,7 +213,13 @@ static void mput(M *m)
  * again unless a timer is pending.  Then every goroutine is asleep: report
  * it as Go does and exit 2.  A runtime started lazily, or one a plain
  * thread has used (it might still wake a goroutine), is never declared
- * dead. */
+ * dead.
+ *
+ * The cheap reasons to stand down come before the walk over every G: here
+ * an M that waits for a timer is idle (Go's blocks in netpoll and is not),
+ * so a program with a ticker reaches the walk at every tick, and a walk
+ * over a million parked goroutines (tens of ms, under sched.lock) made the
+ * ticker itself late. */
 static void checkdead(void)
 {
     if (sched.lazy || AO_load(&sched.foreign) || AO_load(&sched.exiting) ||
@@ -222,6 +228,15 @@ static void checkdead(void)
     int64_t run = (sched.mnext - sched.nmexited) - sched.nmidle - sched.nmidlelocked;
     if (run > 0)
         return;
+    if (weft__nexttimer() != 0)
+        return;         /* a sleeper will wake */
+    /* load: a goroutine counts itself before it parks on an fd, on a P an
+     * M still held when it went idle (under sched.lock, as we are now).
+     * An M blocked in the poller is not idle, so this only covers the
+     * moment before one blocks there. */
+    if (AO_load(&weft__netpoll_waiters) > 0)
+        return;
+    sched.ndeadwalks++;
     int waiting = 0;
     for (G *gp = (G *)AO_load(&weft__allg); gp; gp = gp->allglink) {
         AO_t st = AO_load(&gp->atomicstatus);
@@ -230,8 +245,6 @@ static void checkdead(void)
         else if (st == Grunnable || st == Grunning || st == Gsyscall)
             return;     /* someone will run it (or it is in flight) */
     }
-    if (weft__nexttimer() != 0)
-        return;         /* a sleeper will wake */
     /* Unlock first, as Go does, so the dump (SCHEDDEBUG) can take it. */
     weft__unlock(&sched.lock);
     if (waiting == 0)
