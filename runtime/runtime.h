@@ -203,6 +203,12 @@ struct G {
     weft__waiter w;         /* its waits (park.c); w.g == this G */
 };
 
+/* A list of Gs linked through schedlink (Go's gList), with its length. */
+typedef struct weft__glist {
+    G *head, *tail;
+    int32_t n;
+} weft__glist;
+
 /* ---- M: an OS thread ------------------------------------------------------ */
 
 /* What the context we switch to must do for the one we left (the "unlock
@@ -473,6 +479,10 @@ void weft__ready(G *gp, bool next);  /* Gwaiting -> Grunnable and queue it */
 void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r);
 void weft__goexit0(G *gp) __attribute__((noreturn));
 void weft__wakep(void);
+/* Go's injectglist: makes the Gs of l runnable (they are Gwaiting), on the
+ * global queue with an M started for each idle P they can use, the rest on
+ * the caller's P if it holds one. */
+void weft__injectglist(weft__glist *l);
 void weft__handoffp(P *pp);
 void weft__acquirep(M *m, P *pp);
 void weft__pidleput(P *pp);          /* sched.lock */
@@ -549,7 +559,8 @@ void weft__cancelwaits(void);
 /* ---- netpoll.c ---------------------------------------------------------------- */
 extern AO_t weft__netpoll_waiters;     /* atomic: Gs parked on fds */
 extern AO_t weft__netpoll_lastpoll;    /* atomic: last poll time, 0 while an M blocks in epoll */
-int  weft__netpoll(int64_t ns);        /* readies Gs; returns how many */
+/* Polls; the Gs whose fds are ready, still Gwaiting, into *l (injectglist). */
+void weft__netpoll(int64_t ns, weft__glist *l);
 void weft__netpoll_break(void);
 void weft__netpoll_fini(void);
 

@@ -167,8 +167,12 @@ static void *sysmon(void *arg)
         AO_t last = AO_load(&weft__netpoll_lastpoll);
         if (AO_load(&weft__netpoll_waiters) > 0 && last != 0 &&
             (int64_t)last + 10 * 1000 * 1000 < now &&
-            AO_compare_and_swap_full(&weft__netpoll_lastpoll, last, (AO_t)now))
-            weft__netpoll(0);
+            AO_compare_and_swap_full(&weft__netpoll_lastpoll, last, (AO_t)now)) {
+            /* No P here: they go to the global queue, each with an M. */
+            weft__glist l;
+            weft__netpoll(0, &l);
+            weft__injectglist(&l);
+        }
         if (retake(now) != 0)
             idle = 0;
         else
