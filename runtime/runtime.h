@@ -364,6 +364,8 @@ struct weft__sched {
     int32_t stopwait;       /* sched.lock: Ps still to stop */
     bool mainexited;        /* sched.lock: main ended with weft_exit */
     int64_t ndeadwalks;     /* sched.lock: checkdead's walks over every G (tests) */
+    bool sysmonwait;        /* sched.lock: sysmon sleeps on sysmonnote until a P is
+                             * taken off the idle list (weft__pidleget wakes it) */
 
     /* the spinning protocol's counters, and the global queue's length */
     SCHED_GROUP AO_t npidle; /* atomic: read lock-free by wakep; written under sched.lock */
@@ -389,7 +391,7 @@ struct weft__sched {
     SCHED_GROUP weft__mutex worldsema; /* serializes stop-the-world requests */
     weft__note stopnote;    /* the stopper sleeps here */
     weft__note exitnote;    /* m0 sleeps here until the other Ms are gone */
-    weft__note sysmonnote;  /* wakes sysmon early (shutdown) */
+    weft__note sysmonnote;  /* wakes sysmon early (shutdown), or from sysmonwait */
 };
 
 extern struct weft__sched weft__sched;
@@ -566,7 +568,8 @@ void weft__netpoll_fini(void);
 
 /* ---- sysmon.c ------------------------------------------------------------------ */
 /* nanotime as of sysmon's last tick (20 µs .. 10 ms old), or of boot until
- * its first: cheap enough for every park to stamp waitsince with. */
+ * its first, or of the end of its sleep in sysmonwait (whoever takes a P
+ * stamps it): cheap enough for every park to stamp waitsince with. */
 extern AO_t weft__coarsetime;
 int  weft__sysmon_start(void);
 void weft__sysmon_stop(void);

@@ -81,7 +81,10 @@
  * for more than 10 ms so that they yield at their next scheduling point.
  * Since it cannot preempt such a G, it also moves the Gs queued behind it
  * to the global queue (weft__runqrescue), where the other Ps find them
- * even if every one of them is busy with a G that only yields.
+ * even if every one of them is busy with a G that only yields.  When every
+ * P is idle there is nothing to watch, and it sleeps (sched.sysmonwait)
+ * until a P is taken off the idle list again: an idle program does not
+ * wake up at all.
  *
  * Stop the world (weft_maxprocs): sched.gcwaiting makes every M give up its
  * P at its next scheduling point (status Pgcstop); idle and syscall Ps are
@@ -172,6 +175,23 @@ static inline void cpu_relax(void)
 
 /* ---- P and M lists (sched.lock) ------------------------------------------ */
 
+/* sched.lock held, sysmon asleep in sysmonwait (every P was idle): a P is
+ * being taken, so there is something to watch again.  Every way out of
+ * "all Ps idle" takes a P off the idle list here (startm for a readied or
+ * new goroutine, a syscall's exit, the poller's M, an M whose timer is
+ * due, a stop-the-world), which covers Go's sysmon wake-ups (exitsyscall,
+ * startTheWorld) and also the start of any goroutine's run: a goroutine
+ * that hogs its P or enters a syscall right after an idle spell is
+ * watched as before.  The coarse clock sysmon keeps stood still while it
+ * slept: a goroutine that parks before sysmon's next tick stamps its wait
+ * with this. */
+static void sysmonwake(void)
+{
+    sched.sysmonwait = false;
+    AO_store(&weft__coarsetime, (AO_t)weft__nanotime());    /* a hint: no ordering needed */
+    weft__notewakeup(&sched.sysmonnote);
+}
+
 void weft__pidleput(P *pp)
 {
     if (!weft__runqempty(pp))
@@ -192,6 +212,8 @@ P *weft__pidleget(void)
     if (pp) {
         sched.pidle = pp->link;
         AO_store(&sched.npidle, AO_load(&sched.npidle) - 1);
+        if (unlikely(sched.sysmonwait))
+            sysmonwake();
     }
     return pp;
 }
