@@ -366,6 +366,7 @@ struct weft__sched {
     int64_t ndeadwalks;     /* sched.lock: checkdead's walks over every G (tests) */
     bool sysmonwait;        /* sched.lock: sysmon sleeps on sysmonnote until a P is
                              * taken off the idle list (weft__pidleget wakes it) */
+    int64_t nsysmonwait;    /* sched.lock: its sleeps there (tests) */
 
     /* the spinning protocol's counters, and the global queue's length */
     SCHED_GROUP AO_t npidle; /* atomic: read lock-free by wakep; written under sched.lock */

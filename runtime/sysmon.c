@@ -142,24 +142,25 @@ static uint32_t retake(int64_t now)
  * idle program costs no CPU and no wake-ups.  Only once sysmon has backed
  * off to its longest tick (the caller's condition): a program that goes
  * idle and busy again many times a second then wakes sysmon at most once
- * per tick, as often as the tick would have.  Not with SCHEDDEBUG's
- * schedtrace, whose dumps are due on time (Go's rule too).  Returns true if
- * it slept (or the runtime is ending: the caller's loop checks). */
-static bool sysmonwait(void)
+ * per tick, as often as the tick would have (after a wake-up the caller
+ * sleeps a whole tick before it looks again).  Not with SCHEDDEBUG's
+ * schedtrace, whose dumps are due on time (Go's rule too). */
+static void sysmonwait(void)
 {
     if (weft__debug.schedtrace > 0)
-        return false;
+        return;
     /* load-acquire, both: only a hint; the condition is checked again
      * under sched.lock, which the idle-list updates hold */
     if (AO_load(&sched.npidle) != AO_load_acquire(&weft__gomaxprocs))
-        return false;
+        return;
     weft__lock(&sched.lock);
     if (AO_load(&sched.npidle) != AO_load(&weft__gomaxprocs) || AO_load(&sched.exiting) ||
         AO_load(&sysmon_stop_flag)) {
         weft__unlock(&sched.lock);
-        return false;
+        return;
     }
     sched.sysmonwait = true;
+    sched.nsysmonwait++;
     weft__unlock(&sched.lock);
     weft__notesleep(&sched.sysmonnote);
     weft__lock(&sched.lock);
@@ -171,7 +172,6 @@ static bool sysmonwait(void)
     if (!AO_load(&sched.exiting) && !AO_load(&sysmon_stop_flag))
         weft__noteclear(&sched.sysmonnote);
     weft__unlock(&sched.lock);
-    return true;
 }
 
 static void *sysmon(void *arg)
@@ -194,8 +194,12 @@ static void *sysmon(void *arg)
             delay *= 2;
         if (delay > maxdelay)
             delay = maxdelay;
-        if (delay == maxdelay && sysmonwait())
-            continue;
+        /* Woken from it, sysmon still sleeps its tick before it looks:
+         * what woke it may be gone by then, and looking at once would
+         * send it straight back to sleep, to be woken again by the next
+         * P taken — a wake-up per idle spell instead of per tick. */
+        if (delay == maxdelay)
+            sysmonwait();
         if (weft__notetsleep(&sched.sysmonnote, delay * 1000))
             break;      /* woken: shutdown */
         int64_t now = weft__nanotime();

@@ -145,6 +145,42 @@ Test(sysmon, an_idle_program_does_not_wake_up, .timeout = 120)
                   idle_switches);
 }
 
+/* ---- idle and busy many times a second ------------------------------------------ */
+
+/* A goroutine that sleeps 100 µs at a time leaves every P idle thousands
+ * of times a second, and each end of an idle spell takes a P: sysmon may
+ * sleep through a spell only after a whole tick (10 ms) of looking, so it
+ * is woken at most once per tick, as often as the tick would have.  (It
+ * once looked again at once after a wake-up and went straight back to
+ * sleep: a wake-up per spell.) */
+static int64_t ib_sleeps, ib_spells, ib_ns;
+
+static void ib_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(1);
+    weft_sleep(100LL * 1000 * 1000);    /* sysmon backs off to its longest tick */
+    weft__lock(&sched.lock);
+    int64_t before = sched.nsysmonwait;
+    weft__unlock(&sched.lock);
+    int64_t t0 = weft_nanotime();
+    for (ib_spells = 0; weft_nanotime() - t0 < 1000LL * 1000 * 1000; ib_spells++)
+        weft_sleep(100 * 1000);
+    ib_ns = weft_nanotime() - t0;
+    weft__lock(&sched.lock);
+    ib_sleeps = sched.nsysmonwait - before;
+    weft__unlock(&sched.lock);
+}
+
+Test(sysmon, wakes_at_most_once_a_tick, .timeout = 60)
+{
+    run(ib_main, NULL);
+    /* After each sleep sysmon waits out a whole 10 ms tick first. */
+    int64_t ticks = ib_ns / (10 * 1000 * 1000);
+    cr_assert_leq(ib_sleeps, ticks + 1, "sysmon slept %lld times in %lld idle spells over %lld ms",
+                  (long long)ib_sleeps, (long long)ib_spells, (long long)(ib_ns / 1000000));
+}
+
 /* ---- timers fire while sysmon sleeps ------------------------------------------- */
 
 /* A timer is an idle M's to wait for (it sleeps until the earliest one),
