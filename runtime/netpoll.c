@@ -281,9 +281,15 @@ void weft__netpoll(int64_t ns, weft__glist *l)
     for (int i = 0; i < n; i++) {
         polldesc *pd = evs[i].data.ptr;
         if (!pd) {
-            uint64_t v;
-            ssize_t r = read(breakfd, &v, sizeof v);
-            (void)r;
+            /* The break is for the M blocked here: a poll that does not
+             * block leaves it (the eventfd stays readable) for that M to
+             * take, as Go's netpoll does.  Taking it here left the
+             * blocked M asleep at the end of main for good. */
+            if (ns != 0) {
+                uint64_t v;
+                ssize_t r = read(breakfd, &v, sizeof v);
+                (void)r;
+            }
             continue;
         }
         uint32_t e = evs[i].events;

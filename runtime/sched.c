@@ -786,6 +786,14 @@ top:
     last = AO_load(&weft__netpoll_lastpoll);
     if (AO_load(&weft__netpoll_waiters) > 0 && last != 0 &&
         AO_compare_and_swap_full(&weft__netpoll_lastpoll, last, 0)) {
+        if (AO_load(&sched.exiting)) {
+            /* The end of main may have come after our look at the top,
+             * and its netpoll_break been taken by the M that was blocked
+             * here before us (our CAS comes after its wake-up, which comes
+             * after exiting): we would sleep in epoll_wait for good. */
+            AO_store(&weft__netpoll_lastpoll, (AO_t)weft__nanotime());
+            goto top;
+        }
         int64_t next = weft__nexttimer();
         int64_t delay = next == 0 ? -1 : next - weft__nanotime();
         if (next != 0 && delay < 0)
