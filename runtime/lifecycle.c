@@ -130,6 +130,9 @@ static bool shutdown_wait(void)
             break;
         }
         wake_all_ms();
+        /* An M may also be asleep in epoll_wait (the first break woke
+         * only the one that was there then). */
+        weft__netpoll_break();
         usleep(200);
     }
     return clean;

@@ -6,9 +6,13 @@
  * EAGAIN park the goroutine on the fd's pollDesc.  The poller is run
  *   - non-blocking by findrunnable, before it steals;
  *   - blocking by an M that has nothing else to do (it drops its P and
- *     sleeps in epoll_wait until the next timer), one M at a time;
+ *     sleeps in epoll_wait until the next timer), one M at a time: it
+ *     swaps netpoll_lastpoll to 0 while it sleeps there, and only it sets
+ *     it again;
  *   - by sysmon when nobody has polled for 10 ms.
- * Readied goroutines go to the polling M's P, or the global queue.
+ * The poll hands back the goroutines it took off their queues; the caller
+ * runs one on its own M (after taking a P, if it blocked) and spreads the
+ * rest over the idle Ps (sched.c's findrunnable and injectglist).
  *
  * Each pollDesc has two "edges" (ready flags) and two wait queues (readers,
  * writers) of sudogs (park.c), under the pollDesc's lock.  A readiness
@@ -56,7 +60,8 @@ static int epfd = -1;
 static int breakfd = -1;            /* eventfd that interrupts a blocking poll */
 static AO_t pollinit;               /* atomic: 0 no, 1 initializing, 2 ready */
 AO_t weft__netpoll_waiters;         /* atomic: parked Gs (poll only if > 0) */
-AO_t weft__netpoll_lastpoll;        /* atomic: nanotime of the last poll, 0 while an M blocks in it */
+AO_t weft__netpoll_lastpoll;        /* atomic: nanotime of the last poll, 0 while an M blocks in
+                                     * it (a poll that does not block leaves the 0 alone) */
 
 static int netpoll_init(void)
 {
@@ -250,25 +255,55 @@ static weft__sudog *wakeone(weft__waitq *q, bool *edge, bool ok)
     return sg;
 }
 
-/* Polls epoll once, waiting at most ns (0: don't wait, < 0: forever), and
- * readies the goroutines whose fds are ready.  Returns how many. */
-int weft__netpoll(int64_t ns)
+/* Ends the wait of the goroutine behind sg (taken off its queue, the
+ * pollDesc unlocked) by appending it to *l instead of readying it: the
+ * caller decides where it runs (weft__injectglist). */
+static void glistadd(weft__glist *l, weft__sudog *sg)
 {
+    weft__waiter *w = sg->w;
+    w->param = sg;
+    if (unlikely(!w->g)) {
+        /* Plain threads wait in poll(2), never on a pollDesc. */
+        weft__throw("netpoll: a plain thread on a pollDesc");
+    }
+    G *gp = w->g;
+    gp->schedlink = NULL;
+    if (l->tail)
+        l->tail->schedlink = gp;
+    else
+        l->head = gp;
+    l->tail = gp;
+    l->n++;
+}
+
+/* Polls epoll once, waiting at most ns (0: don't wait, < 0: forever), and
+ * takes the goroutines whose fds are ready off their queues, into *l
+ * (Go's netpoll returns its gList the same way): they are still waiting,
+ * and the caller makes them runnable where it wants them — one on its
+ * own M, the rest spread over the idle Ps — since readying them here,
+ * from an M that may hold no P, would wake another thread to run each.
+ * lastpoll is the caller's (see findrunnable and sysmon). */
+void weft__netpoll(int64_t ns, weft__glist *l)
+{
+    l->head = l->tail = NULL;
+    l->n = 0;
     if (AO_load_acquire(&pollinit) != 2)
-        return 0;
+        return;
     struct epoll_event evs[128];
     int ms = ns < 0 ? -1 : ns == 0 ? 0 : (int)((ns + 999999) / 1000000);
     int n = epoll_wait(epfd, evs, 128, ms);
-    /* store: a timestamp hint for findrunnable and sysmon; it also ends the
-     * "M blocked in epoll" state (0) set by the CAS in findrunnable */
-    AO_store(&weft__netpoll_lastpoll, (AO_t)weft__nanotime());
-    int woken = 0;
     for (int i = 0; i < n; i++) {
         polldesc *pd = evs[i].data.ptr;
         if (!pd) {
-            uint64_t v;
-            ssize_t r = read(breakfd, &v, sizeof v);
-            (void)r;
+            /* The break is for the M blocked here: a poll that does not
+             * block leaves it (the eventfd stays readable) for that M to
+             * take, as Go's netpoll does.  Taking it here left the
+             * blocked M asleep at the end of main for good. */
+            if (ns != 0) {
+                uint64_t v;
+                ssize_t r = read(breakfd, &v, sizeof v);
+                (void)r;
+            }
             continue;
         }
         uint32_t e = evs[i].events;
@@ -279,16 +314,11 @@ int weft__netpoll(int64_t ns)
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             ws = wakeone(&pd->wq, &pd->wready, true);
         weft__unlock(&pd->lock);
-        if (rs) {
-            weft__wake(rs, false);
-            woken++;
-        }
-        if (ws) {
-            weft__wake(ws, false);
-            woken++;
-        }
+        if (rs)
+            glistadd(l, rs);
+        if (ws)
+            glistadd(l, ws);
     }
-    return woken;
 }
 
 /* Interrupts an M blocked in weft__netpoll. */

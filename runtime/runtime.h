@@ -206,6 +206,12 @@ struct G {
     weft__waiter w;         /* its waits (park.c); w.g == this G */
 };
 
+/* A list of Gs linked through schedlink (Go's gList), with its length. */
+typedef struct weft__glist {
+    G *head, *tail;
+    int32_t n;
+} weft__glist;
+
 /* ---- M: an OS thread ------------------------------------------------------ */
 
 /* What the context we switch to must do for the one we left (the "unlock
@@ -363,6 +369,10 @@ struct weft__sched {
     G *runqhead, *runqtail; /* sched.lock: the global run queue */
     int32_t stopwait;       /* sched.lock: Ps still to stop */
     bool mainexited;        /* sched.lock: main ended with weft_exit */
+    int64_t ndeadwalks;     /* sched.lock: checkdead's walks over every G (tests) */
+    bool sysmonwait;        /* sched.lock: sysmon sleeps on sysmonnote until a P is
+                             * taken off the idle list (weft__pidleget wakes it) */
+    int64_t nsysmonwait;    /* sched.lock: its sleeps there (tests) */
 
     /* the spinning protocol's counters, and the global queue's length */
     SCHED_GROUP AO_t npidle; /* atomic: read lock-free by wakep; written under sched.lock */
@@ -388,7 +398,7 @@ struct weft__sched {
     SCHED_GROUP weft__mutex worldsema; /* serializes stop-the-world requests */
     weft__note stopnote;    /* the stopper sleeps here */
     weft__note exitnote;    /* m0 sleeps here until the other Ms are gone */
-    weft__note sysmonnote;  /* wakes sysmon early (shutdown) */
+    weft__note sysmonnote;  /* wakes sysmon early (shutdown), or from sysmonwait */
 };
 
 extern struct weft__sched weft__sched;
@@ -505,6 +515,10 @@ void weft__ready(G *gp, bool next);  /* Gwaiting -> Grunnable and queue it */
 void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r);
 void weft__goexit0(G *gp) __attribute__((noreturn));
 void weft__wakep(void);
+/* Go's injectglist: makes the Gs of l runnable (they are Gwaiting), on the
+ * global queue with an M started for each idle P they can use, the rest on
+ * the caller's P if it holds one. */
+void weft__injectglist(weft__glist *l);
 void weft__handoffp(P *pp);
 void weft__acquirep(M *m, P *pp);
 void weft__pidleput(P *pp);          /* sched.lock */
@@ -586,13 +600,15 @@ void weft__cancelwaits(void);
 /* ---- netpoll.c ---------------------------------------------------------------- */
 extern AO_t weft__netpoll_waiters;     /* atomic: Gs parked on fds */
 extern AO_t weft__netpoll_lastpoll;    /* atomic: last poll time, 0 while an M blocks in epoll */
-int  weft__netpoll(int64_t ns);        /* readies Gs; returns how many */
+/* Polls; the Gs whose fds are ready, still Gwaiting, into *l (injectglist). */
+void weft__netpoll(int64_t ns, weft__glist *l);
 void weft__netpoll_break(void);
 void weft__netpoll_fini(void);
 
 /* ---- sysmon.c ------------------------------------------------------------------ */
 /* nanotime as of sysmon's last tick (20 µs .. 10 ms old), or of boot until
- * its first: cheap enough for every park to stamp waitsince with. */
+ * its first, or of the end of its sleep in sysmonwait (whoever takes a P
+ * stamps it): cheap enough for every park to stamp waitsince with. */
 extern AO_t weft__coarsetime;
 int  weft__sysmon_start(void);
 void weft__sysmon_stop(void);

@@ -68,14 +68,23 @@
  *      spawn and wake-up calls it.  If the recheck finds work it takes an idle P back and
  *      spins again.  If it finds work but no idle P, it sets needspinning so
  *      that the next M about to drop its P becomes a spinner instead.
- *   5. An M with nothing to do parks on its note (futex) in sched.midle.
+ *   5. An M with nothing to do parks on its note (futex) in sched.midle,
+ *      until the earliest timer at most; one such M (at a time) blocks in
+ *      epoll_wait instead while goroutines wait on fds.  When the poll
+ *      returns it takes an idle P before anything else, runs one of the Gs
+ *      the poll found on itself and spreads the others over the idle Ps
+ *      (injectglist, as Go's findrunnable): readying them from an M without
+ *      a P woke another thread to run each.
  *
  * sysmon (sysmon.c) runs without a P: it retakes Ps from Ms blocked in a
  * syscall for more than one of its ticks (handoffp), and flags Gs that ran
  * for more than 10 ms so that they yield at their next scheduling point.
  * Since it cannot preempt such a G, it also moves the Gs queued behind it
  * to the global queue (weft__runqrescue), where the other Ps find them
- * even if every one of them is busy with a G that only yields.
+ * even if every one of them is busy with a G that only yields.  When every
+ * P is idle there is nothing to watch, and it sleeps (sched.sysmonwait)
+ * until a P is taken off the idle list again: an idle program does not
+ * wake up at all.
  *
  * Stop the world (weft_maxprocs): sched.gcwaiting makes every M give up its
  * P at its next scheduling point (status Pgcstop); idle and syscall Ps are
@@ -158,6 +167,23 @@ uint32_t weft__fastrand(void)
 
 /* ---- P and M lists (sched.lock) ------------------------------------------ */
 
+/* sched.lock held, sysmon asleep in sysmonwait (every P was idle): a P is
+ * being taken, so there is something to watch again.  Every way out of
+ * "all Ps idle" takes a P off the idle list here (startm for a readied or
+ * new goroutine, a syscall's exit, the poller's M, an M whose timer is
+ * due, a stop-the-world), which covers Go's sysmon wake-ups (exitsyscall,
+ * startTheWorld) and also the start of any goroutine's run: a goroutine
+ * that hogs its P or enters a syscall right after an idle spell is
+ * watched as before.  The coarse clock sysmon keeps stood still while it
+ * slept: a goroutine that parks before sysmon's next tick stamps its wait
+ * with this. */
+static void sysmonwake(void)
+{
+    sched.sysmonwait = false;
+    AO_store(&weft__coarsetime, (AO_t)weft__nanotime());    /* a hint: no ordering needed */
+    weft__notewakeup(&sched.sysmonnote);
+}
+
 void weft__pidleput(P *pp)
 {
     if (!weft__runqempty(pp))
@@ -178,6 +204,8 @@ P *weft__pidleget(void)
     if (pp) {
         sched.pidle = pp->link;
         AO_store(&sched.npidle, AO_load(&sched.npidle) - 1);
+        if (unlikely(sched.sysmonwait))
+            sysmonwake();
     }
     return pp;
 }
@@ -205,7 +233,13 @@ static void mput(M *m)
  * again unless a timer is pending.  Then every goroutine is asleep: report
  * it as Go does and exit 2.  A runtime started lazily, or one a plain
  * thread has used (it might still wake a goroutine), is never declared
- * dead. */
+ * dead.
+ *
+ * The cheap reasons to stand down come before the walk over every G: here
+ * an M that waits for a timer is idle (Go's blocks in netpoll and is not),
+ * so a program with a ticker reaches the walk at every tick, and a walk
+ * over a million parked goroutines (tens of ms, under sched.lock) made the
+ * ticker itself late. */
 static void checkdead(void)
 {
     if (sched.lazy || AO_load(&sched.foreign) || AO_load(&sched.exiting) ||
@@ -214,6 +248,15 @@ static void checkdead(void)
     int64_t run = (sched.mnext - sched.nmexited) - sched.nmidle - sched.nmidlelocked;
     if (run > 0)
         return;
+    if (weft__nexttimer() != 0)
+        return;         /* a sleeper will wake */
+    /* load: a goroutine counts itself before it parks on an fd, on a P an
+     * M still held when it went idle (under sched.lock, as we are now).
+     * An M blocked in the poller is not idle, so this only covers the
+     * moment before one blocks there. */
+    if (AO_load(&weft__netpoll_waiters) > 0)
+        return;
+    sched.ndeadwalks++;
     int waiting = 0;
     for (G *gp = (G *)AO_load(&weft__allg); gp; gp = gp->allglink) {
         AO_t st = AO_load(&gp->atomicstatus);
@@ -222,8 +265,6 @@ static void checkdead(void)
         else if (st == Grunnable || st == Grunning || st == Gsyscall)
             return;     /* someone will run it (or it is in flight) */
     }
-    if (weft__nexttimer() != 0)
-        return;         /* a sleeper will wake */
     /* Unlock first, as Go does, so the dump (SCHEDDEBUG) can take it. */
     weft__unlock(&sched.lock);
     if (waiting == 0)
@@ -263,6 +304,35 @@ static P *releasep(M *m)
     return pp;
 }
 
+/* ---- readying ------------------------------------------------------------- */
+
+/* Gwaiting -> Grunnable, for the one waker of a park (see weft__ready). */
+static inline void readyg(G *gp)
+{
+    if (unlikely(AO_load(&gp->atomicstatus) != Gwaiting))
+        weft__throw("ready: bad g status");
+    /* A goroutine profile that has not recorded gp yet does it now, while
+     * gp still shows what it waited for (g.c; a waker without a P leaves
+     * it to gogo). */
+    if (unlikely(AO_load(&sched.gprofiling)))
+        weft__gprof_execute(gp);
+    AO_store(&gp->atomicstatus, Grunnable);
+    gp->waitreason = waitReasonZero;
+}
+
+static G *glistpop(weft__glist *l)
+{
+    G *gp = l->head;
+    if (gp) {
+        l->head = gp->schedlink;
+        if (!l->head)
+            l->tail = NULL;
+        l->n--;
+        gp->schedlink = NULL;
+    }
+    return gp;
+}
+
 /* ---- spinning ------------------------------------------------------------- */
 
 static void becomeSpinning(M *m)
@@ -300,6 +370,50 @@ void weft__wakep(void)
         return;
     }
     startm(pp, true);
+}
+
+/* Go's injectglist.  Every G of l first becomes runnable.  Without a P,
+ * they all go to the global queue and an M is started for each idle P
+ * they can keep busy.  With one, as many as there are idle Ps go to the
+ * global queue, each with an M started for it, and the rest to our own run
+ * queue; a P that went idle after we counted is covered by the wakep at the
+ * end, which does nothing in the common case. */
+void weft__injectglist(weft__glist *l)
+{
+    if (l->n == 0)
+        return;
+    for (G *gp = l->head; gp; gp = gp->schedlink)
+        readyg(gp);
+    M *m = weft__getm();
+    P *pp = m ? m->p : NULL;
+    int32_t nglob = l->n;
+    if (pp) {
+        int32_t npidle = (int32_t)AO_load(&sched.npidle);   /* a hint, see above */
+        if (nglob > npidle)
+            nglob = npidle;
+    }
+    if (nglob > 0) {
+        /* The global queue's puts, under sched.lock, publish what the
+         * waker wrote (as weft__ready's do). */
+        weft__lock(&sched.lock);
+        for (int32_t i = 0; i < nglob; i++)
+            weft__globrunqput(glistpop(l));
+        weft__unlock(&sched.lock);
+        for (int32_t i = 0; i < nglob; i++) {
+            weft__lock(&sched.lock);
+            P *p2 = weft__pidleget();
+            weft__unlock(&sched.lock);
+            if (!p2)
+                break;
+            startm(p2, false);
+        }
+    }
+    if (!pp)
+        return;
+    G *gp;
+    while ((gp = glistpop(l)) != NULL)
+        weft__runqput(pp, gp, false);   /* its release publishes the waker's writes */
+    weft__wakep();
 }
 
 static void startm(P *pp, bool spinning)
@@ -586,11 +700,22 @@ top:
         if (gp)
             return gp;
     }
-    /* The network, without blocking (ready Gs land on our queue). */
-    if (AO_load(&weft__netpoll_waiters) > 0 && AO_load(&weft__netpoll_lastpoll) != 0 &&
-        weft__netpoll(0) > 0) {
-        if ((gp = weft__runqget(pp, inheritTime)) != NULL)
+    /* The network, without blocking: we run the first G it readies and
+     * queue the others (Go's order).  Not while an M is blocked in the
+     * poller (lastpoll 0): that M gets the events, and our poll must not
+     * end its "blocked" mark (then two Ms could block there at once).  The
+     * CAS moves the timestamp on for sysmon only if nobody else has since
+     * our load; either way whoever won the race polls. */
+    AO_t last = AO_load(&weft__netpoll_lastpoll);
+    if (AO_load(&weft__netpoll_waiters) > 0 && last != 0 &&
+        AO_compare_and_swap_full(&weft__netpoll_lastpoll, last, (AO_t)weft__nanotime())) {
+        weft__glist l;
+        weft__netpoll(0, &l);
+        if ((gp = glistpop(&l)) != NULL) {
+            weft__injectglist(&l);
+            readyg(gp);
             return gp;
+        }
     }
     /* Steal, if not too many Ms are already at it (step 1). */
     AO_t procs = AO_load(&weft__gomaxprocs);
@@ -649,23 +774,49 @@ top:
     }
     /* Block in the poller, until the next timer at most, if goroutines wait
      * on fds and no other M is already blocked there (lastpoll = 0 marks
-     * it).  What it readies goes to the global queue; then find a P. */
-    AO_t last = AO_load(&weft__netpoll_lastpoll);
+     * it, and only we set it again).  Then, as Go's findrunnable: take an
+     * idle P first and run one of the Gs the poll readied on this M, with
+     * the others queued and Ms started for them only if there are idle Ps
+     * (injectglist); no idle P: they all go to the global queue, for the
+     * busy Ps.  Readying them before holding a P would wake another
+     * thread to run each while this one went back to sleep. */
+    last = AO_load(&weft__netpoll_lastpoll);
     if (AO_load(&weft__netpoll_waiters) > 0 && last != 0 &&
         AO_compare_and_swap_full(&weft__netpoll_lastpoll, last, 0)) {
+        if (AO_load(&sched.exiting)) {
+            /* The end of main may have come after our look at the top,
+             * and its netpoll_break been taken by the M that was blocked
+             * here before us (our CAS comes after its wake-up, which comes
+             * after exiting): we would sleep in epoll_wait for good. */
+            AO_store(&weft__netpoll_lastpoll, (AO_t)weft__nanotime());
+            goto top;
+        }
         int64_t next = weft__nexttimer();
         int64_t delay = next == 0 ? -1 : next - weft__nanotime();
         if (next != 0 && delay < 0)
             delay = 0;
+        weft__glist l;
         AO_store(&m->blocked, 1);
-        weft__netpoll(delay);       /* sets lastpoll again */
+        weft__netpoll(delay, &l);
         AO_store(&m->blocked, 0);
+        /* store: ends the "blocked in the poller" mark; pairs with the
+         * CAS of the next M to block there (a hint otherwise) */
+        AO_store(&weft__netpoll_lastpoll, (AO_t)weft__nanotime());
         weft__lock(&sched.lock);
         P *p2 = weft__pidleget();
         weft__unlock(&sched.lock);
-        if (p2)
-            weft__acquirep(m, p2);
-        goto top;
+        if (!p2) {
+            weft__injectglist(&l);
+            goto top;       /* no P: stopm */
+        }
+        weft__acquirep(m, p2);
+        /* At the end of main (netpoll_break woke us) nothing runs again. */
+        if (!AO_load(&sched.exiting) && (gp = glistpop(&l)) != NULL) {
+            weft__injectglist(&l);
+            readyg(gp);
+            return gp;
+        }
+        goto top;           /* a timer woke us: run it */
     }
     /* Sleep until the next timer anywhere is due (not a fixed tick). */
     int64_t next = weft__nexttimer();
@@ -916,15 +1067,7 @@ void weft__ready(G *gp, bool next)
      * reach whoever runs gp through runqput's release (runnext CAS or the
      * store-release of runqtail) or sched.lock, paired with the
      * consumer's acquire. */
-    if (unlikely(AO_load(&gp->atomicstatus) != Gwaiting))
-        weft__throw("ready: bad g status");
-    /* A goroutine profile that has not recorded gp yet does it now, while
-     * gp still shows what it waited for (g.c; a waker without a P leaves
-     * it to gogo). */
-    if (unlikely(AO_load(&sched.gprofiling)))
-        weft__gprof_execute(gp);
-    AO_store(&gp->atomicstatus, Grunnable);
-    gp->waitreason = waitReasonZero;
+    readyg(gp);
     G *me = weft__getg();
     M *m = me ? me->m : NULL;
     if (m && m->p) {

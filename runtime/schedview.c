@@ -46,6 +46,7 @@ void weft__view_sched(weft__schedsnap *out)
     out->nmidlelocked = sched.nmidlelocked;
     out->stopwait = sched.stopwait;
     out->sysmon = sched.sysmon_started;
+    out->sysmonwait = sched.sysmonwait;
 }
 
 /* a clock hint, written by sysmon with a plain store: no ordering needed */

@@ -1,8 +1,9 @@
 /*
  * sysmon.c — the system monitor: a thread with no P that watches the Ps.
  *
- * It sleeps 20 µs, doubling after 50 idle rounds up to 10 ms, and each time
- * it wakes:
+ * It sleeps 20 µs, doubling after 50 idle rounds up to 10 ms, or, once every
+ * P is idle, until a P is taken again (sysmonwait below), and each time it
+ * wakes:
  *   - retakes the P of an M that has been in a syscall (weft_syscall_enter)
  *     since its previous look, and hands it to another M (handoffp);
  *   - flags the G of a P that has run the same G for more than 10 ms, so the
@@ -133,6 +134,46 @@ static uint32_t retake(int64_t now)
     return n;
 }
 
+/* Go's sysmonwait: when every P is idle nothing needs watching (no
+ * goroutine runs, no P waits in a syscall, and the timers and the network
+ * have an idle M each, asleep until the next timer or blocked in
+ * epoll_wait), so sysmon sleeps until a P is taken off the idle list
+ * (sched.c's sysmonwake) instead of waking every 10 ms for nothing: an
+ * idle program costs no CPU and no wake-ups.  Only once sysmon has backed
+ * off to its longest tick (the caller's condition): a program that goes
+ * idle and busy again many times a second then wakes sysmon at most once
+ * per tick, as often as the tick would have (after a wake-up the caller
+ * sleeps a whole tick before it looks again).  Not with SCHEDDEBUG's
+ * schedtrace, whose dumps are due on time (Go's rule too). */
+static void sysmonwait(void)
+{
+    if (weft__debug.schedtrace > 0)
+        return;
+    /* load-acquire, both: only a hint; the condition is checked again
+     * under sched.lock, which the idle-list updates hold */
+    if (AO_load(&sched.npidle) != AO_load_acquire(&weft__gomaxprocs))
+        return;
+    weft__lock(&sched.lock);
+    if (AO_load(&sched.npidle) != AO_load(&weft__gomaxprocs) || AO_load(&sched.exiting) ||
+        AO_load(&sysmon_stop_flag)) {
+        weft__unlock(&sched.lock);
+        return;
+    }
+    sched.sysmonwait = true;
+    sched.nsysmonwait++;
+    weft__unlock(&sched.lock);
+    weft__notesleep(&sched.sysmonnote);
+    weft__lock(&sched.lock);
+    sched.sysmonwait = false;   /* already, unless the wake-up is the shutdown's */
+    /* The end of main stores exiting (under sched.lock) before it wakes
+     * us: if we do not see it here, its wake-up comes after this clear.
+     * (weft__sysmon_stop's flag is not under the lock, but it only ever
+     * follows the end of main.) */
+    if (!AO_load(&sched.exiting) && !AO_load(&sysmon_stop_flag))
+        weft__noteclear(&sched.sysmonnote);
+    weft__unlock(&sched.lock);
+}
+
 static void *sysmon(void *arg)
 {
     (void)arg;
@@ -153,6 +194,12 @@ static void *sysmon(void *arg)
             delay *= 2;
         if (delay > maxdelay)
             delay = maxdelay;
+        /* Woken from it, sysmon still sleeps its tick before it looks:
+         * what woke it may be gone by then, and looking at once would
+         * send it straight back to sleep, to be woken again by the next
+         * P taken — a wake-up per idle spell instead of per tick. */
+        if (delay == maxdelay)
+            sysmonwait();
         if (weft__notetsleep(&sched.sysmonnote, delay * 1000))
             break;      /* woken: shutdown */
         int64_t now = weft__nanotime();
@@ -167,8 +214,12 @@ static void *sysmon(void *arg)
         AO_t last = AO_load(&weft__netpoll_lastpoll);
         if (AO_load(&weft__netpoll_waiters) > 0 && last != 0 &&
             (int64_t)last + 10 * 1000 * 1000 < now &&
-            AO_compare_and_swap_full(&weft__netpoll_lastpoll, last, (AO_t)now))
-            weft__netpoll(0);
+            AO_compare_and_swap_full(&weft__netpoll_lastpoll, last, (AO_t)now)) {
+            /* No P here: they go to the global queue, each with an M. */
+            weft__glist l;
+            weft__netpoll(0, &l);
+            weft__injectglist(&l);
+        }
         if (retake(now) != 0)
             idle = 0;
         else

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "runtime.h"
 #include "testutil.h"
 
 static void expect(const char *mode, int code, const char *in_err, const char *in_out)
@@ -44,4 +45,46 @@ Test(deadlock, a_locked_main_blocked_for_ever_is_fatal, .timeout = 60)
 Test(deadlock, sleepers_are_not_a_deadlock, .timeout = 60)
 {
     expect("sleeping", 0, NULL, "sleeping: ok");
+}
+
+/* The deadlock check runs whenever the last M goes idle, and here an M
+ * waiting for a timer is idle: with a ticker, that is every tick.  Its
+ * walk over every goroutine (tens of ms with a million parked, under
+ * sched.lock) made the ticker itself late, so the cheap reasons not to
+ * report (a timer pending, goroutines waiting on fds) come first: a ticker
+ * among parked goroutines never walks them. */
+static weft_chan *tk_never;
+
+static void tk_parked(void *arg)
+{
+    (void)arg;
+    char c;
+    weft_chan_recv(tk_never, &c);
+}
+
+static int64_t tk_walks;
+
+static void tk_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    tk_never = weft_chan_new(1, 0);
+    for (int i = 0; i < 10000; i++)
+        cr_assert_gt(weft_go(tk_parked, NULL), 0);
+    weft_sleep(10 * 1000 * 1000);
+    weft__lock(&sched.lock);
+    int64_t before = sched.ndeadwalks;
+    weft__unlock(&sched.lock);
+    for (int i = 0; i < 200; i++)
+        weft_sleep(1000 * 1000);
+    weft__lock(&sched.lock);
+    tk_walks = sched.ndeadwalks - before;
+    weft__unlock(&sched.lock);
+}
+
+Test(deadlock, a_ticker_among_parked_goroutines_never_walks_them, .timeout = 60)
+{
+    cr_assert_eq(weft_main(tk_main, NULL), 0);
+    cr_assert_eq(tk_walks, 0, "the deadlock check walked every goroutine %lld times in 200 ticks",
+                 (long long)tk_walks);
 }

@@ -48,8 +48,9 @@ static void dump(weft__out *s, bool detailed, int *raw)
         weft__outf(s, "]\n");
         return;
     }
-    weft__outf(s, " gcwaiting=%s nmidlelocked=%d stopwait=%d sysmonwait=false\n",
-              sn.gcwaiting ? "true" : "false", sn.nmidlelocked, sn.stopwait);
+    weft__outf(s, " gcwaiting=%s nmidlelocked=%d stopwait=%d sysmonwait=%s\n",
+              sn.gcwaiting ? "true" : "false", sn.nmidlelocked, sn.stopwait,
+              sn.sysmonwait ? "true" : "false");
     for (uint32_t i = 0; weft__view_p(i, &pv); i++)
         weft__outf(s, "  P%d: status=%d schedtick=%u syscalltick=%u m=%lld runqsize=%u gfreecnt=%d timerslen=%d\n",
                   pv.id, pv.status, pv.schedtick, pv.syscalltick, (long long)pv.m, pv.runqsize,

@@ -76,6 +76,7 @@ typedef struct weft__schedsnap {
     int32_t nmidlelocked;   /* lock: locked Ms waiting for their G */
     int32_t stopwait;       /* lock: Ps still to stop */
     bool sysmon;            /* sysmon is running */
+    bool sysmonwait;        /* lock: sysmon sleeps until a P is taken (every P idle) */
 } weft__schedsnap;
 void weft__view_sched(weft__schedsnap *out);
 
