@@ -77,6 +77,20 @@ static void schedtrace_to(int fd, void *arg)
     weft_schedtrace(fd, true);
 }
 
+/* Starts a plain thread running fn and parks the calling goroutine until
+ * a byte arrives on rfd (written by that thread or by a goroutine), then
+ * joins the thread from a syscall bracket. */
+static void park_with_thread(void *(*fn)(void *), int rfd)
+{
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fn, NULL), 0);
+    char c;
+    cr_assert_eq(weft_read(rfd, &c, 1), 1);
+    weft_syscall_enter();
+    pthread_join(t, NULL);
+    weft_syscall_exit();
+}
+
 /* ---- an idle program: no periodic wake-ups --------------------------------------- */
 
 /* Every goroutine parked (on a channel, and one on a pipe, so that an M
@@ -126,13 +140,7 @@ static void idle_main(void *arg)
     for (int i = 0; i < 100; i++)
         cr_assert_gt(weft_go(idle_chan, NULL), 0);
     cr_assert_gt(weft_go(idle_fd, NULL), 0);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, idle_watcher, NULL), 0);
-    char c;
-    cr_assert_eq(weft_read(idle_pipe[0], &c, 1), 1);
-    weft_syscall_enter();
-    pthread_join(t, NULL);
-    weft_syscall_exit();
+    park_with_thread(idle_watcher, idle_pipe[0]);
 }
 
 Test(sysmon, an_idle_program_does_not_wake_up, .timeout = 120)
@@ -217,13 +225,7 @@ static void tm_main(void *arg)
     weft_maxprocs(2);
     cr_assert_eq(pipe(tm_pipe), 0);
     cr_assert_gt(weft_go(tm_sleeper, NULL), 0);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, tm_watcher, NULL), 0);
-    char c;
-    cr_assert_eq(weft_read(tm_pipe[0], &c, 1), 1);
-    weft_syscall_enter();
-    pthread_join(t, NULL);
-    weft_syscall_exit();
+    park_with_thread(tm_watcher, tm_pipe[0]);
 }
 
 Test(sysmon, timers_fire_while_sysmon_sleeps, .timeout = 60)
@@ -252,13 +254,7 @@ static void *dw_waker(void *arg)
 static void idle_spell(void)
 {
     cr_assert_eq(pipe(dw_pipe), 0);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, dw_waker, NULL), 0);
-    char c;
-    cr_assert_eq(weft_read(dw_pipe[0], &c, 1), 1);
-    weft_syscall_enter();
-    pthread_join(t, NULL);
-    weft_syscall_exit();
+    park_with_thread(dw_waker, dw_pipe[0]);
     weft_close(dw_pipe[0]);
     close(dw_pipe[1]);
 }
