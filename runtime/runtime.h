@@ -91,6 +91,7 @@ typedef enum {
     waitReasonLockedThread,     /* weft: a locked G's M waiting for its G */
     waitReasonCount
 } weft__waitreason;
+extern const char *const weft__waitreason_names[waitReasonCount];
 const char *weft__waitreason_str(int r);
 const char *weft__waitreason_call(int r);
 
