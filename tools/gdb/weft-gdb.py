@@ -38,6 +38,7 @@
 # runs) to lift the guards, and after it weft__stack_guards(0) puts them
 # back (runtime/stack.c).  A kernel core dump needs none of this.
 
+import re
 import struct
 
 import gdb
@@ -493,6 +494,35 @@ code, past weft's functions; "goroutine N bt" shows the whole stack."""
             gdb.write("%s %*s  %-*s  %s\n" % (mark, wid, goid, wst, status, where))
 
 
+_LEVEL = re.compile(r"^#(\d+)(\s+)")
+
+
+def _goroutine_bt(skip, btargs):
+    """bt of the armed goroutine: gdb numbers frames from the selected
+    thread's innermost, and the first `skip` are the thread's (the ones
+    the unwinder stands in for).  They are left out and the rest numbered
+    from 0; a frame count in btargs counts the goroutine's frames."""
+    args = []
+    for a in btargs.split():
+        args.append(str(int(a) + skip) if a.isdigit() else a)
+    out = gdb.execute("backtrace " + " ".join(args), to_string=True)
+    lines = out.splitlines(True)
+    for i, line in enumerate(lines):
+        m = _LEVEL.match(line)
+        if m and int(m.group(1)) == skip:
+            break
+    else:
+        return out
+    res = []
+    for line in lines[i:]:
+        m = _LEVEL.match(line)
+        if m:
+            level = ("#%d" % (int(m.group(1)) - skip)).ljust(len(m.group(0)))
+            line = level + line[m.end():]
+        res.append(line)
+    return "".join(res)
+
+
 def _backtrace(d, threads, g, btargs):
     """Writes goroutine g's header and backtrace."""
     name = g.name()
@@ -517,17 +547,7 @@ def _backtrace(d, threads, g, btargs):
                 if first is None:
                     gdb.write("(gdb found no frame in its saved context)\n")
                 else:
-                    # bt numbers frames from the thread's innermost; ours
-                    # start after the frames the unwinder stood in for.
-                    out = gdb.execute("backtrace " + btargs, to_string=True)
-                    lines = out.splitlines(True)
-                    mark = "#%d " % first.level()
-                    for i, line in enumerate(lines):
-                        if line.startswith(mark):
-                            gdb.write("".join(lines[i:]))
-                            break
-                    else:
-                        gdb.write(out)
+                    gdb.write(_goroutine_bt(first.level(), btargs))
     if g.gopc:
         creator = _funcline(g.gopc - 1)
         gdb.write("created by %s%s\n" % (creator, " in goroutine %d" % g.parentgoid
@@ -540,9 +560,10 @@ class GoroutineCommand(gdb.Command):
 Usage: goroutine N bt [OPTIONS]
        goroutine all bt [OPTIONS]
 N is a goroutine id, as 'info goroutines' lists them; OPTIONS are bt's
-(full, -frame-arguments all, a frame count, ...).  Frames are numbered
-from the selected thread's innermost frame, which stands in for the
-switch into the goroutine; the goroutine's own frames follow it."""
+(full, -frame-arguments all, a frame count, ...).  A goroutine on a
+thread (running, or in a system call) is shown as that thread's stack;
+a parked one from the context it saved, innermost frame first (weft's
+own frames of the switch, then the call that parked it)."""
 
     def __init__(self):
         super(GoroutineCommand, self).__init__("goroutine", gdb.COMMAND_STACK)
