@@ -87,10 +87,13 @@ check_list() {
 goid() { goroutines "$1" | grep -E "$2" | head -n 1 | awk '{ print ($1 == "*" ? $2 : $1) }'; }
 
 # chain FILE FUNC...: one backtrace holds the frames FUNC... in order
-# (innermost first), the last of them the backtrace's last frame.
+# (innermost first), the last of them the backtrace's last frame.  Only
+# the lines after the goroutine's header count: gdb prints the current
+# frame of a core it opens as a "#0" line too.
 chain() {
     local f=$1; shift
-    local frames; frames=$(grep -E '^#[0-9]+ ' "$f" | sed -E 's/^#[0-9]+ +(0x[0-9a-f]+ in )?([^ ]+) .*/\2/')
+    local frames; frames=$(sed -n '/^goroutine [0-9]/,$p' "$f" | grep -E '^#[0-9]+ ' |
+                           sed -E 's/^#[0-9]+ +(0x[0-9a-f]+ in )?([^ ]+) .*/\2/')
     local want="$*" got
     got=$(echo "$frames" | grep -xE "$(echo "$want" | tr ' ' '|')" | tr '\n' ' ' | sed 's/ $//')
     [ "$got" = "$want" ] || fail "backtrace frames '$got', want '$want'"
