@@ -289,7 +289,12 @@ class _GoroutineUnwinder(gdb.unwinder.Unwinder):
             self.claimed = (pc, sp)
         elif self.claimed != (pc, sp):
             return None
-        info = pending.create_unwind_info(_FrameId(pending.read_register(spreg),
+        # The frame's id says its stack address is 0: gdb stops a walk at
+        # a frame "inner" to (below) the one before it, and the
+        # goroutine's frames, on a stack of their own, may lie anywhere
+        # relative to the thread's.
+        spval = pending.read_register(spreg)
+        info = pending.create_unwind_info(_FrameId(gdb.Value(0).cast(spval.type),
                                                    pending.read_register(pcreg)))
         for name, value in self.regs:
             info.add_saved_register(name, gdb.Value(value).cast(pending.read_register(name).type))
