@@ -166,27 +166,24 @@ class Descriptor(object):
             self._srcdir = self.string(self.srcdir) or ""
         return self._srcdir
 
-    def goroutines(self):
-        """Every G on the list (newest first), as G objects."""
-        addr = self.word(self.allg)
+    def _walk(self, head, size, link, make):
+        """The entries of the list whose head pointer is at head, newest
+        first, made from their bytes; a cycle (a torn list) ends it."""
+        addr = self.word(head)
         seen = set()
         while addr and addr not in seen:
             seen.add(addr)
-            buf = bytes(self.inferior.read_memory(addr, self.g_size))
-            g = G(self, addr, buf)
-            yield g
-            addr = self.int_at(buf, self.g_allglink)
+            buf = bytes(self.inferior.read_memory(addr, size))
+            yield make(self, addr, buf)
+            addr = self.int_at(buf, link)
+
+    def goroutines(self):
+        """Every G, as G objects."""
+        return self._walk(self.allg, self.g_size, self.g_allglink, G)
 
     def threads(self):
-        """Every M on the list, as M objects."""
-        addr = self.word(self.allm)
-        seen = set()
-        while addr and addr not in seen:
-            seen.add(addr)
-            buf = bytes(self.inferior.read_memory(addr, self.m_size))
-            m = M(self, addr, buf)
-            yield m
-            addr = self.int_at(buf, self.m_alllink)
+        """Every M, as M objects."""
+        return self._walk(self.allm, self.m_size, self.m_alllink, M)
 
 
 class G(object):
@@ -282,20 +279,18 @@ class _GoroutineUnwinder(gdb.unwinder.Unwinder):
     def __call__(self, pending):
         if self.regs is None:
             return None
-        pcreg, spreg = self.regs[0][0], self.regs[1][0]
-        pc = int(pending.read_register(pcreg))
-        sp = int(pending.read_register(spreg))
+        pcval = pending.read_register(self.regs[0][0])
+        spval = pending.read_register(self.regs[1][0])
+        key = (int(pcval), int(spval))
         if self.claimed is None:
-            self.claimed = (pc, sp)
-        elif self.claimed != (pc, sp):
+            self.claimed = key
+        elif self.claimed != key:
             return None
         # The frame's id says its stack address is 0: gdb stops a walk at
         # a frame "inner" to (below) the one before it, and the
         # goroutine's frames, on a stack of their own, may lie anywhere
         # relative to the thread's.
-        spval = pending.read_register(spreg)
-        info = pending.create_unwind_info(_FrameId(gdb.Value(0).cast(spval.type),
-                                                   pending.read_register(pcreg)))
+        info = pending.create_unwind_info(_FrameId(gdb.Value(0).cast(spval.type), pcval))
         for name, value in self.regs:
             info.add_saved_register(name, gdb.Value(value).cast(pending.read_register(name).type))
         return info
@@ -305,8 +300,8 @@ _unwinder = _GoroutineUnwinder()
 
 
 class _Armed(object):
-    """with _Armed(g, regs): gdb's frames are the selected thread's
-    innermost, then g's.  Frames are recomputed on entry and exit, and the
+    """with _Armed(regs): gdb's frames are the selected thread's
+    innermost, then those of the goroutine that saved regs.  Frames are recomputed on entry and exit, and the
     selected frame is put back."""
 
     def __init__(self, regs):
