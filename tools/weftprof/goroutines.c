@@ -53,6 +53,9 @@ void goroutines_fini(wp_goroutines *g)
     for (int i = 0; i < g->capnames; i++)
         free(g->names[i].name);
     free(g->names);
+    for (int i = 0; i < g->nscanned; i++)
+        free(g->scanned[i]);
+    free(g->scanned);
     free(g->ms);
     memset(g, 0, sizeof *g);
 }
@@ -175,14 +178,33 @@ static bool take_descriptor(wp_goroutines *g, uint64_t addr)
     return true;
 }
 
+/* Whether file was searched already; if not, notes that it now is. */
+static bool scanned(wp_goroutines *g, const char *file)
+{
+    for (int i = 0; i < g->nscanned; i++)
+        if (strcmp(g->scanned[i], file) == 0)
+            return true;
+    if (g->nscanned == g->capscanned) {
+        int nc = g->capscanned ? 2 * g->capscanned : 32;
+        char **n = realloc(g->scanned, (size_t)nc * sizeof *n);
+        if (!n)
+            return false;   /* searched again next time: slower, still right */
+        g->scanned = n;
+        g->capscanned = nc;
+    }
+    char *copy = strdup(file);
+    if (copy)
+        g->scanned[g->nscanned++] = copy;
+    return false;
+}
+
 void goroutines_lookup(wp_goroutines *g, pid_t tid)
 {
     int64_t now = wp_now();
     if (g->found || (g->tried && now - g->tried < LOOKUP_EVERY_NS))
         return;
     g->tried = now;
-    char path[64], line[4352], seen[64][256];
-    int nseen = 0;
+    char path[64], line[4352];
     snprintf(path, sizeof path, "/proc/%d/maps", (int)tid);
     FILE *f = fopen(path, "re");
     if (!f)
@@ -194,15 +216,8 @@ void goroutines_lookup(wp_goroutines *g, pid_t tid)
             continue;
         char *file = line + pathat;
         file[strcspn(file, "\n")] = 0;
-        if (file[0] != '/' || off != 0)
-            continue;   /* anonymous, [vdso], or not the file's first page */
-        bool dup = false;
-        for (int i = 0; i < nseen && !dup; i++)
-            dup = strcmp(seen[i], file) == 0;
-        if (dup)
-            continue;
-        if (nseen < 64)
-            snprintf(seen[nseen++], sizeof seen[0], "%s", file);
+        if (file[0] != '/' || off != 0 || scanned(g, file))
+            continue;   /* anonymous, [vdso], not the file's first page, or done */
         uint64_t addr = symbol_in(tid, file, lo, "weft_debug_info");
         if (addr)
             take_descriptor(g, addr);

@@ -30,6 +30,8 @@ typedef struct wp_goroutines {
     bool found;                    /* desc is the target's, checked */
     struct weft_debug_info desc;
     int64_t tried;                 /* when the descriptor was last looked for (ns), 0 = never */
+    char **scanned;                /* files already searched for it (this exec) */
+    int nscanned, capscanned;
     uint64_t allm;                 /* the allm head the cache below was built from */
     wp_mcache *ms;                 /* Ms by thread, as of that head */
     int nms, capms;
@@ -47,7 +49,8 @@ void goroutines_exec(wp_goroutines *g);
 /* While the target runs: looks for the descriptor in the objects it has
  * mapped (through thread tid's /proc entries), unless found already or
  * looked for less than half a second ago (a program started with -- CMD
- * maps libweft.so only after its exec). */
+ * maps libweft.so only after its exec).  Each file is searched once; a
+ * later look reads only the list of mappings, for files new since. */
 void goroutines_lookup(wp_goroutines *g, pid_t tid);
 
 /* While thread tid is stopped: the id of the goroutine it runs (> 0), 0
