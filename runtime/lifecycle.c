@@ -15,9 +15,16 @@
 #include <unistd.h>
 
 #include "park.h"
+#include "diag/debuginfo.h"
 #include "diag/symtab.h"
 
 static void wake_all_ms(void);
+
+/* Every program that boots weft links the debug descriptor (debuginfo.c),
+ * which debuggers and weftprof look for, and gdb's extension with it: this
+ * reference pulls its object out of libweft.a. */
+extern const struct weft_debug_info weft_debug_info;
+__attribute__((used)) static const struct weft_debug_info *const debuginfo = &weft_debug_info;
 
 static stack_t m0_oldaltstack;
 

@@ -91,6 +91,7 @@ typedef enum {
     waitReasonLockedThread,     /* weft: a locked G's M waiting for its G */
     waitReasonCount
 } weft__waitreason;
+extern const char *const weft__waitreason_names[waitReasonCount];
 const char *weft__waitreason_str(int r);
 const char *weft__waitreason_call(int r);
 
@@ -578,6 +579,7 @@ void weft__stackcache_flush(P *pp);
 void weft__stackfreeall(void);                       /* shutdown */
 void weft__stackfree_own(weft__stack *s);            /* shutdown: a G's own-size stack */
 bool weft__stack_guard_hit(G *gp, uintptr_t addr);
+int  weft__stack_guards(int lift);   /* a debugger's gcore: lift (1) / restore (0) every guard */
 
 /* ---- timer.c ------------------------------------------------------------------ */
 int  weft__addtimer(weft__timer *t);       /* on the current P; -ENOMEM */

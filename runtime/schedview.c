@@ -122,31 +122,34 @@ static const char *gstatusname(AO_t st)
     return st < sizeof names / sizeof names[0] ? names[st] : "???";
 }
 
+/* Go's wait-reason strings (runtime2.go waitReasonStrings); the debug
+ * descriptor (debuginfo.c) points tools at this table. */
+const char *const weft__waitreason_names[waitReasonCount] = {
+    [waitReasonZero] = "",
+    [waitReasonIOWait] = "IO wait",
+    [waitReasonSemacquire] = "semacquire",
+    [waitReasonSleep] = "sleep",
+    [waitReasonChanReceiveNilChan] = "chan receive (nil chan)",
+    [waitReasonChanSendNilChan] = "chan send (nil chan)",
+    [waitReasonSelectNoCases] = "select (no cases)",
+    [waitReasonSelect] = "select",
+    [waitReasonChanReceive] = "chan receive",
+    [waitReasonChanSend] = "chan send",
+    [waitReasonSyncCondWait] = "sync.Cond.Wait",
+    [waitReasonSyncMutexLock] = "sync.Mutex.Lock",
+    [waitReasonSyncRWMutexRLock] = "sync.RWMutex.RLock",
+    [waitReasonSyncRWMutexLock] = "sync.RWMutex.Lock",
+    [waitReasonSyncWaitGroupWait] = "sync.WaitGroup.Wait",
+    [waitReasonPreempted] = "preempted",
+    [waitReasonStoppingTheWorld] = "stopping the world",
+    [waitReasonLockedThread] = "locked thread",
+};
+
 const char *weft__waitreason_str(int r)
 {
-    static const char *const names[waitReasonCount] = {
-        [waitReasonZero] = "",
-        [waitReasonIOWait] = "IO wait",
-        [waitReasonSemacquire] = "semacquire",
-        [waitReasonSleep] = "sleep",
-        [waitReasonChanReceiveNilChan] = "chan receive (nil chan)",
-        [waitReasonChanSendNilChan] = "chan send (nil chan)",
-        [waitReasonSelectNoCases] = "select (no cases)",
-        [waitReasonSelect] = "select",
-        [waitReasonChanReceive] = "chan receive",
-        [waitReasonChanSend] = "chan send",
-        [waitReasonSyncCondWait] = "sync.Cond.Wait",
-        [waitReasonSyncMutexLock] = "sync.Mutex.Lock",
-        [waitReasonSyncRWMutexRLock] = "sync.RWMutex.RLock",
-        [waitReasonSyncRWMutexLock] = "sync.RWMutex.Lock",
-        [waitReasonSyncWaitGroupWait] = "sync.WaitGroup.Wait",
-        [waitReasonPreempted] = "preempted",
-        [waitReasonStoppingTheWorld] = "stopping the world",
-        [waitReasonLockedThread] = "locked thread",
-    };
     if (r < 0 || r >= waitReasonCount)
         return "unknown wait reason";
-    return names[r];
+    return weft__waitreason_names[r];
 }
 
 /* The public calls that park with wait reason r, for messages about a

@@ -24,6 +24,17 @@
  * memory is only unmapped when the runtime shuts down.  Odd-size stacks
  * (weft_attr.stack_size) get their own mapping and are unmapped when their
  * goroutine ends.
+ *
+ * Guard pages and core files.  The kernel's core dump skips guard pages
+ * and holds every stack.  gdb's gcore does not: it copies each mapping
+ * through /proc/PID/mem in 1 MiB pieces and abandons the rest of a
+ * mapping at the first piece that fails to read, and any piece that
+ * touches a guard page fails, so a gcore of a slab would hold zeros.
+ * gdb's extension (tools/gdb/weft-gdb.py) therefore hooks gcore: with
+ * every thread stopped it calls weft__stack_guards(1) (found through the
+ * debug descriptor, debuginfo.c) to lift the guards, lets gcore copy the
+ * slabs whole, and calls weft__stack_guards(0) to put them back before
+ * the program runs again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +57,9 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
 
 #define GUARD_SIZE  (64 * 1024)
 #define SLAB_STACKS 64
@@ -55,11 +69,19 @@ enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
 
 size_t weft__stack_default = WEFT_STACK_DEFAULT;
 
+/* A slab mapping.  The list of them is prepended under stacklock and read
+ * without it by weft__stack_guards, which a debugger calls while every
+ * thread is stopped, possibly one inside stacklock. */
+typedef struct slab {
+    uintptr_t base;         /* const */
+    int nstacks;            /* const: stacks carved in it, each above its guard */
+    struct slab *next;      /* const after publication: the next older slab */
+} slab;
+
 static weft__mutex stacklock = WEFT__MUTEX_INIT(LOCKRANK_STACK);
 static weft__stack *freelist;       /* stacklock */
 static int32_t nfree;               /* stacklock */
-static void **slabs;                /* stacklock: bases of slab mappings */
-static size_t nslabs, capslabs;     /* stacklock */
+static AO_t slabs;                  /* stacklock to write: the newest slab * */
 static size_t slabslot;             /* const after init: GUARD_SIZE + default stack */
 static int guardmode;               /* const after init */
 static AO_t nmprotected;            /* atomic: guards made with mprotect */
@@ -127,19 +149,16 @@ static weft__stack *describe(uintptr_t base, size_t size, uint8_t kind)
 /* stacklock held: maps a new slab and puts its stacks on the free list. */
 static int newslab(void)
 {
-    if (nslabs == capslabs) {
-        size_t nc = capslabs ? capslabs * 2 : 64;
-        void **ns = realloc(slabs, nc * sizeof *ns);
-        if (!ns)
-            return -ENOMEM;
-        slabs = ns;
-        capslabs = nc;
-    }
+    slab *sl = malloc(sizeof *sl);
+    if (!sl)
+        return -ENOMEM;
     size_t len = (size_t)SLAB_STACKS * slabslot;
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
+    if (p == MAP_FAILED) {
+        free(sl);
         return -ENOMEM;
+    }
     int made = 0;
     for (int i = 0; i < SLAB_STACKS; i++) {
         uintptr_t base = (uintptr_t)p + (size_t)i * slabslot;
@@ -153,9 +172,17 @@ static int newslab(void)
     }
     if (made == 0) {
         munmap(p, len);
+        free(sl);
         return -ENOMEM;
     }
-    slabs[nslabs++] = p;
+    sl->base = (uintptr_t)p;
+    sl->nstacks = made;
+    sl->next = (slab *)AO_load(&slabs);
+    /* store-release: publishes the record to weft__stack_guards, which
+     * reads the head without stacklock (it reads it plainly too: every
+     * thread is stopped then, but the record must be complete in memory
+     * before the head names it) */
+    AO_store_release(&slabs, (AO_t)sl);
     return 0;
 }
 
@@ -241,23 +268,25 @@ void weft__stackcache_flush(P *pp)
 void weft__stackfreeall(void)
 {
     weft__lock(&stacklock);
-    for (size_t i = 0; i < nslabs; i++) {
-        for (int k = 0; k < SLAB_STACKS; k++) {
-            uintptr_t base = (uintptr_t)slabs[i] + (size_t)k * slabslot;
+    slab *sl = (slab *)AO_load(&slabs);
+    /* store: unpublished before the slabs go (any reader stopped the world) */
+    AO_store(&slabs, 0);
+    while (sl) {
+        slab *next = sl->next;
+        for (int k = 0; k < sl->nstacks; k++) {
+            uintptr_t base = sl->base + (size_t)k * slabslot;
             weft__stack *s = (weft__stack *)((base + slabslot - sizeof(weft__stack)) &
                                              ~(uintptr_t)(CACHELINE - 1));
-            if (s->lo == base + GUARD_SIZE)   /* a stack was carved here */
-                VALGRIND_STACK_DEREGISTER(s->vgid);
+            VALGRIND_STACK_DEREGISTER(s->vgid);
         }
-        weft__asan_fresh_stack((uintptr_t)slabs[i] + GUARD_SIZE,
-                               (uintptr_t)slabs[i] + (size_t)SLAB_STACKS * slabslot);   /* see stackfree */
-        munmap(slabs[i], (size_t)SLAB_STACKS * slabslot);
+        weft__asan_fresh_stack(sl->base + GUARD_SIZE,
+                               sl->base + (size_t)SLAB_STACKS * slabslot);   /* see stackfree */
+        munmap((void *)sl->base, (size_t)SLAB_STACKS * slabslot);
+        free(sl);
+        sl = next;
     }
     if (guardmode == GUARD_MPROTECT)
         AO_store(&nmprotected, 0);
-    free(slabs);
-    slabs = NULL;
-    nslabs = capslabs = 0;
     freelist = NULL;
     nfree = 0;
     weft__unlock(&stacklock);
@@ -274,4 +303,47 @@ void weft__stackfree_own(weft__stack *s)
 {
     if (s && s->kind == STACK_OWN)
         weft__stackfree(NULL, s);
+}
+
+/* For a debugger's gcore (see the top of this file): lift (lift = 1) or
+ * put back (0) the guard regions of every slab and of every live
+ * goroutine's own-size stack.  The debugger calls it with every thread
+ * stopped, so it takes no lock (a stopped thread may hold any) and reads
+ * the slab list and allg as published; a slab or stack still being set up
+ * by a stopped thread is left as it is.  Returns the number of regions
+ * changed, or -errno of the first madvise that failed.  Guards made with
+ * mprotect need nothing: gdb skips a mapping nobody may read. */
+int weft__stack_guards(int lift)
+{
+    if (guardmode != GUARD_MADVISE)
+        return 0;
+    int n = 0, err = 0;
+    /* load-acquire: pairs with newslab's store-release of the head */
+    for (slab *sl = (slab *)AO_load_acquire(&slabs); sl; sl = sl->next) {
+        if (lift) {
+            /* one call clears every guard of the slab */
+            if (madvise((void *)sl->base, (size_t)SLAB_STACKS * slabslot, MADV_GUARD_REMOVE) != 0)
+                err = err ? err : -errno;
+            else
+                n += sl->nstacks;
+            continue;
+        }
+        for (int k = 0; k < sl->nstacks; k++) {
+            if (madvise((void *)(sl->base + (size_t)k * slabslot), GUARD_SIZE, MADV_GUARD_INSTALL) != 0)
+                err = err ? err : -errno;
+            else
+                n++;
+        }
+    }
+    /* load-acquire: pairs with allgadd's store-release, as in the dumps */
+    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
+        weft__stack *s = gp->stack;
+        if (!s || s->kind != STACK_OWN)
+            continue;
+        if (madvise((void *)s->guardlo, GUARD_SIZE, lift ? MADV_GUARD_REMOVE : MADV_GUARD_INSTALL) != 0)
+            err = err ? err : -errno;
+        else
+            n++;
+    }
+    return err ? err : n;
 }

@@ -25,7 +25,8 @@ typedef struct {
     int nloc;
     int64_t *val;
     int nval;
-    int64_t lkey, lstr;
+    int64_t lkey, lstr;     /* the first label */
+    int64_t lkeys[4], lstrs[4]; /* every label, up to 4 */
     int nlabel;
 } tsample;
 typedef struct {
@@ -134,16 +135,25 @@ static void rsample(rd r, tsample *t)
         else if (f == 2)
             RREP(t->val, t->nval, wt, v, s);
         else if (f == 3) {
-            t->nlabel++;
+            int64_t key = 0, str = 0;
             uint32_t g;
             int wt2;
             uint64_t w;
             rd s2;
             while (rfield(&s, &g, &wt2, &w, &s2))
                 if (g == 1)
-                    t->lkey = (int64_t)w;
+                    key = (int64_t)w;
                 else if (g == 2)
-                    t->lstr = (int64_t)w;
+                    str = (int64_t)w;
+            if (t->nlabel == 0) {
+                t->lkey = key;
+                t->lstr = str;
+            }
+            if (t->nlabel < 4) {
+                t->lkeys[t->nlabel] = key;
+                t->lstrs[t->nlabel] = str;
+            }
+            t->nlabel++;
         }
     }
 }
@@ -332,9 +342,9 @@ static void check_valid(const tprof *t)
         cr_assert_eq(s->nval, t->nst, "mismatch: sample has %d values vs. %d types", s->nval, t->nst);
         for (int j = 0; j < s->nloc; j++)
             cr_assert_not_null(locbyid(t, s->loc[j]), "sample has nil location %llu", (unsigned long long)s->loc[j]);
-        cr_assert_leq(s->nlabel, 1);
-        if (s->nlabel)
-            S(t, s->lkey), S(t, s->lstr);
+        cr_assert_leq(s->nlabel, 2);
+        for (int j = 0; j < s->nlabel; j++)
+            S(t, s->lkeys[j]), S(t, s->lstrs[j]);
     }
 }
 

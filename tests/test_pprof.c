@@ -117,6 +117,44 @@ static const tsample *findsample(const tprof *t, const char *leaf, const char *l
 
 /* ---- tests --------------------------------------------------------------- */
 
+Test(pprof, two_labels_per_sample)
+{
+    weft__pprof *p = newcpu();
+    uintptr_t st[] = {0x1010, 0x2011};
+    int64_t v[2] = {1, 10000000};
+    weft__pprof_label a[2] = {{"thread", "weft-M1"}, {"goroutine", "7"}};
+    weft__pprof_label b[2] = {{"thread", "weft-M1"}, {"goroutine", "8"}};
+    cr_assert_eq(weft__pprof_add_labels(p, st, 2, true, v, a, 2), 0);
+    cr_assert_eq(weft__pprof_add_labels(p, st, 2, true, v, b, 2), 0);
+    cr_assert_eq(weft__pprof_add_labels(p, st, 2, true, v, a, 2), 0);
+    cr_assert_eq(weft__pprof_add_labels(p, st, 2, true, v, a, 1), 0, "a prefix of the labels");
+    tprof *t = roundtrip(p, NULL, NULL);
+    cr_assert_eq(t->nsmp, 3, "same stack, different labels: separate samples");
+    int seen7 = 0, seen8 = 0, thread_only = 0;
+    for (int i = 0; i < t->nsmp; i++) {
+        const tsample *s = &t->smp[i];
+        cr_assert_str_eq(S(t, s->lkeys[0]), "thread");
+        cr_assert_str_eq(S(t, s->lstrs[0]), "weft-M1");
+        if (s->nlabel == 1) {
+            thread_only++;
+            cr_assert_eq(s->val[0], 1);
+            continue;
+        }
+        cr_assert_eq(s->nlabel, 2);
+        cr_assert_str_eq(S(t, s->lkeys[1]), "goroutine");
+        if (strcmp(S(t, s->lstrs[1]), "7") == 0) {
+            seen7++;
+            cr_assert_eq(s->val[0], 2, "equal stacks and labels merge");
+        } else {
+            cr_assert_str_eq(S(t, s->lstrs[1]), "8");
+            seen8++;
+        }
+    }
+    cr_assert(seen7 == 1 && seen8 == 1 && thread_only == 1);
+    tprof_free(t);
+    weft__pprof_free(p);
+}
+
 Test(pprof, header_fields_and_sample_types)
 {
     weft__pprof *p = newcpu();
@@ -362,6 +400,10 @@ Test(pprof, bad_arguments_are_negative_errno)
     cr_assert_eq(weft__pprof_add(p, a, 1, false, NULL, NULL, NULL), -EINVAL);
     cr_assert_eq(weft__pprof_add(p, a, 1, false, v, "goroutine", NULL), -EINVAL);
     cr_assert_eq(weft__pprof_add(p, NULL, 0, false, v, NULL, NULL), 0, "an empty stack is allowed");
+    weft__pprof_label three[3] = {{"a", "1"}, {"b", "2"}, {"c", "3"}};
+    cr_assert_eq(weft__pprof_add_labels(p, a, 1, false, v, three, 3), -EINVAL);
+    weft__pprof_label half[1] = {{"a", NULL}};
+    cr_assert_eq(weft__pprof_add_labels(p, a, 1, false, v, half, 1), -EINVAL);
     cr_assert_eq(weft__pprof_add_mapping(p, 0x2000, 0x1000, 0, "x", NULL), -EINVAL);
     cr_assert_eq(weft__pprof_add_proc_mappings(p, -1), -EINVAL);
     cr_assert_eq(weft__pprof_add_proc_mappings(p, 0x7ffffff0), -ENOENT);

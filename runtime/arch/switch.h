@@ -33,4 +33,29 @@ void *weft__ctx_init(void *stack_top, void (*entry)(void));
  * context from weft__ctx_init, fp is 0. */
 void weft__ctx_frame(void *sp, uintptr_t *pc, uintptr_t *fp);
 
+/* The saved frame's layout (the tables at the top of arch/<cpu>/switch.S),
+ * for ctx.c and the debug descriptor (debuginfo.c), through which
+ * debuggers unwind a switched-out goroutine:
+ *   WEFT_CTX_FRAME  the context resumes with SP = saved SP + this
+ *   WEFT_CTX_PC     offset from the saved SP of the pc it resumes at
+ *   WEFT_CTX_FP     ... of its frame pointer (0 in a fresh context)
+ *   WEFT_CTX_REGS   {DWARF register number, offset} of every saved register */
+#if defined(__x86_64__)
+#define WEFT_CTX_FRAME 64
+#define WEFT_CTX_PC    56
+#define WEFT_CTX_FP    48
+#define WEFT_CTX_REGS  {6, 48}, {3, 40}, {12, 32}, {13, 24}, {14, 16}, {15, 8}
+#elif defined(__aarch64__)
+#define WEFT_CTX_FRAME 176
+#define WEFT_CTX_PC    104
+#define WEFT_CTX_FP    96
+#define WEFT_CTX_REGS                                                          \
+    {19, 16}, {20, 24}, {21, 32}, {22, 40}, {23, 48}, {24, 56}, {25, 64},      \
+    {26, 72}, {27, 80}, {28, 88}, {29, 96}, {30, 104},                         \
+    {72, 112}, {73, 120}, {74, 128}, {75, 136}, {76, 144}, {77, 152},          \
+    {78, 160}, {79, 168}
+/* switch.S: a fresh context's first code (clears x19/x29/x30, enters entry). */
+void weft__ctx_start(void) __attribute__((visibility("hidden")));
+#endif
+
 #endif

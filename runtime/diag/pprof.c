@@ -17,8 +17,8 @@
  *   Mapping        as added; a Location's mapping is the one containing its
  *                  address (0 if none), found by a linear scan at write time
  *                  (a process has tens of executable mappings)
- *   Sample         one per (stack of Location ids, label); adding the same
- *                  stack and label again adds the values
+ *   Sample         one per (stack of Location ids, labels); adding the same
+ *                  stack and labels again adds the values
  *
  * Wire format (protobuf; docs/formats.md, profile.proto): each field is a varint key
  * (field << 3 | wiretype) then, for wiretype 0, a base-128 varint (negative
@@ -156,7 +156,8 @@ typedef struct {
 typedef struct {
     uint32_t stk, nstk; /* location ids: p->stk[stk .. stk+nstk) */
     uint32_t vals;      /* values: p->vals[vals .. vals+ntypes) */
-    int64_t key, str;   /* label string indexes, 0/0 = none */
+    int64_t key[WEFT__PPROF_MAXLABELS], str[WEFT__PPROF_MAXLABELS]; /* label string indexes */
+    uint32_t nlabels;
 } psample;
 
 struct weft__pprof {
@@ -254,7 +255,9 @@ static int64_t fnid(P_ *p, int64_t name, int64_t file)
 static bool smpeq(const P_ *p, uint32_t i, const void *key)
 {
     const psample *k = key, *s = &p->smp[i];
-    return s->nstk == k->nstk && s->key == k->key && s->str == k->str &&
+    return s->nstk == k->nstk && s->nlabels == k->nlabels &&
+           memcmp(s->key, k->key, k->nlabels * sizeof *k->key) == 0 &&
+           memcmp(s->str, k->str, k->nlabels * sizeof *k->str) == 0 &&
            memcmp(p->stk + s->stk, p->stk + k->stk, k->nstk * sizeof *p->stk) == 0;
 }
 
@@ -310,17 +313,34 @@ void weft__pprof_set_time(weft__pprof *p, int64_t time_nanos, int64_t duration_n
 int weft__pprof_add(weft__pprof *p, const uintptr_t *pcs, int npcs, bool leaf_exact,
                     const int64_t *values, const char *label_key, const char *label_str)
 {
-    if (!p || npcs < 0 || (npcs && !pcs) || !values || !label_key != !label_str)
+    if (!label_key != !label_str)
         return -EINVAL;
-    int64_t key = intern(p, label_key), str = intern(p, label_str);
-    if (key < 0 || str < 0)
-        return -ENOMEM;
+    weft__pprof_label l = { label_key, label_str };
+    return weft__pprof_add_labels(p, pcs, npcs, leaf_exact, values, &l, label_key ? 1 : 0);
+}
+
+int weft__pprof_add_labels(weft__pprof *p, const uintptr_t *pcs, int npcs, bool leaf_exact,
+                           const int64_t *values, const weft__pprof_label *labels, int nlabels)
+{
+    if (!p || npcs < 0 || (npcs && !pcs) || !values || nlabels < 0 ||
+        nlabels > WEFT__PPROF_MAXLABELS || (nlabels && !labels))
+        return -EINVAL;
+    psample k = {p->nstk, (uint32_t)npcs, p->nvals, {0}, {0}, (uint32_t)nlabels};
+    uint64_t h = 2;
+    for (int i = 0; i < nlabels; i++) {
+        if (!labels[i].key || !labels[i].str)
+            return -EINVAL;
+        k.key[i] = intern(p, labels[i].key);
+        k.str[i] = intern(p, labels[i].str);
+        if (k.key[i] < 0 || k.str[i] < 0)
+            return -ENOMEM;
+        h = mix(mix(h, (uint64_t)k.key[i]), (uint64_t)k.str[i]);
+    }
     /* The location ids go at the tail of p->stk, kept only if the sample
      * is new. */
     if (RESERVE(p->stk, p->nstk, p->capstk, (uint32_t)npcs))
         return -ENOMEM;
     uint64_t *ids = p->stk + p->nstk;
-    uint64_t h = mix(mix(2, (uint64_t)key), (uint64_t)str);
     for (int i = 0; i < npcs; i++) {
         int64_t id = locid(p, pcs[i], !(i == 0 && leaf_exact));
         if (id < 0)
@@ -328,7 +348,6 @@ int weft__pprof_add(weft__pprof *p, const uintptr_t *pcs, int npcs, bool leaf_ex
         ids[i] = (uint64_t)id;
         h = mix(h, ids[i]);
     }
-    psample k = {p->nstk, (uint32_t)npcs, p->nvals, key, str};
     slot *sl;
     int64_t old = htlookup(p, &p->smph, (uint32_t)h, smpeq, &k, &sl);
     if (old < 0)
@@ -588,8 +607,8 @@ int weft__pprof_encode(weft__pprof *p, weft__pprof_symbolizer sym, void *arg,
         for (int j = 0; j < p->ntypes; j++)
             putvarint(&k, (uint64_t)p->vals[s->vals + (uint32_t)j]);
         putmsg(&m, 2, &k);
-        if (s->key || s->str) {
-            putints(&k, (uint64_t[]){(uint64_t)s->key, (uint64_t)s->str}, 2);
+        for (uint32_t j = 0; j < s->nlabels; j++) {
+            putints(&k, (uint64_t[]){(uint64_t)s->key[j], (uint64_t)s->str[j]}, 2);
             putmsg(&m, 3, &k);
         }
         putmsg(&b, 2, &m);

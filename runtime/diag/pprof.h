@@ -57,6 +57,13 @@ void weft__pprof_set_time(weft__pprof *p, int64_t time_nanos, int64_t duration_n
 int weft__pprof_add(weft__pprof *p, const uintptr_t *pcs, int npcs, bool leaf_exact,
                     const int64_t *values, const char *label_key, const char *label_str);
 
+/* The same with up to WEFT__PPROF_MAXLABELS string labels (weftprof's
+ * "thread" and "goroutine"); both strings of each are required. */
+#define WEFT__PPROF_MAXLABELS 2
+typedef struct weft__pprof_label { const char *key, *str; } weft__pprof_label;
+int weft__pprof_add_labels(weft__pprof *p, const uintptr_t *pcs, int npcs, bool leaf_exact,
+                           const int64_t *values, const weft__pprof_label *labels, int nlabels);
+
 /* Mappings: one per executable region.  build_id is hex, may be NULL. */
 int weft__pprof_add_mapping(weft__pprof *p, uint64_t start, uint64_t limit, uint64_t offset,
                             const char *file, const char *build_id);

@@ -8,7 +8,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 cmake --install "$build" --prefix "$prefix" > "$tmp/install.log"
-for f in include/weft.h lib/libweft.a lib/libweft.so lib/pkgconfig/weft.pc lib/cmake/weft/weftConfig.cmake; do
+for f in include/weft.h lib/libweft.a lib/libweft.so lib/pkgconfig/weft.pc lib/cmake/weft/weftConfig.cmake \
+         share/weft/gdb/weft-gdb.py; do
   if [ ! -e "$prefix/$f" ]; then
     # Debian puts libraries under lib/<triplet> when GNUInstallDirs says so.
     alt=$(find "$prefix" -path "*/${f#lib/}" -print -quit 2>/dev/null || true)
@@ -36,4 +37,14 @@ cmake -S "$src/tests/install" -B "$tmp/cm" -G Ninja -DCMAKE_PREFIX_PATH="$prefix
 cmake --build "$tmp/cm" > "$tmp/cmb.log" || { cat "$tmp/cmb.log"; exit 1; }
 LD_LIBRARY_PATH=$libdir "$tmp/cm/hello" | grep -q 'hello from goroutine' || { echo "find_package build failed to run"; exit 1; }
 "$tmp/cm/hello_static" | grep -q 'hello from goroutine' || { echo "find_package static build failed to run"; exit 1; }
-echo "install: pkg-config and find_package(weft) both work"
+# 3. gdb's extension and the debug descriptor travel with the library: in
+# libweft.so, and in a program linked with libweft.a.
+for f in "$libdir/libweft.so" "$tmp/hello_full" "$tmp/cm/hello_static"; do
+  # (through files: grep -q would end a pipe early, which pipefail reports)
+  readelf -p .debug_gdb_scripts "$f" > "$tmp/scripts.txt" 2>&1 || true
+  grep -q 'weft-gdb.py' "$tmp/scripts.txt" ||
+    { echo "install: $f has no weft-gdb.py in .debug_gdb_scripts"; exit 1; }
+  { nm "$f"; nm -D "$f"; } > "$tmp/syms.txt" 2>&1 || true
+  grep -q ' weft_debug_info$' "$tmp/syms.txt" || { echo "install: $f has no weft_debug_info symbol"; exit 1; }
+done
+echo "install: pkg-config and find_package(weft) both work; gdb's extension is in the library"

@@ -1,12 +1,13 @@
 /*
  * weftprof — an external sampling profiler for any running Linux process.
  *
- *   weftprof -p PID [-hz N] [-d SECONDS] [-o FILE.pb.gz] [--top K]
- *   weftprof [-hz N] [-d SECONDS] [-o FILE.pb.gz] [--top K] -- CMD ARGS...
+ *   weftprof -p PID [-hz N] [-d SECONDS] [-o FILE.pb.gz] [--top K] [--by-goroutine]
+ *   weftprof [-hz N] [-d SECONDS] [-o FILE.pb.gz] [--top K] [--by-goroutine] -- CMD ARGS...
  *
  * Every 1/N s it stops every thread of the target with PTRACE_INTERRUPT,
- * unwinds each with libunwind's ptrace module, and resumes them (tracer.c
- * has the protocol).  Stacks are counted as they come (profile.c) and named
+ * unwinds each with libunwind's ptrace module, notes the goroutine each
+ * runs if the target is a weft program (goroutines.c), and resumes them
+ * (tracer.c has the protocol).  Stacks are counted as they come (profile.c) and named
  * after the target resumes (symbols.c).  At the end — -d elapsed, Ctrl-C /
  * SIGTERM / SIGHUP, or the target exited — it detaches from every thread,
  * prints the histogram (report.c) and, with -o, writes a gzipped pprof file
@@ -14,7 +15,8 @@
  * keeps running as if never traced.
  *
  * The files: main.c (options, the sampling loop), tracer.c (ptrace),
- * sample.c (unwinding), symbols.c (names), profile.c (the stack store),
+ * sample.c (unwinding), goroutines.c (weft's goroutines), symbols.c
+ * (names), profile.c (the stack store),
  * report.c (histogram), pprofout.c (pprof), output.c (the -o file).
  */
 #include <errno.h>
@@ -38,14 +40,15 @@
 #define DETACH_TIMEOUT_NS (2 * 1000000000LL)  /* stopping everyone to detach */
 
 static const char usage_text[] =
-    "usage: weftprof -p PID [-hz N] [-d SECONDS] [-o FILE.pb.gz] [--top K]\n"
-    "       weftprof [-hz N] [-d SECONDS] [-o FILE.pb.gz] [--top K] -- CMD [ARGS...]\n"
+    "usage: weftprof -p PID [-hz N] [-d SECONDS] [-o FILE.pb.gz] [--top K] [--by-goroutine]\n"
+    "       weftprof [-hz N] [-d SECONDS] [-o FILE.pb.gz] [--top K] [--by-goroutine] -- CMD [ARGS...]\n"
     "  -p PID      profile every thread of running process PID\n"
     "  -- CMD      start CMD and profile it until it exits (or -d elapses)\n"
     "  -hz N       samples per second, 1..10000 (default 100)\n"
     "  -d SECONDS  stop after this long (default: until Ctrl-C or the target exits)\n"
     "  -o FILE     also write a gzipped pprof profile (go tool pprof -top FILE); - is stdout\n"
-    "  --top K     rows of the histogram to print (default 20)\n";
+    "  --top K     rows of the histogram to print (default 20)\n"
+    "  --by-goroutine  a weft program: also each goroutine's share and top function\n";
 
 typedef struct options {
     pid_t pid;        /* -p, 0 if none */
@@ -54,6 +57,7 @@ typedef struct options {
     double seconds;   /* -d, 0 = no limit */
     const char *out;  /* -o, NULL if none */
     int top;          /* --top */
+    bool bygoroutine; /* --by-goroutine */
 } options;
 
 /* Everything one run of weftprof holds. */
@@ -63,6 +67,7 @@ typedef struct run {
     wp_sampler sampler;
     wp_symbols syms;
     wp_profile prof;
+    wp_goroutines gor;    /* the target's goroutines, if it is a weft program */
     void *snap;           /* pprof mappings snapshot (pprofout.c), NULL if none */
     int64_t samples;      /* stops of the whole process */
     int64_t pause_sum;    /* ns the target spent stopped, summed over samples */
@@ -121,6 +126,10 @@ static void parse_options(options *o, int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
             exit(0);
+        }
+        if (strcmp(a, "--by-goroutine") == 0 || strcmp(a, "-by-goroutine") == 0) {
+            o->bygoroutine = true;
+            continue;
         }
         /* -flag VALUE or --flag=VALUE */
         char flag[32];
@@ -203,6 +212,7 @@ static void on_exec(void *arg)
         sampler_thread_gone(&r->sampler, &r->tracer.threads[i]);
     sampler_flush(&r->sampler);
     symbols_exec(&r->syms);
+    goroutines_exec(&r->gor);
     read_comm(r->tracer.pid, 0, r->comm, sizeof r->comm);  /* already the new program's */
 }
 
@@ -261,7 +271,8 @@ static void sample(run *r, int64_t weight)
         int depth = sampler_unwind(&r->sampler, th, pcs, starts, WP_MAXDEPTH, addr_isnew, &r->syms);
         if (depth <= 0)
             continue;
-        int added = profile_add(&r->prof, pcs, depth, thread_name(r, th), r->syms.gen, weight);
+        int64_t goid = goroutines_current(&r->gor, th->tid);
+        int added = profile_add(&r->prof, pcs, depth, thread_name(r, th), goid, r->syms.gen, weight);
         if (added < 0) {
             r->nomem = true;
             break;
@@ -283,10 +294,13 @@ static void sample(run *r, int64_t weight)
         if (pause > r->pause_max)
             r->pause_max = pause;
     }
-    /* Names are looked up while the target runs again. */
+    /* Names, and weft's descriptor, are looked up while the target runs
+     * again. */
     pid_t tid = live_tid(t);
-    if (tid)
+    if (tid) {
         symbols_resolve(&r->syms, r->sampler.as, tid);
+        goroutines_lookup(&r->gor, tid);
+    }
 }
 
 /* Samples every period until end, a stop signal, the target's exit, or an
@@ -331,6 +345,8 @@ static void summary(run *r, double seconds, bool alive, int left)
                 (long long)r->missed, r->opt.hz);
     if (t->late)
         fprintf(stderr, "; %ld thread stops late", t->late);
+    if (r->gor.found)
+        fprintf(stderr, "; %d goroutines seen", r->gor.nnames);
     fprintf(stderr, "\n");
     if (!alive && !r->opt.cmd)
         fprintf(stderr, "weftprof: pid %d exited after %.2f s\n", (int)t->pid, seconds);
@@ -436,6 +452,8 @@ int main(int argc, char **argv)
     }
     if (t->execs == 0)
         read_comm(t->pid, 0, r.comm, sizeof r.comm);
+    goroutines_init(&r.gor, t->pid);
+    goroutines_lookup(&r.gor, t->pid);
     if (r.opt.out && !r.opt.cmd)
         r.snap = pprofout_snapshot(t->pid, r.snap, r.opt.hz);
     struct timespec wall;
@@ -459,6 +477,8 @@ int main(int argc, char **argv)
         .start_wall = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec,
     };
     report_print(histogram, &r.prof, &r.syms, &info);
+    if (r.opt.bygoroutine)
+        report_goroutines(histogram, &r.prof, &r.syms, &r.gor, &info);
     fflush(histogram);
 
     int rc = 0;
@@ -488,5 +508,6 @@ int main(int argc, char **argv)
     sampler_fini(&r.sampler);
     symbols_fini(&r.syms);
     profile_fini(&r.prof);
+    goroutines_fini(&r.gor);
     return rc;
 }

@@ -8,10 +8,12 @@
  * Sample types are samples/count and wall/nanoseconds (count × period):
  * every thread is sampled whether it runs or sleeps, so this is a wall-clock
  * profile, not a CPU one.  Each sample carries a "thread" label, the thread's
- * name.  Mappings come from a snapshot of /proc/PID/maps (pprofout_snapshot)
+ * name, and on a weft program a "goroutine" label, the id of the goroutine
+ * the thread was running (none while it ran the scheduler).  Mappings come from a snapshot of /proc/PID/maps (pprofout_snapshot)
  * taken while the target was alive.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "pprof.h"
@@ -82,7 +84,10 @@ int pprofout_write(int fd, void *snap, wp_profile *p, wp_symbols *s,
             continue;
         }
         int64_t v[2] = { st->count, st->count * period };
-        r = weft__pprof_add(pp, st->pcs, st->depth, true, v, "thread", symbols_name(s, st->thread));
+        char goid[24];
+        snprintf(goid, sizeof goid, "%lld", (long long)st->goid);
+        weft__pprof_label labels[2] = { { "thread", symbols_name(s, st->thread) }, { "goroutine", goid } };
+        r = weft__pprof_add_labels(pp, st->pcs, st->depth, true, v, labels, st->goid > 0 ? 2 : 1);
     }
     symarg a = { s, gen };
     if (r == 0)

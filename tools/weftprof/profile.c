@@ -24,9 +24,10 @@ void profile_fini(wp_profile *p)
     memset(p, 0, sizeof *p);
 }
 
-static uint32_t stack_hash(const uintptr_t *pcs, int depth, int thread, int gen)
+static uint32_t stack_hash(const uintptr_t *pcs, int depth, int thread, int64_t goid, int gen)
 {
     uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uint32_t)thread ^ ((uint64_t)gen << 32);
+    h = (h ^ (uint64_t)goid) * 1099511628211ULL;
     for (int i = 0; i < depth; i++) {
         h ^= pcs[i];
         h *= 1099511628211ULL;
@@ -35,9 +36,11 @@ static uint32_t stack_hash(const uintptr_t *pcs, int depth, int thread, int gen)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static bool same(const wp_stack *s, uint32_t hash, const uintptr_t *pcs, int depth, int thread, int gen)
+static bool same(const wp_stack *s, uint32_t hash, const uintptr_t *pcs, int depth, int thread,
+                 int64_t goid, int gen)
 {
-    return s->hash == hash && s->depth == depth && s->thread == thread && s->gen == gen &&
+    return s->hash == hash && s->depth == depth && s->thread == thread && s->goid == goid &&
+           s->gen == gen &&
            memcmp(s->pcs, pcs, (size_t)depth * sizeof *pcs) == 0;
 }
 
@@ -71,13 +74,14 @@ static int grow(wp_profile *p)
     return 0;
 }
 
-int profile_add(wp_profile *p, const uintptr_t *pcs, int depth, int thread, int gen, int64_t weight)
+int profile_add(wp_profile *p, const uintptr_t *pcs, int depth, int thread, int64_t goid, int gen,
+                int64_t weight)
 {
-    uint32_t hash = stack_hash(pcs, depth, thread, gen);
+    uint32_t hash = stack_hash(pcs, depth, thread, goid, gen);
     if (p->slots) {
         for (uint32_t h = hash & (p->slots - 1); p->idx[h]; h = (h + 1) & (p->slots - 1)) {
             wp_stack *s = p->stacks[p->idx[h] - 1];
-            if (same(s, hash, pcs, depth, thread, gen)) {
+            if (same(s, hash, pcs, depth, thread, goid, gen)) {
                 s->count += weight;
                 p->threadstacks++;
                 p->total += weight;
@@ -95,6 +99,7 @@ int profile_add(wp_profile *p, const uintptr_t *pcs, int depth, int thread, int 
     s->hash = hash;
     s->gen = gen;
     s->thread = thread;
+    s->goid = goid;
     s->depth = depth;
     s->count = weight;
     memcpy(s->pcs, pcs, (size_t)depth * sizeof *pcs);

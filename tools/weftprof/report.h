@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "goroutines.h"
 #include "profile.h"
 #include "symbols.h"
 
@@ -26,6 +27,12 @@ typedef struct wp_report_info {
  * rows, sorted by leaf (self) share, then on-stack (cumulative) share. */
 void report_print(FILE *out, wp_profile *p, wp_symbols *s, const wp_report_info *info);
 
+/* --by-goroutine: each goroutine's share of the thread stacks and the
+ * function most often on top of its stacks, busiest first (top rows),
+ * then the share of stacks that ran no goroutine. */
+void report_goroutines(FILE *out, wp_profile *p, wp_symbols *s, const wp_goroutines *g,
+                       const wp_report_info *info);
+
 /* ---- pprof (pprofout.c) ---------------------------------------------- */
 
 /* A profile under construction whose mappings are those of /proc/TID/maps
@@ -37,8 +44,10 @@ void pprofout_free(void *snap);
 
 /* Adds every stack of generation gen to snap (consumed), symbolizes it from
  * the names libunwind gave (symbols.h) and writes the gzipped profile to
- * fd.  *skipped counts samples of earlier generations (before an exec),
- * left out.  0 or -errno. */
+ * fd.  Every sample is labelled with its thread's name ("thread") and, on
+ * a weft program, the goroutine the thread ran ("goroutine", its id).
+ * *skipped counts samples of earlier generations (before an exec), left
+ * out.  0 or -errno. */
 int pprofout_write(int fd, void *snap, wp_profile *p, wp_symbols *s,
                    const wp_report_info *info, int gen, int64_t *skipped);
 

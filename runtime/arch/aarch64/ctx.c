@@ -7,15 +7,12 @@
 
 #include "../switch.h"
 
-/* switch.S: clears x19/x29/x30 and branches to x19. */
-void weft__ctx_start(void) __attribute__((visibility("hidden")));
-
 enum {
-    FRAME_WORDS = 176 / 8,
-    SLOT_FPCR = 0,     /* sp+0 */
-    SLOT_X19 = 2,      /* sp+16 */
-    SLOT_X29 = 12,     /* sp+96 */
-    SLOT_X30 = 13,     /* sp+104 */
+    FRAME_WORDS = WEFT_CTX_FRAME / 8,
+    SLOT_FPCR = 0,                  /* sp+0 */
+    SLOT_X19 = 2,                   /* sp+16 */
+    SLOT_X29 = WEFT_CTX_FP / 8,     /* sp+96 */
+    SLOT_X30 = WEFT_CTX_PC / 8,     /* sp+104 */
 };
 
 void *weft__ctx_init(void *stack_top, void (*entry)(void))

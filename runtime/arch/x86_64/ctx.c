@@ -33,7 +33,7 @@ void *weft__ctx_init(void *stack_top, void (*entry)(void))
 
 void weft__ctx_frame(void *sp, uintptr_t *pc, uintptr_t *fp)
 {
-    const uint64_t *f = sp;
-    *fp = (uintptr_t)f[6];      /* rbp */
-    *pc = (uintptr_t)f[7];      /* return address */
+    const char *f = sp;
+    *fp = (uintptr_t)*(const uint64_t *)(f + WEFT_CTX_FP);   /* rbp */
+    *pc = (uintptr_t)*(const uint64_t *)(f + WEFT_CTX_PC);   /* return address */
 }

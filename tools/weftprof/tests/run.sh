@@ -218,6 +218,42 @@ weft)
     untraced "$tpid"; alive "$tpid"
     ;;
 
+goroutines)
+    # Each sample of a weft program names the goroutine its thread ran,
+    # read from the target's debug descriptor: in the pprof file's
+    # "goroutine" label and in --by-goroutine.  Statically and dynamically
+    # linked weft, and a program without weft.
+    for kind in burners burners_shared; do
+        start $kind "$bin/weftprof_target_$kind"
+        a=$(awk '/^ready/ { print $2; exit }' "$tmp/$kind.out")
+        b=$(awk '/^ready/ { print $3; exit }' "$tmp/$kind.out")
+        profile $kind-prof -p "$tpid" -d 1 --by-goroutine -o "$tmp/$kind.pb.gz"
+        [ "$rc" = 0 ] || fail "weftprof --by-goroutine: exit $rc"
+        for g in "$a burner-a burn_a" "$b burner-b burn_b"; do
+            set -- $g
+            row=$(grep -E "^ +[0-9.]+%  +$1  $2 +$3 \\(" "$tmp/$kind-prof.out")
+            [ -n "$row" ] || fail "$kind: no --by-goroutine row for goroutine $1 ($2 in $3)"
+            atleast "$(echo "$row" | awk '{ sub("%", "", $1); print $1 }')" 10 ||
+                fail "$kind: goroutine $1 has under 10% of the stacks: $row"
+        done
+        grep -q "goroutines seen" "$tmp/$kind-prof.err" || fail "$kind: the summary counts no goroutines"
+        if command -v go > /dev/null; then
+            HOME=$tmp GOCACHE=$tmp/gocache PPROF_TMPDIR=$tmp go tool pprof -tags "$tmp/$kind.pb.gz" \
+                > "$tmp/$kind.tags" 2> "$tmp/tags.err" || fail "go tool pprof -tags failed: $(cat "$tmp/tags.err")"
+            for g in "$a" "$b"; do
+                awk '/^ *goroutine:/ { on = 1; next } /^ *[a-z]+:/ { on = 0 } on' "$tmp/$kind.tags" |
+                    grep -qE ": $g\$" || fail "$kind: goroutine $g is not a goroutine label in the pprof file"
+            done
+        fi
+        untraced "$tpid"; alive "$tpid"
+        kill -KILL "$tpid"
+    done
+    start burn "$bin/weftprof_target_burn2"
+    profile plain -p "$tpid" -d 0.3 --by-goroutine
+    [ "$rc" = 0 ] || fail "weftprof --by-goroutine on a program without weft: exit $rc"
+    grep -q "runs no weft runtime" "$tmp/plain.out" || fail "no note that the target has no weft runtime"
+    ;;
+
 churn)
     start churn "$bin/weftprof_target_churn"
     profile prof -p "$tpid" -d 2 -hz 1000
