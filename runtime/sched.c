@@ -247,6 +247,7 @@ void weft__acquirep(M *m, P *pp)
         weft__throw("acquirep: already in use");
     m->p = pp;
     pp->m = m;
+    if (unlikely(weft__tracing())) weft__trace_procstart(pp, m);
     /* store-release: the P's queues were written by whoever held it before;
      * sysmon reads status with acquire. */
     AO_store_release(&pp->status, Prunning);
@@ -257,6 +258,7 @@ static P *releasep(M *m)
     P *pp = m->p;
     if (!pp || pp->m != m)
         weft__throw("releasep: invalid P state");
+    if (unlikely(weft__tracing())) weft__trace_procstop(pp);
     m->p = NULL;
     pp->m = NULL;
     AO_store_release(&pp->status, Pidle);
@@ -715,6 +717,7 @@ void weft__finish_switch(M *m)
         m->afterarg = NULL;
         if (f && !f(gp, arg)) {
             /* Changed its mind: resume it next. */
+            if (unlikely(weft__tracing())) weft__trace_unblock(gp);
             AO_store(&gp->atomicstatus, Grunnable);
             weft__runqput(m->p, gp, true);
         }
@@ -750,6 +753,7 @@ static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
     if (!inheritTime)
         m->p->schedtick++;
     m->p->switchtick++;
+    if (unlikely(weft__tracing())) weft__trace_gostart(m->p, gp);
     AO_store(&gp->atomicstatus, Grunning);
     gp->m = m;
     m->curg = gp;
@@ -875,6 +879,7 @@ void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r)
         weft__throw("park: not called through weft__park");
     gp->waitreason = (uint8_t)r;
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
+    if (unlikely(weft__tracing())) weft__trace_goblock(gp, r);
     /* store: only the waker (after our unlockf ran) moves it on */
     AO_store(&gp->atomicstatus, Gwaiting);
     switch_from_g(gp, AFTER_PARK, f, arg);
@@ -893,6 +898,7 @@ void weft__ready(G *gp, bool next)
      * consumer's acquire. */
     if (unlikely(AO_load(&gp->atomicstatus) != Gwaiting))
         weft__throw("ready: bad g status");
+    if (unlikely(weft__tracing())) weft__trace_unblock(gp);
     AO_store(&gp->atomicstatus, Grunnable);
     gp->waitreason = waitReasonZero;
     G *me = weft__getg();
@@ -910,6 +916,7 @@ void weft__ready(G *gp, bool next)
 static void gosched(bool preempted)
 {
     G *gp = weft__getg();
+    if (unlikely(weft__tracing())) weft__trace_gosched(gp, preempted);
     AO_store(&gp->atomicstatus, Grunnable);
     switch_from_g(gp, preempted ? AFTER_GLOBRUNQPUT : AFTER_RUNQPUT, NULL, NULL);
 }
@@ -928,6 +935,7 @@ void weft_yield(void)
     bool preempted = AO_load(&gp->preempt) != 0;
     if (unlikely(preempted))
         AO_store(&gp->preempt, 0);
+    if (unlikely(weft__tracing())) weft__trace_gosched(gp, preempted);
     AO_store(&gp->atomicstatus, Grunnable);
     switch_from_g(gp, preempted ? AFTER_GLOBRUNQPUT : AFTER_RUNQPUT, NULL, NULL);
 }
@@ -954,6 +962,7 @@ void weft__goexit0(G *gp)
         /* The end of main ends the program's goroutines (lifecycle.c). */
         weft__main_exit(gp);
     }
+    if (unlikely(weft__tracing())) weft__trace_goend(gp);
     AO_store(&gp->atomicstatus, Gdead);
     switch_from_g(gp, AFTER_EXIT, NULL, NULL);
     weft__throw("goexit: dead goroutine resumed");
@@ -994,6 +1003,7 @@ void weft_syscall_enter(void)
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
     AO_store(&gp->atomicstatus, Gsyscall);
     AO_fetch_and_add1(&pp->syscalltick);
+    if (unlikely(weft__tracing())) weft__trace_syscall(gp, pp);
     pp->m = NULL;
     m->oldp = pp;
     m->p = NULL;
@@ -1003,6 +1013,7 @@ void weft_syscall_enter(void)
     if (unlikely(AO_load(&sched.gcwaiting))) {
         weft__lock(&sched.lock);
         if (AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
+            if (unlikely(weft__tracing())) weft__trace_procstop(pp);
             if (--sched.stopwait == 0)
                 weft__notewakeup(&sched.stopnote);
         }
@@ -1032,6 +1043,7 @@ void weft_syscall_exit(void)
         m->p = oldp;
         oldp->m = m;
         AO_fetch_and_add1(&oldp->syscalltick);
+        if (unlikely(weft__tracing())) weft__trace_sysexit(gp, oldp);
         AO_store(&gp->atomicstatus, Grunning);
         return;
     }
@@ -1043,11 +1055,13 @@ void weft_syscall_exit(void)
         if (pp) {
             weft__acquirep(m, pp);
             AO_fetch_and_add1(&pp->syscalltick);
+            if (unlikely(weft__tracing())) weft__trace_sysexit(gp, pp);
             AO_store(&gp->atomicstatus, Grunning);
             return;
         }
     }
     /* No P: queue the G globally (after the switch) and stop this M. */
+    if (unlikely(weft__tracing())) weft__trace_sysexit(gp, NULL);
     AO_store(&gp->atomicstatus, Grunnable);
     switch_from_g(gp, AFTER_SYSCALL_EXIT, NULL, NULL);
 }
@@ -1095,6 +1109,7 @@ bool weft__stoptheworld(void)
         P *pp = weft__allp[i];
         if (AO_load(&pp->status) == Psyscall &&
             AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
+            if (unlikely(weft__tracing())) weft__trace_procstop(pp);
             pp->m = NULL;
             sched.stopwait--;
         }

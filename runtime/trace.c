@@ -1,0 +1,494 @@
+/*
+ * trace.c — the execution tracer's side in the scheduler: what each
+ * scheduling transition emits, the goroutines' and Ps' trace state, and
+ * weft_trace_start / weft_trace_stop (Go's runtime/trace.go; the writer
+ * and the format: diag/tracebuf.c, diag/trace.h; the events and their
+ * meaning in weft: docs/formats.md, "Execution trace").
+ *
+ * The scheduler calls a hook here at each transition, behind one test of
+ * weft__tracing(), so that tracing compiled in and off costs a load and a
+ * not-taken branch per transition:
+ *
+ *   newproc            GoCreate (creating stack; the new G's function)
+ *   gogo               GoStart (a G goes on a P)
+ *   weft_yield         GoSched, or GoPreempt when sysmon asked for it
+ *   gopark             GoBlock* with Go's reason for the wait reason
+ *   ready              GoUnblock (the unblocking stack)
+ *   goexit0            GoEnd
+ *   syscall_enter      GoSysCall + GoSysBlock: weft detaches the P at
+ *                      every syscall, so the G leaves it at once
+ *   syscall_exit       GoSysExit (+ GoStart when it got a P back)
+ *   acquirep/releasep  ProcStart / ProcStop
+ *   sysmon, STW        ProcStop of a P taken from a goroutine in a syscall
+ *   procresize         Gomaxprocs
+ *
+ * Go's parser checks every goroutine's life as a state machine (runnable,
+ * running, waiting) ordered by per-goroutine sequence numbers, and every
+ * P's (started, running one G).  Each G and P here carries the state the
+ * trace shows for it (tracest, tracerunning) and the trace it belongs to
+ * (tracegen), written by whoever owns the transition, so a hook emits
+ * only what is valid in the trace's eyes: a G the trace does not know
+ * (created by a plain thread while tracing started) stays silent, and a G
+ * the trace shows waiting whose wake-up was missed (the waker, a thread
+ * without a P, tested weft__tracing() just before it turned on) is
+ * unblocked by the scheduler when it starts.  The sequence number
+ * (traceseq) is the parser's: GoCreate makes it 1, and each GoStart,
+ * GoUnblock and GoSysExit carries it and then increments it.
+ *
+ * Timestamps and ordering.  An event is emitted before its transition is
+ * published (before the run-queue put that lets another P start the G,
+ * before the status store that lets sysmon take a P), so that in time a
+ * goroutine's events follow one another across Ps, as the parser checks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "diag/scheddebug.h"
+#include "diag/trace.h"
+#include "diag/unwind.h"
+
+enum {
+    TRACE_GUNKNOWN = 0,     /* not in this trace (or dead) */
+    TRACE_GRUNNABLE,
+    TRACE_GRUNNING,
+    TRACE_GWAITING,
+};
+
+/* Start and stop, and whether a trace runs (tracectl). */
+static weft__mutex tracectl = WEFT__MUTEX_INIT(LOCKRANK_TRACECTL);
+static bool active;         /* tracectl */
+static int bootfd = -1;     /* tracectl: SCHEDDEBUG=tracefile's file */
+/* This thread is starting a trace: its events go out before tracing is
+ * on (Go's m.startingtrace). */
+static __thread bool tls_starting;
+
+/* ---- emitting -------------------------------------------------------------- */
+
+/* pp's buffer for this trace (pp's owner). */
+static weft__tracebuf **pbuf(P *pp)
+{
+    if (pp->tracegen != weft__trace_gen) {
+        pp->tracegen = weft__trace_gen;
+        pp->tracebuf = NULL;        /* the last trace's was flushed by its stop */
+        pp->tracerunning = false;
+    }
+    return &pp->tracebuf;
+}
+
+/* Emits on pp's buffer, or on the global one when pp is NULL (a thread
+ * without a P). */
+static void emit(P *pp, int ev, const uint64_t *args, int nargs, bool hasstk, uint64_t stk)
+{
+    if (pp) {
+        weft__trace_emit(pbuf(pp), pp->id, ev, args, nargs, hasstk, stk);
+        return;
+    }
+    weft__trace_lock();
+    if (weft__tracing() || tls_starting)
+        weft__trace_emit(weft__trace_globalbuf(), TRACE_GLOBAL_PID, ev, args, nargs, hasstk, stk);
+    weft__trace_unlock();
+}
+
+/* The current thread's P, NULL off an M or on an M without one. */
+static P *curp(void)
+{
+    G *g = weft__getg();
+    M *m = g ? g->m : NULL;
+    return m ? m->p : NULL;
+}
+
+/* The stack of the code that called the hook that calls this (the hook's
+ * own frame and this one dropped). */
+static __attribute__((noinline)) uint64_t callerstack(void)
+{
+    uintptr_t pcs[TRACE_MAXSTACK];
+    G *g = weft__getg();
+    int n = weft__callers(2, g ? g->stacklo : 0, g ? g->stackhi : 0, pcs, TRACE_MAXSTACK);
+    return weft__trace_stack(pcs, n);
+}
+
+static bool known(G *gp)
+{
+    return gp->tracegen == weft__trace_gen && gp->tracest != TRACE_GUNKNOWN;
+}
+
+/* The "stack" of a goroutine that has not run: its function, as a return
+ * address (the footer looks up pc - 1). */
+static uint64_t startstack(G *gp)
+{
+    uintptr_t pc = (uintptr_t)gp->fn + 1;
+    return weft__trace_stack(&pc, 1);
+}
+
+static void procstart(P *pp, M *m)
+{
+    pbuf(pp);
+    if (pp->tracerunning)
+        return;
+    uint64_t a = m ? (uint64_t)m->id : 0;
+    emit(pp, TEV_PROCSTART, &a, 1, false, 0);
+    pp->tracerunning = true;
+}
+
+/* GoStart of gp on pp, which its caller owns. */
+static void gostart(P *pp, G *gp)
+{
+    procstart(pp, gp->m);
+    if (gp->tracest == TRACE_GWAITING) {
+        /* its waker missed the start of the trace (see the top) */
+        uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
+        emit(pp, TEV_GOUNBLOCK, a, 2, true, 0);
+    }
+    uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
+    emit(pp, TEV_GOSTART, a, 2, false, 0);
+    gp->tracest = TRACE_GRUNNING;
+}
+
+/* ---- the hooks ------------------------------------------------------------------ */
+
+void weft__trace_gocreate(P *pp, G *newg)
+{
+    /* stacks first: interning takes tracelock, which the global buffer's
+     * emitters hold */
+    uint64_t a[2] = { (uint64_t)newg->goid, startstack(newg) };
+    uint64_t stk = callerstack();
+    newg->tracegen = weft__trace_gen;
+    newg->traceseq = 1;
+    newg->tracest = TRACE_GRUNNABLE;
+    newg->ntraceregion = 0;
+    emit(pp, TEV_GOCREATE, a, 2, true, stk);
+}
+
+void weft__trace_gostart(P *pp, G *gp)
+{
+    if (known(gp))
+        gostart(pp, gp);
+}
+
+void weft__trace_gosched(G *gp, bool preempted)
+{
+    if (!known(gp) || gp->tracest != TRACE_GRUNNING)
+        return;
+    emit(gp->m->p, preempted ? TEV_GOPREEMPT : TEV_GOSCHED, NULL, 0, true, callerstack());
+    gp->tracest = TRACE_GRUNNABLE;
+}
+
+/* Go's event for each wait reason.  A wait that never ends (a nil
+ * channel, an empty select) is a plain block, not Go's GoStop: the parser
+ * takes GoStop for the goroutine's end. */
+static int blockev(int r)
+{
+    switch (r) {
+    case waitReasonIOWait:              return TEV_GOBLOCKNET;
+    case waitReasonSleep:               return TEV_GOSLEEP;
+    case waitReasonSelect:              return TEV_GOBLOCKSELECT;
+    case waitReasonChanReceive:         return TEV_GOBLOCKRECV;
+    case waitReasonChanSend:            return TEV_GOBLOCKSEND;
+    case waitReasonSyncCondWait:        return TEV_GOBLOCKCOND;
+    case waitReasonSemacquire:
+    case waitReasonSyncMutexLock:
+    case waitReasonSyncRWMutexRLock:
+    case waitReasonSyncRWMutexLock:
+    case waitReasonSyncWaitGroupWait:   return TEV_GOBLOCKSYNC;
+    default:                            return TEV_GOBLOCK;
+    }
+}
+
+void weft__trace_goblock(G *gp, int reason)
+{
+    if (!known(gp) || gp->tracest != TRACE_GRUNNING)
+        return;
+    emit(gp->m->p, blockev(reason), NULL, 0, true, callerstack());
+    gp->tracest = TRACE_GWAITING;
+}
+
+void weft__trace_goend(G *gp)
+{
+    if (!known(gp) || gp->tracest != TRACE_GRUNNING)
+        return;
+    emit(gp->m->p, TEV_GOEND, NULL, 0, false, 0);
+    gp->tracest = TRACE_GUNKNOWN;
+    gp->tracegen = 0;
+}
+
+void weft__trace_unblock(G *gp)
+{
+    if (!known(gp) || gp->tracest != TRACE_GWAITING)
+        return;
+    uint64_t stk = callerstack();
+    uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
+    gp->tracest = TRACE_GRUNNABLE;
+    emit(curp(), TEV_GOUNBLOCK, a, 2, true, stk);
+}
+
+void weft__trace_syscall(G *gp, P *pp)
+{
+    if (!known(gp) || gp->tracest != TRACE_GRUNNING)
+        return;
+    emit(pp, TEV_GOSYSCALL, NULL, 0, true, callerstack());
+    emit(pp, TEV_GOSYSBLOCK, NULL, 0, false, 0);
+    gp->tracest = TRACE_GWAITING;
+}
+
+void weft__trace_sysexit(G *gp, P *pp)
+{
+    if (!known(gp) || gp->tracest != TRACE_GWAITING)
+        return;
+    uint64_t a[3] = { (uint64_t)gp->goid, gp->traceseq++, 0 };
+    gp->tracest = TRACE_GRUNNABLE;
+    if (pp)
+        procstart(pp, gp->m);
+    emit(pp, TEV_GOSYSEXIT, a, 3, false, 0);
+    if (pp)
+        gostart(pp, gp);
+}
+
+void weft__trace_procstart(P *pp, M *m)
+{
+    procstart(pp, m);
+}
+
+void weft__trace_procstop(P *pp)
+{
+    pbuf(pp);
+    if (!pp->tracerunning)
+        return;
+    emit(pp, TEV_PROCSTOP, NULL, 0, false, 0);
+    pp->tracerunning = false;
+}
+
+void weft__trace_procresize(M *m, int32_t nprocs)
+{
+    P *pp = m ? m->p : NULL;
+    uint64_t a = (uint64_t)nprocs;
+    emit(pp, TEV_GOMAXPROCS, &a, 1, true, callerstack());
+    if (!pp || pp->id < nprocs)
+        return;
+    /* The caller's P goes away and it continues on P0: as Go, show it
+     * descheduled from the old P and started again on P0. */
+    G *gp = m->curg;
+    bool run = gp && known(gp) && gp->tracest == TRACE_GRUNNING;
+    if (run) {
+        emit(pp, TEV_GOSCHED, NULL, 0, true, 0);
+        gp->tracest = TRACE_GRUNNABLE;
+    }
+    weft__trace_procstop(pp);
+    procstart(weft__allp[0], m);
+    if (run)
+        gostart(weft__allp[0], gp);
+}
+
+/* ---- user annotations (Go's trace.Log, trace.StartRegion) ------------------------ */
+
+void weft_trace_log(const char *category, const char *message)
+{
+    if (!weft__tracing())
+        return;
+    G *gp = weft__getg();
+    if (gp && !gp->issystem && !known(gp))
+        return;
+    uint64_t cat = weft__trace_string(category ? category : "");
+    uint64_t stk = callerstack();
+    P *pp = curp();
+    const char *msg = message ? message : "";
+    if (pp) {
+        weft__trace_emit_log(pbuf(pp), pp->id, cat, stk, msg);
+        return;
+    }
+    weft__trace_lock();
+    if (weft__tracing())
+        weft__trace_emit_log(weft__trace_globalbuf(), TRACE_GLOBAL_PID, cat, stk, msg);
+    weft__trace_unlock();
+}
+
+static void region(G *gp, int mode, const char *name)
+{
+    if (!weft__tracing() || !known(gp))
+        return;
+    uint64_t a[3] = { 0, (uint64_t)mode, weft__trace_string(name) };
+    uint64_t stk = callerstack();
+    emit(gp->m->p, TEV_USERREGION, a, 3, true, stk);
+}
+
+void weft_trace_region_begin(const char *name)
+{
+    if (!weft__tracing())
+        return;
+    G *gp = weft__getg();
+    if (!gp || gp->issystem || !name)
+        return;     /* regions belong to goroutines */
+    /* deeper than the names kept: counted, not shown */
+    if (gp->ntraceregion < TRACE_REGIONS) {
+        gp->traceregion[gp->ntraceregion] = name;
+        region(gp, 0, name);
+    }
+    if (gp->ntraceregion < UINT8_MAX)
+        gp->ntraceregion++;
+}
+
+void weft_trace_region_end(void)
+{
+    G *gp = weft__getg();
+    if (!gp || gp->issystem || gp->ntraceregion == 0)
+        return;
+    uint8_t d = --gp->ntraceregion;
+    if (d < TRACE_REGIONS)
+        region(gp, 1, gp->traceregion[d]);
+}
+
+/* ---- start and stop ------------------------------------------------------------ */
+
+/* With the world stopped: every goroutine alive, as Go's StartTrace
+ * declares them (GoCreate, then GoWaiting or GoInSyscall), then the
+ * caller's P and the caller itself. */
+static void declare_all(G *self, P *pp)
+{
+    uint64_t here = callerstack();
+    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
+        AO_t s = AO_load(&gp->atomicstatus);
+        gp->tracegen = 0;
+        gp->tracest = TRACE_GUNKNOWN;
+        if (gp->issystem || s == Gdead || s == Gidle)
+            continue;
+        uint64_t a[2] = { (uint64_t)gp->goid, startstack(gp) };
+        emit(pp, TEV_GOCREATE, a, 2, true, here);
+        gp->tracegen = weft__trace_gen;
+        gp->traceseq = 1;
+        gp->tracest = TRACE_GRUNNABLE;
+        if (s == Gwaiting || s == Gsyscall) {
+            uint64_t g = (uint64_t)gp->goid;
+            emit(pp, s == Gwaiting ? TEV_GOWAITING : TEV_GOINSYSCALL, &g, 1, false, 0);
+            gp->traceseq = 2;
+            gp->tracest = TRACE_GWAITING;
+        }
+    }
+    if (pp) {
+        procstart(pp, self->m);
+        if (known(self))
+            gostart(pp, self);
+    }
+    uint64_t n = AO_load(&weft__gomaxprocs);
+    emit(pp, TEV_GOMAXPROCS, &n, 1, true, here);
+}
+
+/* Every P's buffer (dead Ps' too) to the writer.  World stopped. */
+static void flush_all(void)
+{
+    for (int i = 0; i < WEFT_MAXPROCS_MAX; i++) {
+        P *pp = weft__allp[i];
+        if (pp && pp->tracegen == weft__trace_gen) {
+            weft__trace_flush(&pp->tracebuf);
+            pp->tracerunning = false;
+        }
+    }
+}
+
+int weft_trace_start(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+        return -EBADF;
+    weft__lock(&tracectl);
+    int err = 0;
+    if (active) {
+        err = -EBUSY;
+        goto out;
+    }
+    if (AO_load_acquire(&sched.booted) != 2 || AO_load(&sched.exiting)) {
+        err = -ESRCH;
+        goto out;
+    }
+    if (!weft__stoptheworld()) {
+        err = -ESRCH;
+        goto out;
+    }
+    err = weft__trace_begin(fd);
+    if (err == 0) {
+        G *self = weft__getg();
+        bool isg = self && !self->issystem;
+        tls_starting = true;
+        declare_all(isg ? self : NULL, isg ? self->m->p : NULL);
+        tls_starting = false;
+        weft__trace_enable();
+        active = true;
+    }
+    weft__starttheworld();
+out:
+    weft__unlock(&tracectl);
+    return err;
+}
+
+/* tracectl held, a trace active. */
+static int stop_locked(bool world)
+{
+    bool stopped = world && weft__stoptheworld();
+    weft__trace_disable();
+    flush_all();
+    if (stopped)
+        weft__starttheworld();
+    active = false;
+    return weft__trace_finish();
+}
+
+int weft_trace_stop(void)
+{
+    weft__lock(&tracectl);
+    int err = active ? stop_locked(true) : -EINVAL;
+    if (bootfd >= 0 && !active) {
+        close(bootfd);
+        bootfd = -1;
+    }
+    weft__unlock(&tracectl);
+    return err;
+}
+
+void weft__trace_boot(void)
+{
+    const char *path = weft__debug.tracefile;
+    if (!path[0])
+        return;
+    weft__lock(&tracectl);
+    if (!active) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            weft__printf(2, "weft: SCHEDDEBUG=tracefile: cannot create %s (errno %d)\n", path, errno);
+        } else if (weft__trace_begin(fd) < 0) {
+            close(fd);
+        } else {
+            /* Nothing runs yet: no goroutine, every P idle. */
+            uint64_t n = AO_load(&weft__gomaxprocs);
+            tls_starting = true;
+            emit(NULL, TEV_GOMAXPROCS, &n, 1, true, 0);
+            tls_starting = false;
+            weft__trace_enable();
+            active = true;
+            bootfd = fd;
+        }
+    }
+    weft__unlock(&tracectl);
+}
+
+void weft__trace_shutdown(void)
+{
+    /* a hint: rechecked under tracectl */
+    if (!weft__tracing())
+        return;
+    weft__lock(&tracectl);
+    if (active) {
+        /* main returned: the world cannot stop any more, and the Ms have
+         * left their loops (or are stuck in a syscall, whose exit finds
+         * tracing off) */
+        stop_locked(false);
+    }
+    if (bootfd >= 0) {
+        close(bootfd);
+        bootfd = -1;
+    }
+    weft__unlock(&tracectl);
+}
