@@ -109,7 +109,7 @@ __attribute__((noinline)) void trace_worker_mutex(void *arg)
     (void)arg;
     for (int i = 0; i < 50; i++) {
         weft_mutex_lock(&mu);
-        usleep(100);        /* hold it long enough for the others to park */
+        weft_sleep(200 * 1000);     /* holding it: the others park on it */
         weft_mutex_unlock(&mu);
         weft_yield();
     }
