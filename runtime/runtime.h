@@ -600,9 +600,7 @@ void weft__sysmon_stop(void);
 /* ---- trace.c: the execution tracer's hooks (diag/trace.h: weft__tracing) ---- */
 void weft__trace_gocreate(P *pp, G *newg);     /* pp: the creator's, NULL without */
 void weft__trace_gostart(P *pp, G *gp);
-void weft__trace_gosched(G *gp, bool preempted);
-void weft__trace_goblock(G *gp, int reason);
-void weft__trace_goend(G *gp);
+void weft__trace_leave(G *gp, int action);     /* switch_from_g: yield, park or exit */
 void weft__trace_unblock(G *gp);               /* on the waker's P, or none */
 void weft__trace_syscall(G *gp, P *pp);
 void weft__trace_sysexit(G *gp, P *pp);        /* pp: the P it got back, NULL: none */

@@ -753,7 +753,6 @@ static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
     if (!inheritTime)
         m->p->schedtick++;
     m->p->switchtick++;
-    if (unlikely(weft__tracing())) weft__trace_gostart(m->p, gp);
     AO_store(&gp->atomicstatus, Grunning);
     gp->m = m;
     m->curg = gp;
@@ -771,8 +770,12 @@ static void switch_from_g(G *gp, weft__after action, weft__unlockf f, void *arg)
     m->afterg = gp;
     m->afterf = f;
     m->afterarg = arg;
-    /* The fast path: no lock, no g0.  Anything unusual goes through g0. */
-    if (likely(pp && !m->lockedg && action != AFTER_SYSCALL_EXIT &&
+    /* The fast path: no lock, no g0.  Anything unusual goes through g0,
+     * tracing included (trace.c: one test here covers both the event of
+     * the G that leaves and that of the G that starts, in schedule_loop). */
+    if (unlikely(weft__tracing()))
+        weft__trace_leave(gp, action);
+    else if (likely(pp && !m->lockedg && action != AFTER_SYSCALL_EXIT &&
                AO_load(&sched.gcwaiting) == 0 && AO_load(&sched.exiting) == 0 &&
                (pp->schedtick % GLOBRUNQ_TICK != 0 || AO_load(&sched.runqsize) == 0) &&
                (AO_load(&pp->timer0when) == 0 || ++pp->timercheck % TIMERCHECK_SWITCHES != 0 ||
@@ -824,6 +827,7 @@ static void schedule_loop(M *m)
                 continue;
             }
         }
+        if (unlikely(weft__tracing())) weft__trace_gostart(m->p, gp);
         gogo(m, m->g0, gp, inheritTime);
         /* A G switched back to us. */
         weft__finish_switch(m);
@@ -879,7 +883,6 @@ void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r)
         weft__throw("park: not called through weft__park");
     gp->waitreason = (uint8_t)r;
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
-    if (unlikely(weft__tracing())) weft__trace_goblock(gp, r);
     /* store: only the waker (after our unlockf ran) moves it on */
     AO_store(&gp->atomicstatus, Gwaiting);
     switch_from_g(gp, AFTER_PARK, f, arg);
@@ -916,7 +919,6 @@ void weft__ready(G *gp, bool next)
 static void gosched(bool preempted)
 {
     G *gp = weft__getg();
-    if (unlikely(weft__tracing())) weft__trace_gosched(gp, preempted);
     AO_store(&gp->atomicstatus, Grunnable);
     switch_from_g(gp, preempted ? AFTER_GLOBRUNQPUT : AFTER_RUNQPUT, NULL, NULL);
 }
@@ -935,7 +937,6 @@ void weft_yield(void)
     bool preempted = AO_load(&gp->preempt) != 0;
     if (unlikely(preempted))
         AO_store(&gp->preempt, 0);
-    if (unlikely(weft__tracing())) weft__trace_gosched(gp, preempted);
     AO_store(&gp->atomicstatus, Grunnable);
     switch_from_g(gp, preempted ? AFTER_GLOBRUNQPUT : AFTER_RUNQPUT, NULL, NULL);
 }
@@ -962,7 +963,6 @@ void weft__goexit0(G *gp)
         /* The end of main ends the program's goroutines (lifecycle.c). */
         weft__main_exit(gp);
     }
-    if (unlikely(weft__tracing())) weft__trace_goend(gp);
     AO_store(&gp->atomicstatus, Gdead);
     switch_from_g(gp, AFTER_EXIT, NULL, NULL);
     weft__throw("goexit: dead goroutine resumed");

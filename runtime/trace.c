@@ -169,7 +169,7 @@ void weft__trace_gostart(P *pp, G *gp)
         gostart(pp, gp);
 }
 
-void weft__trace_gosched(G *gp, bool preempted)
+static void gosched(G *gp, bool preempted)
 {
     if (!known(gp) || gp->tracest != TRACE_GRUNNING)
         return;
@@ -198,7 +198,7 @@ static int blockev(int r)
     }
 }
 
-void weft__trace_goblock(G *gp, int reason)
+static void goblock(G *gp, int reason)
 {
     if (!known(gp) || gp->tracest != TRACE_GRUNNING)
         return;
@@ -206,13 +206,25 @@ void weft__trace_goblock(G *gp, int reason)
     gp->tracest = TRACE_GWAITING;
 }
 
-void weft__trace_goend(G *gp)
+static void goend(G *gp)
 {
     if (!known(gp) || gp->tracest != TRACE_GRUNNING)
         return;
     emit(gp->m->p, TEV_GOEND, NULL, 0, false, 0);
     gp->tracest = TRACE_GUNKNOWN;
     gp->tracegen = 0;
+}
+
+/* A G leaves its M (switch_from_g), for the reason its action says. */
+void weft__trace_leave(G *gp, int action)
+{
+    switch (action) {
+    case AFTER_RUNQPUT:     gosched(gp, false); break;
+    case AFTER_GLOBRUNQPUT: gosched(gp, true); break;     /* sysmon or a stop asked */
+    case AFTER_PARK:        goblock(gp, gp->waitreason); break;
+    case AFTER_EXIT:        goend(gp); break;
+    default:                break;      /* a syscall's exit without a P: traced there */
+    }
 }
 
 void weft__trace_unblock(G *gp)

@@ -93,12 +93,12 @@ typedef struct weft__tracebuf {
 /* Tracing is on: the hooks' one test (a plain load: start and stop change
  * it with the world stopped, and a P's owner reads it under the P it
  * acquired after that; emitters without a P recheck it under tracelock). */
-extern AO_t weft__trace_on;
+extern AO_t weft__trace_on __attribute__((visibility("hidden")));
 static inline bool weft__tracing(void) { return AO_load(&weft__trace_on) != 0; }
 /* Which trace this is (1, 2, ...): per-G and per-P trace state carries the
  * generation it belongs to, so state left by an earlier trace reads as
  * "unknown to this one" without anyone resetting it. */
-extern uint32_t weft__trace_gen;   /* written with the world stopped */
+extern uint32_t weft__trace_gen __attribute__((visibility("hidden")));   /* written with the world stopped */
 
 /* Appends one event to *bufp (a fresh buffer if NULL or too full; the
  * full one is queued for the writer) with batch pid.  args[0..nargs) follow
