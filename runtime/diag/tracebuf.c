@@ -252,12 +252,37 @@ uint64_t weft__trace_string(const char *s)
     return id;
 }
 
+/* Each thread remembers the ids of the stacks it interned last, by a
+ * 64-bit hash of their pcs, so that a stack seen again (a loop's park,
+ * the same yield) costs a hash and no lock: every M would otherwise take
+ * tracelock for every event.  Two different stacks with the same 64-bit
+ * hash would share an id: a chance of 2^-64 per pair, accepted.  Direct
+ * mapped; an entry is valid for the trace (generation) that made it. */
+#define STKCACHE 128
+static __thread struct {
+    uint64_t hash;
+    uint64_t id;
+    uint32_t gen;
+} stkcache[STKCACHE];
+
+static uint64_t hashpcs(const uintptr_t *pcs, int n)
+{
+    uint64_t h = (uint64_t)n * 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < n; i++)
+        h = (h ^ pcs[i]) * 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 29);
+}
+
 uint64_t weft__trace_stack(const uintptr_t *pcs, int n)
 {
     if (n <= 0)
         return 0;
     if (n > TRACE_MAXSTACK)
         n = TRACE_MAXSTACK;
+    uint64_t hp = hashpcs(pcs, n);
+    uint32_t slot = (uint32_t)hp & (STKCACHE - 1);
+    if (stkcache[slot].gen == weft__trace_gen && stkcache[slot].hash == hp)
+        return stkcache[slot].id;
     uint64_t id = 0;
     weft__lock(&tracelock);
     if ((tr.nstks + 1) * 2 > tr.capstkhash &&
@@ -288,6 +313,11 @@ uint64_t weft__trace_stack(const uintptr_t *pcs, int n)
     id = s->id;
 out:
     weft__unlock(&tracelock);
+    if (id) {
+        stkcache[slot].hash = hp;
+        stkcache[slot].id = id;
+        stkcache[slot].gen = weft__trace_gen;
+    }
     return id;
 }
 
