@@ -361,6 +361,16 @@ WEFT_API int weft_trace_stop(void);
 WEFT_API void weft_trace_log(const char *category, const char *message);
 WEFT_API void weft_trace_region_begin(const char *name);
 WEFT_API void weft_trace_region_end(void);
+/* The flight recorder (Go 1.25's runtime/trace.FlightRecorder): the
+ * tracer, keeping roughly the last `bytes` of events in memory instead of
+ * writing them; write puts that window to fd as a complete trace, which
+ * `go tool trace` opens like any other.  start: 0, -EINVAL (bytes under
+ * 256 KiB), -EBUSY (a trace or recorder runs), -ESRCH.  write: 0, -EBADF,
+ * -EINVAL (not recording), or a write's negative errno; the world stands
+ * still while it writes.  stop: 0 or -EINVAL. */
+WEFT_API int weft_flightrecorder_start(size_t bytes);
+WEFT_API int weft_flightrecorder_write(int fd);
+WEFT_API int weft_flightrecorder_stop(void);
 
 /* Serves Go's net/http/pprof endpoints from goroutines: /debug/pprof/
  * (index), /debug/pprof/goroutine?debug=N, /debug/pprof/threadcreate?debug=N,

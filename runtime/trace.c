@@ -65,6 +65,10 @@ static int bootfd = -1;     /* tracectl: SCHEDDEBUG=tracefile's file */
 /* This thread is starting a trace: its events go out before tracing is
  * on (Go's m.startingtrace). */
 static __thread bool tls_starting;
+/* The flight recorder runs (tracectl to change, with the world stopped):
+ * GoStart, GoUnblock and GoSysExit go out as their sequence-free Local
+ * variants (diag/tracebuf.c, "The flight recorder"). */
+static bool frmode;
 
 /* ---- emitting -------------------------------------------------------------- */
 
@@ -141,10 +145,10 @@ static void gostart(P *pp, G *gp)
     if (gp->tracest == TRACE_GWAITING) {
         /* its waker missed the start of the trace (see the top) */
         uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
-        emit(pp, TEV_GOUNBLOCK, a, 2, true, 0);
+        emit(pp, frmode ? TEV_GOUNBLOCKLOCAL : TEV_GOUNBLOCK, a, frmode ? 1 : 2, true, 0);
     }
     uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
-    emit(pp, TEV_GOSTART, a, 2, false, 0);
+    emit(pp, frmode ? TEV_GOSTARTLOCAL : TEV_GOSTART, a, frmode ? 1 : 2, false, 0);
     gp->tracest = TRACE_GRUNNING;
 }
 
@@ -234,7 +238,7 @@ void weft__trace_unblock(G *gp)
     uint64_t stk = callerstack();
     uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
     gp->tracest = TRACE_GRUNNABLE;
-    emit(curp(), TEV_GOUNBLOCK, a, 2, true, stk);
+    emit(curp(), frmode ? TEV_GOUNBLOCKLOCAL : TEV_GOUNBLOCK, a, frmode ? 1 : 2, true, stk);
 }
 
 void weft__trace_syscall(G *gp, P *pp)
@@ -254,7 +258,13 @@ void weft__trace_sysexit(G *gp, P *pp)
     gp->tracest = TRACE_GRUNNABLE;
     if (pp)
         procstart(pp, gp->m);
-    emit(pp, TEV_GOSYSEXIT, a, 3, false, 0);
+    /* The recorder has no sequence numbers to give, and Go 1.19's parser
+     * reads GoSysExitLocal's goroutine from the batch (0 here), not from
+     * its argument: its windows show a syscall's end as an unblock. */
+    if (frmode)
+        emit(pp, TEV_GOUNBLOCKLOCAL, a, 1, true, 0);
+    else
+        emit(pp, TEV_GOSYSEXIT, a, 3, false, 0);
     if (pp)
         gostart(pp, gp);
 }
@@ -357,7 +367,7 @@ void weft_trace_region_end(void)
 /* With the world stopped: every goroutine alive, as Go's StartTrace
  * declares them (GoCreate, then GoWaiting or GoInSyscall), then the
  * caller's P and the caller itself. */
-static void declare_all(G *self, P *pp)
+static void declare_all(G *self, P *pp, P *gpp)
 {
     uint64_t here = callerstack();
     for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
@@ -367,13 +377,13 @@ static void declare_all(G *self, P *pp)
         if (gp->issystem || s == Gdead || s == Gidle)
             continue;
         uint64_t a[2] = { (uint64_t)gp->goid, startstack(gp) };
-        emit(pp, TEV_GOCREATE, a, 2, true, here);
+        emit(gpp, TEV_GOCREATE, a, 2, true, here);
         gp->tracegen = weft__trace_gen;
         gp->traceseq = 1;
         gp->tracest = TRACE_GRUNNABLE;
         if (s == Gwaiting || s == Gsyscall) {
             uint64_t g = (uint64_t)gp->goid;
-            emit(pp, s == Gwaiting ? TEV_GOWAITING : TEV_GOINSYSCALL, &g, 1, false, 0);
+            emit(gpp, s == Gwaiting ? TEV_GOWAITING : TEV_GOINSYSCALL, &g, 1, false, 0);
             gp->traceseq = 2;
             gp->tracest = TRACE_GWAITING;
         }
@@ -387,15 +397,14 @@ static void declare_all(G *self, P *pp)
     emit(pp, TEV_GOMAXPROCS, &n, 1, true, here);
 }
 
-/* Every P's buffer (dead Ps' too) to the writer.  World stopped. */
+/* Every P's buffer (dead Ps' too) to the writer, or to the recorder's
+ * segment; what the trace shows of the P stays.  World stopped. */
 static void flush_all(void)
 {
     for (int i = 0; i < WEFT_MAXPROCS_MAX; i++) {
         P *pp = weft__allp[i];
-        if (pp && pp->tracegen == weft__trace_gen) {
+        if (pp && pp->tracegen == weft__trace_gen)
             weft__trace_flush(&pp->tracebuf);
-            pp->tracerunning = false;
-        }
     }
 }
 
@@ -425,7 +434,7 @@ int weft_trace_start(int fd)
         G *self = weft__getg();
         bool isg = self && !self->issystem;
         tls_starting = true;
-        declare_all(isg ? self : NULL, isg ? self->m->p : NULL);
+        declare_all(isg ? self : NULL, isg ? self->m->p : NULL, isg ? self->m->p : NULL);
         tls_starting = false;
         weft__trace_enable();
         active = true;
@@ -448,10 +457,130 @@ static int stop_locked(bool world)
     return weft__trace_finish();
 }
 
+/* ---- the flight recorder ---------------------------------------------------------
+ * The tracer, writing into memory (diag/tracebuf.c, "The flight
+ * recorder", explains the segments and why its events are the Local
+ * variants).  Go 1.25's runtime/trace.FlightRecorder. */
+
+/* The smallest window worth keeping: a few buffers per segment. */
+#define FR_MINBYTES (4 * TRACE_BUFSIZE)
+
+/* On the recorder thread (a plain thread), when the current segment is
+ * half the window: the world stopped, every buffer into the segment, the
+ * next segment opened with a declaration of every goroutine the trace
+ * knows, in the state the trace shows (not the one its status says: the
+ * hooks go by the former). */
+static void checkpoint(void)
+{
+    if (!weft__stoptheworld())
+        return;
+    flush_all();
+    weft__fr_rotate();
+    uint64_t here = callerstack();
+    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
+        if (gp->issystem || !known(gp))
+            continue;
+        uint64_t a[2] = { (uint64_t)gp->goid, startstack(gp) };
+        emit(NULL, TEV_GOCREATE, a, 2, true, here);
+        if (gp->tracest == TRACE_GWAITING) {
+            uint64_t g = (uint64_t)gp->goid;
+            emit(NULL, TEV_GOWAITING, &g, 1, false, 0);
+        } else {
+            gp->tracest = TRACE_GRUNNABLE;      /* nothing runs: the world is stopped */
+        }
+    }
+    weft__fr_declared();
+    weft__starttheworld();
+}
+
+int weft_flightrecorder_start(size_t bytes)
+{
+    if (bytes < FR_MINBYTES)
+        return -EINVAL;
+    weft__lock(&tracectl);
+    int err = 0;
+    if (active) {
+        err = -EBUSY;
+        goto out;
+    }
+    if (AO_load_acquire(&sched.booted) != 2 || AO_load(&sched.exiting) || !weft__stoptheworld()) {
+        err = -ESRCH;
+        goto out;
+    }
+    err = weft__fr_begin(bytes, checkpoint);
+    if (err == 0) {
+        G *self = weft__getg();
+        bool isg = self && !self->issystem;
+        frmode = true;
+        tls_starting = true;
+        declare_all(isg ? self : NULL, isg ? self->m->p : NULL, NULL);
+        tls_starting = false;
+        weft__fr_declared();
+        weft__trace_enable();
+        active = true;
+    }
+    weft__starttheworld();
+out:
+    weft__unlock(&tracectl);
+    return err;
+}
+
+int weft_flightrecorder_write(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+        return -EBADF;
+    weft__lock(&tracectl);
+    int err = -EINVAL;
+    if (active && frmode) {
+        err = -ESRCH;
+        if (weft__stoptheworld()) {
+            flush_all();
+            err = weft__fr_write(fd);
+            weft__starttheworld();
+        }
+    }
+    weft__unlock(&tracectl);
+    return err;
+}
+
+/* tracectl held, the recorder running. */
+static void fr_stop_locked(bool world)
+{
+    /* The recorder thread may be stopping the world for a checkpoint,
+     * waiting for our P among others: give it up while we wait for the
+     * thread (a syscall's bracket; nothing on a plain thread). */
+    weft_syscall_enter();
+    weft__fr_quit();
+    weft_syscall_exit();
+    bool stopped = world && weft__stoptheworld();
+    weft__trace_disable();
+    flush_all();
+    weft__fr_end();
+    frmode = false;
+    active = false;
+    if (stopped)
+        weft__starttheworld();
+}
+
+int weft_flightrecorder_stop(void)
+{
+    weft__lock(&tracectl);
+    int err = -EINVAL;
+    if (active && frmode) {
+        fr_stop_locked(true);
+        err = 0;
+    }
+    weft__unlock(&tracectl);
+    return err;
+}
+
 int weft_trace_stop(void)
 {
     weft__lock(&tracectl);
-    int err = active ? stop_locked(true) : -EINVAL;
+    int err = active && !frmode ? stop_locked(true) : -EINVAL;
     if (bootfd >= 0 && !active) {
         close(bootfd);
         bootfd = -1;
@@ -492,7 +621,9 @@ void weft__trace_shutdown(void)
     if (!weft__tracing())
         return;
     weft__lock(&tracectl);
-    if (active) {
+    if (active && frmode) {
+        fr_stop_locked(false);
+    } else if (active) {
         /* main returned: the world cannot stop any more, and the Ms have
          * left their loops (or are stuck in a syscall, whose exit finds
          * tracing off) */

@@ -5,6 +5,10 @@
  *
  *   prog_trace FILE      weft_trace_start(FILE) ... weft_trace_stop()
  *   prog_trace -         no API calls (SCHEDDEBUG=tracefile=FILE traces)
+ *   prog_trace -f FILE   the flight recorder (256 KiB) runs instead; a
+ *                        goroutine writes its window to FILE.1 .. FILE.4
+ *                        at arbitrary moments during the workload, main
+ *                        to FILE at the end
  *
  * The workload, on 2 Ps: goroutines that spawn and yield; a channel
  * ping-pong; a select; a contended mutex, a cond, a WaitGroup, an
@@ -23,6 +27,7 @@
 #include "weft.h"
 
 static const char *path;
+static bool flight;
 static int created;
 static weft_wg wg = { 0, 0 };
 
@@ -205,6 +210,39 @@ __attribute__((noinline)) void trace_worker_procs(void *arg)
     weft_wg_done(&wg);
 }
 
+/* Events enough for the flight recorder to turn its segments over
+ * several times while the others run. */
+__attribute__((noinline)) void trace_worker_churn(void *arg)
+{
+    (void)arg;
+    for (int i = 1; i <= 60000; i++) {
+        weft_yield();
+        if (i % 3000 == 0)
+            weft_sleep(1000 * 1000);
+    }
+    weft_wg_done(&wg);
+}
+
+/* Writes the flight recorder's window at moments unrelated to what the
+ * others are doing. */
+__attribute__((noinline)) void trace_worker_snapshot(void *arg)
+{
+    (void)arg;
+    for (int i = 1; i <= 4; i++) {
+        weft_sleep((int64_t)(3 + 4 * i) * 1000 * 1000);
+        char name[600];
+        snprintf(name, sizeof name, "%s.%d", path, i);
+        int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = fd < 0 ? -1 : weft_flightrecorder_write(fd);
+        if (e != 0) {
+            fprintf(stderr, "weft_flightrecorder_write: %d\n", e);
+            exit(1);
+        }
+        close(fd);
+    }
+    weft_wg_done(&wg);
+}
+
 static void workload(void)
 {
     ping = weft_chan_new(sizeof(int), 0);
@@ -217,6 +255,10 @@ static void workload(void)
     weft_trace_region_begin("workload");
     weft_trace_log("phase", "start");
     go(trace_worker_procs, NULL);
+    if (flight) {
+        go(trace_worker_snapshot, NULL);
+        go(trace_worker_churn, NULL);
+    }
     for (int i = 0; i < 3; i++)
         go(trace_worker_spawn, NULL);
     go(trace_worker_pong, NULL);
@@ -245,6 +287,22 @@ static void mainfn(void *arg)
     (void)arg;
     weft_maxprocs(2);
     int fd = -1;
+    if (flight) {
+        int e = weft_flightrecorder_start(256 * 1024);
+        if (e != 0) {
+            fprintf(stderr, "weft_flightrecorder_start: %d\n", e);
+            exit(1);
+        }
+        workload();
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || weft_flightrecorder_write(fd) != 0 || weft_flightrecorder_stop() != 0) {
+            fprintf(stderr, "weft_flightrecorder_write or stop failed\n");
+            exit(1);
+        }
+        close(fd);
+        printf("created=%d\n", created);
+        return;
+    }
     if (strcmp(path, "-") != 0) {
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int e = fd < 0 ? -1 : weft_trace_start(fd);
@@ -267,10 +325,14 @@ static void mainfn(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: prog_trace FILE|-\n");
+    if (argc == 3 && strcmp(argv[1], "-f") == 0) {
+        flight = true;
+        path = argv[2];
+    } else if (argc == 2) {
+        path = argv[1];
+    } else {
+        fprintf(stderr, "usage: prog_trace FILE|-|-f FILE\n");
         return 2;
     }
-    path = argv[1];
     return weft_main(mainfn, NULL) == 0 ? 0 : 1;
 }

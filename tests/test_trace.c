@@ -4,8 +4,9 @@
  * (header, batches, every event's length, strings, stacks, the
  * frequency), the events a known workload must produce and their order
  * per goroutine (sequence numbers), user logs and regions, and
- * SCHEDDEBUG=tracefile's parsing.  Go's own parser judges the same
- * traces in tests/trace/check.sh.
+ * SCHEDDEBUG=tracefile's parsing, the flight recorder's calls.  Go's own
+ * parser judges the same traces, and flight-recorder windows, in
+ * tests/trace/check.sh.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -347,6 +348,44 @@ static void off_main(void *arg)
 Test(trace, annotations_only_while_tracing, .timeout = 30)
 {
     cr_assert_eq(weft_main(off_main, NULL), 0);
+}
+
+/* ---- the flight recorder ------------------------------------------------------------ */
+
+static void fr_main(void *arg)
+{
+    (void)arg;
+    FILE *f = tmpfile();
+    cr_assert_eq(weft_flightrecorder_write(fileno(f)), -EINVAL, "not recording");
+    cr_assert_eq(weft_flightrecorder_stop(), -EINVAL);
+    cr_assert_eq(weft_flightrecorder_start(1000), -EINVAL, "too small");
+    cr_assert_eq(weft_flightrecorder_start(1 << 20), 0);
+    cr_assert_eq(weft_flightrecorder_start(1 << 20), -EBUSY);
+    cr_assert_eq(weft_trace_start(fileno(f)), -EBUSY, "one tracer at a time");
+    cr_assert_eq(weft_trace_stop(), -EINVAL, "the recorder is not a trace");
+    cr_assert_eq(weft_flightrecorder_write(-1), -EBADF);
+    weft_trace_log("cat", "woke");
+    cr_assert_eq(weft_flightrecorder_write(fileno(f)), 0);
+    cr_assert_eq(weft_flightrecorder_stop(), 0);
+    cr_assert_eq(weft_flightrecorder_stop(), -EINVAL);
+    ttrace *t = decode(fileno(f));
+    cr_assert_eq(t->freq, 1000000000);
+    cr_assert_eq(t->count[TEV_GOCREATE], 1, "main, declared at the start");
+    cr_assert_eq(t->count[TEV_USERLOG], 1);
+    cr_assert_eq(t->count[TEV_GOSTART], 0, "the recorder's GoStarts are Local");
+    freetrace(t);
+    /* a trace may follow */
+    FILE *g = tmpfile();
+    cr_assert_eq(weft_trace_start(fileno(g)), 0);
+    cr_assert_eq(weft_trace_stop(), 0);
+    fclose(f);
+    fclose(g);
+}
+
+Test(trace, flightrecorder_api, .timeout = 30)
+{
+    cr_assert_eq(weft_flightrecorder_start(1 << 20), -ESRCH, "before the runtime runs");
+    cr_assert_eq(weft_main(fr_main, NULL), 0);
 }
 
 /* ---- SCHEDDEBUG=tracefile ------------------------------------------------------------- */

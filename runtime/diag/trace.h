@@ -71,6 +71,8 @@ enum {
     TEV_GOWAITING = 31,     /* [ts, g] */
     TEV_GOINSYSCALL = 32,   /* [ts, g] */
     TEV_STRING = 37,        /* [id, len, bytes] */
+    TEV_GOSTARTLOCAL = 38,  /* [ts, g]: the flight recorder's GoStart */
+    TEV_GOUNBLOCKLOCAL = 39, /* [ts, g, stack] */
     TEV_USERREGION = 47,    /* [ts, task, mode, name, stack] */
     TEV_USERLOG = 48,       /* [ts, task, category, stack] then the message */
 };
@@ -131,5 +133,20 @@ void weft__trace_flush(weft__tracebuf **bufp);
 /* After the world restarted: writes what is left and the footer, ends
  * the writer.  0 or a write's -errno. */
 int  weft__trace_finish(void);
+
+/* The flight recorder (tracebuf.c explains the segments).  begin: the
+ * recorder thread calls checkpoint when the current segment holds more
+ * than limit / 2 bytes; 0 or -errno.  rotate, declared, write and end
+ * with the world stopped and every P's buffer flushed: rotate starts the
+ * next segment, whose declaration (emitted on the global buffer) ends at
+ * declared; write writes the window (0 or a write's -errno).  quit ends
+ * the recorder thread (not with the world stopped: it may be waiting to
+ * stop it); end frees everything. */
+int  weft__fr_begin(size_t limit, void (*checkpoint)(void));
+void weft__fr_rotate(void);
+void weft__fr_declared(void);
+int  weft__fr_write(int fd);
+void weft__fr_quit(void);
+void weft__fr_end(void);
 
 #endif

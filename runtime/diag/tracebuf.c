@@ -36,6 +36,17 @@ static struct {
     int err;                    /* writer: first write error */
     weft__tracebuf *global;     /* tracelock */
     weft__tracebuf *fullhead, *fulltail; /* tracelock: oldest first */
+    /* The flight recorder keeps full buffers in two segments instead of
+     * writing them (see "The flight recorder" below). */
+    bool fr;                    /* const while recording */
+    size_t frlimit;             /* const while recording: the bytes to keep */
+    void (*checkpoint)(void);   /* const while recording */
+    struct frseg {
+        weft__tracebuf *head, *tail;    /* tracelock: oldest first */
+        weft__tracebuf *declend;        /* world stopped: its last declaration buffer */
+        size_t bytes;                   /* tracelock */
+    } seg[2];
+    int cur;                    /* world stopped: the segment being filled */
     weft__note wake;            /* the writer sleeps here between drains */
     AO_t quit;                  /* atomic: finish asks the writer to end */
     pthread_t writer;
@@ -71,6 +82,16 @@ static uint32_t putvarint(uint8_t *p, uint64_t v)
 static void queue_full_locked(weft__tracebuf *b)
 {
     b->link = NULL;
+    if (tr.fr) {
+        struct frseg *sg = &tr.seg[tr.cur];
+        if (sg->tail)
+            sg->tail->link = b;
+        else
+            sg->head = b;
+        sg->tail = b;
+        sg->bytes += b->pos;
+        return;
+    }
     if (tr.fulltail)
         tr.fulltail->link = b;
     else
@@ -356,9 +377,18 @@ static void *writer(void *arg)
     while (!AO_load_acquire(&tr.quit)) {
         weft__notetsleep(&tr.wake, WRITER_PERIOD_NS);
         weft__noteclear(&tr.wake);
-        drain();
+        if (!tr.fr) {
+            drain();
+            continue;
+        }
+        weft__lock(&tracelock);
+        bool full = tr.seg[tr.cur].bytes > tr.frlimit / 2;
+        weft__unlock(&tracelock);
+        if (full && !AO_load_acquire(&tr.quit))
+            tr.checkpoint();
     }
-    drain();
+    if (!tr.fr)
+        drain();
     return NULL;
 }
 
@@ -457,7 +487,7 @@ static void putv(bytes *b, uint64_t v)
 
 /* The stacks, symbolized (interning function and file names), then every
  * string, then the frequency. */
-static int footer(void)
+static int footer(int fd)
 {
     bytes stk = { 0 }, out = { 0 }, body = { 0 };
     for (uint32_t i = 0; i < tr.nstks; i++) {
@@ -495,7 +525,7 @@ static int footer(void)
     uint8_t h = TEV_FREQUENCY;
     put(&out, &h, 1);
     putv(&out, 1000000000);
-    int err = out.oom || stk.oom || body.oom ? -ENOMEM : weft__writeall(tr.fd, out.p, out.n);
+    int err = out.oom || stk.oom || body.oom ? -ENOMEM : weft__writeall(fd, out.p, out.n);
     free(stk.p);
     free(out.p);
     free(body.p);
@@ -519,7 +549,126 @@ int weft__trace_finish(void)
     drain();    /* anything a late emitter queued */
     int err = tr.err;
     if (!err)
-        err = footer();
+        err = footer(tr.fd);
     freetables();
     return err;
+}
+
+/* ---- the flight recorder ------------------------------------------------------------
+ *
+ * The same events, kept in memory instead of written: full buffers go to
+ * the current of two segments.  When it holds more than half the bytes
+ * asked for, the recorder thread calls runtime/trace.c's checkpoint,
+ * which stops the world, flushes every buffer into the segment, starts
+ * the other one (freeing what it held) and opens it with a declaration
+ * of every goroutine the trace knows (GoCreate, then GoWaiting for those
+ * waiting), as a trace's start does.  A window is the previous segment,
+ * declaration included, followed by the current one without its
+ * declaration: the goroutines the window's events speak of are declared
+ * at its start, in the state its first events need.  Sequence numbers
+ * cannot be declared (GoCreate always makes them 1), so the recorder's
+ * events are the sequence-free "Local" variants (GoStartLocal,
+ * GoUnblockLocal, and GoUnblockLocal for a syscall's exit too: Go 1.19's
+ * parser takes GoSysExitLocal's goroutine from the batch, not from its
+ * argument).  The parser then orders a goroutine's events by their state
+ * and timestamps, which one monotonic clock keeps consistent. */
+
+int weft__fr_begin(size_t limit, void (*checkpoint)(void))
+{
+    tr.fr = true;
+    tr.frlimit = limit;
+    tr.checkpoint = checkpoint;
+    memset(tr.seg, 0, sizeof tr.seg);
+    tr.cur = 0;
+    tr.err = 0;
+    AO_store(&tr.quit, 0);
+    weft__noteclear(&tr.wake);
+    int r = pthread_create(&tr.writer, NULL, writer, NULL);
+    if (r != 0) {
+        tr.fr = false;
+        return -r;
+    }
+    pthread_setname_np(tr.writer, "weft-flightrec");
+    tr.writer_started = true;
+    weft__trace_gen++;
+    return 0;
+}
+
+static void freeseg(struct frseg *sg)
+{
+    weft__tracebuf *b = sg->head;
+    while (b) {
+        weft__tracebuf *next = b->link;
+        free(b);
+        b = next;
+    }
+    memset(sg, 0, sizeof *sg);
+}
+
+void weft__fr_rotate(void)
+{
+    weft__lock(&tracelock);
+    weft__trace_flush(&tr.global);
+    tr.cur ^= 1;
+    freeseg(&tr.seg[tr.cur]);
+    weft__unlock(&tracelock);
+}
+
+void weft__fr_declared(void)
+{
+    weft__lock(&tracelock);
+    weft__trace_flush(&tr.global);
+    tr.seg[tr.cur].declend = tr.seg[tr.cur].tail;
+    weft__unlock(&tracelock);
+}
+
+/* Writes the buffers of sg from the one after skip (NULL: all). */
+static int writeseg(int fd, struct frseg *sg, weft__tracebuf *skip)
+{
+    weft__tracebuf *b = skip ? skip->link : sg->head;
+    for (; b; b = b->link) {
+        int e = weft__writeall(fd, b->data, b->pos);
+        if (e < 0)
+            return e;
+    }
+    return 0;
+}
+
+int weft__fr_write(int fd)
+{
+    static const char header[16] = "go 1.19 trace\0\0\0";
+    weft__lock(&tracelock);
+    weft__trace_flush(&tr.global);
+    weft__unlock(&tracelock);
+    struct frseg *prev = &tr.seg[tr.cur ^ 1], *cur = &tr.seg[tr.cur];
+    int e = weft__writeall(fd, header, sizeof header);
+    if (e == 0 && prev->head)
+        e = writeseg(fd, prev, NULL);
+    if (e == 0)
+        e = writeseg(fd, cur, prev->head ? cur->declend : NULL);
+    if (e == 0)
+        e = footer(fd);
+    return e;
+}
+
+void weft__fr_quit(void)
+{
+    if (tr.writer_started) {
+        /* store-release: pairs with the recorder thread's load-acquire */
+        AO_store_release(&tr.quit, 1);
+        weft__notewakeup(&tr.wake);
+        pthread_join(tr.writer, NULL);
+        tr.writer_started = false;
+    }
+}
+
+void weft__fr_end(void)
+{
+    weft__lock(&tracelock);
+    weft__trace_flush(&tr.global);
+    freeseg(&tr.seg[0]);
+    freeseg(&tr.seg[1]);
+    tr.fr = false;
+    weft__unlock(&tracelock);
+    freetables();
 }

@@ -11,7 +11,9 @@
 #   - it holds one GoCreate per goroutine created, plus main's;
 #   - every kind of event the workload must cause is there;
 #   - `go tool trace -pprof=sched` and `-pprof=sync` name the workload's
-#     own functions.
+#     own functions;
+# and that the flight recorder's windows, cut while the workload runs,
+# parse too.
 # Exits 77 (ctest's SKIP_RETURN_CODE) without a Go toolchain.
 set -u
 prog=$1
@@ -59,6 +61,18 @@ for i in 1 2; do
     t="$dir/boot$i.trace"
     out=$(SCHEDDEBUG="tracefile=$t" "$prog" -) || { bad "boot$i: prog_trace failed"; continue; }
     check "boot$i" "$t" "${out#created=}"
+done
+# The flight recorder: windows cut at arbitrary moments while goroutines
+# churn (its segments turn over several times) all parse, and the last
+# one holds the workload's end and no longer its start.
+for i in 1 2 3; do
+    t="$dir/flight$i.trace"
+    "$prog" -f "$t" > /dev/null || { bad "flight$i: prog_trace -f failed"; continue; }
+    for w in "$t" "$t.1" "$t.2" "$t.3" "$t.4"; do
+        go tool trace -d "$w" > "$w.txt" 2> "$w.err" || bad "flight$i: $(basename "$w"): $(tail -1 "$w.err")"
+    done
+    grep -q 'message=end$' "$t.txt" || bad "flight$i: the last window misses the workload's end"
+    grep -q 'message=start$' "$t.txt" && bad "flight$i: the last window still holds the start (no turnover)"
 done
 [ $fail -eq 0 ] && echo "ok: every trace parses, counts and profiles match"
 exit $fail
