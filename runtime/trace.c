@@ -35,6 +35,10 @@
  * (traceseq) is the parser's: GoCreate makes it 1, and each GoStart,
  * GoUnblock and GoSysExit carries it and then increments it.
  *
+ * The flight recorder (weft_flightrecorder_*, at the end) is the same
+ * tracer writing into memory; its windows need events without sequence
+ * numbers (diag/tracebuf.c, "The flight recorder").
+ *
  * Timestamps and ordering.  An event is emitted before its transition is
  * published (before the run-queue put that lets another P start the G,
  * before the status store that lets sysmon take a P), so that in time a
