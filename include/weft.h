@@ -347,6 +347,36 @@ WEFT_API int weft_profile_write(const char *name, int fd, int debug);
 WEFT_API int weft_cpuprofile_start(int fd, int hz);
 WEFT_API int weft_cpuprofile_stop(void);
 
+/* The execution tracer (Go's runtime/trace.Start and Stop): every
+ * scheduling event from start to stop — goroutines created, started,
+ * blocked (with Go's reason), unblocked, ended, syscalls, Ps started and
+ * stopped, gomaxprocs — with timestamps and stacks, written to fd as a Go
+ * 1.19 execution trace that `go tool trace` opens (docs/formats.md).
+ * start: 0, -EBADF (fd < 0 or not open for writing), -EBUSY (a trace is
+ * running), -ESRCH (the runtime is not running), or a write's negative
+ * errno.  stop flushes every buffer and returns once the file is
+ * complete: 0, -EINVAL (no trace running), or a write's negative errno.
+ * A trace still running when main returns is stopped then. */
+WEFT_API int weft_trace_start(int fd);
+WEFT_API int weft_trace_stop(void);
+/* Go's trace.Log: a message in the calling goroutine's timeline, under
+ * category.  Go's trace.StartRegion / Region.End: marks a span of the
+ * calling goroutine (nestable; end closes the innermost).  All three cost
+ * a load and a branch when no trace is running. */
+WEFT_API void weft_trace_log(const char *category, const char *message);
+WEFT_API void weft_trace_region_begin(const char *name);
+WEFT_API void weft_trace_region_end(void);
+/* The flight recorder (Go 1.25's runtime/trace.FlightRecorder): the
+ * tracer, keeping roughly the last `bytes` of events in memory instead of
+ * writing them; write puts that window to fd as a complete trace, which
+ * `go tool trace` opens like any other.  start: 0, -EINVAL (bytes under
+ * 256 KiB), -EBUSY (a trace or recorder runs), -ESRCH.  write: 0, -EBADF,
+ * -EINVAL (not recording), or a write's negative errno; the world stands
+ * still while it writes.  stop: 0 or -EINVAL. */
+WEFT_API int weft_flightrecorder_start(size_t bytes);
+WEFT_API int weft_flightrecorder_write(int fd);
+WEFT_API int weft_flightrecorder_stop(void);
+
 /* Serves Go's net/http/pprof endpoints from goroutines: /debug/pprof/
  * (index), /debug/pprof/goroutine?debug=N, /debug/pprof/threadcreate?debug=N,
  * /debug/pprof/profile?seconds=N, /debug/pprof/symbol and /debug/sched (a

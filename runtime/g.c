@@ -200,6 +200,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
         AO_store(&pp->ngoroutines, AO_load(&pp->ngoroutines) + 1);
     else
         AO_fetch_and_add1(&sched.ngoroutines_base);
+    if (unlikely(weft__tracing())) weft__trace_gocreate(pp, gp);
     /* store-release: the fields above are published with the status; the
      * run-queue put below publishes the G itself. */
     AO_store_release(&gp->atomicstatus, Grunnable);

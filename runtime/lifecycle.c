@@ -52,6 +52,7 @@ static int schedinit(bool lazy)
     weft__unlock(&sched.lock);
     if (AO_load(&weft__gomaxprocs) == 0)
         return err < 0 ? err : -ENOMEM;
+    weft__trace_boot();
     return 0;
 }
 
@@ -228,6 +229,7 @@ int weft_main(void (*fn)(void *), void *arg)
     /* main returned. */
     weft__cpuprof_shutdown();
     bool clean = shutdown_wait();
+    weft__trace_shutdown();
     weft__sigaltstack_fini(m0);
     if (m0_oldaltstack.ss_sp && !(m0_oldaltstack.ss_flags & SS_DISABLE))
         sigaltstack(&m0_oldaltstack, NULL);

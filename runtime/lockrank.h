@@ -61,6 +61,7 @@
 
 typedef enum {
     LOCKRANK_NONE = 0,      /* unlabelled: acquiring it throws in the checking build */
+    LOCKRANK_TRACECTL,      /* tracectl: execution trace start and stop (trace.c) */
     LOCKRANK_WORLDSEMA,     /* sched.worldsema: one stop-the-world at a time (sched.c) */
     LOCKRANK_CPUPROF,       /* proflock: CPU profile start and stop (cpuprof.c) */
     LOCKRANK_HCHAN,         /* weft_chan.lock (chan.c, select.c) */
@@ -79,6 +80,8 @@ typedef enum {
                              * (debugserver.c); nothing is taken under it */
     LOCKRANK_CAPTURE,       /* caplock: capturing another M's stack (os/linux.c); sysmon
                              * takes it with nothing held, crash output with a trylock */
+    LOCKRANK_TRACEBUF,      /* tracelock: the trace's global buffer, full list and tables
+                             * (diag/tracebuf.c); events are emitted under any lock */
     LOCKRANK_TEST,          /* the runtime's own tests' locks (tests/) */
     LOCKRANK_COUNT
 } weft__lockrank;
@@ -118,9 +121,15 @@ static inline uint32_t weft__lockrank_after(int rank)
             LOCKRANK_BIT(SCHED),            /* procresize: pdestroy's gfpurge */
         [LOCKRANK_STACK] =
             LOCKRANK_BIT(SCHED),            /* procresize: pdestroy's stackcache_flush */
+        [LOCKRANK_WORLDSEMA] =
+            LOCKRANK_BIT(TRACECTL),         /* trace start and stop stop the world */
         [LOCKRANK_SYMTAB] =
             LOCKRANK_BIT(WORLDSEMA) |       /* weft_stack(all): tracebacks, world stopped */
-            LOCKRANK_BIT(CPUPROF),          /* profile stop: the pprof writer symbolizes */
+            LOCKRANK_BIT(CPUPROF) |         /* profile stop: the pprof writer symbolizes */
+            LOCKRANK_BIT(TRACECTL),         /* trace stop symbolizes the stacks */
+        [LOCKRANK_TRACEBUF] =
+            (LOCKRANK_BIT(TRACEBUF) - 2),   /* every lower rank: the scheduler's trace hooks
+                                             * emit under whatever lock they run */
     };
     return rank > 0 && rank < LOCKRANK_COUNT ? after[rank] : 0;
 }
@@ -129,6 +138,7 @@ static inline const char *weft__lockrank_name(int rank)
 {
     static const char *const names[LOCKRANK_COUNT] = {
         [LOCKRANK_NONE] = "no rank",
+        [LOCKRANK_TRACECTL] = "tracectl",
         [LOCKRANK_WORLDSEMA] = "sched.worldsema",
         [LOCKRANK_CPUPROF] = "proflock",
         [LOCKRANK_HCHAN] = "chan",
@@ -145,6 +155,7 @@ static inline const char *weft__lockrank_name(int rank)
         [LOCKRANK_SYMTAB] = "symlock",
         [LOCKRANK_DEBUGSRV] = "srvlock",
         [LOCKRANK_CAPTURE] = "caplock",
+        [LOCKRANK_TRACEBUF] = "tracelock",
         [LOCKRANK_TEST] = "test",
     };
     return rank >= 0 && rank < LOCKRANK_COUNT ? names[rank] : "bad rank";

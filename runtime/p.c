@@ -80,6 +80,7 @@ int weft__procresize(int32_t nprocs)
 
     G *gp = weft__getg();
     M *m = gp ? gp->m : NULL;
+    if (unlikely(weft__tracing())) weft__trace_procresize(m, nprocs);
     if (m && m->p && m->p->id >= nprocs) {
         /* Our P is gone: continue on P0. */
         m->p->m = NULL;

@@ -28,6 +28,7 @@
 #include "arch/switch.h"
 #include "lock.h"
 #include "diag/schedview.h"
+#include "diag/trace.h"
 
 #define WEFT_HIDDEN __attribute__((visibility("hidden")))
 /* The debug builds (./dev stress, ./dev lockrank) also check invariants
@@ -43,6 +44,9 @@
 /* Stack walks read other frames' memory, redzones included: not a bug to
  * AddressSanitizer's taste, so they are not instrumented. */
 #define WEFT_NO_ASAN __attribute__((no_sanitize_address))
+
+/* Nested user regions a goroutine remembers the names of (trace.c). */
+#define TRACE_REGIONS 4
 
 typedef struct G G;
 typedef struct M M;
@@ -205,6 +209,14 @@ struct G {
     AO_t profgen;           /* atomic: the goroutine profile generation whose record of
                              * its stack is taken, | 1 while someone takes it (g.c) */
     weft__waiter w;         /* its waits (park.c); w.g == this G */
+    /* The execution tracer's view of it (trace.c), written by whoever
+     * owns its current transition (the M running it, its waker, the
+     * tracer's start with the world stopped). */
+    uint64_t traceseq;      /* the trace parser's sequence number for its next event */
+    uint32_t tracegen;      /* the trace (weft__trace_gen) the two fields belong to */
+    uint8_t tracest;        /* its state as that trace shows it (trace.c) */
+    uint8_t ntraceregion;   /* owner: user regions open (weft_trace_region_begin) */
+    const char *traceregion[TRACE_REGIONS]; /* owner: the innermost ones' names */
 };
 
 /* A list of Gs linked through schedlink (Go's gList), with its length. */
@@ -331,6 +343,13 @@ struct P {
     int32_t ntimers, captimers;    /* timerlock */
     AO_t timer0when;        /* atomic: when of the earliest timer, 0 if none */
     uint32_t timercheck;    /* owner: counts fast-path switches between clock reads */
+
+    /* The execution tracer (trace.c).  "owner" includes whoever took the
+     * P from a goroutine in a syscall (sysmon, the stopper) and the
+     * stopper while the world is stopped. */
+    struct weft__tracebuf *tracebuf; /* owner: its events not yet handed to the writer */
+    uint32_t tracegen;      /* owner: the trace tracebuf and tracerunning belong to */
+    bool tracerunning;      /* owner: that trace shows it started (ProcStart) */
 } __attribute__((aligned(CACHELINE)));
 
 /* ---- the scheduler ------------------------------------------------------ */
@@ -615,6 +634,19 @@ extern AO_t weft__coarsetime;
 int  weft__sysmon_start(void);
 void weft__sysmon_stop(void);
 #define FORCE_PREEMPT_NS (10 * 1000 * 1000)
+
+/* ---- trace.c: the execution tracer's hooks (diag/trace.h: weft__tracing) ---- */
+void weft__trace_gocreate(P *pp, G *newg);     /* pp: the creator's, NULL without */
+void weft__trace_gostart(P *pp, G *gp);
+void weft__trace_leave(G *gp, int action);     /* switch_from_g: yield, park or exit */
+void weft__trace_unblock(G *gp);               /* on the waker's P, or none */
+void weft__trace_syscall(G *gp, P *pp);
+void weft__trace_sysexit(G *gp, P *pp);        /* pp: the P it got back, NULL: none */
+void weft__trace_procstart(P *pp, M *m);
+void weft__trace_procstop(P *pp);
+void weft__trace_procresize(M *m, int32_t nprocs);
+void weft__trace_boot(void);                   /* schedinit: SCHEDDEBUG=tracefile */
+void weft__trace_shutdown(void);               /* main returned: the trace ends */
 
 /* ---- local.c ------------------------------------------------------------------- */
 void weft__locals_destroy(G *gp);

@@ -288,6 +288,7 @@ void weft__acquirep(M *m, P *pp)
         weft__throw("acquirep: already in use");
     m->p = pp;
     pp->m = m;
+    if (unlikely(weft__tracing())) weft__trace_procstart(pp, m);
     /* store-release: the P's queues were written by whoever held it before;
      * sysmon reads status with acquire. */
     AO_store_release(&pp->status, Prunning);
@@ -298,6 +299,7 @@ static P *releasep(M *m)
     P *pp = m->p;
     if (!pp || pp->m != m)
         weft__throw("releasep: invalid P state");
+    if (unlikely(weft__tracing())) weft__trace_procstop(pp);
     m->p = NULL;
     pp->m = NULL;
     AO_store_release(&pp->status, Pidle);
@@ -316,6 +318,8 @@ static inline void readyg(G *gp)
      * it to gogo). */
     if (unlikely(AO_load(&sched.gprofiling)))
         weft__gprof_execute(gp);
+    if (unlikely(weft__tracing()))
+        weft__trace_unblock(gp);    /* also for the poller's goroutines, readied without a P */
     AO_store(&gp->atomicstatus, Grunnable);
     gp->waitreason = waitReasonZero;
 }
@@ -866,6 +870,7 @@ void weft__finish_switch(M *m)
         m->afterarg = NULL;
         if (f && !f(gp, arg)) {
             /* Changed its mind: resume it next. */
+            if (unlikely(weft__tracing())) weft__trace_unblock(gp);
             AO_store(&gp->atomicstatus, Grunnable);
             weft__runqput(m->p, gp, true);
         }
@@ -943,8 +948,12 @@ static void switch_from_g(G *gp, weft__after action, weft__unlockf f, void *arg)
     m->afterg = gp;
     m->afterf = f;
     m->afterarg = arg;
-    /* The fast path: no lock, no g0.  Anything unusual goes through g0. */
-    if (likely(pp && !m->lockedg && action != AFTER_SYSCALL_EXIT &&
+    /* The fast path: no lock, no g0.  Anything unusual goes through g0,
+     * tracing included (trace.c: one test here covers both the event of
+     * the G that leaves and that of the G that starts, in schedule_loop). */
+    if (unlikely(weft__tracing()))
+        weft__trace_leave(gp, action);
+    else if (likely(pp && !m->lockedg && action != AFTER_SYSCALL_EXIT &&
                AO_load(&sched.gcwaiting) == 0 && AO_load(&sched.exiting) == 0 &&
                (pp->schedtick % GLOBRUNQ_TICK != 0 || AO_load(&sched.runqsize) == 0) &&
                (AO_load(&pp->timer0when) == 0 || ++pp->timercheck % TIMERCHECK_SWITCHES != 0 ||
@@ -996,6 +1005,7 @@ static void schedule_loop(M *m)
                 continue;
             }
         }
+        if (unlikely(weft__tracing())) weft__trace_gostart(m->p, gp);
         gogo(m, m->g0, gp, inheritTime);
         /* A G switched back to us. */
         weft__finish_switch(m);
@@ -1167,6 +1177,7 @@ void weft_syscall_enter(void)
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
     AO_store(&gp->atomicstatus, Gsyscall);
     AO_fetch_and_add1(&pp->syscalltick);
+    if (unlikely(weft__tracing())) weft__trace_syscall(gp, pp);
     pp->m = NULL;
     m->oldp = pp;
     m->p = NULL;
@@ -1176,6 +1187,7 @@ void weft_syscall_enter(void)
     if (unlikely(AO_load(&sched.gcwaiting))) {
         weft__lock(&sched.lock);
         if (AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
+            if (unlikely(weft__tracing())) weft__trace_procstop(pp);
             if (--sched.stopwait == 0)
                 weft__notewakeup(&sched.stopnote);
         }
@@ -1207,6 +1219,7 @@ void weft_syscall_exit(void)
         AO_fetch_and_add1(&oldp->syscalltick);
         if (unlikely(AO_load(&sched.gprofiling)))
             weft__gprof_execute(gp);    /* as in gogo: before it runs on */
+        if (unlikely(weft__tracing())) weft__trace_sysexit(gp, oldp);
         AO_store(&gp->atomicstatus, Grunning);
         return;
     }
@@ -1220,6 +1233,7 @@ void weft_syscall_exit(void)
             AO_fetch_and_add1(&pp->syscalltick);
             if (unlikely(AO_load(&sched.gprofiling)))
                 weft__gprof_execute(gp);
+            if (unlikely(weft__tracing())) weft__trace_sysexit(gp, pp);
             AO_store(&gp->atomicstatus, Grunning);
             return;
         }
@@ -1228,6 +1242,7 @@ void weft_syscall_exit(void)
      * stays Gsyscall until it is off its stack (Go's exitsyscall0), so a
      * dump that reads it meanwhile walks its syscall frame, not a stale
      * saved context. */
+    if (unlikely(weft__tracing())) weft__trace_sysexit(gp, NULL);
     switch_from_g(gp, AFTER_SYSCALL_EXIT, NULL, NULL);
 }
 
@@ -1274,6 +1289,7 @@ bool weft__stoptheworld(void)
         P *pp = weft__allp[i];
         if (AO_load(&pp->status) == Psyscall &&
             AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
+            if (unlikely(weft__tracing())) weft__trace_procstop(pp);
             pp->m = NULL;
             sched.stopwait--;
         }

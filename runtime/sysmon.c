@@ -92,6 +92,7 @@ static uint32_t retake(int64_t now)
                 continue;
             /* CAS-full: races with syscall_exit's fast path; exactly one wins */
             if (AO_compare_and_swap_full(&pp->status, Psyscall, Pidle)) {
+                if (unlikely(weft__tracing())) weft__trace_procstop(pp);
                 AO_fetch_and_add1(&pp->syscalltick);
                 n++;
                 syscallcause(pp);

@@ -2,7 +2,7 @@
  * scheddebug.c — parsing SCHEDDEBUG (Go's GODEBUG parsing, but loud: every
  * malformed or unknown entry gets one warning naming it).
  *
- *   SCHEDDEBUG=schedtrace=1000,scheddetail=1,traceback=all,hogwarn=50
+ *   SCHEDDEBUG=schedtrace=1000,scheddetail=1,traceback=all,hogwarn=50,tracefile=run.trace
  */
 #include <string.h>
 
@@ -82,6 +82,15 @@ int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
                 } else if (eq(p, klen, "hogwarn")) {
                     if (parse_ms(v, vlen, &n, &why))
                         d.hogwarn = n;
+                } else if (eq(p, klen, "tracefile")) {
+                    if (vlen == 0)
+                        why = "empty value";
+                    else if (vlen >= sizeof d.tracefile)
+                        why = "path too long";
+                    else {
+                        memcpy(d.tracefile, v, vlen);
+                        d.tracefile[vlen] = 0;
+                    }
                 } else if (eq(p, klen, "traceback")) {
                     if (eq(v, vlen, "none"))
                         d.traceback = TRACEBACK_NONE;

@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The longest path a SCHEDDEBUG value may name, with its NUL. */
+#define WEFT_SCHEDDEBUG_PATHMAX 512
+
 enum { TRACEBACK_NONE = 0, TRACEBACK_SINGLE = 1, TRACEBACK_ALL = 2 };
 
 typedef struct weft__scheddebug {
@@ -17,6 +20,7 @@ typedef struct weft__scheddebug {
     int scheddetail;    /* 1 = detailed dumps */
     int traceback;      /* TRACEBACK_* (default single) */
     int hogwarn;        /* ms; 0 = off */
+    char tracefile[WEFT_SCHEDDEBUG_PATHMAX]; /* execution trace of the whole run; "" = off */
 } weft__scheddebug;
 
 /* Called once per rejected entry, with the entry as written (not NUL

@@ -6,7 +6,8 @@
  *
  * For every input it checks, trapping on any violation:
  *   - the result is in range: schedtrace, hogwarn >= 0; scheddetail 0 or 1;
- *     traceback one of TRACEBACK_NONE / SINGLE / ALL;
+ *     traceback one of TRACEBACK_NONE / SINGLE / ALL; tracefile a string
+ *     (NUL inside the array) holding no ',';
  *   - the return value equals the number of warnings delivered;
  *   - every warned (entry, len) lies inside the string, holds no ',' and
  *     comes with a reason; warnings <= comma-separated items;
@@ -72,7 +73,9 @@ static void never_called(const char *entry, size_t len, const char *why, void *a
  *   - an empty name warns "empty name", an unknown one "unknown name";
  *   - schedtrace, hogwarn: a non-negative decimal, digits only, at most
  *     2147483647 (leading zeros fine); scheddetail: such a number, 0 or 1;
- *     traceback: none, single or all;
+ *     traceback: none, single or all; tracefile: a non-empty path shorter
+ *     than WEFT_SCHEDDEBUG_PATHMAX ("empty value", "path too long"), kept
+ *     verbatim;
  *   - a rejected item leaves the result alone; later items win.
  */
 
@@ -146,6 +149,16 @@ static const char *ref_item(const char *p, size_t len, weft__scheddebug *d)
         d->scheddetail = x;
         return NULL;
     }
+    if (same(p, k, "tracefile")) {
+        if (vn == 0)
+            return "empty value";
+        if (vn + 1 > WEFT_SCHEDDEBUG_PATHMAX)
+            return "path too long";
+        for (size_t i = 0; i < vn; i++)
+            d->tracefile[i] = v[i];
+        d->tracefile[vn] = '\0';
+        return NULL;
+    }
     if (same(p, k, "traceback")) {
         static const struct { const char *name; int val; } tb[] = {
             { "none", TRACEBACK_NONE }, { "single", TRACEBACK_SINGLE }, { "all", TRACEBACK_ALL },
@@ -164,7 +177,7 @@ static const char *ref_item(const char *p, size_t len, weft__scheddebug *d)
 static int ref_parse(const char *s, size_t n, weft__scheddebug *out, warning *w, size_t *nw)
 {
     weft__scheddebug d = { .schedtrace = 0, .scheddetail = 0,
-                           .traceback = TRACEBACK_SINGLE, .hogwarn = 0 };
+                           .traceback = TRACEBACK_SINGLE, .hogwarn = 0, .tracefile = "" };
     *nw = 0;
     if (n > 0) {
         size_t start = 0;
@@ -191,12 +204,15 @@ static void check_result(const weft__scheddebug *d)
     CHECK(d->scheddetail == 0 || d->scheddetail == 1);
     CHECK(d->traceback == TRACEBACK_NONE || d->traceback == TRACEBACK_SINGLE ||
           d->traceback == TRACEBACK_ALL);
+    CHECK(memchr(d->tracefile, '\0', sizeof d->tracefile) != NULL);
+    CHECK(memchr(d->tracefile, ',', strlen(d->tracefile)) == NULL);
 }
 
 static int same_result(const weft__scheddebug *a, const weft__scheddebug *b)
 {
     return a->schedtrace == b->schedtrace && a->scheddetail == b->scheddetail &&
-           a->traceback == b->traceback && a->hogwarn == b->hogwarn;
+           a->traceback == b->traceback && a->hogwarn == b->hogwarn &&
+           strcmp(a->tracefile, b->tracefile) == 0;
 }
 
 static int same_warnings(const warning *a, size_t na, const warning *b, size_t nb)
