@@ -286,6 +286,8 @@ static __thread struct {
     uint32_t gen;
 } stkcache[STKCACHE];
 
+static uint64_t stack_locked(const uintptr_t *pcs, int n);
+
 static uint64_t hashpcs(const uintptr_t *pcs, int n)
 {
     uint64_t h = (uint64_t)n * 0x9e3779b97f4a7c15ULL;
@@ -304,8 +306,28 @@ uint64_t weft__trace_stack(const uintptr_t *pcs, int n)
     uint32_t slot = (uint32_t)hp & (STKCACHE - 1);
     if (stkcache[slot].gen == weft__trace_gen && stkcache[slot].hash == hp)
         return stkcache[slot].id;
-    uint64_t id = 0;
     weft__lock(&tracelock);
+    uint64_t id = stack_locked(pcs, n);
+    weft__unlock(&tracelock);
+    if (id) {
+        stkcache[slot].hash = hp;
+        stkcache[slot].id = id;
+        stkcache[slot].gen = weft__trace_gen;
+    }
+    return id;
+}
+
+uint64_t weft__trace_stack_locked(const uintptr_t *pcs, int n)
+{
+    if (n <= 0)
+        return 0;
+    return stack_locked(pcs, n > TRACE_MAXSTACK ? TRACE_MAXSTACK : n);
+}
+
+/* tracelock held; 0 < n <= TRACE_MAXSTACK. */
+static uint64_t stack_locked(const uintptr_t *pcs, int n)
+{
+    uint64_t id = 0;
     if ((tr.nstks + 1) * 2 > tr.capstkhash &&
         !rehash(&tr.stkhash, &tr.capstkhash, tr.nstks, stkkey))
         goto out;
@@ -333,12 +355,6 @@ uint64_t weft__trace_stack(const uintptr_t *pcs, int n)
     tr.stkhash[h] = tr.nstks;
     id = s->id;
 out:
-    weft__unlock(&tracelock);
-    if (id) {
-        stkcache[slot].hash = hp;
-        stkcache[slot].id = id;
-        stkcache[slot].gen = weft__trace_gen;
-    }
     return id;
 }
 
@@ -607,19 +623,15 @@ static void freeseg(struct frseg *sg)
 
 void weft__fr_rotate(void)
 {
-    weft__lock(&tracelock);
     weft__trace_flush(&tr.global);
     tr.cur ^= 1;
     freeseg(&tr.seg[tr.cur]);
-    weft__unlock(&tracelock);
 }
 
 void weft__fr_declared(void)
 {
-    weft__lock(&tracelock);
     weft__trace_flush(&tr.global);
     tr.seg[tr.cur].declend = tr.seg[tr.cur].tail;
-    weft__unlock(&tracelock);
 }
 
 /* Writes the buffers of sg from the one after skip (NULL: all). */
