@@ -101,6 +101,36 @@ static void emit(P *pp, int ev, const uint64_t *args, int nargs, bool hasstk, ui
     weft__trace_unlock();
 }
 
+/* A thread without a P changes a goroutine's trace state and emits its
+ * event with tracelock held, so that the flight recorder's checkpoint,
+ * which declares goroutines by that state under the same lock, sees both
+ * or neither.  nopbegin: true if the event may go out (then call nopend);
+ * emit_held: emit with the lock taken by nopbegin when pp is NULL. */
+static bool nopbegin(P *pp)
+{
+    if (pp)
+        return true;
+    weft__trace_lock();
+    if (weft__tracing() || tls_starting)
+        return true;
+    weft__trace_unlock();
+    return false;
+}
+
+static void nopend(P *pp)
+{
+    if (!pp)
+        weft__trace_unlock();
+}
+
+static void emit_held(P *pp, int ev, const uint64_t *args, int nargs, bool hasstk, uint64_t stk)
+{
+    if (pp)
+        weft__trace_emit(pbuf(pp), pp->id, ev, args, nargs, hasstk, stk);
+    else
+        weft__trace_emit(weft__trace_globalbuf(), TRACE_GLOBAL_PID, ev, args, nargs, hasstk, stk);
+}
+
 /* The current thread's P, NULL off an M or on an M without one. */
 static P *curp(void)
 {
@@ -164,11 +194,14 @@ void weft__trace_gocreate(P *pp, G *newg)
      * emitters hold */
     uint64_t a[2] = { (uint64_t)newg->goid, startstack(newg) };
     uint64_t stk = callerstack();
+    if (!nopbegin(pp))
+        return;
     newg->tracegen = weft__trace_gen;
     newg->traceseq = 1;
     newg->tracest = TRACE_GRUNNABLE;
     newg->ntraceregion = 0;
-    emit(pp, TEV_GOCREATE, a, 2, true, stk);
+    emit_held(pp, TEV_GOCREATE, a, 2, true, stk);
+    nopend(pp);
 }
 
 void weft__trace_gostart(P *pp, G *gp)
@@ -240,9 +273,15 @@ void weft__trace_unblock(G *gp)
     if (!known(gp) || gp->tracest != TRACE_GWAITING)
         return;
     uint64_t stk = callerstack();
-    uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
-    gp->tracest = TRACE_GRUNNABLE;
-    emit(curp(), frmode ? TEV_GOUNBLOCKLOCAL : TEV_GOUNBLOCK, a, frmode ? 1 : 2, true, stk);
+    P *pp = curp();
+    if (!nopbegin(pp))
+        return;
+    if (known(gp) && gp->tracest == TRACE_GWAITING) {   /* again, under the lock */
+        uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
+        gp->tracest = TRACE_GRUNNABLE;
+        emit_held(pp, frmode ? TEV_GOUNBLOCKLOCAL : TEV_GOUNBLOCK, a, frmode ? 1 : 2, true, stk);
+    }
+    nopend(pp);
 }
 
 void weft__trace_syscall(G *gp, P *pp)
@@ -256,7 +295,7 @@ void weft__trace_syscall(G *gp, P *pp)
 
 void weft__trace_sysexit(G *gp, P *pp)
 {
-    if (!known(gp) || gp->tracest != TRACE_GWAITING)
+    if (!known(gp) || gp->tracest != TRACE_GWAITING || !nopbegin(pp))
         return;
     uint64_t a[3] = { (uint64_t)gp->goid, gp->traceseq++, 0 };
     gp->tracest = TRACE_GRUNNABLE;
@@ -266,9 +305,10 @@ void weft__trace_sysexit(G *gp, P *pp)
      * reads GoSysExitLocal's goroutine from the batch (0 here), not from
      * its argument: its windows show a syscall's end as an unblock. */
     if (frmode)
-        emit(pp, TEV_GOUNBLOCKLOCAL, a, 1, true, 0);
+        emit_held(pp, TEV_GOUNBLOCKLOCAL, a, 1, true, 0);
     else
-        emit(pp, TEV_GOSYSEXIT, a, 3, false, 0);
+        emit_held(pp, TEV_GOSYSEXIT, a, 3, false, 0);
+    nopend(pp);
     if (pp)
         gostart(pp, gp);
 }
@@ -479,21 +519,26 @@ static void checkpoint(void)
     if (!weft__stoptheworld())
         return;
     flush_all();
+    /* Threads without a P still run: hold tracelock (nopbegin) from the
+     * rotation to the end of the declaration. */
+    weft__trace_lock();
     weft__fr_rotate();
-    uint64_t here = callerstack();
+    weft__tracebuf **gb = weft__trace_globalbuf();
     for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
         if (gp->issystem || !known(gp))
             continue;
-        uint64_t a[2] = { (uint64_t)gp->goid, startstack(gp) };
-        emit(NULL, TEV_GOCREATE, a, 2, true, here);
+        uintptr_t pc = (uintptr_t)gp->fn + 1;
+        uint64_t a[2] = { (uint64_t)gp->goid, weft__trace_stack_locked(&pc, 1) };
+        weft__trace_emit(gb, TRACE_GLOBAL_PID, TEV_GOCREATE, a, 2, true, 0);
         if (gp->tracest == TRACE_GWAITING) {
             uint64_t g = (uint64_t)gp->goid;
-            emit(NULL, TEV_GOWAITING, &g, 1, false, 0);
+            weft__trace_emit(gb, TRACE_GLOBAL_PID, TEV_GOWAITING, &g, 1, false, 0);
         } else {
             gp->tracest = TRACE_GRUNNABLE;      /* nothing runs: the world is stopped */
         }
     }
     weft__fr_declared();
+    weft__trace_unlock();
     weft__starttheworld();
 }
 
@@ -519,7 +564,9 @@ int weft_flightrecorder_start(size_t bytes)
         tls_starting = true;
         declare_all(isg ? self : NULL, isg ? self->m->p : NULL, NULL);
         tls_starting = false;
+        weft__trace_lock();
         weft__fr_declared();
+        weft__trace_unlock();
         weft__trace_enable();
         active = true;
     }

@@ -215,7 +215,7 @@ __attribute__((noinline)) void trace_worker_procs(void *arg)
 __attribute__((noinline)) void trace_worker_churn(void *arg)
 {
     (void)arg;
-    for (int i = 1; i <= 60000; i++) {
+    for (int i = 1; i <= 150000; i++) {
         weft_yield();
         if (i % 3000 == 0)
             weft_sleep(1000 * 1000);

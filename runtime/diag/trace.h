@@ -116,6 +116,7 @@ void weft__trace_emit_log(weft__tracebuf **bufp, int32_t pid, uint64_t category,
  * when out of memory (the event then goes without).  Any thread. */
 uint64_t weft__trace_stack(const uintptr_t *pcs, int n);
 uint64_t weft__trace_string(const char *s);
+uint64_t weft__trace_stack_locked(const uintptr_t *pcs, int n);   /* tracelock held */
 
 /* The global buffer, for emitters without a P: lock, check weft__tracing()
  * again, emit into *weft__trace_globalbuf(), unlock. */
@@ -139,7 +140,9 @@ int  weft__trace_finish(void);
  * than limit / 2 bytes; 0 or -errno.  rotate, declared, write and end
  * with the world stopped and every P's buffer flushed: rotate starts the
  * next segment, whose declaration (emitted on the global buffer) ends at
- * declared; write writes the window (0 or a write's -errno).  quit ends
+ * declared (both with tracelock held, the declaration emitted on the
+ * global buffer under it, so that no event of a thread without a P falls
+ * inside it); write writes the window (0 or a write's -errno).  quit ends
  * the recorder thread (not with the world stopped: it may be waiting to
  * stop it); end frees everything. */
 int  weft__fr_begin(size_t limit, void (*checkpoint)(void));

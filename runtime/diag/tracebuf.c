@@ -280,11 +280,17 @@ uint64_t weft__trace_string(const char *s)
  * hash would share an id: a chance of 2^-64 per pair, accepted.  Direct
  * mapped; an entry is valid for the trace (generation) that made it. */
 #define STKCACHE 128
-static __thread struct {
+typedef struct {
     uint64_t hash;
     uint64_t id;
     uint32_t gen;
-} stkcache[STKCACHE];
+} stkslot;
+/* Allocated by a thread's first traced stack, so that threads that never
+ * trace carry no cache in their TLS (it is freed with nothing: a few KiB
+ * per thread that ever traced, for the process's life). */
+static __thread stkslot *stkcache;
+
+static uint64_t stack_locked(const uintptr_t *pcs, int n);
 
 static uint64_t hashpcs(const uintptr_t *pcs, int n)
 {
@@ -302,10 +308,32 @@ uint64_t weft__trace_stack(const uintptr_t *pcs, int n)
         n = TRACE_MAXSTACK;
     uint64_t hp = hashpcs(pcs, n);
     uint32_t slot = (uint32_t)hp & (STKCACHE - 1);
-    if (stkcache[slot].gen == weft__trace_gen && stkcache[slot].hash == hp)
+    if (!stkcache)
+        stkcache = calloc(STKCACHE, sizeof *stkcache);
+    if (stkcache && stkcache[slot].gen == weft__trace_gen && stkcache[slot].hash == hp)
         return stkcache[slot].id;
-    uint64_t id = 0;
     weft__lock(&tracelock);
+    uint64_t id = stack_locked(pcs, n);
+    weft__unlock(&tracelock);
+    if (id && stkcache) {
+        stkcache[slot].hash = hp;
+        stkcache[slot].id = id;
+        stkcache[slot].gen = weft__trace_gen;
+    }
+    return id;
+}
+
+uint64_t weft__trace_stack_locked(const uintptr_t *pcs, int n)
+{
+    if (n <= 0)
+        return 0;
+    return stack_locked(pcs, n > TRACE_MAXSTACK ? TRACE_MAXSTACK : n);
+}
+
+/* tracelock held; 0 < n <= TRACE_MAXSTACK. */
+static uint64_t stack_locked(const uintptr_t *pcs, int n)
+{
+    uint64_t id = 0;
     if ((tr.nstks + 1) * 2 > tr.capstkhash &&
         !rehash(&tr.stkhash, &tr.capstkhash, tr.nstks, stkkey))
         goto out;
@@ -333,12 +361,6 @@ uint64_t weft__trace_stack(const uintptr_t *pcs, int n)
     tr.stkhash[h] = tr.nstks;
     id = s->id;
 out:
-    weft__unlock(&tracelock);
-    if (id) {
-        stkcache[slot].hash = hp;
-        stkcache[slot].id = id;
-        stkcache[slot].gen = weft__trace_gen;
-    }
     return id;
 }
 
@@ -607,19 +629,15 @@ static void freeseg(struct frseg *sg)
 
 void weft__fr_rotate(void)
 {
-    weft__lock(&tracelock);
     weft__trace_flush(&tr.global);
     tr.cur ^= 1;
     freeseg(&tr.seg[tr.cur]);
-    weft__unlock(&tracelock);
 }
 
 void weft__fr_declared(void)
 {
-    weft__lock(&tracelock);
     weft__trace_flush(&tr.global);
     tr.seg[tr.cur].declend = tr.seg[tr.cur].tail;
-    weft__unlock(&tracelock);
 }
 
 /* Writes the buffers of sg from the one after skip (NULL: all). */
