@@ -280,15 +280,11 @@ uint64_t weft__trace_string(const char *s)
  * hash would share an id: a chance of 2^-64 per pair, accepted.  Direct
  * mapped; an entry is valid for the trace (generation) that made it. */
 #define STKCACHE 128
-typedef struct {
+static __thread struct {
     uint64_t hash;
     uint64_t id;
     uint32_t gen;
-} stkslot;
-/* Allocated by a thread's first traced stack, so that threads that never
- * trace carry no cache in their TLS (it is freed with nothing: a few KiB
- * per thread that ever traced, for the process's life). */
-static __thread stkslot *stkcache;
+} stkcache[STKCACHE];
 
 static uint64_t stack_locked(const uintptr_t *pcs, int n);
 
@@ -308,14 +304,12 @@ uint64_t weft__trace_stack(const uintptr_t *pcs, int n)
         n = TRACE_MAXSTACK;
     uint64_t hp = hashpcs(pcs, n);
     uint32_t slot = (uint32_t)hp & (STKCACHE - 1);
-    if (!stkcache)
-        stkcache = calloc(STKCACHE, sizeof *stkcache);
-    if (stkcache && stkcache[slot].gen == weft__trace_gen && stkcache[slot].hash == hp)
+    if (stkcache[slot].gen == weft__trace_gen && stkcache[slot].hash == hp)
         return stkcache[slot].id;
     weft__lock(&tracelock);
     uint64_t id = stack_locked(pcs, n);
     weft__unlock(&tracelock);
-    if (id && stkcache) {
+    if (id) {
         stkcache[slot].hash = hp;
         stkcache[slot].id = id;
         stkcache[slot].gen = weft__trace_gen;
