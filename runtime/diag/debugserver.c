@@ -141,6 +141,7 @@ static server *servers;     /* srvlock */
  * wherever it waits on the client.  srvlock. */
 static void giveup(server *s, conn *c)
 {
+    /* load: set only here, under srvlock, which we hold */
     if (AO_load(&c->cut))
         return;
     /* a hint read without the lock: the shutdown is what stops the I/O */
@@ -500,6 +501,7 @@ static void connunlink(conn *c)
     *(c->prev ? &c->prev->next : &s->first) = c->next;
     *(c->next ? &c->next->prev : &s->last) = c->prev;
     s->nconns--;
+    /* load: a hint (see giveup); set only under srvlock, which we hold */
     if (!AO_load(&c->cut))
         s->nactive--;
     weft__unlock(&srvlock);
@@ -531,6 +533,7 @@ static void serveconn(void *arg)
     /* A timeout or a vanished client gets no answer (as in Go), nor does a
      * connection given up or a stopped server's (cut is a hint: a send to
      * its shut-down socket would fail anyway). */
+    /* load: a hint (see giveup); a cut socket fails the write anyway */
     bool answer = status >= 0 && !AO_load(&c->cut);
     if (answer && status == 0)
         route(c);
@@ -569,6 +572,7 @@ static bool admit(server *s, conn *c)
 {
     if (s->nactive >= MAX_CONNS) {
         conn *old = s->first;
+        /* c->cut loads: a hint (see giveup); the shutdown orders the I/O */
         while (old && (!old->waiting || AO_load(&old->cut)))
             old = old->next;
         if (!old || s->nconns >= 2 * MAX_CONNS)

@@ -434,6 +434,7 @@ int weft__trace_begin(int fd)
         return e;
     tr.fd = fd;
     tr.err = 0;
+    /* plain store: published to the writer thread by pthread_create */
     AO_store(&tr.quit, 0);
     weft__noteclear(&tr.wake);
     int r = pthread_create(&tr.writer, NULL, writer, NULL);
@@ -597,6 +598,7 @@ int weft__fr_begin(size_t limit, void (*checkpoint)(void))
     memset(tr.seg, 0, sizeof tr.seg);
     tr.cur = 0;
     tr.err = 0;
+    /* plain store: published to the recorder thread by pthread_create */
     AO_store(&tr.quit, 0);
     weft__noteclear(&tr.wake);
     int r = pthread_create(&tr.writer, NULL, writer, NULL);
