@@ -446,6 +446,13 @@ Test(traceback, sigquit_dumps_every_goroutine, .timeout = 60)
     cr_assert_geq(count(err, "goroutine ") - count(err, "in goroutine "), 3, "%s", err);
 }
 
+Test(traceback, sigquit_with_traceback_none_prints_the_headline_alone, .timeout = 60)
+{
+    exits2(die("sigquit", "traceback=none"));
+    cr_assert_eq(strncmp(err, "SIGQUIT: quit\nPC=0x", 19), 0, "stderr:\n%s", err);
+    cr_assert_null(strstr(err, "goroutine "), "traceback=none prints no goroutine:\n%s", err);
+}
+
 Test(traceback, hogwarn_names_the_hog_and_its_stack, .timeout = 60)
 {
     int st = die("hog", "hogwarn=50");

@@ -43,9 +43,9 @@ void weft__crashdump(int kind, uintptr_t pc, uintptr_t fp)
     weft__out o;
     weft__out_fd(&o, 2);
     if (kind == WEFT_CRASH_SIGQUIT) {
-        /* Go: where the signal landed, if on a goroutine, then everyone
-         * (unless traceback=none). */
-        if (self.g) {
+        /* Go: where the signal landed, if on a goroutine, then everyone;
+         * with traceback=none, the headline alone. */
+        if (self.g && tb != TRACEBACK_NONE) {
             weft__outf(&o, "\n");
             weft__goroutineheader(&o, &g);
             weft__unwinder u;
