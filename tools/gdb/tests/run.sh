@@ -19,23 +19,7 @@
 # weft__gentry.  Every process started here is killed on exit.
 set -u
 case=$1 target=$2 libdir=${3:-}
-tmp=$(mktemp -d /tmp/weft-gdb-test.XXXXXX)
-kids=()
-
-cleanup() {
-    for p in "${kids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL [$case]: $*"
-    for f in "$tmp"/*.out "$tmp"/*.err; do
-        [ -s "$f" ] && { echo "--- $f"; tail -n 60 "$f"; }
-    done
-    exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../../../tests/harness.sh" weft-gdb-test
 
 # start: runs the target in $tmp, waits for its "ready"; sets $tpid.
 start() {

@@ -7,24 +7,7 @@
 # started here is SIGKILLed on exit, whatever happens.
 set -u
 case=$1 wp=$2 bin=$3
-tmp=$(mktemp -d /tmp/weftprof-test.XXXXXX)
-chmod 755 "$tmp"
-kids=()
-
-cleanup() {
-    for p in "${kids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL [$case]: $*"
-    for f in "$tmp"/*.out "$tmp"/*.err; do
-        [ -s "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }
-    done
-    exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../../../tests/harness.sh" weftprof-test
 
 # start NAME CMD...: runs CMD in the background (stdin from $tmp/NAME.in if
 # it exists), waits until it prints "ready"; sets $tpid.
