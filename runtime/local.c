@@ -2,24 +2,34 @@
  * local.c — per-goroutine storage, the safe replacement for _Thread_local
  * inside goroutines (a G may resume on another thread after any weft call).
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "runtime.h"
 
 static AO_t nkeys;                                  /* atomic: keys handed out */
-static void (*dtors[WEFT_LOCAL_KEYS])(void *);      /* written before the key is returned */
+static void (*dtors[WEFT_LOCAL_KEYS])(void *);      /* written before the key is published */
+static pthread_mutex_t keylock = PTHREAD_MUTEX_INITIALIZER;   /* serialises key creation */
 
+/* Key creation is rare, and may run on any thread, before boot too: a plain
+ * mutex serialises it.  (A lock-free claim of slot n cannot publish n's
+ * destructor with the claim: two creators racing for n would both write
+ * dtors[n], and the winner could get the loser's destructor.) */
 int weft_local_key(void (*dtor)(void *))
 {
-    for (;;) {
-        AO_t n = AO_load(&nkeys);
-        if (n >= WEFT_LOCAL_KEYS)
-            return -EAGAIN;
+    pthread_mutex_lock(&keylock);
+    AO_t n = AO_load(&nkeys);
+    int key = -EAGAIN;
+    if (n < WEFT_LOCAL_KEYS) {
         dtors[n] = dtor;
-        /* CAS-full: claims slot n and publishes its destructor. */
-        if (AO_compare_and_swap_full(&nkeys, n, n + 1))
-            return (int)n;
+        /* Release: publishes dtors[n] before the key is usable; pairs
+         * with the loads of nkeys in get/set/destroy, which read dtors[]
+         * only below it. */
+        AO_store_release(&nkeys, n + 1);
+        key = (int)n;
     }
+    pthread_mutex_unlock(&keylock);
+    return key;
 }
 
 void *weft_local_get(int key)
@@ -52,7 +62,7 @@ void weft__locals_destroy(G *gp)
 {
     if (!gp->locals)
         return;
-    AO_t n = AO_load(&nkeys);
+    AO_t n = AO_load_acquire(&nkeys);     /* pairs with weft_local_key's release */
     for (int round = 0; round < 4; round++) {
         bool any = false;
         for (AO_t k = 0; k < n; k++) {

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE     /* pthread_getname_np */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,55 @@ Test(api, local_keys_run_out_with_eagain)
         k = weft_local_key(NULL);
     cr_assert_eq(k, WEFT_LOCAL_KEYS - 1);
     cr_assert_eq(weft_local_key(NULL), -EAGAIN);
+}
+
+/* Two threads create keys at once, each with its own destructor: every key
+ * must keep its creator's destructor.  (Keys are per process, so each round
+ * runs in a child.) */
+static int race_keys[2][WEFT_LOCAL_KEYS / 2];
+static atomic_int race_go, race_bad, race_calls;
+
+static void race_dtor0(void *v) { atomic_fetch_add(&race_calls, 1); if ((intptr_t)v != 1) atomic_fetch_add(&race_bad, 1); }
+static void race_dtor1(void *v) { atomic_fetch_add(&race_calls, 1); if ((intptr_t)v != 2) atomic_fetch_add(&race_bad, 1); }
+
+static void *race_creator(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    atomic_fetch_add(&race_go, 1);
+    while (atomic_load(&race_go) < 2)
+        ;
+    for (int i = 0; i < WEFT_LOCAL_KEYS / 2; i++)
+        race_keys[t][i] = weft_local_key(t ? race_dtor1 : race_dtor0);
+    return NULL;
+}
+
+static void race_main(void *arg)
+{
+    (void)arg;
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < WEFT_LOCAL_KEYS / 2; i++)
+            weft_local_set(race_keys[t][i], (void *)(intptr_t)(t + 1));
+}   /* the destructors run as main ends */
+
+Test(api, concurrent_key_creation_keeps_each_destructor, .timeout = 120)
+{
+    for (int round = 0; round < 100; round++) {
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            pthread_t th[2];
+            for (int t = 0; t < 2; t++)
+                pthread_create(&th[t], NULL, race_creator, (void *)(intptr_t)t);
+            for (int t = 0; t < 2; t++)
+                pthread_join(th[t], NULL);
+            if (weft_main(race_main, NULL) != 0)
+                _exit(3);
+            _exit(atomic_load(&race_calls) == WEFT_LOCAL_KEYS && atomic_load(&race_bad) == 0 ? 0 : 1);
+        }
+        int st = 0;
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "round %d: a key got the other creator's destructor (status 0x%x)", round, st);
+    }
 }
 
 /* ---- weft_exit ---------------------------------------------------------------- */
