@@ -200,7 +200,8 @@ static void describe(weft__out *o, const member *cyc, int n)
 static void __attribute__((noinline)) tracebackme(weft__out *o, const member *me)
 {
     weft__tbopts opt = { 0 };
-    const char *reason = weft__waitreason_str(me->rw ? waitReasonSyncRWMutexLock : waitReasonSyncMutexLock);
+    /* An rwmutex's writer waits in its writer mutex: Go's reason too. */
+    const char *reason = weft__waitreason_str(waitReasonSyncMutexLock);
     weft__gview g;
     if (me->g) {
         weft__view_g(me->g, &g);
@@ -243,8 +244,7 @@ static void report(const member *cyc, int n)
             weft__tracebackg(&o, cyc[i].g, true, &opt);
         else
             weft__outf(&o, "thread %lld [%s]:\n\tstack unavailable (not a goroutine)\n",
-                       (long long)(cyc[i].holder >> 1),
-                       weft__waitreason_str(cyc[i].rw ? waitReasonSyncRWMutexLock : waitReasonSyncMutexLock));
+                       (long long)(cyc[i].holder >> 1), weft__waitreason_str(waitReasonSyncMutexLock));
     }
     weft__outf(&o, "\n");
     weft__out_flush(&o);
