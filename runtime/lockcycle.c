@@ -220,7 +220,6 @@ static void __attribute__((noinline)) tracebackme(weft__out *o, const member *me
 
 static void report(const member *cyc, int n)
 {
-    AO_fetch_and_add1(&weft__lockcycles);   /* a count: orders nothing */
     if (weft__debug.lockcycle == LOCKCYCLE_FATAL) {
         char msg[2048];
         weft__out o;
@@ -248,6 +247,8 @@ static void report(const member *cyc, int n)
     }
     weft__outf(&o, "\n");
     weft__out_flush(&o);
+    /* fetch-and-add-full: counted once written (tests wait for it) */
+    AO_fetch_and_add_full(&weft__lockcycles, 1);
 }
 
 void weft__lockcycle_block(weft__lockwait *lw, weft_mutex *m, bool rw, bool registered)

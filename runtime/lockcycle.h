@@ -48,7 +48,8 @@ void weft__lockcycle_unblock(weft__lockwait *lw);
  * stacks are about to be freed; plain threads' stay theirs. */
 void weft__lockcycle_shutdown(void);
 
-/* Cycles reported so far (atomic: a count, ordering nothing). */
+/* Cycles reported so far (atomic: a count, bumped once the report is
+ * written; tests/prog_lockcycle.c waits for it). */
 extern AO_t weft__lockcycles;
 
 #endif

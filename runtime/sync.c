@@ -57,19 +57,19 @@ static void dospin(void)
 /* A plain store inside the locked section (see above): whoever reads it
  * loads with acquire, and the release of the mutex orders it for the next
  * holder. */
-static inline void setowner(weft_mutex *m)
+static inline void setowner(weft_mutex *m, G *gp)
 {
-    AO_store((AO_t *)&m->owner, (AO_t)weft__lockholder(weft__getg()));
+    AO_store((AO_t *)&m->owner, (AO_t)weft__lockholder(gp));
 }
 
 bool weft_mutex_trylock(weft_mutex *m)
 {
-    weft__note_plain_thread();
+    G *gp = weft__note_plain_thread();
     unsigned old = AO_int_load(ST(&m->state));
     /* CAS-full: acquire for the critical section */
     if (!(old & (mutexLocked | mutexStarving)) &&
         AO_int_compare_and_swap_full(ST(&m->state), old, old | mutexLocked)) {
-        setowner(m);
+        setowner(m, gp);
         return true;
     }
     /* A failed trylock is a scheduling point: a goroutine spinning on it
@@ -140,7 +140,7 @@ static void lockslow(weft_mutex *m, bool rw)
             old = AO_int_load(ST(&m->state));
         }
     }
-    setowner(m);
+    setowner(m, weft__getg());
     if (registered)
         weft__lockcycle_unblock(&lw);
 }
@@ -150,8 +150,7 @@ static inline __attribute__((always_inline)) void mutexlock(weft_mutex *m, bool 
     G *gp = weft__note_plain_thread();
     /* CAS-full: acquire for the critical section */
     if (likely(AO_int_compare_and_swap_full(ST(&m->state), 0, mutexLocked))) {
-        /* plain store inside the locked section: see setowner */
-        AO_store((AO_t *)&m->owner, (AO_t)weft__lockholder(gp));
+        setowner(m, gp);
         return;
     }
     lockslow(m, rw);

@@ -127,21 +127,18 @@ Test(lockcycle, relocking_a_held_mutex_is_a_cycle_of_one, .timeout = 60)
     expect_ring(1, true);
 }
 
-Test(lockcycle, a_plain_thread_takes_part_as_a_holder, .timeout = 60)
+/* The edges of the cycle between a plain thread (holding mutex 0) and a
+ * goroutine (holding mutex 1); returns the thread's name, "thread <tid>". */
+static void expect_thread_cycle(const char *mode, char *thread, size_t len)
 {
-    int st = run("thread", NULL);
-    expect_once("thread", st);
     char addr[32], g[32], who[48];
     mutexaddr(1, addr, sizeof addr);
     holderof(addr, g, sizeof g);
     snprintf(who, sizeof who, "goroutine %s", g);
-    /* "thread <tid>" on both edges: the goroutine waits for the thread's
-     * mutex, the thread for the goroutine's */
     const char *t = strstr(err, "held by thread ");
-    cr_assert_not_null(t, "stderr:\n%s", err);
-    char thread[48];
+    cr_assert_not_null(t, "%s: stderr:\n%s", mode, err);
     size_t n = strcspn(t + strlen("held by "), "\n");
-    cr_assert_lt(n, sizeof thread);
+    cr_assert_lt(n, len);
     memcpy(thread, t + strlen("held by "), n);
     thread[n] = 0;
     expect_edge(who, 0, thread);
@@ -149,6 +146,31 @@ Test(lockcycle, a_plain_thread_takes_part_as_a_holder, .timeout = 60)
     char hdr[128];
     snprintf(hdr, sizeof hdr, "\n%s [sync.Mutex.Lock]:\n", thread);
     cr_assert_not_null(strstr(err, hdr), "stderr lacks \"%s\":\n%s", hdr, err);
+    snprintf(hdr, sizeof hdr, "\n%s [sync.Mutex.Lock]:\nweft_mutex_lock(...)\n", who);
+    cr_assert_not_null(strstr(err, hdr), "stderr lacks \"%s\":\n%s", hdr, err);
+}
+
+Test(lockcycle, a_plain_thread_takes_part_as_a_holder, .timeout = 60)
+{
+    int st = run("thread", NULL);
+    expect_once("thread", st);
+    char thread[48];
+    expect_thread_cycle("thread", thread, sizeof thread);
+}
+
+Test(lockcycle, a_plain_thread_closing_the_cycle_reports_it_with_its_stack, .timeout = 60)
+{
+    int st = run("threadlast", NULL);
+    expect_once("threadlast", st);
+    char thread[48];
+    expect_thread_cycle("threadlast", thread, sizeof thread);
+    /* the reporter comes first, with its own stack (a thread can walk only its own) */
+    char first[128];
+    snprintf(first, sizeof first, "weft: lock cycle:\n\t%s waits for ", thread);
+    cr_assert_eq(strncmp(err, first, strlen(first)), 0, "stderr:\n%s", err);
+    snprintf(first, sizeof first, "\n%s [sync.Mutex.Lock]:\nweft_mutex_lock(...)\n", thread);
+    cr_assert_not_null(strstr(err, first), "stderr:\n%s", err);
+    cr_assert_not_null(strstr(err, "thread_member(...)"), "stderr:\n%s", err);
 }
 
 Test(lockcycle, an_rwmutex_write_lock_takes_part, .timeout = 60)
