@@ -66,15 +66,18 @@
 #include "diag/unwind.h"
 
 #define CYCLE_MAX 16            /* members a reported cycle may have */
-#define LOCKWAIT_SHIFT 6        /* 64 buckets */
+#define LOCKWAIT_SHIFT 10       /* 1024 buckets */
 
 AO_t weft__lockcycles;
 
+/* Not padded to a cache line each: a bucket is touched only by waiters
+ * about to park, and 1024 of them keep the chains short (a lookup walks
+ * its bucket: with N goroutines waiting for mutexes, N / 1024 records). */
 typedef struct lockwaitbucket {
     weft__mutex lock;
     weft__lockwait *head;       /* lock: the registered waits of holders hashed here */
     uint64_t gen;               /* lock: waits registered here so far */
-} __attribute__((aligned(CACHELINE))) lockwaitbucket;
+} lockwaitbucket;
 
 static lockwaitbucket lockwaits[1 << LOCKWAIT_SHIFT] = {
     [0 ... (1 << LOCKWAIT_SHIFT) - 1] = { .lock = WEFT__MUTEX_INIT(LOCKRANK_LOCKWAIT) }
@@ -263,7 +266,10 @@ void weft__lockcycle_block(weft__lockwait *lw, weft_mutex *m, bool rw, bool regi
         lockwaitbucket *b = bucketfor(lw->holder);
         weft__lock(&b->lock);
         lw->seq = ++b->gen;
+        lw->prev = NULL;
         lw->next = b->head;
+        if (b->head)
+            b->head->prev = lw;
         b->head = lw;
         weft__unlock(&b->lock);
     }
@@ -282,16 +288,22 @@ void weft__lockcycle_block(weft__lockwait *lw, weft_mutex *m, bool rw, bool regi
         report(cyc, n);
 }
 
+/* Takes w off b's chain (b's lock held). */
+static void chainremove(lockwaitbucket *b, weft__lockwait *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        b->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+}
+
 void weft__lockcycle_unblock(weft__lockwait *lw)
 {
     lockwaitbucket *b = bucketfor(lw->holder);
     weft__lock(&b->lock);
-    for (weft__lockwait **pp = &b->head; *pp; pp = &(*pp)->next) {
-        if (*pp == lw) {
-            *pp = lw->next;
-            break;
-        }
-    }
+    chainremove(b, lw);
     weft__unlock(&b->lock);
 }
 
@@ -300,11 +312,10 @@ void weft__lockcycle_shutdown(void)
     for (size_t i = 0; i < sizeof lockwaits / sizeof lockwaits[0]; i++) {
         lockwaitbucket *b = &lockwaits[i];
         weft__lock(&b->lock);
-        for (weft__lockwait **pp = &b->head; *pp;) {
-            if ((*pp)->g)
-                *pp = (*pp)->next;
-            else
-                pp = &(*pp)->next;
+        for (weft__lockwait *w = b->head, *next; w; w = next) {
+            next = w->next;
+            if (w->g)
+                chainremove(b, w);
         }
         weft__unlock(&b->lock);
     }

@@ -34,7 +34,7 @@ typedef struct weft__lockwait {
     uint64_t seq;           /* const while registered: which wait (its bucket's count) */
     bool rw;                /* const while registered: m is a weft_rwmutex's writer lock */
     bool reported;          /* its bucket's lock: a cycle through this wait was reported */
-    struct weft__lockwait *next; /* its bucket's lock */
+    struct weft__lockwait *next, *prev; /* its bucket's lock: its bucket's chain */
 } weft__lockwait;
 
 /* Before each park in weft_mutex_lock's slow path (SCHEDDEBUG lockcycle
