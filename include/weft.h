@@ -143,10 +143,17 @@ WEFT_API void weft_sleep(int64_t ns);
  * plain thread, the thread blocks.  Misuse Go panics on (unlock of an
  * unlocked mutex, a negative WaitGroup counter) panics with a traceback. */
 
-typedef struct weft_mutex { int32_t state; uint32_t sema; } weft_mutex;
-#define WEFT_MUTEX_INIT { 0, 0 }
+typedef struct weft_mutex {
+    int32_t state;
+    uint32_t sema;
+    uintptr_t owner;            /* internal: who locked it, for lock-cycle reports */
+} weft_mutex;
+#define WEFT_MUTEX_INIT { 0, 0, 0 }
 /* sync.Mutex: spins briefly, then parks; after a waiter has waited 1 ms the
- * mutex switches to starvation mode and hands itself over in FIFO order. */
+ * mutex switches to starvation mode and hands itself over in FIFO order.
+ * A goroutine (or thread) that blocks on a mutex whose holder waits,
+ * directly or through other holders, for a mutex it holds is reported as a
+ * lock cycle (SCHEDDEBUG=lockcycle). */
 WEFT_API void weft_mutex_lock(weft_mutex *m);
 WEFT_API void weft_mutex_unlock(weft_mutex *m);
 WEFT_API bool weft_mutex_trylock(weft_mutex *m);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lockcycle.h"
 #include "park.h"
 #include "diag/debuginfo.h"
 #include "diag/symtab.h"
@@ -156,6 +157,7 @@ static void freeall(void)
     /* The goroutines still waiting never run again: take their sudogs off
      * the objects they wait on before their memory goes. */
     weft__cancelwaits();
+    weft__lockcycle_shutdown();          /* their mutex waits too (lockcycle.c) */
     weft__debugserver_shutdown(true);    /* after cancelwaits: a stop may wait on a server */
     G *gp = (G *)AO_load(&weft__allg);
     while (gp) {

@@ -80,6 +80,8 @@ typedef enum {
                              * (debugserver.c); nothing is taken under it */
     LOCKRANK_CAPTURE,       /* caplock: capturing another M's stack (os/linux.c); sysmon
                              * takes it with nothing held, crash output with a trylock */
+    LOCKRANK_LOCKCYCLE,     /* cyclelock: one lock-cycle report at a time (lockcycle.c) */
+    LOCKRANK_LOCKWAIT,      /* a bucket of the weft_mutex waiters lockcycle.c knows of */
     LOCKRANK_TRACEBUF,      /* tracelock: the trace's global buffer, full list and tables
                              * (diag/tracebuf.c); events are emitted under any lock */
     LOCKRANK_TEST,          /* the runtime's own tests' locks (tests/) */
@@ -127,6 +129,8 @@ static inline uint32_t weft__lockrank_after(int rank)
             LOCKRANK_BIT(WORLDSEMA) |       /* weft_stack(all): tracebacks, world stopped */
             LOCKRANK_BIT(CPUPROF) |         /* profile stop: the pprof writer symbolizes */
             LOCKRANK_BIT(TRACECTL),         /* trace stop symbolizes the stacks */
+        [LOCKRANK_LOCKWAIT] =
+            LOCKRANK_BIT(LOCKCYCLE),        /* a report re-reads each member's wait */
         [LOCKRANK_TRACEBUF] =
             (LOCKRANK_BIT(TRACEBUF) - 2),   /* every lower rank: the scheduler's trace hooks
                                              * emit under whatever lock they run */
@@ -155,6 +159,8 @@ static inline const char *weft__lockrank_name(int rank)
         [LOCKRANK_SYMTAB] = "symlock",
         [LOCKRANK_DEBUGSRV] = "srvlock",
         [LOCKRANK_CAPTURE] = "caplock",
+        [LOCKRANK_LOCKCYCLE] = "cyclelock",
+        [LOCKRANK_LOCKWAIT] = "lockwait",
         [LOCKRANK_TRACEBUF] = "tracelock",
         [LOCKRANK_TEST] = "test",
     };

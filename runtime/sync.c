@@ -6,8 +6,10 @@
  */
 #include <stddef.h>
 
+#include "lockcycle.h"
 #include "park.h"
 #include "sema.h"
+#include "diag/scheddebug.h"
 
 #define ST(p)  ((unsigned *)(p))
 
@@ -20,7 +22,13 @@
  * waiter that fails to get the lock for more than 1 ms switches the mutex
  * to starvation mode: unlock then hands the mutex directly to the first
  * waiter, and newcomers queue at the tail.  The last waiter, or one that
- * waited less than 1 ms, switches it back. */
+ * waited less than 1 ms, switches it back.
+ *
+ * owner names the holder (lockcycle.h), for lock-cycle reports: written
+ * only inside the locked section, after the CAS that takes the mutex and
+ * before the fetch-and-add that releases it, so the mutex orders its
+ * writes and it is never stale (lockcycle.c).  It costs the fast path
+ * one store on lock and one on unlock. */
 enum { mutexLocked = 1, mutexWoken = 2, mutexStarving = 4, mutexWaiterShift = 3 };
 #define STARVATION_NS (1000 * 1000)
 
@@ -46,22 +54,35 @@ static void dospin(void)
     }
 }
 
+/* A plain store inside the locked section (see above): whoever reads it
+ * loads with acquire, and the release of the mutex orders it for the next
+ * holder. */
+static inline void setowner(weft_mutex *m, G *gp)
+{
+    AO_store((AO_t *)&m->owner, (AO_t)weft__lockholder(gp));
+}
+
 bool weft_mutex_trylock(weft_mutex *m)
 {
-    weft__note_plain_thread();
+    G *gp = weft__note_plain_thread();
     unsigned old = AO_int_load(ST(&m->state));
     /* CAS-full: acquire for the critical section */
     if (!(old & (mutexLocked | mutexStarving)) &&
-        AO_int_compare_and_swap_full(ST(&m->state), old, old | mutexLocked))
+        AO_int_compare_and_swap_full(ST(&m->state), old, old | mutexLocked)) {
+        setowner(m, gp);
         return true;
+    }
     /* A failed trylock is a scheduling point: a goroutine spinning on it
      * lets the holder run if it waits on the same P. */
     weft__preemptpoint();
     return false;
 }
 
-static void lockslow(weft_mutex *m)
+/* rw: m is a weft_rwmutex's writer lock (for the cycle report). */
+static void lockslow(weft_mutex *m, bool rw)
 {
+    weft__lockwait lw;                  /* our wait, for lock-cycle detection */
+    bool registered = false;
     int64_t waitstart = 0;
     bool starving = false, awoke = false;
     int iter = 0;
@@ -92,10 +113,14 @@ static void lockslow(weft_mutex *m)
         /* CAS-full: either takes the lock (acquire) or registers a waiter */
         if (AO_int_compare_and_swap_full(ST(&m->state), old, nw)) {
             if (!(old & (mutexLocked | mutexStarving)))
-                return;                     /* locked it */
+                break;                      /* locked it */
             bool lifo = waitstart != 0;     /* a re-waiter goes to the front */
             if (waitstart == 0)
                 waitstart = weft__nanotime();
+            if (weft__debug.lockcycle != LOCKCYCLE_OFF) {
+                weft__lockcycle_block(&lw, m, rw, registered);
+                registered = true;
+            }
             weft__semacquire(&m->sema, lifo, waitReasonSyncMutexLock, 0);
             starving = starving || weft__nanotime() - waitstart > STARVATION_NS;
             old = AO_int_load(ST(&m->state));
@@ -107,7 +132,7 @@ static void lockslow(weft_mutex *m)
                 if (!starving || (old >> mutexWaiterShift) == 1)
                     delta -= mutexStarving;
                 AO_int_fetch_and_add_full(ST(&m->state), delta);
-                return;
+                break;
             }
             awoke = true;
             iter = 0;
@@ -115,15 +140,28 @@ static void lockslow(weft_mutex *m)
             old = AO_int_load(ST(&m->state));
         }
     }
+    setowner(m, weft__getg());
+    if (registered)
+        weft__lockcycle_unblock(&lw);
+}
+
+static inline __attribute__((always_inline)) void mutexlock(weft_mutex *m, bool rw)
+{
+    G *gp = weft__note_plain_thread();
+    /* CAS-full: acquire for the critical section */
+    if (likely(AO_int_compare_and_swap_full(ST(&m->state), 0, mutexLocked))) {
+        setowner(m, gp);
+        return;
+    }
+    lockslow(m, rw);
 }
 
 void weft_mutex_lock(weft_mutex *m)
 {
-    weft__note_plain_thread();
-    /* CAS-full: acquire for the critical section */
-    if (AO_int_compare_and_swap_full(ST(&m->state), 0, mutexLocked))
-        return;
-    lockslow(m);
+    mutexlock(m, false);
+    /* Not a tail call to lockslow: a goroutine's traceback (a lock cycle
+     * report, a dump) names weft_mutex_lock as the call it waits in. */
+    __asm__ volatile("" ::: "memory");
 }
 
 static void unlockslow(weft_mutex *m, unsigned nw)
@@ -150,6 +188,9 @@ static void unlockslow(weft_mutex *m, unsigned nw)
 
 void weft_mutex_unlock(weft_mutex *m)
 {
+    /* Plain store: the full fetch-and-add below orders it before the
+     * release, so the next holder's owner store comes after it. */
+    AO_store((AO_t *)&m->owner, 0);
     /* fetch_and_add_full: release for the critical section */
     unsigned nw = AO_int_fetch_and_add_full(ST(&m->state), (unsigned)-mutexLocked) - mutexLocked;
     if (nw != 0)
@@ -182,7 +223,7 @@ void weft_rwmutex_runlock(weft_rwmutex *rw)
 
 void weft_rwmutex_lock(weft_rwmutex *rw)
 {
-    weft_mutex_lock(&rw->w);    /* one writer at a time */
+    mutexlock(&rw->w, true);    /* one writer at a time */
     /* Announce the writer; r = readers still inside. */
     int32_t r = (int32_t)(AO_int_fetch_and_add_full(ST(&rw->readercount), (unsigned)-MAX_READERS)) ;
     if (r != 0 && (int32_t)(AO_int_fetch_and_add_full(ST(&rw->readerwait), (unsigned)r) + (unsigned)r) != 0)

@@ -3,12 +3,13 @@
  * malformed or unknown entry gets one warning naming it).
  *
  *   SCHEDDEBUG=schedtrace=1000,scheddetail=1,traceback=all,hogwarn=50,tracefile=run.trace
+ *   SCHEDDEBUG=lockcycle=fatal
  */
 #include <string.h>
 
 #include "scheddebug.h"
 
-weft__scheddebug weft__debug = { .traceback = TRACEBACK_SINGLE };
+weft__scheddebug weft__debug = { .traceback = TRACEBACK_SINGLE, .lockcycle = LOCKCYCLE_REPORT };
 
 #define INT_LIMIT 2147483647L   /* as Go's ParseInt(value, 10, 32) */
 
@@ -47,7 +48,7 @@ static bool eq(const char *p, size_t n, const char *lit)
 int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
                            weft__scheddebug_warnf warn, void *arg)
 {
-    weft__scheddebug d = { .traceback = TRACEBACK_SINGLE };
+    weft__scheddebug d = { .traceback = TRACEBACK_SINGLE, .lockcycle = LOCKCYCLE_REPORT };
     int bad = 0;
     if (s) {
         const char *p = s;
@@ -100,6 +101,15 @@ int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
                         d.traceback = TRACEBACK_ALL;
                     else
                         why = "want none, single or all";
+                } else if (eq(p, klen, "lockcycle")) {
+                    if (eq(v, vlen, "0"))
+                        d.lockcycle = LOCKCYCLE_OFF;
+                    else if (eq(v, vlen, "1"))
+                        d.lockcycle = LOCKCYCLE_REPORT;
+                    else if (eq(v, vlen, "fatal"))
+                        d.lockcycle = LOCKCYCLE_FATAL;
+                    else
+                        why = "want 0, 1 or fatal";
                 } else {
                     why = "unknown name";
                 }

@@ -14,6 +14,7 @@
 #define WEFT_SCHEDDEBUG_PATHMAX 512
 
 enum { TRACEBACK_NONE = 0, TRACEBACK_SINGLE = 1, TRACEBACK_ALL = 2 };
+enum { LOCKCYCLE_OFF = 0, LOCKCYCLE_REPORT = 1, LOCKCYCLE_FATAL = 2 };
 
 typedef struct weft__scheddebug {
     int schedtrace;     /* ms between summary lines; 0 = off */
@@ -21,6 +22,7 @@ typedef struct weft__scheddebug {
     int traceback;      /* TRACEBACK_* (default single) */
     int hogwarn;        /* ms; 0 = off */
     char tracefile[WEFT_SCHEDDEBUG_PATHMAX]; /* execution trace of the whole run; "" = off */
+    int lockcycle;      /* LOCKCYCLE_* (default report): weft_mutex lock cycles */
 } weft__scheddebug;
 
 /* Called once per rejected entry, with the entry as written (not NUL

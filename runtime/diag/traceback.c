@@ -334,6 +334,35 @@ void weft__traceback_self(weft__out *o, const weft__tbopts *opt)
     weft__traceback(o, self.g ? &g : NULL, &u, false, opt);
 }
 
+void weft__tracebackg(weft__out *o, G *gp, bool capture, const weft__tbopts *opt)
+{
+    weft__gview g;
+    weft__view_g(gp, &g);
+    weft__goroutineheader(o, &g);
+    weft__unwinder u;
+    if (g.walk == VGwalk_fresh) {
+        weft__printframe(o, g.pc, true, opt);
+        createdby(o, &g, opt);
+        return;
+    }
+    if (gwalk_init(&g, &u)) {
+        weft__traceback(o, &g, &u, false, opt);
+        return;
+    }
+    uintptr_t pcs[64];
+    int64_t goid = 0;
+    int n = -1;
+    if (capture && g.m && g.status == VGrunning)
+        n = weft__sigcapture(g.m, pcs, 64, &goid, WEFT__CAPTURE_TIMEOUT_NS, opt && opt->crash);
+    if (n > 0 && goid == g.goid) {
+        for (int i = 0; i < n; i++)
+            weft__printframe(o, pcs[i], i == 0, opt);
+    } else {
+        weft__outf(o, "\tgoroutine running on other thread; stack unavailable\n");
+    }
+    createdby(o, &g, opt);
+}
+
 void weft__tracebackothers(weft__out *o, G *me, bool capture, const weft__tbopts *opt)
 {
     for (G *gp = weft__view_allg(NULL); gp; gp = weft__view_allg(gp)) {
@@ -346,29 +375,7 @@ void weft__tracebackothers(weft__out *o, G *me, bool capture, const weft__tbopts
         if (g.status == VGdead || g.status == VGidle)
             continue;
         weft__outf(o, "\n");
-        weft__goroutineheader(o, &g);
-        weft__unwinder u;
-        if (g.walk == VGwalk_fresh) {
-            weft__printframe(o, g.pc, true, opt);
-            createdby(o, &g, opt);
-            continue;
-        }
-        if (gwalk_init(&g, &u)) {
-            weft__traceback(o, &g, &u, false, opt);
-            continue;
-        }
-        uintptr_t pcs[64];
-        int64_t goid = 0;
-        int n = -1;
-        if (capture && g.m && g.status == VGrunning)
-            n = weft__sigcapture(g.m, pcs, 64, &goid, WEFT__CAPTURE_TIMEOUT_NS, opt && opt->crash);
-        if (n > 0 && goid == g.goid) {
-            for (int i = 0; i < n; i++)
-                weft__printframe(o, pcs[i], i == 0, opt);
-        } else {
-            weft__outf(o, "\tgoroutine running on other thread; stack unavailable\n");
-        }
-        createdby(o, &g, opt);
+        weft__tracebackg(o, gp, capture, opt);
     }
 }
 

@@ -51,6 +51,12 @@ void weft__traceback(weft__out *o, const weft__gview *g, const weft__unwinder *s
  * caller of the function that calls this (skip its own frame). */
 void weft__traceback_self(weft__out *o, const weft__tbopts *opt);
 
+/* One goroutine's traceback, header first: a goroutine that is not
+ * running is walked from its saved context (a parked one's stack changes
+ * only once it runs again; the walk is bounded by its stack either way);
+ * a running one is captured by signalling its M when capture is true. */
+void weft__tracebackg(weft__out *o, G *gp, bool capture, const weft__tbopts *opt);
+
 /* Every user goroutine but me (NULL: none), each preceded by a blank line,
  * as Go's tracebackothers.  Goroutines running on other Ms are captured by
  * signalling their M when capture is true, else reported as unavailable. */
