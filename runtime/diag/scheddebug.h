@@ -21,6 +21,7 @@ typedef struct weft__scheddebug {
     int traceback;      /* TRACEBACK_* (default single) */
     int hogwarn;        /* ms; 0 = off */
     char tracefile[WEFT_SCHEDDEBUG_PATHMAX]; /* execution trace of the whole run; "" = off */
+    char flightrecorder[WEFT_SCHEDDEBUG_PATHMAX]; /* the recorder's window on a crash; "" = off */
 } weft__scheddebug;
 
 /* Called once per rejected entry, with the entry as written (not NUL

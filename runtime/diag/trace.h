@@ -88,7 +88,11 @@ enum {
 typedef struct weft__tracebuf {
     struct weft__tracebuf *link;    /* tracelock: the full list */
     int64_t lastts;                 /* owner: timestamp of its last event */
-    uint32_t pos;                   /* owner: bytes used */
+    /* owner writes, store-release after each complete event, so that a
+     * crash reading the buffer under its owner's feet (weft__fr_crashwrite)
+     * sees whole events up to it */
+    unsigned int pos;
+    bool queued;                    /* tracelock: on the full list or a segment */
     uint8_t data[TRACE_BUFSIZE];
 } weft__tracebuf;
 
@@ -151,5 +155,25 @@ void weft__fr_declared(void);
 int  weft__fr_write(int fd);
 void weft__fr_quit(void);
 void weft__fr_end(void);
+
+/* The flight recorder's default window: Go 1.25's FlightRecorderConfig
+ * MaxBytes default (SCHEDDEBUG=flightrecorder uses it). */
+#define TRACE_FR_DEFAULT (10u << 20)
+
+/* A dying process's window (SCHEDDEBUG=flightrecorder; tracebuf.c, "A
+ * window from a crash").  lock_crash: takes tracelock, waiting at most
+ * 100 ms (the crashing thread may hold it); false if it could not.
+ * recording: the flight recorder runs (tracelock held).  crashwrite, with
+ * tracelock held: the window as weft__fr_write writes it, then the
+ * global buffer and the n P buffers bufs (their owners may still be
+ * appending) cut at the first event later than cut, and a footer built
+ * without allocating.  0 or a write's -errno.  Async-signal-safe except
+ * for the symbolizer, which it only tries (weft__symbolize_try). */
+bool weft__trace_lock_crash(void);
+bool weft__fr_recording(void);
+int  weft__fr_crashwrite(int fd, weft__tracebuf *const *bufs, int n, int64_t cut);
+/* Writes the window to SCHEDDEBUG=flightrecorder's path if the recorder
+ * runs (runtime/trace.c; diag/crash.c calls it before the tracebacks). */
+void weft__trace_crash(void);
 
 #endif

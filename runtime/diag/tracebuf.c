@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "nosigpipe.h"
+#include "print.h"
 #include "schedview.h"
 #include "symtab.h"
 #include "trace.h"
@@ -82,6 +83,7 @@ static uint32_t putvarint(uint8_t *p, uint64_t v)
 static void queue_full_locked(weft__tracebuf *b)
 {
     b->link = NULL;
+    b->queued = true;
     if (tr.fr) {
         struct frseg *sg = &tr.seg[tr.cur];
         if (sg->tail)
@@ -119,11 +121,13 @@ static weft__tracebuf *newbuf(int32_t pid, int64_t now)
     if (!b)
         return NULL;
     b->link = NULL;
-    b->pos = 0;
-    b->data[b->pos++] = TEV_BATCH | 1 << 6;
+    b->queued = false;
+    unsigned int n = 0;
+    b->data[n++] = TEV_BATCH | 1 << 6;
     /* a negative pid goes out as Go writes uint64(int32): sign-extended */
-    b->pos += putvarint(b->data + b->pos, (uint64_t)(int64_t)pid);
-    b->pos += putvarint(b->data + b->pos, (uint64_t)now);
+    n += putvarint(b->data + n, (uint64_t)(int64_t)pid);
+    n += putvarint(b->data + n, (uint64_t)now);
+    b->pos = n;     /* published with the buffer (room) */
     b->lastts = now;
     return b;
 }
@@ -138,19 +142,29 @@ static weft__tracebuf *room(weft__tracebuf **bufp, int32_t pid, uint32_t need, i
      * twice, and a wake-up per buffer would be a syscall per 64 KiB). */
     if (b)
         queue_full(bufp);
-    *bufp = b = newbuf(pid, now);
+    b = newbuf(pid, now);
+    /* store-release: the batch header and pos are written before a crash
+     * can find the buffer (pairs with weft__trace_crash's load-acquire of
+     * the P's buffer) */
+    AO_store_release((AO_t *)bufp, (AO_t)b);
     return b;
 }
 
 #define MAXVARINT 10
 
-int64_t weft__trace_emit(weft__tracebuf **bufp, int32_t pid, int ev, const uint64_t *args,
-                         int nargs, bool hasstk, uint64_t stk)
+/* Publishes the bytes appended to b up to pos. */
+static inline void publish(weft__tracebuf *b, unsigned int pos)
 {
-    int64_t now = weft__nanotime();
-    weft__tracebuf *b = room(bufp, pid, 2 + (uint32_t)(nargs + 2) * MAXVARINT, now);
-    if (!b)
-        return now;
+    /* store-release: the event's bytes before its end (pairs with the
+     * crash writer's load-acquire of pos); a plain store on x86-64 */
+    AO_int_store_release(&b->pos, pos);
+}
+
+/* Encodes one event at the end of b, which has room for it, without
+ * publishing it.  Returns its length. */
+static uint32_t encode(weft__tracebuf *b, int64_t now, int ev, const uint64_t *args, int nargs,
+                       bool hasstk, uint64_t stk)
+{
     /* The buffer has one writer at a time, but the writers of a P's
      * buffer change (the owner, sysmon retaking the P, the stopper): a
      * clock read by one may precede the last event of another by a few
@@ -181,7 +195,17 @@ int64_t weft__trace_emit(weft__tracebuf **bufp, int32_t pid, int ev, const uint6
             n += putvarint(p + n, stk);
         p[lenpos] = (uint8_t)(n - start);
     }
-    b->pos += n;
+    return n;
+}
+
+int64_t weft__trace_emit(weft__tracebuf **bufp, int32_t pid, int ev, const uint64_t *args,
+                         int nargs, bool hasstk, uint64_t stk)
+{
+    int64_t now = weft__nanotime();
+    weft__tracebuf *b = room(bufp, pid, 2 + (uint32_t)(nargs + 2) * MAXVARINT, now);
+    if (!b)
+        return now;
+    publish(b, b->pos + encode(b, now, ev, args, nargs, hasstk, stk));
     return now;
 }
 
@@ -198,10 +222,10 @@ void weft__trace_emit_log(weft__tracebuf **bufp, int32_t pid, uint64_t category,
     if (!b)
         return;
     uint64_t args[2] = { 0, category };
-    weft__trace_emit(bufp, pid, TEV_USERLOG, args, 2, true, stk);
-    b->pos += putvarint(b->data + b->pos, len);
-    memcpy(b->data + b->pos, msg, len);
-    b->pos += (uint32_t)len;
+    unsigned int pos = b->pos + encode(b, now, TEV_USERLOG, args, 2, true, stk);
+    pos += putvarint(b->data + pos, len);
+    memcpy(b->data + pos, msg, len);
+    publish(b, pos + (unsigned int)len);     /* the event with its message */
 }
 
 /* ---- tables ------------------------------------------------------------------ */
@@ -685,4 +709,209 @@ void weft__fr_end(void)
     tr.fr = false;
     weft__unlock(&tracelock);
     freetables();
+}
+
+/* ---- a window from a crash -------------------------------------------------------------
+ *
+ * SCHEDDEBUG=flightrecorder writes the window when the process dies: in
+ * a signal handler that may have interrupted malloc or the scheduler,
+ * while the other Ms go on running goroutines and appending to their
+ * Ps' buffers.  Nothing here allocates or stops the world:
+ *
+ *  1. tracelock, waited for at most 100 ms (the crashing thread may hold
+ *     it; then no window).  Held, it freezes the segments, the global
+ *     buffer and the string and stack tables, and it freezes which
+ *     buffer each P writes: a P's owner hands a full buffer over under
+ *     tracelock (queue_full), so its current one stays its current one,
+ *     and a buffer already handed over is marked queued and written from
+ *     its segment, never twice.
+ *  2. cut, a clock read after that: every event in the segments and the
+ *     global buffer is older.
+ *  3. Each P's buffer up to its published end (pos, store-released after
+ *     each whole event), but only its events up to cut.  That makes the
+ *     window a consistent cut although the Ps are read one after the
+ *     other: an event is emitted before the transition it records is
+ *     published (trace.c, "Timestamps and ordering"), so an event of one
+ *     P that depends on another's (a GoStartLocal on P1 of a goroutine
+ *     P0 unblocked) is later in time; if it is in the window (not later
+ *     than cut), the one it depends on was published before cut, hence
+ *     before its P was read.
+ *  4. The footer from the tables as they are, stacks symbolized with
+ *     weft__symbolize_try (frames print as "?" if another thread is
+ *     inside the symbolizer), the names as new strings deduplicated by
+ *     pointer in static memory, written through a stack buffer. */
+
+#define CRASH_LOCK_WAIT_NS (100 * 1000 * 1000)
+#define CRASH_NAMES 4096        /* names deduplicated; past that, repeated */
+
+static struct {
+    const char *key[CRASH_NAMES];       /* a name's pointer, from the symbolizer */
+    uint32_t id[CRASH_NAMES];           /* its string id */
+    uint8_t body[8 + TRACE_MAXSTACK * 4 * MAXVARINT];   /* one stack event */
+} crash;
+
+bool weft__trace_lock_crash(void)
+{
+    int64_t deadline = weft__nanotime() + CRASH_LOCK_WAIT_NS;
+    while (!weft__trylock(&tracelock))
+        if (weft__nanotime() > deadline)
+            return false;
+    return true;
+}
+
+bool weft__fr_recording(void) { return tr.fr; }
+
+static uint64_t getvarint(const uint8_t *p, uint32_t end, uint32_t *i)
+{
+    uint64_t v = 0;
+    for (int shift = 0; *i < end && shift < 64; shift += 7) {
+        uint8_t c = p[(*i)++];
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            break;
+    }
+    return v;
+}
+
+/* How many bytes of b's first end bytes hold whole events no later than
+ * cut (decoding the batch as encode wrote it). */
+static uint32_t cutbatch(const weft__tracebuf *b, uint32_t end, int64_t cut)
+{
+    const uint8_t *p = b->data;
+    uint32_t i = 1;
+    getvarint(p, end, &i);                      /* pid */
+    int64_t ts = (int64_t)getvarint(p, end, &i);
+    uint32_t keep = i;
+    while (i < end) {
+        uint8_t h = p[i++];
+        int narg = h >> 6;
+        uint32_t argstart = i;
+        if (narg == 3)
+            argstart = ++i;                     /* the one-byte length */
+        ts += (int64_t)getvarint(p, end, &i);
+        if (ts > cut)
+            break;
+        if (narg == 3) {
+            i = argstart + p[argstart - 1];
+        } else {
+            for (int k = 0; k < narg; k++)
+                getvarint(p, end, &i);
+        }
+        if ((h & 0x3f) == TEV_USERLOG)
+            i += (uint32_t)getvarint(p, end, &i);
+        if (i > end)
+            break;
+        keep = i;
+    }
+    return keep;
+}
+
+/* The id of a symbolized name, written as a string event the first time
+ * (ids after the tables' own). */
+static uint64_t crashname(weft__out *o, const char *s, uint64_t *next)
+{
+    if (!s)
+        s = "?";
+    uint32_t h = (uint32_t)((uintptr_t)s >> 3) & (CRASH_NAMES - 1);
+    for (int probe = 0; probe < 16; probe++, h = (h + 1) & (CRASH_NAMES - 1)) {
+        if (crash.key[h] == s)
+            return crash.id[h];
+        if (!crash.key[h])
+            break;
+    }
+    uint64_t id = (*next)++;
+    if (!crash.key[h]) {
+        crash.key[h] = s;
+        crash.id[h] = (uint32_t)id;
+    }
+    uint8_t tmp[1 + 2 * MAXVARINT];
+    uint32_t n = 0;
+    size_t len = strlen(s);
+    tmp[n++] = TEV_STRING;
+    n += putvarint(tmp + n, id);
+    n += putvarint(tmp + n, len);
+    weft__out_write(o, (const char *)tmp, n);
+    weft__out_write(o, s, len);
+    return id;
+}
+
+static void crashfooter(weft__out *o)
+{
+    uint8_t tmp[1 + 2 * MAXVARINT];
+    for (uint32_t i = 0; i < tr.nstrs; i++) {
+        size_t len = strlen(tr.strs[i]);
+        uint32_t n = 0;
+        tmp[n++] = TEV_STRING;
+        n += putvarint(tmp + n, i + 1);
+        n += putvarint(tmp + n, len);
+        weft__out_write(o, (const char *)tmp, n);
+        weft__out_write(o, tr.strs[i], len);
+    }
+    uint64_t next = tr.nstrs + 1;
+    memset(crash.key, 0, sizeof crash.key);
+    for (uint32_t i = 0; i < tr.nstks; i++) {
+        tstack *s = &tr.stks[i];
+        uint64_t fn[TRACE_MAXSTACK], file[TRACE_MAXSTACK], line[TRACE_MAXSTACK];
+        for (int j = 0; j < s->n; j++) {
+            weft__sym sym = { 0 };
+            weft__symbolize_try(s->pcs[j] - 1, &sym);
+            fn[j] = crashname(o, sym.func, &next);
+            file[j] = crashname(o, sym.file, &next);
+            line[j] = sym.line > 0 ? (uint64_t)sym.line : 0;
+        }
+        uint32_t n = 0;
+        n += putvarint(crash.body + n, s->id);
+        n += putvarint(crash.body + n, (uint64_t)s->n);
+        for (int j = 0; j < s->n; j++) {
+            n += putvarint(crash.body + n, s->pcs[j] - 1);
+            n += putvarint(crash.body + n, fn[j]);
+            n += putvarint(crash.body + n, file[j]);
+            n += putvarint(crash.body + n, line[j]);
+        }
+        uint32_t h = 0;
+        tmp[h++] = TEV_STACK | 3 << 6;
+        h += putvarint(tmp + h, n);
+        weft__out_write(o, (const char *)tmp, h);
+        weft__out_write(o, (const char *)crash.body, n);
+    }
+    uint32_t n = 0;
+    tmp[n++] = TEV_FREQUENCY;
+    n += putvarint(tmp + n, 1000000000);
+    weft__out_write(o, (const char *)tmp, n);
+}
+
+/* Writes the first n bytes of b through o. */
+static void crashbatch(weft__out *o, const weft__tracebuf *b, uint32_t n)
+{
+    weft__out_flush(o);
+    if (!o->err)
+        o->err = weft__writeall(o->fd, b->data, n);
+}
+
+int weft__fr_crashwrite(int fd, weft__tracebuf *const *bufs, int n, int64_t cut)
+{
+    static const char header[16] = "go 1.19 trace\0\0\0";
+    weft__out o;
+    weft__out_fd(&o, fd);
+    weft__out_write(&o, header, sizeof header);
+    struct frseg *prev = &tr.seg[tr.cur ^ 1], *cur = &tr.seg[tr.cur];
+    for (weft__tracebuf *b = prev->head; b; b = b->link)
+        crashbatch(&o, b, b->pos);
+    /* the current segment without its declaration, as weft__fr_write */
+    for (weft__tracebuf *b = prev->head && cur->declend ? cur->declend->link : cur->head; b; b = b->link)
+        crashbatch(&o, b, b->pos);
+    if (tr.global)
+        crashbatch(&o, tr.global, tr.global->pos);
+    for (int i = 0; i < n; i++) {
+        const weft__tracebuf *b = bufs[i];
+        if (b->queued)
+            continue;       /* already written from its segment */
+        /* load-acquire: pairs with the owner's store-release of each
+         * event's end (publish) */
+        uint32_t end = AO_int_load_acquire((unsigned int *)&b->pos);
+        crashbatch(&o, b, cutbatch(b, end, cut));
+    }
+    crashfooter(&o);
+    weft__out_flush(&o);
+    return o.err;
 }
