@@ -493,6 +493,14 @@ out:
 static int stop_locked(bool world)
 {
     bool stopped = world && weft__stoptheworld();
+    /* As Go's StopTrace: the caller, the one goroutine still running, is
+     * descheduled, so that every GoStart has an end (go tool trace's
+     * viewer fails on one without). */
+    G *self = weft__getg();
+    if (stopped && self && !self->issystem && known(self) && self->tracest == TRACE_GRUNNING) {
+        emit(self->m->p, TEV_GOSCHED, NULL, 0, true, callerstack());
+        self->tracest = TRACE_GRUNNABLE;
+    }
     weft__trace_disable();
     flush_all();
     if (stopped)

@@ -19,6 +19,7 @@
 #include "schedview.h"
 #include "symtab.h"
 #include "trace.h"
+#include "weft.h"       /* WEFT_MAXPROCS_MAX */
 
 AO_t weft__trace_on;
 uint32_t weft__trace_gen;
@@ -151,6 +152,8 @@ static weft__tracebuf *room(weft__tracebuf **bufp, int32_t pid, uint32_t need, i
 }
 
 #define MAXVARINT 10
+/* Batch pids a window tracks: the global one (-1) and every P. */
+#define WINDOW_PIDS (WEFT_MAXPROCS_MAX + 1)
 
 /* Publishes the bytes appended to b up to pos. */
 static inline void publish(weft__tracebuf *b, unsigned int pos)
@@ -660,30 +663,21 @@ void weft__fr_declared(void)
     tr.seg[tr.cur].declend = tr.seg[tr.cur].tail;
 }
 
-/* Writes the buffers of sg from the one after skip (NULL: all). */
-static int writeseg(int fd, struct frseg *sg, weft__tracebuf *skip)
-{
-    weft__tracebuf *b = skip ? skip->link : sg->head;
-    for (; b; b = b->link) {
-        int e = weft__writeall(fd, b->data, b->pos);
-        if (e < 0)
-            return e;
-    }
-    return 0;
-}
+static int writewindow(weft__out *o, weft__tracebuf *const *bufs, int n, int64_t cut,
+                       uint64_t *running);
 
 int weft__fr_write(int fd)
 {
-    static const char header[16] = "go 1.19 trace\0\0\0";
     weft__lock(&tracelock);
     weft__trace_flush(&tr.global);
     weft__unlock(&tracelock);
-    struct frseg *prev = &tr.seg[tr.cur ^ 1], *cur = &tr.seg[tr.cur];
-    int e = weft__writeall(fd, header, sizeof header);
-    if (e == 0 && prev->head)
-        e = writeseg(fd, prev, NULL);
-    if (e == 0)
-        e = writeseg(fd, cur, prev->head ? cur->declend : NULL);
+    uint64_t *running = calloc(WINDOW_PIDS, sizeof *running);
+    if (!running)
+        return -ENOMEM;
+    weft__out o;
+    weft__out_fd(&o, fd);
+    int e = writewindow(&o, NULL, 0, weft__nanotime(), running);
+    free(running);
     if (e == 0)
         e = footer(fd);
     return e;
@@ -773,35 +767,60 @@ static uint64_t getvarint(const uint8_t *p, uint32_t end, uint32_t *i)
     return v;
 }
 
+/* Whether an event type ends the running of its P's goroutine, as Go's
+ * parser sees it. */
+static bool stopsg(int ev)
+{
+    switch (ev) {
+    case TEV_GOEND: case TEV_GOSCHED: case TEV_GOPREEMPT: case TEV_GOSLEEP:
+    case TEV_GOBLOCK: case TEV_GOBLOCKSEND: case TEV_GOBLOCKRECV: case TEV_GOBLOCKSELECT:
+    case TEV_GOBLOCKSYNC: case TEV_GOBLOCKCOND: case TEV_GOBLOCKNET: case TEV_GOSYSBLOCK:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* How many bytes of b's first end bytes hold whole events no later than
- * cut (decoding the batch as encode wrote it). */
-static uint32_t cutbatch(const weft__tracebuf *b, uint32_t end, int64_t cut)
+ * cut, decoding the batch as encode wrote it; running[pid + 1] follows
+ * the goroutine the parser will take to run on the batch's P at the end
+ * of it (0: none). */
+static uint32_t scanbatch(const weft__tracebuf *b, uint32_t end, int64_t cut, uint64_t *running)
 {
     const uint8_t *p = b->data;
     uint32_t i = 1;
-    getvarint(p, end, &i);                      /* pid */
+    int64_t pid = (int64_t)getvarint(p, end, &i);
     int64_t ts = (int64_t)getvarint(p, end, &i);
+    uint64_t *run = pid >= -1 && pid < WEFT_MAXPROCS_MAX ? &running[pid + 1] : NULL;
     uint32_t keep = i;
     while (i < end) {
         uint8_t h = p[i++];
-        int narg = h >> 6;
+        int ev = h & 0x3f, narg = h >> 6;
         uint32_t argstart = i;
         if (narg == 3)
             argstart = ++i;                     /* the one-byte length */
         ts += (int64_t)getvarint(p, end, &i);
         if (ts > cut)
             break;
+        uint64_t arg0 = 0;
         if (narg == 3) {
             i = argstart + p[argstart - 1];
         } else {
-            for (int k = 0; k < narg; k++)
-                getvarint(p, end, &i);
+            for (int k = 0; k < narg; k++) {
+                uint64_t v = getvarint(p, end, &i);
+                if (k == 0)
+                    arg0 = v;
+            }
         }
-        if ((h & 0x3f) == TEV_USERLOG)
+        if (ev == TEV_USERLOG)
             i += (uint32_t)getvarint(p, end, &i);
         if (i > end)
             break;
         keep = i;
+        if (run && (ev == TEV_GOSTART || ev == TEV_GOSTARTLOCAL))
+            *run = arg0;
+        else if (run && stopsg(ev))
+            *run = 0;
     }
     return keep;
 }
@@ -880,37 +899,68 @@ static void crashfooter(weft__out *o)
     weft__out_write(o, (const char *)tmp, n);
 }
 
-/* Writes the first n bytes of b through o. */
-static void crashbatch(weft__out *o, const weft__tracebuf *b, uint32_t n)
+/* Writes b's whole events up to end and no later than cut through o. */
+static void windowbatch(weft__out *o, const weft__tracebuf *b, uint32_t end, int64_t cut,
+                        uint64_t *running)
 {
+    uint32_t n = scanbatch(b, end, cut, running);
     weft__out_flush(o);
     if (!o->err)
         o->err = weft__writeall(o->fd, b->data, n);
 }
 
-int weft__fr_crashwrite(int fd, weft__tracebuf *const *bufs, int n, int64_t cut)
+/* The window: the header, the previous segment, the current one without
+ * its declaration, the global buffer, then bufs (n P buffers still being
+ * written, read up to their published end), every event no later than
+ * cut.  Last, for each P on which Go's parser would see a goroutine still
+ * running at the end, a batch that deschedules it at cut (GoSched, as
+ * Go's StopTrace ends the trace of its caller): the viewer of go tool
+ * trace draws a running goroutine's span up to its next event and fails
+ * on one without.  running: WINDOW_PIDS zeroed words. */
+static int writewindow(weft__out *o, weft__tracebuf *const *bufs, int n, int64_t cut,
+                       uint64_t *running)
 {
     static const char header[16] = "go 1.19 trace\0\0\0";
-    weft__out o;
-    weft__out_fd(&o, fd);
-    weft__out_write(&o, header, sizeof header);
+    weft__out_write(o, header, sizeof header);
     struct frseg *prev = &tr.seg[tr.cur ^ 1], *cur = &tr.seg[tr.cur];
     for (weft__tracebuf *b = prev->head; b; b = b->link)
-        crashbatch(&o, b, b->pos);
-    /* the current segment without its declaration, as weft__fr_write */
+        windowbatch(o, b, b->pos, cut, running);
     for (weft__tracebuf *b = prev->head && cur->declend ? cur->declend->link : cur->head; b; b = b->link)
-        crashbatch(&o, b, b->pos);
+        windowbatch(o, b, b->pos, cut, running);
     if (tr.global)
-        crashbatch(&o, tr.global, tr.global->pos);
+        windowbatch(o, tr.global, tr.global->pos, cut, running);
     for (int i = 0; i < n; i++) {
         const weft__tracebuf *b = bufs[i];
         if (b->queued)
             continue;       /* already written from its segment */
         /* load-acquire: pairs with the owner's store-release of each
          * event's end (publish) */
-        uint32_t end = AO_int_load_acquire((unsigned int *)&b->pos);
-        crashbatch(&o, b, cutbatch(b, end, cut));
+        windowbatch(o, b, AO_int_load_acquire((unsigned int *)&b->pos), cut, running);
     }
+    for (int pid = 0; pid < WEFT_MAXPROCS_MAX; pid++) {
+        if (!running[pid + 1])
+            continue;
+        uint8_t tmp[4 + 3 * MAXVARINT];
+        uint32_t k = 0;
+        tmp[k++] = TEV_BATCH | 1 << 6;
+        k += putvarint(tmp + k, (uint64_t)pid);
+        k += putvarint(tmp + k, (uint64_t)cut);
+        tmp[k++] = TEV_GOSCHED | 1 << 6;
+        tmp[k++] = 0;       /* at cut */
+        tmp[k++] = 0;       /* no stack */
+        weft__out_write(o, (const char *)tmp, k);
+    }
+    weft__out_flush(o);
+    return o->err;
+}
+
+int weft__fr_crashwrite(int fd, weft__tracebuf *const *bufs, int n, int64_t cut)
+{
+    static uint64_t running[WINDOW_PIDS];
+    memset(running, 0, sizeof running);
+    weft__out o;
+    weft__out_fd(&o, fd);
+    writewindow(&o, bufs, n, cut, running);
     crashfooter(&o);
     weft__out_flush(&o);
     return o.err;
