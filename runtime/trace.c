@@ -718,7 +718,7 @@ void weft__trace_crash(void)
         weft__trace_unlock();
         return;
     }
-    int64_t cut = weft__nanotime();
+    int64_t cut = weft__trace_ticks();
     int n = 0;
     for (int i = 0; i < WEFT_MAXPROCS_MAX; i++) {
         P *pp = weft__allp[i];

@@ -27,9 +27,9 @@
  * Go's trace.buf.  A full buffer goes onto the list the writer thread
  * drains to the file, in the order they filled, so each P's batches reach
  * the file oldest first, which Go's parser requires.  Timestamps are
- * CLOCK_MONOTONIC nanoseconds (the frequency is 1e9), taken by the writer
- * of each event once it owns the buffer, so they never go backwards
- * within a batch.
+ * ticks of the CPU's counter (weft__trace_ticks, Go's cputicks), taken by
+ * the writer of each event once it owns the buffer, so they never go
+ * backwards within a batch; the footer's frequency converts them.
  *
  * Strings and stacks are interned into tables under tracelock (a stack
  * is deduplicated by its pcs, as Go's traceStackTable) and written once,
@@ -95,6 +95,34 @@ typedef struct weft__tracebuf {
     bool queued;                    /* tracelock: on the full list or a segment */
     uint8_t data[TRACE_BUFSIZE];
 } weft__tracebuf;
+
+/* The trace clock, Go's cputicks: the time-stamp counter on x86-64
+ * (rdtsc: about 25 ns on a KVM guest, where clock_gettime through
+ * kvm-clock's vDSO takes 60), the virtual counter on AArch64, else
+ * CLOCK_MONOTONIC.  Its frequency is measured against CLOCK_MONOTONIC
+ * over the trace (tracebuf.c, tickfreq), as Go's StopTrace does.  The
+ * fence keeps the read after the loads before it: an event stamped
+ * after its emitter saw another goroutine's transition is never stamped
+ * earlier than that transition's event (the flight recorder's windows
+ * and a crash's cut order events by their stamps).  Counters that
+ * disagree between CPUs would break that; x86-64 CPUs since about 2008
+ * keep the TSC synchronized (constant_tsc, nonstop_tsc), and AArch64's
+ * generic timer is one system-wide count. */
+int64_t weft__nanotime(void);
+static inline int64_t weft__trace_ticks(void)
+{
+#if defined(__x86_64__)
+    uint32_t lo, hi;
+    __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
+    return (int64_t)((uint64_t)hi << 32 | lo);
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v) :: "memory");
+    return (int64_t)v;
+#else
+    return weft__nanotime();
+#endif
+}
 
 /* Tracing is on: the hooks' one test (a plain load: start and stop change
  * it with the world stopped, and a P's owner reads it under the P it

@@ -53,6 +53,8 @@ static struct {
     AO_t quit;                  /* atomic: finish asks the writer to end */
     pthread_t writer;
     bool writer_started;
+    /* the clocks when the trace or recorder began: tickfreq */
+    int64_t tick0, ns0;         /* const while tracing */
     /* strings: id i+1 is strs[i] (tracelock) */
     char **strs;
     uint32_t nstrs, capstrs;
@@ -204,7 +206,7 @@ static uint32_t encode(weft__tracebuf *b, int64_t now, int ev, const uint64_t *a
 int64_t weft__trace_emit(weft__tracebuf **bufp, int32_t pid, int ev, const uint64_t *args,
                          int nargs, bool hasstk, uint64_t stk)
 {
-    int64_t now = weft__nanotime();
+    int64_t now = weft__trace_ticks();
     weft__tracebuf *b = room(bufp, pid, 2 + (uint32_t)(nargs + 2) * MAXVARINT, now);
     if (!b)
         return now;
@@ -220,7 +222,7 @@ void weft__trace_emit_log(weft__tracebuf **bufp, int32_t pid, uint64_t category,
     size_t max = TRACE_BUFSIZE / 2;
     if (len > max)
         len = max;
-    int64_t now = weft__nanotime();
+    int64_t now = weft__trace_ticks();
     weft__tracebuf *b = room(bufp, pid, 2 + 5 * MAXVARINT + (uint32_t)len, now);
     if (!b)
         return;
@@ -437,6 +439,31 @@ static void *writer(void *arg)
 
 /* ---- start and stop -------------------------------------------------------------------- */
 
+/* Notes both clocks at a trace's start, for tickfreq. */
+static void tickstart(void)
+{
+    tr.ns0 = weft__nanotime();
+    tr.tick0 = weft__trace_ticks();
+}
+
+/* Ticks per second of weft__trace_ticks, measured against CLOCK_MONOTONIC
+ * since the trace began (Go's StopTrace computes its frequency the same
+ * way).  The two reads at each end are a few dozen ns apart, so the error
+ * is below 1e-4 once the trace has run 1 ms; a shorter one waits until it
+ * has, as the result scales every timestamp in the file.  No allocation,
+ * no lock: crash paths call it. */
+static uint64_t tickfreq(void)
+{
+    int64_t ns, ticks;
+    do {
+        ticks = weft__trace_ticks();
+        ns = weft__nanotime();
+    } while (ns - tr.ns0 < 1000 * 1000);
+    if (ticks <= tr.tick0)
+        return 1000000000;      /* no counter worth the name: say ns */
+    return (uint64_t)((double)(ticks - tr.tick0) * 1e9 / (double)(ns - tr.ns0) + 0.5);
+}
+
 static void freetables(void)
 {
     for (uint32_t i = 0; i < tr.nstrs; i++)
@@ -470,6 +497,7 @@ int weft__trace_begin(int fd)
     pthread_setname_np(tr.writer, "weft-tracewrite");
     tr.writer_started = true;
     weft__trace_gen++;
+    tickstart();
     return 0;
 }
 
@@ -568,7 +596,7 @@ static int footer(int fd)
     put(&out, stk.p, stk.n);
     uint8_t h = TEV_FREQUENCY;
     put(&out, &h, 1);
-    putv(&out, 1000000000);
+    putv(&out, tickfreq());
     int err = out.oom || stk.oom || body.oom ? -ENOMEM : weft__writeall(fd, out.p, out.n);
     free(stk.p);
     free(out.p);
@@ -636,6 +664,7 @@ int weft__fr_begin(size_t limit, void (*checkpoint)(void))
     pthread_setname_np(tr.writer, "weft-flightrec");
     tr.writer_started = true;
     weft__trace_gen++;
+    tickstart();
     return 0;
 }
 
@@ -676,7 +705,7 @@ int weft__fr_write(int fd)
         return -ENOMEM;
     weft__out o;
     weft__out_fd(&o, fd);
-    int e = writewindow(&o, NULL, 0, weft__nanotime(), running);
+    int e = writewindow(&o, NULL, 0, weft__trace_ticks(), running);
     free(running);
     if (e == 0)
         e = footer(fd);
@@ -895,7 +924,7 @@ static void crashfooter(weft__out *o)
     }
     uint32_t n = 0;
     tmp[n++] = TEV_FREQUENCY;
-    n += putvarint(tmp + n, 1000000000);
+    n += putvarint(tmp + n, tickfreq());
     weft__out_write(o, (const char *)tmp, n);
 }
 
