@@ -550,6 +550,17 @@ static void checkpoint(void)
     weft__starttheworld();
 }
 
+/* The recorder's first declaration is complete: it records from here.
+ * tracectl held. */
+static void fr_on(void)
+{
+    weft__trace_lock();
+    weft__fr_declared();
+    weft__trace_unlock();
+    weft__trace_enable();
+    active = true;
+}
+
 int weft_flightrecorder_start(size_t bytes)
 {
     if (bytes < FR_MINBYTES)
@@ -572,11 +583,7 @@ int weft_flightrecorder_start(size_t bytes)
         tls_starting = true;
         declare_all(isg ? self : NULL, isg ? self->m->p : NULL, NULL);
         tls_starting = false;
-        weft__trace_lock();
-        weft__fr_declared();
-        weft__trace_unlock();
-        weft__trace_enable();
-        active = true;
+        fr_on();
     }
     weft__starttheworld();
 out:
@@ -661,11 +668,7 @@ static void fr_boot(void)
     tls_starting = true;
     emit(NULL, TEV_GOMAXPROCS, &n, 1, true, 0);
     tls_starting = false;
-    weft__trace_lock();
-    weft__fr_declared();
-    weft__trace_unlock();
-    weft__trace_enable();
-    active = true;
+    fr_on();
 }
 
 void weft__trace_boot(void)
