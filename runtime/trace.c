@@ -493,6 +493,14 @@ out:
 static int stop_locked(bool world)
 {
     bool stopped = world && weft__stoptheworld();
+    /* As Go's StopTrace: the caller, the one goroutine still running, is
+     * descheduled, so that every GoStart has an end (go tool trace's
+     * viewer fails on one without). */
+    G *self = weft__getg();
+    if (stopped && self && !self->issystem && known(self) && self->tracest == TRACE_GRUNNING) {
+        emit(self->m->p, TEV_GOSCHED, NULL, 0, true, callerstack());
+        self->tracest = TRACE_GRUNNABLE;
+    }
     weft__trace_disable();
     flush_all();
     if (stopped)
@@ -542,6 +550,17 @@ static void checkpoint(void)
     weft__starttheworld();
 }
 
+/* The recorder's first declaration is complete: it records from here.
+ * tracectl held. */
+static void fr_on(void)
+{
+    weft__trace_lock();
+    weft__fr_declared();
+    weft__trace_unlock();
+    weft__trace_enable();
+    active = true;
+}
+
 int weft_flightrecorder_start(size_t bytes)
 {
     if (bytes < FR_MINBYTES)
@@ -564,11 +583,7 @@ int weft_flightrecorder_start(size_t bytes)
         tls_starting = true;
         declare_all(isg ? self : NULL, isg ? self->m->p : NULL, NULL);
         tls_starting = false;
-        weft__trace_lock();
-        weft__fr_declared();
-        weft__trace_unlock();
-        weft__trace_enable();
-        active = true;
+        fr_on();
     }
     weft__starttheworld();
 out:
@@ -640,13 +655,33 @@ int weft_trace_stop(void)
     return err;
 }
 
+/* SCHEDDEBUG=flightrecorder: the recorder from boot, nothing running
+ * yet (no goroutine, every P idle).  tracectl held. */
+static void fr_boot(void)
+{
+    if (weft__fr_begin(TRACE_FR_DEFAULT, checkpoint) < 0) {
+        weft__printf(2, "weft: SCHEDDEBUG=flightrecorder: cannot start the recorder thread\n");
+        return;
+    }
+    frmode = true;
+    uint64_t n = AO_load(&weft__gomaxprocs);
+    tls_starting = true;
+    emit(NULL, TEV_GOMAXPROCS, &n, 1, true, 0);
+    tls_starting = false;
+    fr_on();
+}
+
 void weft__trace_boot(void)
 {
     const char *path = weft__debug.tracefile;
-    if (!path[0])
+    if (!path[0] && !weft__debug.flightrecorder[0])
         return;
     weft__lock(&tracectl);
-    if (!active) {
+    if (!active && !path[0]) {
+        fr_boot();
+    } else if (!active) {
+        if (weft__debug.flightrecorder[0])
+            weft__printf(2, "weft: SCHEDDEBUG: tracefile and flightrecorder both set: tracing to the file\n");
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
             weft__printf(2, "weft: SCHEDDEBUG=tracefile: cannot create %s (errno %d)\n", path, errno);
@@ -664,6 +699,50 @@ void weft__trace_boot(void)
         }
     }
     weft__unlock(&tracectl);
+}
+
+/* Called by diag/crash.c on a panic, a fatal error (a deadlock), a fatal
+ * signal or SIGQUIT, before the tracebacks: the flight recorder's window
+ * to SCHEDDEBUG=flightrecorder's path.  The world cannot be stopped (the
+ * dying thread may hold a P, or sched.lock), so the Ps' buffers are read
+ * as their owners go on writing them: tracebuf.c, "A window from a
+ * crash", says why the result is still a consistent cut. */
+void weft__trace_crash(void)
+{
+    static weft__tracebuf *bufs[WEFT_MAXPROCS_MAX];  /* no malloc here, and too big for a signal stack */
+    const char *path = weft__debug.flightrecorder;
+    if (!path[0] || !weft__tracing())
+        return;
+    if (!weft__trace_lock_crash()) {
+        weft__printf(2, "weft: flight recorder: the tracer's lock is held; no window written\n");
+        return;
+    }
+    if (!weft__fr_recording()) {
+        weft__trace_unlock();
+        return;
+    }
+    int64_t cut = weft__trace_ticks();
+    int n = 0;
+    for (int i = 0; i < WEFT_MAXPROCS_MAX; i++) {
+        P *pp = weft__allp[i];
+        if (!pp || pp->tracegen != weft__trace_gen)
+            continue;
+        /* load-acquire: pairs with room's store-release of a new buffer
+         * (its header written); the owner cannot replace it meanwhile
+         * without tracelock */
+        weft__tracebuf *b = (weft__tracebuf *)AO_load_acquire((AO_t *)&pp->tracebuf);
+        if (b)
+            bufs[n++] = b;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = fd < 0 ? -errno : weft__fr_crashwrite(fd, bufs, n, cut);
+    if (fd >= 0)
+        close(fd);
+    weft__trace_unlock();
+    if (err < 0)
+        weft__printf(2, "weft: flight recorder: cannot write %s (errno %d)\n", path, -err);
+    else
+        weft__printf(2, "weft: flight recorder: window written to %s\n", path);
 }
 
 void weft__trace_shutdown(void)

@@ -9,6 +9,11 @@
  *                        goroutine writes its window to FILE.1 .. FILE.4
  *                        at arbitrary moments during the workload, main
  *                        to FILE at the end
+ *   prog_trace -x HOW    the workload, then death by HOW: panic, segv,
+ *                        quit (SIGQUIT) while another goroutine keeps
+ *                        running, or deadlock; prints "dying=G", the goroutine
+ *                        that dies (main for deadlock), first.  Run under
+ *                        SCHEDDEBUG=flightrecorder=FILE (tests/trace/death.sh)
  *
  * The workload, on 2 Ps: goroutines that spawn and yield; a channel
  * ping-pong; a select; a contended mutex, a cond, a WaitGroup, an
@@ -23,11 +28,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <signal.h>
 
 #include "weft.h"
 
 static const char *path;
 static bool flight;
+static const char *death;      /* -x: how to die */
 static int created;
 static weft_wg wg = { 0, 0 };
 
@@ -282,11 +289,63 @@ static void workload(void)
     weft_trace_region_end();
 }
 
+static int *volatile nullp;     /* volatile: the compiler cannot prove it NULL */
+
+/* Keeps the other P busy while trace_worker_die dies: its events go on
+ * into the recorder as the crash reads it. */
+__attribute__((noinline)) void trace_worker_busy(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        weft_trace_log("busy", "spin");
+        weft_yield();
+    }
+}
+
+__attribute__((noinline)) void trace_worker_die(void *arg)
+{
+    (void)arg;
+    printf("dying=%lld\n", (long long)weft_id());
+    fflush(stdout);
+    weft_sleep(1000 * 1000);
+    weft_trace_log("phase", "dying");
+    if (strcmp(death, "panic") == 0)
+        weft_panic("prog_trace: dying as asked");
+    if (strcmp(death, "segv") == 0)
+        *nullp = 1;
+    if (strcmp(death, "quit") == 0)
+        kill(getpid(), SIGQUIT);
+    for (;;)
+        weft_yield();       /* until SIGQUIT lands */
+}
+
+static void die(void)
+{
+    if (strcmp(death, "deadlock") == 0) {
+        printf("dying=%lld\n", (long long)weft_id());
+        fflush(stdout);
+        weft_trace_log("phase", "dying");
+        weft_chan *never = weft_chan_new(sizeof(int), 0);
+        int v;
+        weft_chan_recv(never, &v);     /* nobody else is left: deadlock */
+    } else {
+        weft_go(trace_worker_busy, NULL);
+        weft_go(trace_worker_die, NULL);
+        weft_sleep(10LL * 1000 * 1000 * 1000);
+    }
+    fprintf(stderr, "prog_trace: still alive\n");
+    exit(1);
+}
+
 static void mainfn(void *arg)
 {
     (void)arg;
     weft_maxprocs(2);
     int fd = -1;
+    if (death) {
+        workload();
+        die();
+    }
     if (flight) {
         int e = weft_flightrecorder_start(256 * 1024);
         if (e != 0) {
@@ -328,10 +387,12 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "-f") == 0) {
         flight = true;
         path = argv[2];
+    } else if (argc == 3 && strcmp(argv[1], "-x") == 0) {
+        death = argv[2];
     } else if (argc == 2) {
         path = argv[1];
     } else {
-        fprintf(stderr, "usage: prog_trace FILE|-|-f FILE\n");
+        fprintf(stderr, "usage: prog_trace FILE|-|-f FILE|-x panic|segv|quit|deadlock\n");
         return 2;
     }
     return weft_main(mainfn, NULL) == 0 ? 0 : 1;

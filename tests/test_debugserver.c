@@ -256,6 +256,33 @@ SERVER_TEST(cpu_profile_rejects_bad_seconds)
     }
 }
 
+SERVER_TEST(trace_over_a_fraction_of_a_second)
+{
+    resp r = get(port, "/debug/pprof/trace?seconds=0.3");
+    cr_assert_eq(r.status, 200, "%s", r.raw);
+    cr_assert(hashdr(&r, "Content-Type: application/octet-stream"));
+    cr_assert(hashdr(&r, "Content-Disposition: attachment; filename=\"trace\""));
+    cr_assert_gt(r.bodylen, 16);
+    cr_assert(memcmp(r.body, "go 1.19 trace\0\0\0", 16) == 0, "not an execution trace");
+    freeresp(&r);
+    /* As Go: a bad value is the default second, not an error. */
+    r = get(port, "/debug/pprof/trace?seconds=abc");
+    cr_assert_eq(r.status, 200, "%s", r.raw);
+    freeresp(&r);
+}
+
+SERVER_TEST(trace_is_busy_while_another_runs)
+{
+    int fd = open("/dev/null", O_WRONLY);
+    cr_assert_eq(weft_trace_start(fd), 0);
+    resp r = get(port, "/debug/pprof/trace?seconds=1");
+    cr_assert_eq(r.status, 500, "%s", r.raw);
+    cr_assert_str_eq(r.body, "Could not enable tracing: tracing is already enabled\n");
+    freeresp(&r);
+    cr_assert_eq(weft_trace_stop(), 0);
+    close(fd);
+}
+
 /* A client that asks for 30 s and hangs up: the server notices, stops the
  * profiler, and the next profile can start (it would get 500 "cpu
  * profiling already in use" for 30 s otherwise). */
@@ -1180,6 +1207,14 @@ static void burn_cpu(void *arg)
     (void)x;
 }
 
+/* Receives until the channel is closed. */
+static void drain_chan(void *arg)
+{
+    int v;
+    while (weft_chan_recv(arg, &v))
+        ;
+}
+
 static void gopprof_main(void *arg)
 {
     (void)arg;
@@ -1211,4 +1246,61 @@ Test(debugserver, go_tool_pprof_reads_it, .timeout = 60)
     if (!have("go"))
         cr_skip_test("go is not installed");
     cr_assert_eq(weft_main(gopprof_main, NULL), 0);
+}
+
+/* Goroutines that switch, sleep and talk while the trace runs. */
+__attribute__((noinline)) void test_debugserver_traced(void *arg)
+{
+    weft_chan *ch = arg;
+    int v = 0;
+    while (atomic_load(&burning)) {
+        weft_yield();
+        weft_sleep(100 * 1000);
+        weft_chan_send(ch, &v);
+    }
+    weft_chan_close(ch);
+}
+
+static void gotrace_main(void *arg)
+{
+    (void)arg;
+    int port = weft_debug_serve("127.0.0.1:0");
+    cr_assert_gt(port, 0);
+    weft_chan *ch = weft_chan_new(sizeof(int), 0);
+    atomic_store(&burning, true);
+    cr_assert_gt(weft_go(test_debugserver_traced, ch), 0);
+    cr_assert_gt(weft_go(drain_chan, ch), 0);
+    resp r = get(port, "/debug/pprof/trace?seconds=1");
+    atomic_store(&burning, false);
+    cr_assert_eq(r.status, 200, "%s", r.raw);
+    char dir[] = "/tmp/weft-trace-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char file[64], script[512];
+    snprintf(file, sizeof file, "%s/trace", dir);
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(r.body, 1, r.bodylen, f), r.bodylen);
+    fclose(f);
+    freeresp(&r);
+    /* Go's parser checks every goroutine's and P's life: -d fails on any
+     * inconsistency.  Then the traced goroutine's own events are there. */
+    snprintf(script, sizeof script,
+             "HOME=%s GOCACHE=%s/cache GOTOOLCHAIN=local GOFLAGS= go tool trace -d %s > %s.txt 2>&1 "
+             "|| { tail -3 %s.txt; exit 1; }; grep -Ec ' GoBlock(Recv|Send) ' %s.txt",
+             dir, dir, file, file, file, file);
+    char *argv[] = { "sh", "-c", script, NULL };
+    static char out[1 << 12];
+    int st = runcmd(argv, out, sizeof out);
+    char junk[256];
+    char *rm[] = { "rm", "-rf", dir, NULL };
+    runcmd(rm, junk, sizeof junk);
+    cr_assert_eq(st, 0, "go tool trace -d: %s", out);
+    cr_assert_gt(atoi(out), 0, "no GoBlockRecv or GoBlockSend in the trace: %s", out);
+}
+
+Test(debugserver, go_tool_trace_reads_its_trace, .timeout = 60)
+{
+    if (!have("go"))
+        cr_skip_test("go is not installed");
+    cr_assert_eq(weft_main(gotrace_main, NULL), 0);
 }

@@ -38,6 +38,14 @@ typedef struct {
     uint64_t freq;
 } ttrace;
 
+/* The footer's frequency is a plausible counter's: 1 MHz to 100 GHz (the
+ * TSC, AArch64's virtual counter, or nanoseconds). */
+static void assert_clock(const ttrace *t)
+{
+    cr_assert(t->freq >= 1000000 && t->freq <= 100000000000ULL, "frequency %llu",
+              (unsigned long long)t->freq);
+}
+
 static uint64_t varint(const uint8_t *b, size_t n, size_t *off)
 {
     uint64_t v = 0;
@@ -174,7 +182,7 @@ static void errors_main(void *arg)
     cr_assert_eq(weft_trace_start(fileno(g)), 0);
     cr_assert_eq(weft_trace_stop(), 0);
     ttrace *t = decode(fileno(g));
-    cr_assert_eq(t->freq, 1000000000);
+    assert_clock(t);
     cr_assert_eq(t->count[TEV_GOCREATE], 1, "main, declared at the start");
     freetrace(t);
     fclose(f);
@@ -226,6 +234,7 @@ static void sleeper(void *arg)
 }
 
 static FILE *wf;
+static int64_t workload_ns;     /* from before weft_trace_start to after its stop */
 
 static void workload_main(void *arg)
 {
@@ -233,6 +242,7 @@ static void workload_main(void *arg)
     weft_maxprocs(2);
     wf = tmpfile();
     ch = weft_chan_new(sizeof(int), 0);
+    int64_t t0 = weft_nanotime();
     cr_assert_eq(weft_trace_start(fileno(wf)), 0);
     weft_wg_add(&wg, 6);
     weft_go(sender, NULL);
@@ -248,6 +258,7 @@ static void workload_main(void *arg)
     weft_wg_wait(&wg);
     weft_maxprocs(1);
     cr_assert_eq(weft_trace_stop(), 0);
+    workload_ns = weft_nanotime() - t0;
 }
 
 typedef struct { uint64_t g, seq; } gseq;
@@ -274,7 +285,20 @@ Test(trace, workload_events_and_order, .timeout = 60)
     cr_assert_eq(t->count[TEV_USERLOG], 2);
     cr_assert_eq(t->count[TEV_USERREGION], 4);
     cr_assert_gt(t->nstacks, 0);
-    cr_assert_eq(t->freq, 1000000000);
+    /* The frequency converts the counter's ticks to time: the trace spans
+     * at least the sleepers' 30 ms syscalls and at most the time from
+     * start to stop. */
+    assert_clock(t);
+    int64_t first = t->ev[0].ts, last = t->ev[0].ts;
+    for (int i = 0; i < t->n; i++) {
+        first = t->ev[i].ts < first ? t->ev[i].ts : first;
+        last = t->ev[i].ts > last ? t->ev[i].ts : last;
+    }
+    double span = (double)(last - first) * 1e9 / (double)t->freq;
+    cr_assert_geq(span, 30e6, "the trace spans %.0f ns at %llu ticks/s", span,
+                  (unsigned long long)t->freq);
+    cr_assert_leq(span, (double)workload_ns, "the trace spans %.0f ns at %llu ticks/s, more than the %lld ns it ran",
+                  span, (unsigned long long)t->freq, (long long)workload_ns);
 
     /* Per goroutine, GoStart, GoUnblock and GoSysExit carry the sequence
      * numbers 1, 2, 3 ... (GoCreate makes it 1: the parser orders a
@@ -369,7 +393,7 @@ static void fr_main(void *arg)
     cr_assert_eq(weft_flightrecorder_stop(), 0);
     cr_assert_eq(weft_flightrecorder_stop(), -EINVAL);
     ttrace *t = decode(fileno(f));
-    cr_assert_eq(t->freq, 1000000000);
+    assert_clock(t);
     cr_assert_eq(t->count[TEV_GOCREATE], 1, "main, declared at the start");
     cr_assert_eq(t->count[TEV_USERLOG], 1);
     cr_assert_eq(t->count[TEV_GOSTART], 0, "the recorder's GoStarts are Local");
@@ -417,4 +441,18 @@ Test(trace, scheddebug_tracefile)
     cr_assert_str_eq(lastwhy, "path too long");
     cr_assert_eq(weft__scheddebug_parse(NULL, &d, warn, NULL), 0);
     cr_assert_str_eq(d.tracefile, "", "off by default");
+}
+
+Test(trace, scheddebug_flightrecorder)
+{
+    weft__scheddebug d;
+    cr_assert_eq(weft__scheddebug_parse("flightrecorder=/tmp/crash.trace,traceback=all", &d, warn, NULL), 0);
+    cr_assert_str_eq(d.flightrecorder, "/tmp/crash.trace");
+    cr_assert_str_eq(d.tracefile, "");
+    cr_assert_eq(d.traceback, TRACEBACK_ALL);
+    cr_assert_eq(weft__scheddebug_parse("flightrecorder=", &d, warn, NULL), 1);
+    cr_assert_str_eq(lastwhy, "empty value");
+    cr_assert_str_eq(d.flightrecorder, "");
+    cr_assert_eq(weft__scheddebug_parse(NULL, &d, warn, NULL), 0);
+    cr_assert_str_eq(d.flightrecorder, "", "off by default");
 }

@@ -3,6 +3,7 @@
  * docs/formats.md, goroutine tracebacks and dumps):
  *
  *   panic: boom                           (the headline: panic.c)
+ *   weft: flight recorder: window written to PATH   (SCHEDDEBUG=flightrecorder)
  *   SCHED ... (a detailed dump, if SCHEDDEBUG has schedtrace or scheddetail)
  *
  *   goroutine 7 [running]:
@@ -25,11 +26,15 @@
 #include "print.h"
 #include "scheddebug.h"
 #include "schedview.h"
+#include "trace.h"
 #include "traceback.h"
 #include "unwind.h"
 
 void weft__crashdump(int kind, uintptr_t pc, uintptr_t fp)
 {
+    /* What led here, before anything else can go wrong: the flight
+     * recorder's window (SCHEDDEBUG=flightrecorder). */
+    weft__trace_crash();
     if (weft__debug.schedtrace > 0 || weft__debug.scheddetail > 0)
         weft__schedtrace_crash(2);
     int tb = weft__debug.traceback;

@@ -14,7 +14,7 @@
  *
  * Endpoints (Go's; docs/formats.md, the debug server endpoints):
  * /debug/pprof/ (index), goroutine and threadcreate (?debug=N), profile
- * (?seconds=N, CPU), symbol (GET query or POST body: go tool pprof asks it
+ * (?seconds=N, CPU), trace (?seconds=N, an execution trace), symbol (GET query or POST body: go tool pprof asks it
  * for addresses its profile left without a function, and fails the whole
  * fetch if it is missing), and weft's own /debug/sched (a detailed
  * scheduler dump).  Bodies are written into a memfd
@@ -67,7 +67,7 @@
  * again, so it closes their sockets itself.
  *
  * Limits: Go's delta profiles (?seconds= on goroutine or threadcreate) are
- * ignored; heap, allocs, block, mutex, cmdline and trace are 404 "Unknown
+ * ignored; heap, allocs, block, mutex and cmdline are 404 "Unknown
  * profile".  A client that reads its response slowly keeps its connection
  * (up to WRITE_TIMEOUT per stall).
  */
@@ -267,6 +267,7 @@ static void serveindex(conn *c)
         "\t<tr>\n\t<td>%d</td><td><a href='goroutine?debug=1'>goroutine</a></td>\n\t</tr>\n"
         "\t<tr>\n\t<td>0</td><td><a href='profile'>profile</a></td>\n\t</tr>\n"
         "\t<tr>\n\t<td>%d</td><td><a href='threadcreate?debug=1'>threadcreate</a></td>\n\t</tr>\n"
+        "\t<tr>\n\t<td>0</td><td><a href='trace'>trace</a></td>\n\t</tr>\n"
         "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack dump</a>\n<br>\n"
         "<a href=\"/debug/sched\">scheduler dump</a>\n<br>\n<p>\nProfile Descriptions:\n<ul>\n"
         "<li><div class=profile-name>goroutine: </div> Stack traces of all current goroutines. "
@@ -274,7 +275,10 @@ static void serveindex(conn *c)
         "<li><div class=profile-name>profile: </div> CPU profile. You can specify the duration in "
         "the seconds GET parameter. After you get the profile file, use the go tool pprof command "
         "to investigate the profile.</li>\n<li><div class=profile-name>threadcreate: </div> Stack "
-        "traces that led to the creation of new OS threads.</li>\n</ul>\n</p>\n</body>\n</html>\n",
+        "traces that led to the creation of new OS threads.</li>\n<li><div class=profile-name>trace: </div> "
+        "A trace of execution of the current program. You can specify the duration in the seconds GET "
+        "parameter. After you get the trace file, use the go tool trace command to investigate the "
+        "trace.</li>\n</ul>\n</p>\n</body>\n</html>\n",
         weft_num_goroutine(), nt < 0 ? 0 : nt);
     replyfile(c, HTML, "");
 }
@@ -375,6 +379,36 @@ static void servecpu(conn *c, const char *query)
         replyfile(c, OCTET, "Content-Disposition: attachment; filename=\"profile\"\r\n");
 }
 
+/* pprof.Trace: an execution trace over ?seconds=N (default 1; as Go, a
+ * missing, bad or non-positive value means 1, and fractions are fine). */
+static void servetrace(conn *c, const char *query)
+{
+    char v[32], eb[64];
+    double sec = 1;
+    if (weft__http_query(query, "seconds", v, sizeof v) && v[0]) {
+        char *end;
+        sec = strtod(v, &end);
+        if (*end || !(sec > 0))
+            sec = 1;
+        if (sec > 3600)
+            sec = 3600;     /* the memfd holds it all: bound it */
+    }
+    int err = weft_trace_start(c->mfd);
+    if (err < 0) {
+        fail(c, 500, true, "Could not enable tracing: %s",
+             err == -EBUSY ? "tracing is already enabled" : errstr(err, eb, sizeof eb));
+        return;
+    }
+    bool gone = sleepwatch(c->fd, (int64_t)(sec * 1e9));
+    err = weft_trace_stop();
+    if (gone)
+        return;
+    if (err < 0)
+        fail(c, 500, true, "Could not write the trace: %s", errstr(err, eb, sizeof eb));
+    else
+        replyfile(c, OCTET, "Content-Disposition: attachment; filename=\"trace\"\r\n");
+}
+
 /* ---- one connection ------------------------------------------------------------------ */
 
 /* One recv into b, parking until bytes, EOF or the deadline: bytes (> 0),
@@ -466,6 +500,8 @@ static void route(conn *c)
         reply(c, 301, HTML, "Location: /debug/pprof/\r\n", "", 0);
     } else if (strcmp(target, "/debug/pprof/profile") == 0) {
         servecpu(c, query);
+    } else if (strcmp(target, "/debug/pprof/trace") == 0) {
+        servetrace(c, query);
     } else if (strcmp(target, "/debug/pprof/goroutine") == 0 || strcmp(target, "/debug/pprof/threadcreate") == 0) {
         serveprofile(c, target + sizeof pp - 1, query);
     } else if (strncmp(target, pp, sizeof pp - 1) == 0) {

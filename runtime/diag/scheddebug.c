@@ -4,6 +4,7 @@
  *
  *   SCHEDDEBUG=schedtrace=1000,scheddetail=1,traceback=all,hogwarn=50,tracefile=run.trace
  *   SCHEDDEBUG=lockcycle=fatal
+ *   SCHEDDEBUG=flightrecorder=crash.trace
  */
 #include <string.h>
 
@@ -38,6 +39,19 @@ static bool parse_ms(const char *p, size_t n, int *out, const char **why)
     }
     *out = (int)v;
     return true;
+}
+
+/* A path value into out (WEFT_SCHEDDEBUG_PATHMAX bytes). */
+static void parse_path(const char *v, size_t vlen, char *out, const char **why)
+{
+    if (vlen == 0) {
+        *why = "empty value";
+    } else if (vlen >= WEFT_SCHEDDEBUG_PATHMAX) {
+        *why = "path too long";
+    } else {
+        memcpy(out, v, vlen);
+        out[vlen] = 0;
+    }
 }
 
 static bool eq(const char *p, size_t n, const char *lit)
@@ -84,14 +98,9 @@ int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
                     if (parse_ms(v, vlen, &n, &why))
                         d.hogwarn = n;
                 } else if (eq(p, klen, "tracefile")) {
-                    if (vlen == 0)
-                        why = "empty value";
-                    else if (vlen >= sizeof d.tracefile)
-                        why = "path too long";
-                    else {
-                        memcpy(d.tracefile, v, vlen);
-                        d.tracefile[vlen] = 0;
-                    }
+                    parse_path(v, vlen, d.tracefile, &why);
+                } else if (eq(p, klen, "flightrecorder")) {
+                    parse_path(v, vlen, d.flightrecorder, &why);
                 } else if (eq(p, klen, "traceback")) {
                     if (eq(v, vlen, "none"))
                         d.traceback = TRACEBACK_NONE;

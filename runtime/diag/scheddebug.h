@@ -23,6 +23,7 @@ typedef struct weft__scheddebug {
     int hogwarn;        /* ms; 0 = off */
     char tracefile[WEFT_SCHEDDEBUG_PATHMAX]; /* execution trace of the whole run; "" = off */
     int lockcycle;      /* LOCKCYCLE_* (default report): weft_mutex lock cycles */
+    char flightrecorder[WEFT_SCHEDDEBUG_PATHMAX]; /* the recorder's window on a crash; "" = off */
 } weft__scheddebug;
 
 /* Called once per rejected entry, with the entry as written (not NUL

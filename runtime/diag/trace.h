@@ -27,9 +27,9 @@
  * Go's trace.buf.  A full buffer goes onto the list the writer thread
  * drains to the file, in the order they filled, so each P's batches reach
  * the file oldest first, which Go's parser requires.  Timestamps are
- * CLOCK_MONOTONIC nanoseconds (the frequency is 1e9), taken by the writer
- * of each event once it owns the buffer, so they never go backwards
- * within a batch.
+ * ticks of the CPU's counter (weft__trace_ticks, Go's cputicks), taken by
+ * the writer of each event once it owns the buffer, so they never go
+ * backwards within a batch; the footer's frequency converts them.
  *
  * Strings and stacks are interned into tables under tracelock (a stack
  * is deduplicated by its pcs, as Go's traceStackTable) and written once,
@@ -88,9 +88,41 @@ enum {
 typedef struct weft__tracebuf {
     struct weft__tracebuf *link;    /* tracelock: the full list */
     int64_t lastts;                 /* owner: timestamp of its last event */
-    uint32_t pos;                   /* owner: bytes used */
+    /* owner writes, store-release after each complete event, so that a
+     * crash reading the buffer under its owner's feet (weft__fr_crashwrite)
+     * sees whole events up to it */
+    unsigned int pos;
+    bool queued;                    /* tracelock: on the full list or a segment */
     uint8_t data[TRACE_BUFSIZE];
 } weft__tracebuf;
+
+/* The trace clock, Go's cputicks: the time-stamp counter on x86-64
+ * (rdtsc: about 25 ns on a KVM guest, where clock_gettime through
+ * kvm-clock's vDSO takes 60), the virtual counter on AArch64, else
+ * CLOCK_MONOTONIC.  Its frequency is measured against CLOCK_MONOTONIC
+ * over the trace (tracebuf.c, tickfreq), as Go's StopTrace does.  The
+ * fence keeps the read after the loads before it: an event stamped
+ * after its emitter saw another goroutine's transition is never stamped
+ * earlier than that transition's event (the flight recorder's windows
+ * and a crash's cut order events by their stamps).  Counters that
+ * disagree between CPUs would break that; x86-64 CPUs since about 2008
+ * keep the TSC synchronized (constant_tsc, nonstop_tsc), and AArch64's
+ * generic timer is one system-wide count. */
+int64_t weft__nanotime(void);
+static inline int64_t weft__trace_ticks(void)
+{
+#if defined(__x86_64__)
+    uint32_t lo, hi;
+    __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
+    return (int64_t)((uint64_t)hi << 32 | lo);
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v) :: "memory");
+    return (int64_t)v;
+#else
+    return weft__nanotime();
+#endif
+}
 
 /* Tracing is on: the hooks' one test (a plain load: start and stop change
  * it with the world stopped, and a P's owner reads it under the P it
@@ -151,5 +183,25 @@ void weft__fr_declared(void);
 int  weft__fr_write(int fd);
 void weft__fr_quit(void);
 void weft__fr_end(void);
+
+/* The flight recorder's default window: Go 1.25's FlightRecorderConfig
+ * MaxBytes default (SCHEDDEBUG=flightrecorder uses it). */
+#define TRACE_FR_DEFAULT (10u << 20)
+
+/* A dying process's window (SCHEDDEBUG=flightrecorder; tracebuf.c, "A
+ * window from a crash").  lock_crash: takes tracelock, waiting at most
+ * 100 ms (the crashing thread may hold it); false if it could not.
+ * recording: the flight recorder runs (tracelock held).  crashwrite, with
+ * tracelock held: the window as weft__fr_write writes it, then the
+ * global buffer and the n P buffers bufs (their owners may still be
+ * appending) cut at the first event later than cut, and a footer built
+ * without allocating.  0 or a write's -errno.  Async-signal-safe except
+ * for the symbolizer, which it only tries (weft__symbolize_try). */
+bool weft__trace_lock_crash(void);
+bool weft__fr_recording(void);
+int  weft__fr_crashwrite(int fd, weft__tracebuf *const *bufs, int n, int64_t cut);
+/* Writes the window to SCHEDDEBUG=flightrecorder's path if the recorder
+ * runs (runtime/trace.c; diag/crash.c calls it before the tracebacks). */
+void weft__trace_crash(void);
 
 #endif

@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "nosigpipe.h"
+#include "print.h"
 #include "schedview.h"
 #include "symtab.h"
 #include "trace.h"
+#include "weft.h"       /* WEFT_MAXPROCS_MAX */
 
 AO_t weft__trace_on;
 uint32_t weft__trace_gen;
@@ -51,6 +53,8 @@ static struct {
     AO_t quit;                  /* atomic: finish asks the writer to end */
     pthread_t writer;
     bool writer_started;
+    /* the clocks when the trace or recorder began: tickfreq */
+    int64_t tick0, ns0;         /* const while tracing */
     /* strings: id i+1 is strs[i] (tracelock) */
     char **strs;
     uint32_t nstrs, capstrs;
@@ -82,6 +86,7 @@ static uint32_t putvarint(uint8_t *p, uint64_t v)
 static void queue_full_locked(weft__tracebuf *b)
 {
     b->link = NULL;
+    b->queued = true;
     if (tr.fr) {
         struct frseg *sg = &tr.seg[tr.cur];
         if (sg->tail)
@@ -119,11 +124,13 @@ static weft__tracebuf *newbuf(int32_t pid, int64_t now)
     if (!b)
         return NULL;
     b->link = NULL;
-    b->pos = 0;
-    b->data[b->pos++] = TEV_BATCH | 1 << 6;
+    b->queued = false;
+    unsigned int n = 0;
+    b->data[n++] = TEV_BATCH | 1 << 6;
     /* a negative pid goes out as Go writes uint64(int32): sign-extended */
-    b->pos += putvarint(b->data + b->pos, (uint64_t)(int64_t)pid);
-    b->pos += putvarint(b->data + b->pos, (uint64_t)now);
+    n += putvarint(b->data + n, (uint64_t)(int64_t)pid);
+    n += putvarint(b->data + n, (uint64_t)now);
+    b->pos = n;     /* published with the buffer (room) */
     b->lastts = now;
     return b;
 }
@@ -138,19 +145,31 @@ static weft__tracebuf *room(weft__tracebuf **bufp, int32_t pid, uint32_t need, i
      * twice, and a wake-up per buffer would be a syscall per 64 KiB). */
     if (b)
         queue_full(bufp);
-    *bufp = b = newbuf(pid, now);
+    b = newbuf(pid, now);
+    /* store-release: the batch header and pos are written before a crash
+     * can find the buffer (pairs with weft__trace_crash's load-acquire of
+     * the P's buffer) */
+    AO_store_release((AO_t *)bufp, (AO_t)b);
     return b;
 }
 
 #define MAXVARINT 10
+/* Batch pids a window tracks: the global one (-1) and every P. */
+#define WINDOW_PIDS (WEFT_MAXPROCS_MAX + 1)
 
-int64_t weft__trace_emit(weft__tracebuf **bufp, int32_t pid, int ev, const uint64_t *args,
-                         int nargs, bool hasstk, uint64_t stk)
+/* Publishes the bytes appended to b up to pos. */
+static inline void publish(weft__tracebuf *b, unsigned int pos)
 {
-    int64_t now = weft__nanotime();
-    weft__tracebuf *b = room(bufp, pid, 2 + (uint32_t)(nargs + 2) * MAXVARINT, now);
-    if (!b)
-        return now;
+    /* store-release: the event's bytes before its end (pairs with the
+     * crash writer's load-acquire of pos); a plain store on x86-64 */
+    AO_int_store_release(&b->pos, pos);
+}
+
+/* Encodes one event at the end of b, which has room for it, without
+ * publishing it.  Returns its length. */
+static uint32_t encode(weft__tracebuf *b, int64_t now, int ev, const uint64_t *args, int nargs,
+                       bool hasstk, uint64_t stk)
+{
     /* The buffer has one writer at a time, but the writers of a P's
      * buffer change (the owner, sysmon retaking the P, the stopper): a
      * clock read by one may precede the last event of another by a few
@@ -181,7 +200,17 @@ int64_t weft__trace_emit(weft__tracebuf **bufp, int32_t pid, int ev, const uint6
             n += putvarint(p + n, stk);
         p[lenpos] = (uint8_t)(n - start);
     }
-    b->pos += n;
+    return n;
+}
+
+int64_t weft__trace_emit(weft__tracebuf **bufp, int32_t pid, int ev, const uint64_t *args,
+                         int nargs, bool hasstk, uint64_t stk)
+{
+    int64_t now = weft__trace_ticks();
+    weft__tracebuf *b = room(bufp, pid, 2 + (uint32_t)(nargs + 2) * MAXVARINT, now);
+    if (!b)
+        return now;
+    publish(b, b->pos + encode(b, now, ev, args, nargs, hasstk, stk));
     return now;
 }
 
@@ -193,15 +222,15 @@ void weft__trace_emit_log(weft__tracebuf **bufp, int32_t pid, uint64_t category,
     size_t max = TRACE_BUFSIZE / 2;
     if (len > max)
         len = max;
-    int64_t now = weft__nanotime();
+    int64_t now = weft__trace_ticks();
     weft__tracebuf *b = room(bufp, pid, 2 + 5 * MAXVARINT + (uint32_t)len, now);
     if (!b)
         return;
     uint64_t args[2] = { 0, category };
-    weft__trace_emit(bufp, pid, TEV_USERLOG, args, 2, true, stk);
-    b->pos += putvarint(b->data + b->pos, len);
-    memcpy(b->data + b->pos, msg, len);
-    b->pos += (uint32_t)len;
+    unsigned int pos = b->pos + encode(b, now, TEV_USERLOG, args, 2, true, stk);
+    pos += putvarint(b->data + pos, len);
+    memcpy(b->data + pos, msg, len);
+    publish(b, pos + (unsigned int)len);     /* the event with its message */
 }
 
 /* ---- tables ------------------------------------------------------------------ */
@@ -410,6 +439,31 @@ static void *writer(void *arg)
 
 /* ---- start and stop -------------------------------------------------------------------- */
 
+/* Notes both clocks at a trace's start, for tickfreq. */
+static void tickstart(void)
+{
+    tr.ns0 = weft__nanotime();
+    tr.tick0 = weft__trace_ticks();
+}
+
+/* Ticks per second of weft__trace_ticks, measured against CLOCK_MONOTONIC
+ * since the trace began (Go's StopTrace computes its frequency the same
+ * way).  The two reads at each end are a few dozen ns apart, so the error
+ * is below 1e-4 once the trace has run 1 ms; a shorter one waits until it
+ * has, as the result scales every timestamp in the file.  No allocation,
+ * no lock: crash paths call it. */
+static uint64_t tickfreq(void)
+{
+    int64_t ns, ticks;
+    do {
+        ticks = weft__trace_ticks();
+        ns = weft__nanotime();
+    } while (ns - tr.ns0 < 1000 * 1000);
+    if (ticks <= tr.tick0)
+        return 1000000000;      /* no counter worth the name: say ns */
+    return (uint64_t)((double)(ticks - tr.tick0) * 1e9 / (double)(ns - tr.ns0) + 0.5);
+}
+
 static void freetables(void)
 {
     for (uint32_t i = 0; i < tr.nstrs; i++)
@@ -443,6 +497,7 @@ int weft__trace_begin(int fd)
     pthread_setname_np(tr.writer, "weft-tracewrite");
     tr.writer_started = true;
     weft__trace_gen++;
+    tickstart();
     return 0;
 }
 
@@ -541,7 +596,7 @@ static int footer(int fd)
     put(&out, stk.p, stk.n);
     uint8_t h = TEV_FREQUENCY;
     put(&out, &h, 1);
-    putv(&out, 1000000000);
+    putv(&out, tickfreq());
     int err = out.oom || stk.oom || body.oom ? -ENOMEM : weft__writeall(fd, out.p, out.n);
     free(stk.p);
     free(out.p);
@@ -609,6 +664,7 @@ int weft__fr_begin(size_t limit, void (*checkpoint)(void))
     pthread_setname_np(tr.writer, "weft-flightrec");
     tr.writer_started = true;
     weft__trace_gen++;
+    tickstart();
     return 0;
 }
 
@@ -636,30 +692,21 @@ void weft__fr_declared(void)
     tr.seg[tr.cur].declend = tr.seg[tr.cur].tail;
 }
 
-/* Writes the buffers of sg from the one after skip (NULL: all). */
-static int writeseg(int fd, struct frseg *sg, weft__tracebuf *skip)
-{
-    weft__tracebuf *b = skip ? skip->link : sg->head;
-    for (; b; b = b->link) {
-        int e = weft__writeall(fd, b->data, b->pos);
-        if (e < 0)
-            return e;
-    }
-    return 0;
-}
+static int writewindow(weft__out *o, weft__tracebuf *const *bufs, int n, int64_t cut,
+                       uint64_t *running);
 
 int weft__fr_write(int fd)
 {
-    static const char header[16] = "go 1.19 trace\0\0\0";
     weft__lock(&tracelock);
     weft__trace_flush(&tr.global);
     weft__unlock(&tracelock);
-    struct frseg *prev = &tr.seg[tr.cur ^ 1], *cur = &tr.seg[tr.cur];
-    int e = weft__writeall(fd, header, sizeof header);
-    if (e == 0 && prev->head)
-        e = writeseg(fd, prev, NULL);
-    if (e == 0)
-        e = writeseg(fd, cur, prev->head ? cur->declend : NULL);
+    uint64_t *running = calloc(WINDOW_PIDS, sizeof *running);
+    if (!running)
+        return -ENOMEM;
+    weft__out o;
+    weft__out_fd(&o, fd);
+    int e = writewindow(&o, NULL, 0, weft__trace_ticks(), running);
+    free(running);
     if (e == 0)
         e = footer(fd);
     return e;
@@ -685,4 +732,265 @@ void weft__fr_end(void)
     tr.fr = false;
     weft__unlock(&tracelock);
     freetables();
+}
+
+/* ---- a window from a crash -------------------------------------------------------------
+ *
+ * SCHEDDEBUG=flightrecorder writes the window when the process dies: in
+ * a signal handler that may have interrupted malloc or the scheduler,
+ * while the other Ms go on running goroutines and appending to their
+ * Ps' buffers.  Nothing here allocates or stops the world:
+ *
+ *  1. tracelock, waited for at most 100 ms (the crashing thread may hold
+ *     it; then no window).  Held, it freezes the segments, the global
+ *     buffer and the string and stack tables, and it freezes which
+ *     buffer each P writes: a P's owner hands a full buffer over under
+ *     tracelock (queue_full), so its current one stays its current one,
+ *     and a buffer already handed over is marked queued and written from
+ *     its segment, never twice.
+ *  2. cut, a clock read after that: every event in the segments and the
+ *     global buffer is older.
+ *  3. Each P's buffer up to its published end (pos, store-released after
+ *     each whole event), but only its events up to cut.  That makes the
+ *     window a consistent cut although the Ps are read one after the
+ *     other: an event is emitted before the transition it records is
+ *     published (trace.c, "Timestamps and ordering"), so an event of one
+ *     P that depends on another's (a GoStartLocal on P1 of a goroutine
+ *     P0 unblocked) is later in time; if it is in the window (not later
+ *     than cut), the one it depends on was published before cut, hence
+ *     before its P was read.
+ *  4. The footer from the tables as they are, stacks symbolized with
+ *     weft__symbolize_try (frames print as "?" if another thread is
+ *     inside the symbolizer), the names as new strings deduplicated by
+ *     pointer in static memory, written through a stack buffer. */
+
+#define CRASH_LOCK_WAIT_NS (100 * 1000 * 1000)
+#define CRASH_NAMES 4096        /* names deduplicated; past that, repeated */
+
+static struct {
+    const char *key[CRASH_NAMES];       /* a name's pointer, from the symbolizer */
+    uint32_t id[CRASH_NAMES];           /* its string id */
+    uint8_t body[8 + TRACE_MAXSTACK * 4 * MAXVARINT];   /* one stack event */
+} crash;
+
+bool weft__trace_lock_crash(void)
+{
+    int64_t deadline = weft__nanotime() + CRASH_LOCK_WAIT_NS;
+    while (!weft__trylock(&tracelock))
+        if (weft__nanotime() > deadline)
+            return false;
+    return true;
+}
+
+bool weft__fr_recording(void) { return tr.fr; }
+
+static uint64_t getvarint(const uint8_t *p, uint32_t end, uint32_t *i)
+{
+    uint64_t v = 0;
+    for (int shift = 0; *i < end && shift < 64; shift += 7) {
+        uint8_t c = p[(*i)++];
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            break;
+    }
+    return v;
+}
+
+/* Whether an event type ends the running of its P's goroutine, as Go's
+ * parser sees it. */
+static bool stopsg(int ev)
+{
+    switch (ev) {
+    case TEV_GOEND: case TEV_GOSCHED: case TEV_GOPREEMPT: case TEV_GOSLEEP:
+    case TEV_GOBLOCK: case TEV_GOBLOCKSEND: case TEV_GOBLOCKRECV: case TEV_GOBLOCKSELECT:
+    case TEV_GOBLOCKSYNC: case TEV_GOBLOCKCOND: case TEV_GOBLOCKNET: case TEV_GOSYSBLOCK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* How many bytes of b's first end bytes hold whole events no later than
+ * cut, decoding the batch as encode wrote it; running[pid + 1] follows
+ * the goroutine the parser will take to run on the batch's P at the end
+ * of it (0: none). */
+static uint32_t scanbatch(const weft__tracebuf *b, uint32_t end, int64_t cut, uint64_t *running)
+{
+    const uint8_t *p = b->data;
+    uint32_t i = 1;
+    int64_t pid = (int64_t)getvarint(p, end, &i);
+    int64_t ts = (int64_t)getvarint(p, end, &i);
+    uint64_t *run = pid >= -1 && pid < WEFT_MAXPROCS_MAX ? &running[pid + 1] : NULL;
+    uint32_t keep = i;
+    while (i < end) {
+        uint8_t h = p[i++];
+        int ev = h & 0x3f, narg = h >> 6;
+        uint32_t argstart = i;
+        if (narg == 3)
+            argstart = ++i;                     /* the one-byte length */
+        ts += (int64_t)getvarint(p, end, &i);
+        if (ts > cut)
+            break;
+        uint64_t arg0 = 0;
+        if (narg == 3) {
+            i = argstart + p[argstart - 1];
+        } else {
+            for (int k = 0; k < narg; k++) {
+                uint64_t v = getvarint(p, end, &i);
+                if (k == 0)
+                    arg0 = v;
+            }
+        }
+        if (ev == TEV_USERLOG)
+            i += (uint32_t)getvarint(p, end, &i);
+        if (i > end)
+            break;
+        keep = i;
+        if (run && (ev == TEV_GOSTART || ev == TEV_GOSTARTLOCAL))
+            *run = arg0;
+        else if (run && stopsg(ev))
+            *run = 0;
+    }
+    return keep;
+}
+
+/* The id of a symbolized name, written as a string event the first time
+ * (ids after the tables' own). */
+static uint64_t crashname(weft__out *o, const char *s, uint64_t *next)
+{
+    if (!s)
+        s = "?";
+    uint32_t h = (uint32_t)((uintptr_t)s >> 3) & (CRASH_NAMES - 1);
+    for (int probe = 0; probe < 16; probe++, h = (h + 1) & (CRASH_NAMES - 1)) {
+        if (crash.key[h] == s)
+            return crash.id[h];
+        if (!crash.key[h])
+            break;
+    }
+    uint64_t id = (*next)++;
+    if (!crash.key[h]) {
+        crash.key[h] = s;
+        crash.id[h] = (uint32_t)id;
+    }
+    uint8_t tmp[1 + 2 * MAXVARINT];
+    uint32_t n = 0;
+    size_t len = strlen(s);
+    tmp[n++] = TEV_STRING;
+    n += putvarint(tmp + n, id);
+    n += putvarint(tmp + n, len);
+    weft__out_write(o, (const char *)tmp, n);
+    weft__out_write(o, s, len);
+    return id;
+}
+
+static void crashfooter(weft__out *o)
+{
+    uint8_t tmp[1 + 2 * MAXVARINT];
+    for (uint32_t i = 0; i < tr.nstrs; i++) {
+        size_t len = strlen(tr.strs[i]);
+        uint32_t n = 0;
+        tmp[n++] = TEV_STRING;
+        n += putvarint(tmp + n, i + 1);
+        n += putvarint(tmp + n, len);
+        weft__out_write(o, (const char *)tmp, n);
+        weft__out_write(o, tr.strs[i], len);
+    }
+    uint64_t next = tr.nstrs + 1;
+    memset(crash.key, 0, sizeof crash.key);
+    for (uint32_t i = 0; i < tr.nstks; i++) {
+        tstack *s = &tr.stks[i];
+        uint64_t fn[TRACE_MAXSTACK], file[TRACE_MAXSTACK], line[TRACE_MAXSTACK];
+        for (int j = 0; j < s->n; j++) {
+            weft__sym sym = { 0 };
+            weft__symbolize_try(s->pcs[j] - 1, &sym);
+            fn[j] = crashname(o, sym.func, &next);
+            file[j] = crashname(o, sym.file, &next);
+            line[j] = sym.line > 0 ? (uint64_t)sym.line : 0;
+        }
+        uint32_t n = 0;
+        n += putvarint(crash.body + n, s->id);
+        n += putvarint(crash.body + n, (uint64_t)s->n);
+        for (int j = 0; j < s->n; j++) {
+            n += putvarint(crash.body + n, s->pcs[j] - 1);
+            n += putvarint(crash.body + n, fn[j]);
+            n += putvarint(crash.body + n, file[j]);
+            n += putvarint(crash.body + n, line[j]);
+        }
+        uint32_t h = 0;
+        tmp[h++] = TEV_STACK | 3 << 6;
+        h += putvarint(tmp + h, n);
+        weft__out_write(o, (const char *)tmp, h);
+        weft__out_write(o, (const char *)crash.body, n);
+    }
+    uint32_t n = 0;
+    tmp[n++] = TEV_FREQUENCY;
+    n += putvarint(tmp + n, tickfreq());
+    weft__out_write(o, (const char *)tmp, n);
+}
+
+/* Writes b's whole events up to end and no later than cut through o. */
+static void windowbatch(weft__out *o, const weft__tracebuf *b, uint32_t end, int64_t cut,
+                        uint64_t *running)
+{
+    uint32_t n = scanbatch(b, end, cut, running);
+    weft__out_flush(o);
+    if (!o->err)
+        o->err = weft__writeall(o->fd, b->data, n);
+}
+
+/* The window: the header, the previous segment, the current one without
+ * its declaration, the global buffer, then bufs (n P buffers still being
+ * written, read up to their published end), every event no later than
+ * cut.  Last, for each P on which Go's parser would see a goroutine still
+ * running at the end, a batch that deschedules it at cut (GoSched, as
+ * Go's StopTrace ends the trace of its caller): the viewer of go tool
+ * trace draws a running goroutine's span up to its next event and fails
+ * on one without.  running: WINDOW_PIDS zeroed words. */
+static int writewindow(weft__out *o, weft__tracebuf *const *bufs, int n, int64_t cut,
+                       uint64_t *running)
+{
+    static const char header[16] = "go 1.19 trace\0\0\0";
+    weft__out_write(o, header, sizeof header);
+    struct frseg *prev = &tr.seg[tr.cur ^ 1], *cur = &tr.seg[tr.cur];
+    for (weft__tracebuf *b = prev->head; b; b = b->link)
+        windowbatch(o, b, b->pos, cut, running);
+    for (weft__tracebuf *b = prev->head && cur->declend ? cur->declend->link : cur->head; b; b = b->link)
+        windowbatch(o, b, b->pos, cut, running);
+    if (tr.global)
+        windowbatch(o, tr.global, tr.global->pos, cut, running);
+    for (int i = 0; i < n; i++) {
+        const weft__tracebuf *b = bufs[i];
+        if (b->queued)
+            continue;       /* already written from its segment */
+        /* load-acquire: pairs with the owner's store-release of each
+         * event's end (publish) */
+        windowbatch(o, b, AO_int_load_acquire((unsigned int *)&b->pos), cut, running);
+    }
+    for (int pid = 0; pid < WEFT_MAXPROCS_MAX; pid++) {
+        if (!running[pid + 1])
+            continue;
+        uint8_t tmp[4 + 3 * MAXVARINT];
+        uint32_t k = 0;
+        tmp[k++] = TEV_BATCH | 1 << 6;
+        k += putvarint(tmp + k, (uint64_t)pid);
+        k += putvarint(tmp + k, (uint64_t)cut);
+        tmp[k++] = TEV_GOSCHED | 1 << 6;
+        tmp[k++] = 0;       /* at cut */
+        tmp[k++] = 0;       /* no stack */
+        weft__out_write(o, (const char *)tmp, k);
+    }
+    weft__out_flush(o);
+    return o->err;
+}
+
+int weft__fr_crashwrite(int fd, weft__tracebuf *const *bufs, int n, int64_t cut)
+{
+    static uint64_t running[WINDOW_PIDS];
+    memset(running, 0, sizeof running);
+    weft__out o;
+    weft__out_fd(&o, fd);
+    writewindow(&o, bufs, n, cut, running);
+    crashfooter(&o);
+    weft__out_flush(&o);
+    return o.err;
 }
