@@ -17,6 +17,7 @@
 #include "park.h"
 #include "diag/debuginfo.h"
 #include "diag/symtab.h"
+#include "diag/unwind.h"
 
 static void wake_all_ms(void);
 
@@ -211,6 +212,8 @@ int weft_main(void (*fn)(void *), void *arg)
      * restored on return. */
     sigaltstack(NULL, &m0_oldaltstack);
     weft__sigaltstack_init(m0);
+    /* Before any signal handler can walk a stack (hogwarn, a crash). */
+    weft__unwind_prepare();
     weft__lock(&sched.lock);
     weft__acquirep(m0, weft__pidleget());
     weft__unlock(&sched.lock);
