@@ -172,6 +172,7 @@ static void freeall(void)
     weft__sudogfreeall();
     weft__netpoll_fini();
     weft__symtab_fini();
+    weft__unwind_fini();
     M *mp = sched.allm;
     while (mp) {
         M *next = mp->alllink;

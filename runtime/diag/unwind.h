@@ -98,6 +98,11 @@ typedef struct weft__unwinder {
  * starts and at the top of every dump, never from a walk. */
 void weft__unwind_prepare(void);
 
+/* Frees the table and libunwind's address space (weft_main's exit, when
+ * nothing walks any more); walks fall back to frame pointers until the
+ * next weft__unwind_prepare. */
+void weft__unwind_fini(void);
+
 /* Starts at pc, in the function whose frame record is at fp, on the stack
  * [lo, hi), walking frame pointers only (no stack pointer is known).  lo ==
  * 0 means the bounds are unknown (a plain thread): the walk then reads at
