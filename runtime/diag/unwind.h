@@ -31,15 +31,19 @@
  *     handler (at start-up, when a CPU profile starts, at every dump and
  *     weft_stack); a pc in an object loaded since is "no information",
  *     after which libunwind tries the frame pointer.
- *   - Caches that a signal cannot break.  Outside signal handlers a walk
- *     uses libunwind's per-thread cache of parsed CFI (no lock at all).
- *     A walk from a signal context, or one started while this thread was
- *     already inside a walk (a crash while dumping), uses a second address
- *     space with the global cache, whose lock libunwind takes with every
- *     signal blocked: no handler can interrupt its holder on the same
- *     thread, and other threads hold it for microseconds.  libunwind's
- *     other allocations (parsed CIEs) come from its mempool: mmap, under
- *     the same signal-blocking lock.  Nothing in a walk calls malloc.
+ *   - Cheap steps, with no lock a signal could break.  libunwind parses
+ *     CFI into a cache whose lock it takes with every signal blocked
+ *     (two sigprocmask calls per step: Debian's libunwind has no
+ *     per-thread cache).  So weft learns from libunwind, once per pc, the
+ *     recipe of that pc's frame (the CFA is SP or FP plus a constant, the
+ *     return address and the saved FP at constant offsets from it), keeps
+ *     it in a lock-free table, and steps by it with two reads; libunwind
+ *     steps only the frames whose CFI is not that simple (stack
+ *     realignment, signal frames).  Inside a signal handler the libunwind
+ *     lock is safe: its holder has every signal blocked, so no handler
+ *     interrupts it on its own thread.  libunwind's other allocations
+ *     (parsed CIEs) come from its mempool: mmap, under the same kind of
+ *     lock.  Nothing in a walk calls malloc.
  *
  * Frame pointers are the fallback: when libunwind or an object's table is
  * missing (the AArch64 cross build has no libunwind), before the first
