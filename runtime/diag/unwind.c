@@ -717,14 +717,17 @@ WEFT_NO_ASAN static uintptr_t dwnext(weft__unwinder *u)
     uintptr_t pc = (uintptr_t)r->r[DW_PC], sp = (uintptr_t)r->r[DW_SP], fp = (uintptr_t)r->r[DW_FP];
     uintptr_t nsp = 0, npc = 0, nfp = fp;
     AO_t rc = recipe(t, w, pc);
-    bool ok = false;
+    bool ok = false, exact = false;
     if (RC_KIND(rc) == RC_FAST) {
         nsp = (RC_FROMFP(rc) ? fp : sp) + (uintptr_t)RC_CFA(rc);
         ok = rdword(r, nsp + (uintptr_t)RC_RA(rc), &npc) &&
              (RC_FPSAME(rc) || rdword(r, nsp + (uintptr_t)RC_FP(rc), &nfp));
     } else if (RC_KIND(rc) == RC_SLOW) {
         unw_word_t a, b, c;
-        ok = unw_init_remote(&w->cur, as, r) >= 0 && unw_step(&w->cur) > 0 &&
+        /* Past a signal frame (the handler's return trampoline) the next
+         * pc is where the signal interrupted: exact, not a return address. */
+        ok = unw_init_remote(&w->cur, as, r) >= 0 && ((exact = unw_is_signal_frame(&w->cur) > 0), true) &&
+             unw_step(&w->cur) > 0 &&
              unw_get_reg(&w->cur, UNW_REG_IP, &a) >= 0 && unw_get_reg(&w->cur, UNW_REG_SP, &b) >= 0 &&
              unw_get_reg(&w->cur, DW_FP, &c) >= 0;
         npc = (uintptr_t)a, nsp = (uintptr_t)b, nfp = (uintptr_t)c;
@@ -740,7 +743,7 @@ WEFT_NO_ASAN static uintptr_t dwnext(weft__unwinder *u)
             r->r[i] = 0;
         w->others = false;
     }
-    r->r[DW_PC] = npc - 1;      /* a return address: look up the call */
+    r->r[DW_PC] = exact ? npc : npc - 1;    /* a return address: look up the call */
     r->r[DW_SP] = nsp;
     r->r[DW_FP] = nfp;
     return npc;
