@@ -9,7 +9,9 @@
  * records the goroutine's functions in its creation stack.  Frame-pointer
  * walking fails each of these.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>

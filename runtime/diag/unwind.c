@@ -723,13 +723,15 @@ WEFT_NO_ASAN static uintptr_t dwnext(weft__unwinder *u)
         ok = rdword(r, nsp + (uintptr_t)RC_RA(rc), &npc) &&
              (RC_FPSAME(rc) || rdword(r, nsp + (uintptr_t)RC_FP(rc), &nfp));
     } else if (RC_KIND(rc) == RC_SLOW) {
-        unw_word_t a, b, c;
-        /* Past a signal frame (the handler's return trampoline) the next
-         * pc is where the signal interrupted: exact, not a return address. */
-        ok = unw_init_remote(&w->cur, as, r) >= 0 && ((exact = unw_is_signal_frame(&w->cur) > 0), true) &&
-             unw_step(&w->cur) > 0 &&
-             unw_get_reg(&w->cur, UNW_REG_IP, &a) >= 0 && unw_get_reg(&w->cur, UNW_REG_SP, &b) >= 0 &&
-             unw_get_reg(&w->cur, DW_FP, &c) >= 0;
+        unw_word_t a = 0, b = 0, c = 0;
+        if (unw_init_remote(&w->cur, as, r) >= 0) {
+            /* Past a signal frame (the handler's return trampoline) the
+             * next pc is where the signal interrupted: exact, not a
+             * return address. */
+            exact = unw_is_signal_frame(&w->cur) > 0;
+            ok = unw_step(&w->cur) > 0 && unw_get_reg(&w->cur, UNW_REG_IP, &a) >= 0 &&
+                 unw_get_reg(&w->cur, UNW_REG_SP, &b) >= 0 && unw_get_reg(&w->cur, DW_FP, &c) >= 0;
+        }
         npc = (uintptr_t)a, nsp = (uintptr_t)b, nfp = (uintptr_t)c;
     }
     if (!ok || npc == 0 || nsp <= sp || nsp > u->hi) {
