@@ -107,12 +107,6 @@ int weft__unwind_pcs(weft__unwinder *u, uintptr_t *pcs, int max)
     return n;
 }
 
-int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
-{
-    weft__unwinder u;
-    weft__unwind_init(&u, pc, fp, lo, hi);
-    return weft__unwind_pcs(&u, pcs, max);
-}
 
 /* ---- DWARF: libunwind in an address space of weft's own ---------------------------
  *

@@ -153,9 +153,6 @@ uintptr_t weft__unwind_next(weft__unwinder *u);
 /* Up to max pcs of the rest of the walk into pcs; returns how many. */
 int weft__unwind_pcs(weft__unwinder *u, uintptr_t *pcs, int max);
 
-/* weft__unwind_init(pc, fp, lo, hi), then up to max pcs. */
-int weft__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max);
-
 /* Go's runtime.Callers: up to max return addresses of the current call
  * chain, pcs[0] being the one into the function that calls weft__callers,
  * after dropping skip of them.  [lo, hi) as for weft__unwind_init_self. */
