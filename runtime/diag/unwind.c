@@ -294,7 +294,8 @@ WEFT_NO_ASAN static int dw_access_mem(unw_addr_space_t as, unw_word_t addr, unw_
     }
     if ((r->lo && a >= r->lo && a + sizeof *val <= r->hi && a + sizeof *val > a) ||
         insegment(a, sizeof *val)) {
-        unw_word_t v = *(const unw_word_t *)a;
+        unw_word_t v;
+        memcpy(&v, (const void *)a, sizeof v);  /* libunwind reads code bytes at any address */
         /* a dead word of the stack is still a word to read */
         VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);
         *val = v;
