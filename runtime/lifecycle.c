@@ -18,6 +18,7 @@
 #include "park.h"
 #include "diag/debuginfo.h"
 #include "diag/symtab.h"
+#include "diag/unwind.h"
 
 static void wake_all_ms(void);
 
@@ -173,6 +174,7 @@ static void freeall(void)
     weft__sudogfreeall();
     weft__netpoll_fini();
     weft__symtab_fini();
+    weft__unwind_fini();
     M *mp = sched.allm;
     while (mp) {
         M *next = mp->alllink;
@@ -213,6 +215,8 @@ int weft_main(void (*fn)(void *), void *arg)
      * restored on return. */
     sigaltstack(NULL, &m0_oldaltstack);
     weft__sigaltstack_init(m0);
+    /* Before any signal handler can walk a stack (hogwarn, a crash). */
+    weft__unwind_prepare();
     weft__lock(&sched.lock);
     weft__acquirep(m0, weft__pidleget());
     weft__unlock(&sched.lock);

@@ -45,14 +45,14 @@ void weft__throw(const char *msg)
 {
     startpanic();
     weft__printf(2, "fatal error: %s\n", msg);
-    weft__crashdump(WEFT_CRASH_THROW, 0, 0);
+    weft__crashdump(WEFT_CRASH_THROW, NULL);
 }
 
 void weft__fatal(const char *msg)
 {
     startpanic();
     weft__printf(2, "fatal error: %s\n", msg);
-    weft__crashdump(WEFT_CRASH_FATAL, 0, 0);
+    weft__crashdump(WEFT_CRASH_FATAL, NULL);
 }
 
 void weft_panic(const char *fmt, ...)
@@ -64,7 +64,7 @@ void weft_panic(const char *fmt, ...)
     va_end(ap);
     startpanic();
     weft__printf(2, "panic: %s\n", msg);
-    weft__crashdump(WEFT_CRASH_PANIC, 0, 0);
+    weft__crashdump(WEFT_CRASH_PANIC, NULL);
 }
 
 /* ---- fatal signals ------------------------------------------------------------ */
@@ -92,7 +92,7 @@ void weft__sigpanic(int sig, siginfo_t *si, void *uctx)
         M *m = gp ? gp->m : NULL;
         weft__printf(2, "%s\nPC=%p m=%lld sigcode=%d\n", signame(sig), (void *)pc,
                      m ? (long long)m->id : -1LL, si->si_code);
-        weft__crashdump(WEFT_CRASH_SIGQUIT, pc, fp);
+        weft__crashdump(WEFT_CRASH_SIGQUIT, uctx);
     }
     uintptr_t addr = (uintptr_t)si->si_addr;
     int kind = WEFT_CRASH_PANIC;
@@ -113,5 +113,5 @@ void weft__sigpanic(int sig, siginfo_t *si, void *uctx)
     }
     weft__printf(2, "[signal %s code=0x%x addr=%p pc=%p]\n", signame(sig), (unsigned)si->si_code,
                  (void *)addr, (void *)pc);
-    weft__crashdump(kind, pc, fp);
+    weft__crashdump(kind, uctx);
 }

@@ -202,6 +202,7 @@ struct G {
     int64_t waitsince;      /* owner: weft__coarsetime when it started waiting (0: unknown) */
     uintptr_t syscallpc;    /* owner: in Gsyscall, the return address into weft_syscall_enter's caller */
     uintptr_t syscallfp;    /* owner: ... and that caller's frame pointer (tracebacks start there) */
+    uintptr_t syscallsp;    /* owner: ... and its stack pointer (DWARF unwinding needs it) */
     void **locals;          /* owner: per-G storage (local.c), lazily allocated */
     G *allglink;            /* const after publication: next in allgs */
     uint32_t lockedext;     /* owner: weft_lock_thread nesting depth */

@@ -1174,6 +1174,7 @@ void weft_syscall_enter(void)
     uintptr_t *fp = __builtin_frame_address(0);
     gp->syscallfp = fp[0];
     gp->syscallpc = fp[1];
+    gp->syscallsp = (uintptr_t)__builtin_dwarf_cfa();
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
     AO_store(&gp->atomicstatus, Gsyscall);
     AO_fetch_and_add1(&pp->syscalltick);

@@ -183,10 +183,11 @@ const char *weft__waitreason_call(int r)
 WEFT_NO_ASAN static void gwalk(G *gp, AO_t st, weft__gview *out)
 {
     out->walk = VGwalk_none;
-    out->pc = out->fp = 0;
+    out->pc = out->fp = out->sp = 0;
     if (st == Gsyscall) {
         out->pc = gp->syscallpc;
         out->fp = gp->syscallfp;
+        out->sp = gp->syscallsp;
         if (out->pc)
             out->walk = VGwalk_syscall;
         return;
@@ -203,6 +204,7 @@ WEFT_NO_ASAN static void gwalk(G *gp, AO_t st, weft__gview *out)
         out->pc = (uintptr_t)gp->fn;
     } else {
         out->walk = VGwalk_saved;
+        out->sp = sp;
     }
 }
 

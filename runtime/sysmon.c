@@ -48,8 +48,9 @@ static void syscallcause(P *pp)
         G *gp = m->curg;
         if (m->oldp != pp || !gp || AO_load(&gp->atomicstatus) != Gsyscall)
             continue;
-        int n = weft__unwind(gp->syscallpc, gp->syscallfp, gp->stacklo, gp->stackhi,
-                             weft__mcause_pcs, M_CREATESTACK);
+        weft__unwinder u;
+        weft__unwind_init_regs(&u, gp->syscallpc, gp->syscallsp, gp->syscallfp, gp->stacklo, gp->stackhi);
+        int n = weft__unwind_pcs(&u, weft__mcause_pcs, M_CREATESTACK);
         if (AO_load(&pp->syscalltick) == tick)
             weft__mcause_n = n;
         return;

@@ -17,13 +17,21 @@
  * switches to upward and B to downward, so every switch loads other FP
  * control words.  Fresh contexts check their stack alignment and that the
  * frame-pointer chain ends in 0, and that they inherit the FP modes of the
- * thread that called weft__ctx_init.
+ * thread that called weft__ctx_init.  Meanwhile a CPU-time timer samples
+ * the ring: every sample that lands inside weft__swapctx (on either side
+ * of the stack switch) unwinds with libgcc's DWARF unwinder through the
+ * switch's CFI into the code that called it, and the unwind ends cleanly
+ * (end of stack, not an error or a garbage frame).
  */
 #include <fenv.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unwind.h>
 
 #include "arch/switch.h"
 
@@ -43,11 +51,12 @@ enum {
     T_ALIGN,
     T_FRAME_CHAIN,
     T_NO_WRITE_ABOVE_TOP,
+    T_UNWIND,
     T_COUNT
 };
 static const char *const test_names[T_COUNT] = {
     "pingpong", "gpr_asm", "fp_asm", "gpr_locals", "fp_locals", "rounding",
-    "inherit_fp", "align", "frame_chain", "no_write_above_top",
+    "inherit_fp", "align", "frame_chain", "no_write_above_top", "unwind",
 };
 static unsigned long checks[T_COUNT], failures[T_COUNT];
 
@@ -292,6 +301,59 @@ static void fresh_context_checks(void *entry_frame)
     check_frame_chain(entry_frame);
 }
 
+/* ---- DWARF unwinding through the switch ------------------------------------- */
+
+/* Whether ret is the return address of a direct call of weft__swapctx. */
+static int returns_from_swapctx(uintptr_t ret)
+{
+#if defined(__x86_64__)
+    const unsigned char *i = (const unsigned char *)ret - 5;
+    int32_t rel;
+    memcpy(&rel, i + 1, 4);
+    return i[0] == 0xe8 && ret + (uintptr_t)(intptr_t)rel == (uintptr_t)weft__swapctx;
+#elif defined(__aarch64__)
+    uint32_t i;
+    memcpy(&i, (const void *)(ret - 4), 4);
+    int64_t imm = (int64_t)((uint64_t)(i & 0x03ffffffu) << 38) >> 36;     /* imm26 * 4 */
+    return (i & 0xfc000000u) == 0x94000000u && ret - 4 + (uintptr_t)imm == (uintptr_t)weft__swapctx;
+#else
+    (void)ret;
+    return 1;
+#endif
+}
+
+struct uwalk {
+    int n;
+    int inswitch;       /* index of the frame inside weft__swapctx, -1 if none */
+    uintptr_t ip[64];
+};
+
+static _Unwind_Reason_Code uwalk_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    struct uwalk *w = arg;
+    if (w->n == 64)
+        return _URC_NORMAL_STOP;
+    if (w->inswitch < 0 && _Unwind_GetRegionStart(ctx) == (uintptr_t)weft__swapctx)
+        w->inswitch = w->n;
+    w->ip[w->n++] = _Unwind_GetIP(ctx);
+    return _URC_NO_REASON;
+}
+
+static volatile sig_atomic_t switch_samples;
+
+static void sample(int sig)
+{
+    (void)sig;
+    struct uwalk w = { .inswitch = -1 };
+    _Unwind_Reason_Code r = _Unwind_Backtrace(uwalk_frame, &w);
+    if (w.inswitch < 0)
+        return;     /* elsewhere in the ring: not what this checks */
+    switch_samples++;
+    /* the caller of the switch, then on to the end of the stack */
+    CHECK(T_UNWIND, w.inswitch + 1 < w.n && returns_from_swapctx(w.ip[w.inswitch + 1]));
+    CHECK(T_UNWIND, r == _URC_END_OF_STACK);
+}
+
 /* ---- the ring --------------------------------------------------------------- */
 
 enum { CTX_MAIN, CTX_A, CTX_B, CTX_C, NCTX };
@@ -422,8 +484,20 @@ int main(void)
     CHECK(T_NO_WRITE_ABOVE_TOP, above_top_untouched(stack_b, top_b));
     mode_of[CTX_MAIN] = fegetround();
     probe_of[CTX_MAIN] = rounding_probe();
+    signal(SIGPROF, sample);
+    struct itimerval it = { .it_interval = { 0, 200 }, .it_value = { 0, 200 } };
+    setitimer(ITIMER_PROF, &it, NULL);
     for (int i = 0; i < ROUNDS; i++)
         ring_step(CTX_MAIN, i);
+    /* More samples inside the switch if the ring was too quick for
+     * them: main and C switch back and forth (for at most 10 s). */
+    for (time_t t0 = time(NULL); switch_samples < 20 && time(NULL) - t0 < 10;)
+        for (int i = 0; i < 10000; i++)
+            weft__swapctx(&sp_of[CTX_MAIN], sp_of[CTX_C]);
+    setitimer(ITIMER_PROF, &(struct itimerval){ 0 }, NULL);
+    signal(SIGPROF, SIG_IGN);
+    CHECK(T_UNWIND, switch_samples > 0);
+    CHECK(T_INHERIT_FP, fegetround() == FE_TONEAREST);
     CHECK(T_PINGPONG, entry_marks == 7);
     CHECK(T_PINGPONG, ran[CTX_MAIN] == ROUNDS);
     /* A and B are suspended inside their last step (main's ended the ring) */

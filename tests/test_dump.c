@@ -344,7 +344,7 @@ static void deep_main(void *arg)
         weft__gview g;
         weft__view_g(findg(ids[i]), &g);
         weft__unwinder u;
-        weft__unwind_init(&u, g.pc, g.fp, g.stacklo, g.stackhi);
+        weft__gwalk_init(&g, &u);
         weft__out o;
         weft__out_mem(&o, live, sizeof live - 1);
         weft__goroutineheader(&o, &g);

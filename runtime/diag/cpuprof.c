@@ -50,6 +50,7 @@
 #include "pprof.h"
 #include "schedview.h"
 #include "symtab.h"
+#include "unwind.h"
 
 #define PROF_MAXSTACK 64
 #define PROF_SLOTS 256          /* per M: 2.5 s at 100 Hz, 25 ms at 10 kHz */
@@ -240,6 +241,9 @@ int weft_cpuprofile_start(int fd, int hz)
         return -EINVAL;
     if (fd < 0)
         return -EBADF;
+    /* The object table SIGPROF's walks search, built now: the handler
+     * cannot (dl_iterate_phdr, malloc). */
+    weft__unwind_prepare();
     weft__lock(&proflock);
     int err = 0;
     if (AO_load(&prof.on)) {        /* proflock: only start/stop change it */

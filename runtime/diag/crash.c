@@ -30,11 +30,14 @@
 #include "traceback.h"
 #include "unwind.h"
 
-void weft__crashdump(int kind, uintptr_t pc, uintptr_t fp)
+void weft__crashdump(int kind, const void *uctx)
 {
     /* What led here, before anything else can go wrong: the flight
      * recorder's window (SCHEDDEBUG=flightrecorder). */
     weft__trace_crash();
+    uintptr_t pc = 0, fp;
+    if (uctx)
+        weft__sigctx(uctx, &pc, &fp);   /* only whether there is one: the walk reads uctx */
     if (weft__debug.schedtrace > 0 || weft__debug.scheddetail > 0)
         weft__schedtrace_crash(2);
     int tb = weft__debug.traceback;
@@ -54,7 +57,7 @@ void weft__crashdump(int kind, uintptr_t pc, uintptr_t fp)
             weft__outf(&o, "\n");
             weft__goroutineheader(&o, &g);
             weft__unwinder u;
-            weft__unwind_init(&u, pc, fp, self.stacklo, self.stackhi);
+            weft__unwind_init_sigctx(&u, uctx, self.stacklo, self.stackhi);
             weft__traceback(&o, &g, &u, true, &opt);
         }
     } else if (tb != TRACEBACK_NONE) {
@@ -66,7 +69,7 @@ void weft__crashdump(int kind, uintptr_t pc, uintptr_t fp)
             else
                 weft__outf(&o, "runtime stack:\n");
             weft__unwinder u;
-            weft__unwind_init(&u, pc, fp, self.stacklo, self.stackhi);
+            weft__unwind_init_sigctx(&u, uctx, self.stacklo, self.stackhi);
             weft__traceback(&o, self.g ? &g : NULL, &u, true, &opt);
         } else if (self.g || kind == WEFT_CRASH_THROW) {
             /* from our caller's caller: the code that panicked or threw */

@@ -181,6 +181,8 @@ typedef struct weft__gview {
     uintptr_t stacklo, stackhi; /* its stack */
     weft__gwalk walk;       /* where its frames start: */
     uintptr_t pc, fp;       /* see weft__gwalk */
+    uintptr_t sp;           /* VGwalk_saved: the saved context (weft__unwind_init_ctx);
+                             * VGwalk_syscall: the stack pointer of pc's frame */
 } weft__gview;
 
 /* Walks every goroutine ever created (Go's allgs), newest first, dead ones
@@ -314,7 +316,7 @@ void weft__debugserver_shutdown(bool release);
 void weft__hogwarn(M *m, G *gp, int32_t pid, int64_t ns);
 
 /* panic.c: what a crash prints after its headline, then exit(2) (crash.c).
- * pc/fp: the context a fatal signal interrupted (pc exact), or 0 to start
+ * uctx: the context a fatal signal interrupted (a ucontext_t), or NULL to start
  * the current goroutine's traceback at the caller of the function that
  * calls weft__crashdump.  Safe in a crash and in a signal handler: no
  * allocation, symbols looked up without waiting on the symbolizer's lock. */
@@ -325,6 +327,6 @@ enum {
     WEFT_CRASH_THROW,       /* a runtime bug: every goroutine, runtime frames shown */
     WEFT_CRASH_SIGQUIT,     /* SIGQUIT: every goroutine */
 };
-void weft__crashdump(int kind, uintptr_t pc, uintptr_t fp) __attribute__((noreturn));
+void weft__crashdump(int kind, const void *uctx) __attribute__((noreturn));
 
 #endif

@@ -210,6 +210,7 @@ int weft_stack(char *buf, size_t len, bool all)
         return 0;
     if (!buf)
         return -EINVAL;
+    weft__unwind_prepare();     /* objects dlopened since the last dump */
     weft__selfview self;
     weft__view_self(&self);
     bool user = self.g != NULL;
@@ -485,6 +486,7 @@ int weft_profile_write(const char *name, int fd, int debug)
 {
     if (!name || debug < 0)
         return -EINVAL;
+    weft__unwind_prepare();     /* as weft_stack */
     recordsf f;
     if (strcmp(name, "goroutine") == 0)
         f = weft_goroutine_profile;

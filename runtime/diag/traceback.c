@@ -48,11 +48,14 @@ _Static_assert(TB_RECHEAD >= 2 * TB_INNER && TB_RECTAIL >= TB_OUTER + 2,
 /* Starts u at g's frames if its snapshot has a walk (saved context or
  * syscall), bounded by its stack.  False if not (running, dead, or never
  * ran). */
-static bool gwalk_init(const weft__gview *g, weft__unwinder *u)
+bool weft__gwalk_init(const weft__gview *g, weft__unwinder *u)
 {
-    if (g->walk != VGwalk_saved && g->walk != VGwalk_syscall)
+    if (g->walk == VGwalk_saved)
+        weft__unwind_init_ctx(u, g->sp, g->stacklo, g->stackhi);
+    else if (g->walk == VGwalk_syscall)
+        weft__unwind_init_regs(u, g->pc, g->sp, g->fp, g->stacklo, g->stackhi);
+    else
         return false;
-    weft__unwind_init(u, g->pc, g->fp, g->stacklo, g->stackhi);
     return true;
 }
 
@@ -62,7 +65,7 @@ int weft__gstackrecord(const weft__gview *g, uintptr_t *pcs, int max)
     weft__unwinder u;
     if (g->walk == VGwalk_fresh && max > 0) {
         pcs[n++] = g->pc + 1;   /* a "return address" inside its function */
-    } else if (gwalk_init(g, &u)) {
+    } else if (weft__gwalk_init(g, &u)) {
         /* Start above the switch itself: the scheduler switches from more
          * than one place, and records of goroutines blocked the same way
          * must compare equal. */
@@ -345,7 +348,7 @@ void weft__tracebackg(weft__out *o, G *gp, bool capture, const weft__tbopts *opt
         createdby(o, &g, opt);
         return;
     }
-    if (gwalk_init(&g, &u)) {
+    if (weft__gwalk_init(&g, &u)) {
         weft__traceback(o, &g, &u, false, opt);
         return;
     }
@@ -484,7 +487,7 @@ void weft__gprof_save(weft__gprof *p, G *gp)
     uint32_t total = 0, limit = p->tail ? TB_LIMIT : p->head;
     if (g.walk == VGwalk_fresh) {
         few[total++] = g.pc;
-    } else if (gwalk_init(&g, &u)) {
+    } else if (weft__gwalk_init(&g, &u)) {
         /* Most stacks are a few frames: one walk into few.  A deeper one
          * is counted to the end, then walked again into exactly the room
          * it needs (gp's stack holds still meanwhile). */

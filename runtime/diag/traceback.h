@@ -38,6 +38,11 @@ typedef struct {
  * compare equal; one that never ran is its function's entry + 1. */
 int weft__gstackrecord(const weft__gview *g, uintptr_t *pcs, int max);
 
+/* Starts u at g's frames if its snapshot has a walk (saved context or
+ * syscall), bounded by its stack.  False if not (running, dead, or never
+ * ran). */
+bool weft__gwalk_init(const weft__gview *g, weft__unwinder *u);
+
 /* "goroutine N [status]:" with Go's wait reason, minutes and lock. */
 void weft__goroutineheader(weft__out *o, const weft__gview *g);
 

@@ -142,7 +142,7 @@ static void fatal_handler(int sig, siginfo_t *si, void *uctx)
 #define CAPSIG SIGURG   /* as Go's preemption signal: ignored by default, harmless if stray */
 static weft__mutex caplock = WEFT__MUTEX_INIT(LOCKRANK_CAPTURE);
 
-static bool inside(uintptr_t fp, uintptr_t lo, uintptr_t hi) { return lo && fp >= lo && fp < hi; }
+static bool inside(uintptr_t sp, uintptr_t lo, uintptr_t hi) { return lo && sp >= lo && sp < hi; }
 
 int weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid)
 {
@@ -150,15 +150,18 @@ int weft__sigstack(void *uctx, uintptr_t *pcs, int max, int64_t *goid)
     M *m = gp ? gp->m : NULL;
     uintptr_t pc, fp;
     weft__sigctx(uctx, &pc, &fp);
+    uintptr_t sp = weft__sigctx_sp(uctx);
     *goid = 0;
     if (max <= 0)
         return 0;
     /* Which stack are we on?  The G's, or the scheduler's (g0): TLS and
-     * the stack pointer disagree for a moment inside a switch. */
+     * the stack pointer disagree for a moment inside a switch.  The stack
+     * pointer says, not the frame pointer: in code built without frame
+     * pointers that is just another register. */
     uintptr_t lo = 0, hi = 0;
-    if (gp && !gp->issystem && inside(fp, gp->stacklo, gp->stackhi)) {
+    if (gp && !gp->issystem && inside(sp, gp->stacklo, gp->stackhi)) {
         lo = gp->stacklo, hi = gp->stackhi, *goid = gp->goid;
-    } else if (m && inside(fp, m->g0->stacklo, m->g0->stackhi)) {
+    } else if (m && inside(sp, m->g0->stacklo, m->g0->stackhi)) {
         lo = m->g0->stacklo, hi = m->g0->stackhi;
     }
     if (!lo) {

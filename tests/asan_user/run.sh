@@ -7,7 +7,7 @@ set -euo pipefail
 src=$1 build=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-libs="-lpthread $(pkg-config --libs atomic_ops) -ldw -lelf -lz -ldl"
+libs="-lpthread $(pkg-config --libs atomic_ops) -ldw -lelf -lz -ldl $(pkg-config --libs libunwind-generic 2>/dev/null)"
 fail=0
 for cc in gcc clang; do
   command -v $cc >/dev/null || { echo "asan_user: no $cc, skipped"; continue; }

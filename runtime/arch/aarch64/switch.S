@@ -41,6 +41,11 @@
         .type   weft__swapctx, %function
         .p2align 4
 weft__swapctx:                          /* x0 = void **save_sp, x1 = void *next_sp */
+        /* CFI: the frame is the same on both sides of the switch (ours
+         * while we store, the other context's while we load), so rules
+         * relative to sp describe whichever context the stack belongs to:
+         * gdb, perf --call-graph dwarf or libunwind stopping anywhere in
+         * here unwind into the right caller. */
         .cfi_startproc
 #if defined(__ARM_FEATURE_BTI_DEFAULT)
         hint    #34                     /* bti c: we may be reached by blr */
@@ -84,6 +89,7 @@ weft__swapctx:                          /* x0 = void **save_sp, x1 = void *next_
         mov     sp, x1                  /* now on the other context's stack (same frame layout) */
         ldr     x10, [sp]               /* x10 = its FPCR */
         cmp     x9, x10
+        .cfi_remember_state
         b.ne    2f                      /* rare: the other context uses other FP modes */
 1:      ldp     x19, x20, [sp, #16]
         ldp     x21, x22, [sp, #32]
@@ -96,9 +102,32 @@ weft__swapctx:                          /* x0 = void **save_sp, x1 = void *next_
         ldp     d12, d13, [sp, #144]
         ldp     d14, d15, [sp, #160]
         add     sp, sp, #WEFT_FRAME
+        /* The frame is gone (below SP, where a signal may overwrite it):
+         * from here every register, x30 the return address included,
+         * holds its caller's value. */
         .cfi_def_cfa_offset 0
+        .cfi_restore x19
+        .cfi_restore x20
+        .cfi_restore x21
+        .cfi_restore x22
+        .cfi_restore x23
+        .cfi_restore x24
+        .cfi_restore x25
+        .cfi_restore x26
+        .cfi_restore x27
+        .cfi_restore x28
+        .cfi_restore x29
+        .cfi_restore x30
+        .cfi_restore d8
+        .cfi_restore d9
+        .cfi_restore d10
+        .cfi_restore d11
+        .cfi_restore d12
+        .cfi_restore d13
+        .cfi_restore d14
+        .cfi_restore d15
         ret                             /* to x30: the resumed caller, or weft__ctx_start (fresh context) */
-2:      .cfi_def_cfa_offset WEFT_FRAME
+2:      .cfi_restore_state              /* the whole frame, as before the b.ne */
         msr     fpcr, x10
         b       1b
         .cfi_endproc
