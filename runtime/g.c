@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "park.h"
+#include "diag/scheddebug.h"
+#include "diag/unwind.h"
 
 static void allgadd(G *gp);
 
@@ -120,6 +122,46 @@ void weft__gfpurge(P *pp)
     weft__unlock(&sched.gflock);
 }
 
+/* SCHEDDEBUG=tracebackancestors=N (Go's saveAncestors): gp's creators are
+ * me, at the stack that called weft_go (callerpc is its return address),
+ * then me's own creators, up to N.  The stack is stored once for every
+ * goroutine created from it (diag/stacktab.h); a goroutine copies only
+ * N words-triples, never stacks.  A plain thread's goroutines have none,
+ * as Go's goroutines created by goroutine 0. */
+static __attribute__((noinline)) void saveancestors(G *me, G *gp, uintptr_t callerpc)
+{
+    int max = weft__debug.tracebackancestors;
+    gp->nancestors = 0;
+    if (!me || me->issystem)
+        return;
+    if (!gp->ancestors) {
+        gp->ancestors = malloc((size_t)max * sizeof *gp->ancestors);
+        if (!gp->ancestors)
+            return;
+    }
+    /* Our callers up to the weft_go call: skip the runtime's frames, so
+     * the record starts where callerpc returns to (all of it if the walk
+     * never meets callerpc: frames without frame records). */
+    uintptr_t pcs[WEFT_ANCESTOR_FRAMES + 8];
+    int n = weft__callers(0, me->stacklo, me->stackhi, pcs, WEFT_ANCESTOR_FRAMES + 8);
+    int first = 0;
+    while (first < n && pcs[first] != callerpc)
+        first++;
+    if (first == n)
+        first = 0;
+    if (n - first > WEFT_ANCESTOR_FRAMES)
+        n = first + WEFT_ANCESTOR_FRAMES;
+    gp->ancestors[0] = (weft__ancestor){
+        .stk = weft__stacktab_intern(pcs + first, (uint32_t)(n - first)),
+        .goid = me->goid,
+        .gopc = me->ismain ? 0 : me->gopc,
+    };
+    int k = me->nancestors < max - 1 ? me->nancestors : max - 1;
+    if (k > 0)
+        memcpy(gp->ancestors + 1, me->ancestors, (size_t)k * sizeof *gp->ancestors);
+    gp->nancestors = k + 1;
+}
+
 static int64_t newgoid(P *pp)
 {
     if (pp) {
@@ -187,6 +229,8 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->locals = NULL;
     gp->waitreason = waitReasonZero;
     gp->w.g = gp;
+    if (unlikely(weft__debug.tracebackancestors))
+        saveancestors(me, gp, callerpc);
     gp->ismain = ismain;
     gp->issystem = false;
     AO_store(&gp->preempt, 0);

@@ -226,6 +226,8 @@ void weft__view_g(G *gp, weft__gview *out)
     out->mid = mid(m);
     out->stacklo = gp->stacklo;
     out->stackhi = gp->stackhi;
+    out->ancestors = gp->ancestors;
+    out->nancestors = gp->ancestors ? gp->nancestors : 0;
     gwalk(gp, st, out);
 }
 

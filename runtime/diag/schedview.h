@@ -33,6 +33,7 @@
 /* The runtime's locks and notes: diag/'s own locks are runtime locks too,
  * ranked in lockrank.h and checked with the others. */
 #include "../lock.h"
+#include "stacktab.h"
 
 /* Opaque here: only the core (runtime.h) knows the layouts. */
 typedef struct G G;
@@ -162,6 +163,19 @@ typedef enum {
     VGwalk_fresh,       /* created, never ran: pc is the entry of its function, no frames */
 } weft__gwalk;
 
+/* One creator of a goroutine, SCHEDDEBUG=tracebackancestors (Go's
+ * ancestorInfo): the goroutine that ran the weft_go, its stack at that
+ * call (from the function that called weft_go outwards, at most 50
+ * frames: Go's tracebackInnerFrames) and where it was created itself.  A
+ * goroutine keeps its creator first, then its creator's ancestors. */
+typedef struct weft__ancestor {
+    const weft__stkrec *stk;    /* shared by every goroutine created by that stack; NULL:
+                                 * no memory was left to record it */
+    int64_t goid;               /* the creator */
+    uintptr_t gopc;             /* the creator's own creation pc; 0 for goroutine 1 */
+} weft__ancestor;
+#define WEFT_ANCESTOR_FRAMES 50
+
 typedef struct weft__gview {
     G *g;                   /* the handle */
     int64_t goid;
@@ -181,6 +195,8 @@ typedef struct weft__gview {
     uintptr_t stacklo, stackhi; /* its stack */
     weft__gwalk walk;       /* where its frames start: */
     uintptr_t pc, fp;       /* see weft__gwalk */
+    const weft__ancestor *ancestors; /* its creators, newest first (tracebackancestors) ... */
+    int nancestors;         /* ... how many */
 } weft__gview;
 
 /* Walks every goroutine ever created (Go's allgs), newest first, dead ones

@@ -208,28 +208,6 @@ void weft__goroutineheader(weft__out *o, const weft__gview *g)
     weft__outf(o, "]:\n");
 }
 
-static void createdby(weft__out *o, const weft__gview *g, const weft__tbopts *opt)
-{
-    if (g->ismain || !g->gopc)
-        return;
-    weft__sym s;
-    sym(g->gopc - 1, &s, opt);
-    weft__outf(o, "created by %s", s.func ? s.func : "?");
-    if (g->parentgoid)
-        weft__outf(o, " in goroutine %lld", (long long)g->parentgoid);
-    weft__outf(o, "\n");
-    if (s.file)
-        weft__outf(o, "\t%s:%d", s.file, s.line);
-    else
-        weft__outf(o, "\t%s", s.module ? s.module : "?");
-    if (s.func)
-        weft__outf(o, " +0x%lx\n", (unsigned long)(g->gopc - s.entry));
-    else
-        weft__outf(o, " pc=0x%lx\n", (unsigned long)g->gopc);
-}
-
-/* ---- frames ------------------------------------------------------------------------- */
-
 /* Where the frames of a traceback come from: a live walk, or a record's
  * kept frames with TB_PCGAP standing in for each frame it did not keep. */
 typedef struct frames {
@@ -237,6 +215,62 @@ typedef struct frames {
     const uintptr_t *pcs;   /* the record's frames */
     uint32_t i, n, nhead, gap;
 } frames;
+
+/* "created by f in goroutine N" (no "in" part when parentgoid is 0) and
+ * where, for a goroutine created at gopc. */
+static void createdby1(weft__out *o, uintptr_t gopc, int64_t parentgoid, const weft__tbopts *opt)
+{
+    weft__sym s;
+    sym(gopc - 1, &s, opt);
+    weft__outf(o, "created by %s", s.func ? s.func : "?");
+    if (parentgoid)
+        weft__outf(o, " in goroutine %lld", (long long)parentgoid);
+    weft__outf(o, "\n");
+    if (s.file)
+        weft__outf(o, "\t%s:%d", s.file, s.line);
+    else
+        weft__outf(o, "\t%s", s.module ? s.module : "?");
+    if (s.func)
+        weft__outf(o, " +0x%lx\n", (unsigned long)(gopc - s.entry));
+    else
+        weft__outf(o, " pc=0x%lx\n", (unsigned long)gopc);
+}
+
+static void printframes(weft__out *o, const frames *start, bool exact, const weft__tbopts *opt);
+
+/* One ancestor in Go's layout (printAncestorTraceback): its goroutine,
+ * the stack that created the goroutine after it, "...additional frames
+ * elided..." if that stack was cut at 50 frames, and where the ancestor
+ * was created itself (without "in goroutine": the next ancestor says). */
+static void printancestor(weft__out *o, const weft__ancestor *a, const weft__tbopts *opt)
+{
+    weft__outf(o, "[originating from goroutine %lld]:\n", (long long)a->goid);
+    if (a->stk) {
+        frames f = { .pcs = a->stk->pcs, .n = a->stk->n, .nhead = a->stk->n };
+        printframes(o, &f, false, opt);
+        if (a->stk->n >= WEFT_ANCESTOR_FRAMES)
+            weft__outf(o, "...additional frames elided...\n");
+    } else {
+        weft__outf(o, "...additional frames elided...\n");
+    }
+    if (a->gopc)
+        createdby1(o, a->gopc, 0, opt);
+}
+
+/* "created by", then the ancestors SCHEDDEBUG=tracebackancestors kept. */
+static void createdby(weft__out *o, const weft__gview *g, const weft__tbopts *opt)
+{
+    if (g->ismain || !g->gopc)
+        return;
+    createdby1(o, g->gopc, g->parentgoid, opt);
+    for (int i = 0; i < g->nancestors; i++) {
+        weft__ancestor a = g->ancestors[i];    /* a copy: racy readers see one entry */
+        printancestor(o, &a, opt);
+    }
+}
+
+/* ---- frames ------------------------------------------------------------------------- */
+
 
 static uintptr_t nextframe(frames *f)
 {
@@ -472,6 +506,17 @@ void weft__gprof_save(weft__gprof *p, G *gp)
         .statusname = g.statusname, .waitreason = g.waitreason, .status = (int8_t)g.status,
         .walk = (uint8_t)g.walk, .ismain = g.ismain, .locked = g.locked,
     };
+    /* Its ancestors, copied: the G's array is rewritten when the G is
+     * reused, which may happen before the records are read. */
+    if (g.nancestors > 0) {
+        size_t words = (size_t)g.nancestors * (sizeof(weft__ancestor) / sizeof(uintptr_t));
+        AO_t off = AO_fetch_and_add(&p->npcs, words);   /* as nrecs */
+        if (off + words <= p->pcscap) {
+            memcpy(p->pcs + off, g.ancestors, words * sizeof(uintptr_t));
+            r->ancoff = (uint32_t)off;
+            r->nanc = (uint32_t)g.nancestors;
+        }
+    }
     weft__unwinder u;
     uintptr_t few[SAVE_FEW];
     uint32_t total = 0, limit = p->tail ? TB_LIMIT : p->head;
@@ -516,6 +561,15 @@ void weft__gprof_save(weft__gprof *p, G *gp)
     r->gap = total - keep;
 }
 
+_Static_assert(sizeof(weft__ancestor) % sizeof(uintptr_t) == 0, "ancestors are stored as words");
+
+weft__ancestor weft__grec_ancestor(const weft__gprof *p, const weft__grec *r, uint32_t i)
+{
+    weft__ancestor a;
+    memcpy(&a, p->pcs + r->ancoff + i * (sizeof a / sizeof(uintptr_t)), sizeof a);
+    return a;
+}
+
 int weft__grec_stackrecord(const weft__gprof *p, const weft__grec *r, uintptr_t *pcs, int max)
 {
     int n = 0;
@@ -552,4 +606,9 @@ void weft__tracebackrec(weft__out *o, const weft__gprof *p, const weft__grec *r,
         weft__outf(o, "\tgoroutine running on other thread; stack unavailable\n");
     }
     createdby(o, &g, opt);
+    if (!g.ismain && g.gopc)
+        for (uint32_t i = 0; i < r->nanc; i++) {
+            weft__ancestor a = weft__grec_ancestor(p, r, i);
+            printancestor(o, &a, opt);
+        }
 }

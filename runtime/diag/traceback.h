@@ -83,7 +83,12 @@ typedef struct weft__grec {
     uint8_t walk;           /* weft__gwalk: where its frames started */
     bool ismain, locked;
     bool lost;              /* no room was left for its frames */
+    uint32_t ancoff;        /* its ancestors: nanc weft__ancestor copies in the profile's */
+    uint32_t nanc;          /* pcs from ancoff on (3 words each) */
 } weft__grec;
+
+/* Record r's ancestor i (i < r->nanc). */
+weft__ancestor weft__grec_ancestor(const weft__gprof *p, const weft__grec *r, uint32_t i);
 
 struct weft__gprof {
     weft__grec *recs;       /* recs[0, min(nrecs, cap)) are taken */

@@ -1,0 +1,33 @@
+/*
+ * stacktab.h — stacks stored once (stacktab.c): a table of immutable
+ * stack records keyed by their frames, as Go's mprof buckets, so that
+ * the ten thousand goroutines one loop creates share one record of the
+ * loop's stack.  The creation stacks of SCHEDDEBUG=tracebackancestors
+ * live here.
+ *
+ * A record is never freed and never changes once published: a dump that
+ * found one (in a goroutine, without any lock, even in a crash) may read
+ * it for as long as the process lives.  The table grows with the number
+ * of distinct stacks, not with the number of goroutines.
+ */
+#ifndef WEFT_DIAG_STACKTAB_H
+#define WEFT_DIAG_STACKTAB_H
+
+#include <stdint.h>
+
+typedef struct weft__stkrec {
+    struct weft__stkrec *next;  /* const after publication: next in its bucket */
+    uint32_t hash;              /* const */
+    uint32_t n;                 /* const: frames in pcs */
+    uintptr_t pcs[];            /* const: return addresses, innermost first */
+} weft__stkrec;
+
+/* The record of the n frames pcs, made if it is new; NULL if there was no
+ * memory for it.  Lock-free (one CAS to publish a new record), safe from
+ * any thread but not in a signal handler (it may allocate). */
+const weft__stkrec *weft__stacktab_intern(const uintptr_t *pcs, uint32_t n);
+
+/* Records made so far (tests: how much sharing happened). */
+uint64_t weft__stacktab_len(void);
+
+#endif

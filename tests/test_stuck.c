@@ -1,0 +1,130 @@
+/*
+ * test_stuck.c — why a goroutine is stuck: where it was born
+ * (SCHEDDEBUG=tracebackancestors), long waits (blockwarn) and the JSON
+ * goroutine dump (debug=3).  The stuck programs run in a child
+ * (prog_stuck.c) with SCHEDDEBUG set.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "diag/scheddebug.h"
+#include "diag/stacktab.h"
+#include "testutil.h"
+
+static char out[1 << 20], err[1 << 18];
+
+static int count(const char *s, const char *what)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+static int stuck(const char *mode, const char *scheddebug)
+{
+    if (scheddebug)
+        setenv("SCHEDDEBUG", scheddebug, 1);
+    else
+        unsetenv("SCHEDDEBUG");
+    return run_prog("prog_stuck", mode, out, sizeof out, err, sizeof err);
+}
+
+static void exits(int st, int code)
+{
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == code, "status 0x%x; stderr:\n%s", st, err);
+}
+
+/* ---- SCHEDDEBUG ---------------------------------------------------------------------- */
+
+Test(stuck, scheddebug_keys)
+{
+    weft__scheddebug d;
+    cr_assert_eq(weft__scheddebug_parse("tracebackancestors=5,blockwarn=60", &d, NULL, NULL), 0);
+    cr_assert_eq(d.tracebackancestors, 5);
+    cr_assert_eq(d.blockwarn, 60);
+    cr_assert_eq(weft__scheddebug_parse("tracebackancestors=101", &d, NULL, NULL), 1);
+    cr_assert_eq(d.tracebackancestors, 0, "over the limit: ignored");
+    cr_assert_eq(weft__scheddebug_parse("blockwarn=-1", &d, NULL, NULL), 1);
+    cr_assert_eq(d.blockwarn, 0);
+}
+
+/* ---- ancestry -------------------------------------------------------------------------- */
+
+Test(stuck, ancestry_follows_created_by_in_gos_layout, .timeout = 60)
+{
+    exits(stuck("dump2", "tracebackancestors=5"), 0);
+    /* A leaf: created by a worker, created by the spawner, created by main. */
+    const char *leaf = strstr(out, "\nstuck_leaf(...)\n");
+    cr_assert_not_null(leaf, "%s", out);
+    const char *c = strstr(leaf, "created by stuck_worker in goroutine ");
+    cr_assert_not_null(c, "%s", out);
+    const char *a = strstr(c, "\n[originating from goroutine ");
+    cr_assert_not_null(a, "%s", out);
+    cr_assert_not_null(strstr(a, "]:\nstuck_worker(...)\n"), "%s", out);
+    cr_assert_not_null(strstr(a, "\ncreated by stuck_spawner\n"), "an ancestor's creator, without \"in\":\n%s", out);
+    cr_assert_not_null(strstr(a, "]:\nstuck_spawner(...)\n"), "%s", out);
+    cr_assert_not_null(strstr(a, "\n[originating from goroutine 1]:\nfamily(...)\n"), "%s", out);
+    /* Three leaves and the sender each print main's creating stack. */
+    cr_assert_eq(count(out, "[originating from goroutine 1]:\n"), 4, "%s", out);
+    cr_assert_eq(count(out, "[originating from goroutine "), 3 * 3 + 2, "%s", out);
+}
+
+Test(stuck, ancestry_is_off_by_default, .timeout = 60)
+{
+    exits(stuck("dump2", NULL), 0);
+    cr_assert_not_null(strstr(out, "\nstuck_leaf(...)\n"), "%s", out);
+    cr_assert_null(strstr(out, "[originating"), "%s", out);
+}
+
+Test(stuck, ancestry_keeps_at_most_n, .timeout = 60)
+{
+    exits(stuck("dump2", "tracebackancestors=1"), 0);
+    /* Each goroutine keeps only its creator: the leaves their (dead)
+     * workers, the sender the spawner; nobody reaches back to main. */
+    cr_assert_eq(count(out, "[originating from goroutine "), 4, "%s", out);
+    cr_assert_eq(count(out, "[originating from goroutine 1]"), 0, "%s", out);
+}
+
+Test(stuck, sigquit_shows_ancestry, .timeout = 60)
+{
+    exits(stuck("sigquit", "tracebackancestors=3"), 2);
+    cr_assert_eq(strncmp(err, "SIGQUIT: quit\n", 14), 0, "stderr:\n%s", err);
+    cr_assert_eq(count(err, "\nstuck_leaf(...)\n"), 3, "%s", err);
+    cr_assert_eq(count(err, "[originating from goroutine 1]:\nfamily(...)\n"), 4, "%s", err);
+}
+
+/* Many goroutines created at one site share one stack record. */
+static weft_wg spawned;
+static void nothing(void *arg) { (void)arg; weft_wg_done(&spawned); }
+
+static __attribute__((noinline)) void spawn_many(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++)
+        weft_go(nothing, NULL);
+}
+
+static void sharing_main(void *arg)
+{
+    uint64_t *grew = arg;
+    weft_wg_add(&spawned, 1000);
+    uint64_t before = weft__stacktab_len();
+    spawn_many(NULL);
+    weft_wg_wait(&spawned);
+    *grew = weft__stacktab_len() - before;
+}
+
+Test(stuck, one_creation_site_one_stack_record, .timeout = 60)
+{
+    setenv("SCHEDDEBUG", "tracebackancestors=2", 1);
+    uint64_t grew = 0;
+    cr_assert_eq(weft_main(sharing_main, &grew), 0);
+    cr_assert_eq(weft__debug.tracebackancestors, 2);
+    cr_assert_eq(grew, 1, "1000 goroutines from one stack: one record, got %llu", (unsigned long long)grew);
+}
