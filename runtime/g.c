@@ -22,6 +22,15 @@ static AO_t gprof_gen;              /* atomic, written with the world stopped: i
                                      * generation (even; 0 is no profile ever) */
 static weft__gprof *gprof_cur;      /* STW: where its records go */
 
+/* What newproc does beyond the common path, in one word so that the
+ * common path tests one whatever is on: SPAWN_GPROF while a goroutine
+ * profile is being taken (as sched.gprofiling, which the scheduler's own
+ * paths test), SPAWN_ANCESTORS with SCHEDDEBUG=tracebackancestors.  So
+ * ancestry off costs spawning nothing. */
+enum { SPAWN_GPROF = 1, SPAWN_ANCESTORS = 2 };
+static AO_t spawnslow;              /* atomic: SPAWN_*; GPROF written with the world
+                                     * stopped, ANCESTORS once before the first G */
+
 AO_t weft__allg;
 static weft__mutex allglock = WEFT__MUTEX_INIT(LOCKRANK_ALLG);
 
@@ -229,17 +238,19 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->locals = NULL;
     gp->waitreason = waitReasonZero;
     gp->w.g = gp;
-    if (unlikely(weft__debug.tracebackancestors))
-        saveancestors(me, gp, callerpc);
     gp->ismain = ismain;
     gp->issystem = false;
     AO_store(&gp->preempt, 0);
     /* A goroutine profile being taken wants the goroutines of the moment
      * it stopped the world, not this one: it counts as recorded.  Loads:
-     * set with the world stopped, published by its restart; a plain
-     * store, published with the status below. */
-    if (unlikely(AO_load(&sched.gprofiling)))
-        AO_store(&gp->profgen, AO_load(&gprof_gen));
+     * set with the world stopped (or before the first G), published by
+     * its restart; a plain store, published with the status below. */
+    if (unlikely(AO_load(&spawnslow))) {
+        if (AO_load(&spawnslow) & SPAWN_GPROF)
+            AO_store(&gp->profgen, AO_load(&gprof_gen));
+        if (AO_load(&spawnslow) & SPAWN_ANCESTORS)
+            saveancestors(me, gp, callerpc);
+    }
     if (pp)
         AO_store(&pp->ngoroutines, AO_load(&pp->ngoroutines) + 1);
     else
@@ -259,6 +270,14 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     }
     weft__wakep();
     return gp;
+}
+
+void weft__newproc_init(void)
+{
+    /* store: before the first goroutine, whose creation (a thread start
+     * or the creator's lock) publishes it */
+    if (weft__debug.tracebackancestors > 0)
+        AO_store(&spawnslow, AO_load(&spawnslow) | SPAWN_ANCESTORS);
 }
 
 /* First code of every goroutine (arch/<cpu>/ctx.c builds the frame that enters it). */
@@ -378,8 +397,9 @@ G *weft__view_gprof_start(weft__gprof *p, G *me)
     gprof_cur = p;
     if (me)
         AO_store(&me->profgen, gen);    /* the caller takes its own stack */
-    /* store: the restart of the world publishes it to every M (sched.lock) */
+    /* stores: the restart of the world publishes them to every M (sched.lock) */
     AO_store(&sched.gprofiling, 1);
+    AO_store(&spawnslow, AO_load(&spawnslow) | SPAWN_GPROF);
     /* load-acquire, as weft__view_allg */
     return (G *)AO_load_acquire(&weft__allg);
 }
@@ -409,6 +429,7 @@ void weft__view_gprof_end(void)
      * M runs goroutines any more).  The next start of the world publishes
      * it. */
     AO_store(&sched.gprofiling, 0);
+    AO_store(&spawnslow, AO_load(&spawnslow) & ~(AO_t)SPAWN_GPROF);
     gprof_cur = NULL;
 }
 

@@ -574,6 +574,7 @@ uint32_t weft__fastrand(void);
 G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
                    uintptr_t callerpc, bool ismain, int *err);
 void weft__gfput(P *pp, G *gp);
+void weft__newproc_init(void);      /* env.c, once SCHEDDEBUG is parsed */
 void weft__gfpurge(P *pp);
 void weft__gentry(void) __attribute__((noreturn));
 /* gp is about to be readied or to run (it is not running): if the

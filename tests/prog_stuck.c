@@ -71,7 +71,7 @@ static __attribute__((noinline)) void family(void)
     weft_sleep(10 * 1000 * 1000);     /* let the last one park */
 }
 
-static void stuck_main(void *arg)
+static __attribute__((noinline)) void stuck_main(void *arg)
 {
     const char *mode = arg;
     family();
@@ -85,6 +85,7 @@ static void stuck_main(void *arg)
     } else if (strcmp(mode, "blockwarn") == 0) {
         weft_sleep(2500 * 1000 * 1000LL);
     }
+    atomic_fetch_add(&sink, 1);
 }
 
 int main(int argc, char **argv)

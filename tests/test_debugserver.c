@@ -185,6 +185,16 @@ SERVER_TEST(goroutine_debug2_is_tracebacks)
     freeresp(&r);
 }
 
+SERVER_TEST(goroutine_debug3_is_json)
+{
+    resp r = get(port, "/debug/pprof/goroutine?debug=3");
+    cr_assert_eq(r.status, 200, "%s", r.raw);
+    cr_assert(hashdr(&r, "Content-Type: application/json"));
+    cr_assert_eq(strncmp(r.body, "{\"goroutines\":[{\"goid\":", 23), 0, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "\n\"omitted\":0}\n"), "%s", r.body);
+    freeresp(&r);
+}
+
 SERVER_TEST(debug0_is_a_gzipped_download)
 {
     const char *names[] = { "goroutine", "threadcreate" };

@@ -1,8 +1,8 @@
 /*
  * test_stuck.c — why a goroutine is stuck: where it was born
  * (SCHEDDEBUG=tracebackancestors), long waits (blockwarn) and the JSON
- * goroutine dump (debug=3).  The stuck programs run in a child
- * (prog_stuck.c) with SCHEDDEBUG set.
+ * goroutine dump (debug=3, checked with python3 -m json.tool).  The stuck
+ * programs run in a child (prog_stuck.c) with SCHEDDEBUG set.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -127,4 +127,50 @@ Test(stuck, one_creation_site_one_stack_record, .timeout = 60)
     cr_assert_eq(weft_main(sharing_main, &grew), 0);
     cr_assert_eq(weft__debug.tracebackancestors, 2);
     cr_assert_eq(grew, 1, "1000 goroutines from one stack: one record, got %llu", (unsigned long long)grew);
+}
+
+/* ---- the JSON dump ----------------------------------------------------------------------- */
+
+/* out is one JSON document python3's json.tool accepts. */
+static void valid_json(void)
+{
+    char path[] = "/tmp/weft_stuck_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, out, strlen(out)), (ssize_t)strlen(out));
+    close(fd);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "python3 -m json.tool %s > /dev/null", path);
+    int st = system(cmd);
+    unlink(path);
+    cr_assert_eq(st, 0, "python3 -m json.tool refused:\n%s", out);
+}
+
+Test(stuck, json_dump_is_one_valid_document, .timeout = 60)
+{
+    exits(stuck("dump3", "tracebackancestors=5"), 0);
+    valid_json();
+    static const char head[] = "{\"goroutines\":[{\"goid\":1,\"status\":\"running\"";
+    cr_assert_eq(strncmp(out, head, strlen(head)), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "\n\"omitted\":0}\n"), "%s", out);
+    /* Three leaves parked receiving on the buffered channel ... */
+    cr_assert_eq(count(out, "\"wait_reason\":\"chan receive\""), 3, "%s", out);
+    cr_assert_eq(count(out, "\"direction\":\"receive\",\"len\":0,\"cap\":4,\"closed\":false,"
+                            "\"receivers\":3,\"senders\":0}"), 3, "%s", out);
+    /* ... and the sender on the unbuffered one. */
+    cr_assert_eq(count(out, "\"direction\":\"send\",\"len\":0,\"cap\":0,\"closed\":false,"
+                            "\"receivers\":0,\"senders\":1}"), 1, "%s", out);
+    cr_assert_eq(count(out, "{\"function\":\"stuck_leaf\",\"file\":"), 3, "%s", out);
+    cr_assert_eq(count(out, "\"created_by\":{\"goid\":"), 4, "%s", out);
+    /* Each leaf's ancestry: worker, spawner, main. */
+    cr_assert_eq(count(out, "\"ancestors\":[{\"goid\":"), 4, "%s", out);
+    cr_assert_eq(count(out, "{\"goid\":1,\"frames\":[{\"function\":\"family\""), 4, "%s", out);
+}
+
+Test(stuck, json_dump_without_ancestry, .timeout = 60)
+{
+    exits(stuck("dump3", NULL), 0);
+    valid_json();
+    cr_assert_eq(count(out, "\"ancestors\":[]"), 5, "%s", out);
+    cr_assert_not_null(strstr(out, "\"wait_ns\":"), "%s", out);
 }

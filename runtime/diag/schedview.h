@@ -199,6 +199,38 @@ typedef struct weft__gview {
     int nancestors;         /* ... how many */
 } weft__gview;
 
+/* What a parked goroutine waits on (its queued sudogs, park.h). */
+enum {
+    VWAIT_OTHER = 0,    /* a runtime semaphore */
+    VWAIT_CHAN,         /* a weft_chan */
+    VWAIT_MUTEX,        /* a weft_mutex (also a weft_rwmutex's writer lock) */
+    VWAIT_RWMUTEX,      /* a weft_rwmutex: a reader, or a writer waiting for readers */
+    VWAIT_WAITGROUP,    /* a weft_wg */
+    VWAIT_COND,         /* a weft_cond */
+    VWAIT_FD,           /* a descriptor in the poller (its pollDesc) */
+};
+enum { VDIR_NONE = 0, VDIR_RECV = 1, VDIR_SEND = 2 };
+typedef struct weft__waitobj {
+    uintptr_t addr;         /* the object (the weft_mutex, not its semaphore) */
+    uint32_t kind;          /* VWAIT_* */
+    uint8_t dir;            /* channels: VDIR_*, the side it waits on */
+    bool closed;            /* channels, racy: closed */
+    uint64_t len, cap;      /* channels: elements buffered (racy) and capacity */
+} weft__waitobj;
+_Static_assert(sizeof(weft__waitobj) == 4 * sizeof(uint64_t), "four words");
+
+/* Up to max of the objects gp's current wait is queued on (a select has
+ * one per case); returns how many it found, which may exceed max.  Racy
+ * unless gp cannot run (a goroutine profile's save, a stopped world): the
+ * result may then mix two waits, but the memory read stays valid (sudogs
+ * are never freed while the runtime runs).  A sleep queues nothing: 0. */
+int weft__view_gwaits(G *gp, weft__waitobj *out, int max);
+
+/* The goroutines and threads parked on channel c, on each side, counted
+ * under c's lock, with its len, cap and closed flag as of then.  c must be
+ * a live channel (one a goroutine is parked on). */
+void weft__view_chanwaiters(uintptr_t c, weft__waitobj *out, int *nrecv, int *nsend);
+
 /* Walks every goroutine ever created (Go's allgs), newest first, dead ones
  * included (status VGdead): as weft__view_allm.  Both signal-safe. */
 G *weft__view_allg(G *prev);
