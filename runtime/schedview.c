@@ -305,16 +305,38 @@ static int qlen(const weft__waitq *q)
     return n;
 }
 
-void weft__view_chanwaiters(uintptr_t addr, weft__waitobj *out, int *nrecv, int *nsend)
+bool weft__view_stillwaiting(G *gp, int64_t since)
+{
+    /* load-acquire: pairs with the waker's store of the status, so a G seen
+     * still waiting had not begun a new wait (waitsince) before it */
+    return AO_load_acquire(&gp->atomicstatus) == Gwaiting && gp->waitsince == since;
+}
+
+bool weft__view_chanwaiters(G *gp, int64_t since, uintptr_t addr, weft__waitobj *out, int *nrecv, int *nsend)
 {
     weft_chan *c = (weft_chan *)addr;
-    weft__lock(&c->lock);
-    *nrecv = qlen(&c->recvq);
-    *nsend = qlen(&c->sendq);
-    out->len = AO_load(&c->qcount);     /* under the lock: exact */
-    out->cap = c->dataqsiz;
-    out->closed = c->closed;
-    weft__unlock(&c->lock);
+    /* store-full: pairs with weft_chan_free's load-full (chan.c): our
+     * check below that gp still waits on c is ordered after it */
+    AO_store_full(&weft__chan_inspecting, addr);
+    bool ok = weft__view_stillwaiting(gp, since);
+    if (ok) {
+        ok = false;
+        int n = 0;  /* bounded, as weft__view_gwaits */
+        for (const weft__sudog *sg = gp->w.waiting; sg && !ok && n < 1024; sg = sg->waitlink, n++)
+            ok = sg->obj == c;
+    }
+    if (ok) {
+        weft__lock(&c->lock);
+        *nrecv = qlen(&c->recvq);
+        *nsend = qlen(&c->sendq);
+        out->len = AO_load(&c->qcount);     /* under the lock: exact */
+        out->cap = c->dataqsiz;
+        out->closed = c->closed;
+        weft__unlock(&c->lock);
+    }
+    /* store-release: our reads of c come before a free that sees 0 */
+    AO_store_release(&weft__chan_inspecting, 0);
+    return ok;
 }
 
 void weft__view_self(weft__selfview *out)

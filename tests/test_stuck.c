@@ -174,3 +174,29 @@ Test(stuck, json_dump_without_ancestry, .timeout = 60)
     cr_assert_eq(count(out, "\"ancestors\":[]"), 5, "%s", out);
     cr_assert_not_null(strstr(out, "\"wait_ns\":"), "%s", out);
 }
+
+/* ---- blockwarn ----------------------------------------------------------------------------- */
+
+Test(stuck, blockwarn_reports_each_long_wait_once, .timeout = 60)
+{
+    exits(stuck("blockwarn", "blockwarn=1,tracebackancestors=1"), 0);
+    /* The program runs 2.5 s: each of the four waits is reported after
+     * 1 s, once; main's sleep is not a wait on anything. */
+    cr_assert_eq(count(err, "weft: blockwarn: goroutine "), 4, "%s", err);
+    cr_assert_eq(count(err, "s in chan receive\n\ton chan 0x"), 3, "%s", err);
+    cr_assert_eq(count(err, " (receive): len 0, cap 4, open; also parked on it: 2 receivers, 0 senders\n"
+                            "goroutine "), 3, "%s", err);
+    cr_assert_eq(count(err, "s in chan send\n\ton chan 0x"), 1, "%s", err);
+    cr_assert_eq(count(err, " (send): len 0, cap 0, open; also parked on it: 0 receivers, 0 senders\n"), 1,
+                 "%s", err);
+    cr_assert_eq(count(err, " [chan receive]:\nweft_chan_recv(...)\n"), 3, "the traceback:\n%s", err);
+    cr_assert_eq(count(err, "\nstuck_leaf(...)\n"), 3, "%s", err);
+    cr_assert_eq(count(err, "]:\nstuck_worker(...)\n"), 3, "the ancestry:\n%s", err);
+    cr_assert_null(strstr(err, "[sleep"), "%s", err);
+}
+
+Test(stuck, blockwarn_is_off_by_default, .timeout = 60)
+{
+    exits(stuck("blockwarn", NULL), 0);
+    cr_assert_null(strstr(err, "blockwarn"), "%s", err);
+}

@@ -227,9 +227,13 @@ _Static_assert(sizeof(weft__waitobj) == 4 * sizeof(uint64_t), "four words");
 int weft__view_gwaits(G *gp, weft__waitobj *out, int max);
 
 /* The goroutines and threads parked on channel c, on each side, counted
- * under c's lock, with its len, cap and closed flag as of then.  c must be
- * a live channel (one a goroutine is parked on). */
-void weft__view_chanwaiters(uintptr_t c, weft__waitobj *out, int *nrecv, int *nsend);
+ * under c's lock, with its len, cap and closed flag as of then, if gp
+ * still waits on c in the wait that began at since (which keeps c alive:
+ * weft_chan_free waits for the count to end).  False if it does not. */
+bool weft__view_chanwaiters(G *gp, int64_t since, uintptr_t c, weft__waitobj *out, int *nrecv, int *nsend);
+
+/* Whether gp is still parked in the wait that began at since. */
+bool weft__view_stillwaiting(G *gp, int64_t since);
 
 /* Walks every goroutine ever created (Go's allgs), newest first, dead ones
  * included (status VGdead): as weft__view_allm.  Both signal-safe. */
@@ -355,6 +359,12 @@ void weft__cpuprof_shutdown(void);
  * other thread has left, waits are cancelled), also its connections and
  * its memory.  (debugserver.c) */
 void weft__debugserver_shutdown(bool release);
+
+/* sysmon.c, SCHEDDEBUG=blockwarn=N: gp has been parked in one wait since
+ * since (coarse ns), more than N s before now.  Prints it, with what it
+ * waits on, unless it moved on meanwhile.  Called on sysmon only.
+ * (blockwarn.c) */
+void weft__blockwarn(G *gp, int64_t since, int64_t now);
 
 /* sysmon.c, SCHEDDEBUG=hogwarn=N: gp has run on P pid (held by m) for ns
  * without reaching a scheduling point.  Prints it with the stack it is
