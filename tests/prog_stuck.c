@@ -94,5 +94,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: prog_stuck dump2|dump3|sigquit|blockwarn\n");
         return 1;
     }
-    return weft_main(stuck_main, argv[1]);
+    int r = weft_main(stuck_main, argv[1]);
+    /* The goroutines parked on them were cancelled with the runtime: the
+     * channels can go (valgrind_stuck checks that nothing else is left). */
+    weft_chan_free(jobs);
+    weft_chan_free(results);
+    return r;
 }

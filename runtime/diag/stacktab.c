@@ -82,6 +82,19 @@ const weft__stkrec *weft__stacktab_intern(const uintptr_t *pcs, uint32_t n)
     }
 }
 
+void weft__stacktab_freeall(void)
+{
+    for (size_t i = 0; i < NBUCKETS; i++) {
+        weft__stkrec *r = (weft__stkrec *)AO_load(&buckets[i]);    /* nothing runs: no order */
+        AO_store(&buckets[i], 0);
+        while (r) {
+            weft__stkrec *next = r->next;
+            free(r);
+            r = next;
+        }
+    }
+}
+
 uint64_t weft__stacktab_len(void)
 {
     return (uint64_t)AO_load(&nrecs);  /* a statistic: no ordering */

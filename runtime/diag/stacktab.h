@@ -5,9 +5,9 @@
  * loop's stack.  The creation stacks of SCHEDDEBUG=tracebackancestors
  * live here.
  *
- * A record is never freed and never changes once published: a dump that
- * found one (in a goroutine, without any lock, even in a crash) may read
- * it for as long as the process lives.  The table grows with the number
+ * A record is never freed while the runtime runs and never changes once
+ * published: a dump that found one (in a goroutine, without any lock, even
+ * in a crash) may read it for as long as the runtime lives.  The table grows with the number
  * of distinct stacks, not with the number of goroutines.
  */
 #ifndef WEFT_DIAG_STACKTAB_H
@@ -26,6 +26,10 @@ typedef struct weft__stkrec {
  * memory for it.  Lock-free (one CAS to publish a new record), safe from
  * any thread but not in a signal handler (it may allocate). */
 const weft__stkrec *weft__stacktab_intern(const uintptr_t *pcs, uint32_t n);
+
+/* Frees every record: only when nothing can hold one any more (the end
+ * of the runtime, once every G is freed). */
+void weft__stacktab_freeall(void);
 
 /* Records made so far (tests: how much sharing happened). */
 uint64_t weft__stacktab_len(void);

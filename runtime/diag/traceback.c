@@ -488,6 +488,19 @@ void weft__gprof_free(weft__gprof *p)
 /* Frames a record's first walk keeps on the stack. */
 #define SAVE_FEW 16
 
+/* Copies bytes (whole words) of a record's extras into the frames' arena;
+ * false if no room was left. */
+static bool arena_put(weft__gprof *p, const void *src, size_t bytes, uint32_t *off)
+{
+    size_t words = bytes / sizeof(uintptr_t);
+    AO_t at = AO_fetch_and_add(&p->npcs, words);    /* as nrecs in weft__gprof_save */
+    if (at + words > p->pcscap)
+        return false;
+    memcpy(p->pcs + at, src, bytes);
+    *off = (uint32_t)at;
+    return true;
+}
+
 /* Called by the collector or by the scheduler about to run gp (g.c): no
  * lock, no allocation, a few hundred bytes of stack. */
 void weft__gprof_save(weft__gprof *p, G *gp)
@@ -507,31 +520,18 @@ void weft__gprof_save(weft__gprof *p, G *gp)
         .walk = (uint8_t)g.walk, .ismain = g.ismain, .locked = g.locked,
         .lockedm = g.lockedm, .name = g.name,
     };
-    /* What it waits on, as the words of the frames' arena. */
+    /* What it waits on, as words of the frames' arena. */
     weft__waitobj wo[TB_RECWAITS];
     int nw = weft__view_gwaits(gp, wo, TB_RECWAITS);
-    if (nw > 0) {
-        uint32_t keep = nw < TB_RECWAITS ? (uint32_t)nw : TB_RECWAITS;
-        size_t words = keep * (sizeof *wo / sizeof(uintptr_t));
-        AO_t off = AO_fetch_and_add(&p->npcs, words);   /* as nrecs */
-        if (off + words <= p->pcscap) {
-            memcpy(p->pcs + off, wo, words * sizeof(uintptr_t));
-            r->waitoff = (uint32_t)off;
-            r->nwait = (uint16_t)keep;
-            r->nwaitall = (uint16_t)(nw < UINT16_MAX ? nw : UINT16_MAX);
-        }
+    uint32_t nkeep = nw < TB_RECWAITS ? (uint32_t)nw : TB_RECWAITS;
+    if (nw > 0 && arena_put(p, wo, nkeep * sizeof *wo, &r->waitoff)) {
+        r->nwait = (uint16_t)nkeep;
+        r->nwaitall = (uint16_t)(nw < UINT16_MAX ? nw : UINT16_MAX);
     }
     /* Its ancestors, copied: the G's array is rewritten when the G is
      * reused, which may happen before the records are read. */
-    if (g.nancestors > 0) {
-        size_t words = (size_t)g.nancestors * (sizeof(weft__ancestor) / sizeof(uintptr_t));
-        AO_t off = AO_fetch_and_add(&p->npcs, words);   /* as nrecs */
-        if (off + words <= p->pcscap) {
-            memcpy(p->pcs + off, g.ancestors, words * sizeof(uintptr_t));
-            r->ancoff = (uint32_t)off;
-            r->nanc = (uint32_t)g.nancestors;
-        }
-    }
+    if (g.nancestors > 0 && arena_put(p, g.ancestors, (size_t)g.nancestors * sizeof *g.ancestors, &r->ancoff))
+        r->nanc = (uint32_t)g.nancestors;
     weft__unwinder u;
     uintptr_t few[SAVE_FEW];
     uint32_t total = 0, limit = p->tail ? TB_LIMIT : p->head;
