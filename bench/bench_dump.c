@@ -192,7 +192,7 @@ int main(int argc, char **argv)
         return 1;
     printf("name=dump impl=weft procs=%d n=%ld mode=%s total_ms=%.1f ticker_worst_ms=%.1f "
            "baseline_worst_ms=%.1f bytes=%lld",
-           procs_used, ngor, use_stack ? "stack" : debuglvl == 2 ? "debug2" : debuglvl == 1 ? "debug1" : "debug0",
+           procs_used, ngor, use_stack ? "stack" : debuglvl == 3 ? "debug3" : debuglvl == 2 ? "debug2" : debuglvl == 1 ? "debug1" : "debug0",
            (double)dump_ns / 1e6, (double)atomic_load(&worst_dump) / 1e6,
            (double)atomic_load(&worst_base) / 1e6, (long long)dump_bytes);
     if (&weft__dumpstats)

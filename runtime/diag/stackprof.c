@@ -500,22 +500,27 @@ static int cmpside(const void *a, const void *b)
     return x->dir < y->dir ? -1 : x->dir > y->dir;
 }
 
-/* Entries equal to k: the first at or after k, up to the first after. */
-static int countside(const chansides *t, uintptr_t chan, uintptr_t dir)
+/* The first entry not below k (after: not below and not equal). */
+static size_t lowerbound(const chansides *t, const chanside *k, bool after)
 {
     size_t lo = 0, hi = t->n;
-    chanside k = { chan, dir };
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cmpside(&t->v[mid], &k) < 0)
+        int c = cmpside(&t->v[mid], k);
+        if (c < 0 || (after && c == 0))
             lo = mid + 1;
         else
             hi = mid;
     }
-    int n = 0;
-    while (lo + (size_t)n < t->n && cmpside(&t->v[lo + (size_t)n], &k) == 0)
-        n++;
-    return n;
+    return lo;
+}
+
+/* Entries equal to (chan, dir): two binary searches, so a channel with
+ * 100,000 goroutines parked on it costs each of them O(log n). */
+static int countside(const chansides *t, uintptr_t chan, uintptr_t dir)
+{
+    chanside k = { chan, dir };
+    return (int)(lowerbound(t, &k, true) - lowerbound(t, &k, false));
 }
 
 static void waitcount(void *arg, uintptr_t chan, int *nrecv, int *nsend)
@@ -546,9 +551,23 @@ static void chansides_make(chansides *t, const weft__gprof *p)
 
 /* One JSON document (docs/formats.md): this goroutine's object, then every
  * other one's, newest first, taken as the text dump takes them (one short
- * stop to mark the snapshot, one to end it).  Within weft__dumplimit: a
+ * stop to mark the snapshot, one to end it).  Within JSONLIMIT: a
  * goroutine whose object would pass it, and every one after, are left
- * out and counted in "omitted", so the document stays whole. */
+ * out and counted in "omitted", so the document stays whole.  Four times
+ * the text's limit: an object is about three times its traceback's text
+ * (the file of every frame is spelled out), and a tool wants them all. */
+#define JSONLIMIT (4 * weft__dumplimit)
+
+/* A formatted goroutine straight to o's descriptor, in one write rather
+ * than through o's 1 KiB stage (the JSON of 100,000 goroutines is 80 MB). */
+static void writeblock(weft__out *o, char *p, size_t n)
+{
+    weft__out_flush(o);
+    weft__out t = { .fd = o->fd, .buf = p, .cap = n, .n = n };
+    weft__out_flush(&t);
+    if (t.err && !o->err)
+        o->err = t.err;
+}
 static __attribute__((noinline)) int write_json(int fd)
 {
     weft__selfview self;
@@ -574,7 +593,7 @@ static __attribute__((noinline)) int write_json(int fd)
         weft__out_mem(&b, block, blocksz);
         weft__jsonself(&b, &opt);
         if (!b.dropped) {
-            weft__out_write(&o, block, b.n);
+            writeblock(&o, block, b.n);
             total += b.n;
             first = false;
         }
@@ -591,11 +610,11 @@ static __attribute__((noinline)) int write_json(int fd)
             if (!first)
                 weft__outf(&b, ",\n");
             weft__jsonrec(&b, &p, &p.recs[i], now, &opt, sides.v ? waitcount : NULL, &sides);
-            if (b.dropped || total + b.n + tail > weft__dumplimit) {
+            if (b.dropped || total + b.n + tail > JSONLIMIT) {
                 omitted = nr - i;
                 break;
             }
-            weft__out_write(&o, block, b.n);
+            writeblock(&o, block, b.n);
             total += b.n;
             first = false;
             if (i % 32 == 31)
