@@ -134,9 +134,9 @@ void weft__gfpurge(P *pp)
 /* SCHEDDEBUG=tracebackancestors=N (Go's saveAncestors): gp's creators are
  * me, at the stack that called weft_go (callerpc is its return address),
  * then me's own creators, up to N.  The stack is stored once for every
- * goroutine created from it (diag/stacktab.h); a goroutine copies only
- * N words-triples, never stacks.  A plain thread's goroutines have none,
- * as Go's goroutines created by goroutine 0. */
+ * goroutine created from it (diag/stacktab.h): a goroutine copies at most
+ * N three-word entries, never a stack.  A plain thread's goroutines have
+ * none, as Go's goroutines created by goroutine 0 have none. */
 static __attribute__((noinline)) void saveancestors(G *me, G *gp, uintptr_t callerpc)
 {
     int max = weft__debug.tracebackancestors;
