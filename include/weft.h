@@ -80,8 +80,8 @@ WEFT_API int weft_main(void (*fn)(void *), void *arg);
 
 typedef struct weft_attr {
     size_t stack_size;  /* usable stack bytes; 0 = default (WEFT_STACK_DEFAULT or $WEFT_STACK) */
-    const char *name;   /* optional, kept with the goroutine (not printed yet); the string
-                         * must outlive the goroutine */
+    const char *name;   /* optional, kept with the goroutine (JSON goroutine dumps show its
+                         * first 31 bytes); the string must outlive the goroutine */
 } weft_attr;
 
 /*

@@ -192,6 +192,8 @@ SERVER_TEST(goroutine_debug3_is_json)
     cr_assert(hashdr(&r, "Content-Type: application/json"));
     cr_assert_eq(strncmp(r.body, "{\"goroutines\":[{\"goid\":", 23), 0, "%s", r.body);
     cr_assert_not_null(strstr(r.body, "\n\"omitted\":0}\n"), "%s", r.body);
+    /* The accept loop's name, copied when its record was taken. */
+    cr_assert_not_null(strstr(r.body, "\"name\":\"weft_debug_serve\","), "%s", r.body);
     freeresp(&r);
 }
 

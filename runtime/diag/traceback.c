@@ -518,8 +518,13 @@ void weft__gprof_save(weft__gprof *p, G *gp)
         .goid = g.goid, .parentgoid = g.parentgoid, .waitsince = g.waitsince, .gopc = g.gopc,
         .statusname = g.statusname, .waitreason = g.waitreason, .status = (int8_t)g.status,
         .walk = (uint8_t)g.walk, .ismain = g.ismain, .locked = g.locked,
-        .lockedm = g.lockedm, .name = g.name,
+        .lockedm = g.lockedm,
     };
+    if (g.name) {
+        char name[TB_RECNAME] = { 0 };
+        strncpy(name, g.name, sizeof name - 1);
+        r->hasname = arena_put(p, name, sizeof name, &r->nameoff);
+    }
     /* What it waits on, as words of the frames' arena. */
     weft__waitobj wo[TB_RECWAITS];
     int nw = weft__view_gwaits(gp, wo, TB_RECWAITS);
@@ -821,7 +826,8 @@ void weft__jsonrec(weft__out *o, const weft__gprof *p, const weft__grec *r, int6
 {
     weft__gview g = {
         .goid = r->goid, .status = r->status, .statusname = r->statusname, .waitreason = r->waitreason,
-        .waitsince = r->waitsince, .locked = r->locked, .lockedm = r->lockedm, .name = r->name,
+        .waitsince = r->waitsince, .locked = r->locked, .lockedm = r->lockedm,
+        .name = r->hasname ? (const char *)(p->pcs + r->nameoff) : NULL,
     };
     jheader(o, &g, now);
     weft__outf(o, ",\"frames\":");

@@ -89,8 +89,13 @@ typedef struct weft__grec {
     uint16_t nwait;         /* (at most TB_RECWAITS) ... */
     uint16_t nwaitall;      /* ... of this many objects */
     int64_t lockedm;        /* the M it is locked to, -1 */
-    const char *name;       /* weft_attr's name, or NULL */
+    uint32_t nameoff;       /* its weft_attr name's first TB_RECNAME - 1 bytes, NUL-ended,
+                             * from pcs[nameoff] (copied: the string need only outlive
+                             * the goroutine, which may end before the record is read) */
+    bool hasname;
 } weft__grec;
+
+#define TB_RECNAME 32
 
 /* The objects a record keeps of a wait on many (a select of many cases). */
 #define TB_RECWAITS 8
