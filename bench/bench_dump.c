@@ -8,19 +8,19 @@
  * a pause: while the world is stopped nothing runs, the ticker included.
  *
  * The dump is weft_profile_write("goroutine", fd, 2) (Go's goroutine
- * ?debug=2) into a memfd by default; -d 1 or -d 0 takes the other forms,
- * -s weft_stack(buf, 64 MiB, true).  The dump must name every parked
- * goroutine: the program checks the count of "goroutine " headers
- * (debug=2 and -s) or the profile's total (debug=1) and exits with status
- * 1 when it is wrong.
+ * ?debug=2) into a memfd by default; -d 3 (JSON), -d 1 or -d 0 takes the
+ * other forms, -s weft_stack(buf, 64 MiB, true).  The dump must name every
+ * parked goroutine: the program checks the count of "goroutine " headers
+ * (debug=2 and -s), of goroutine objects (debug=3) or the profile's total
+ * (debug=1) and exits with status 1 when it is wrong.
  *
  * When the runtime keeps the timings of its last dump (weft__dumpstats,
  * stackprof.c) the line also says how they split: collect_ms (stopping
  * the world and recording every stack), format_ms (symbolizing and
  * writing) and stw_max_ms (the longest stop).
  *
- * Options: -p PROCS (0 = runtime default), -n GOROUTINES, -d DEBUG (2, 1
- * or 0), -s (weft_stack instead of a profile), -o FILE (keep the dump
+ * Options: -p PROCS (0 = runtime default), -n GOROUTINES, -d DEBUG (3, 2,
+ * 1 or 0), -s (weft_stack instead of a profile), -o FILE (keep the dump
  * there too).
  */
 #define _GNU_SOURCE
@@ -153,6 +153,8 @@ static void bench_main(void *arg)
         char *m = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
         if (m != MAP_FAILED && debuglvl == 2)
             headers = count(m, (size_t)st.st_size, "\ngoroutine ") + 1;
+        else if (m != MAP_FAILED && debuglvl == 3)
+            headers = count(m, (size_t)st.st_size, "\n{\"goid\":") + 1;  /* one per line, the first after "[" */
         else if (m != MAP_FAILED && debuglvl == 1)
             headers = (int)strtol(m + strlen("goroutine profile: total "), NULL, 10);
         else
@@ -177,7 +179,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'p': nprocs_opt = bench_parse_long(argv[0], c, optarg, 0, 1024); break;
         case 'n': ngor = bench_parse_long(argv[0], c, optarg, 1, 10000000); break;
-        case 'd': debuglvl = bench_parse_long(argv[0], c, optarg, 0, 2); break;
+        case 'd': debuglvl = bench_parse_long(argv[0], c, optarg, 0, 3); break;
         case 's': use_stack = true; break;
         case 'o': keep = optarg; break;
         default:
@@ -190,7 +192,7 @@ int main(int argc, char **argv)
         return 1;
     printf("name=dump impl=weft procs=%d n=%ld mode=%s total_ms=%.1f ticker_worst_ms=%.1f "
            "baseline_worst_ms=%.1f bytes=%lld",
-           procs_used, ngor, use_stack ? "stack" : debuglvl == 2 ? "debug2" : debuglvl == 1 ? "debug1" : "debug0",
+           procs_used, ngor, use_stack ? "stack" : debuglvl == 3 ? "debug3" : debuglvl == 2 ? "debug2" : debuglvl == 1 ? "debug1" : "debug0",
            (double)dump_ns / 1e6, (double)atomic_load(&worst_dump) / 1e6,
            (double)atomic_load(&worst_base) / 1e6, (long long)dump_bytes);
     if (&weft__dumpstats)

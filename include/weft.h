@@ -80,8 +80,8 @@ WEFT_API int weft_main(void (*fn)(void *), void *arg);
 
 typedef struct weft_attr {
     size_t stack_size;  /* usable stack bytes; 0 = default (WEFT_STACK_DEFAULT or $WEFT_STACK) */
-    const char *name;   /* optional, kept with the goroutine (not printed yet); the string
-                         * must outlive the goroutine */
+    const char *name;   /* optional, kept with the goroutine (JSON goroutine dumps show its
+                         * first 31 bytes); the string must outlive the goroutine */
 } weft_attr;
 
 /*
@@ -335,7 +335,9 @@ WEFT_API int weft_threadcreate_profile(weft_stack_record *p, int len, bool *ok);
  * "threadcreate": debug 0 writes a gzipped profile.proto, 1 the counts as
  * text ("goroutine profile: total N", "N @ 0x...", "#\t0x...\tfunc+0x..\tfile:line"),
  * 2 (goroutine) every goroutine's traceback (as weft_stack(.., true), up
- * to 64 MiB, as Go).  Goroutine stacks are recorded while the world runs.
+ * to 64 MiB, as Go), 3 and above (goroutine, weft's own) the same
+ * goroutines as one JSON document (docs/formats.md, JSON goroutine
+ * dumps).  Goroutine stacks are recorded while the world runs.
  * 0 or -EINVAL (unknown name, debug < 0), -ENOMEM, or the negative errno
  * of a failed write. */
 WEFT_API int weft_profile_write(const char *name, int fd, int debug);

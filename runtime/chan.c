@@ -23,10 +23,13 @@
  * goes to runnext, as Go's goready); after that it never touches the
  * sudog again.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chan.h"
+
+AO_t weft__chan_inspecting;
 
 #define MAX_ELEM_SIZE  ((size_t)1 << 16)    /* Go's limit: 64 KiB */
 
@@ -198,6 +201,12 @@ void weft_chan_free(weft_chan *c)
     weft__unlock(&c->lock);
     if (busy)
         weft_panic("weft_chan_free: a goroutine or thread is still blocked on the channel");
+    /* load-full: pairs with the store-full in weft__view_chanwaiters.
+     * Either sysmon's check that a goroutine still waits here comes after
+     * that goroutine's wake-up (which came before this free) and it lets
+     * c be, or we see it reading c and wait (a few microseconds). */
+    while (AO_load_full(&weft__chan_inspecting) == (AO_t)c)
+        sched_yield();
     free(c->buf);
     free(c);
 }

@@ -20,6 +20,11 @@ struct weft_chan {
     weft__waitq recvq, sendq; /* lock: sudogs of blocked receivers / senders */
 };
 
+/* The channel SCHEDDEBUG=blockwarn's report is reading (sysmon, through
+ * weft__view_chanwaiters), or 0: weft_chan_free waits until it is not
+ * this one, so the report never reads a freed channel. */
+extern AO_t weft__chan_inspecting;
+
 /* Data movement, written once for channel operations and select (Go's
  * send/recv).  Each is called with c->lock held (and, from select, every
  * other channel lock of the select); the *direct ones take sg off the peer

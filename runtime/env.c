@@ -49,6 +49,7 @@ void weft__env_init(void)
                  __asan_unpoison_memory_region;
 #endif
     weft__scheddebug_init();
+    weft__newproc_init();
     const char *s = getenv("WEFT_MAXPROCS");
     if (s) {
         unsigned long long v;

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "park.h"
+#include "diag/scheddebug.h"
+#include "diag/unwind.h"
 
 static void allgadd(G *gp);
 
@@ -19,6 +21,15 @@ static void allgadd(G *gp);
 static AO_t gprof_gen;              /* atomic, written with the world stopped: its
                                      * generation (even; 0 is no profile ever) */
 static weft__gprof *gprof_cur;      /* STW: where its records go */
+
+/* What newproc does beyond the common path, in one word so that the
+ * common path tests one whatever is on: SPAWN_GPROF while a goroutine
+ * profile is being taken (as sched.gprofiling, which the scheduler's own
+ * paths test), SPAWN_ANCESTORS with SCHEDDEBUG=tracebackancestors.  So
+ * ancestry off costs spawning nothing. */
+enum { SPAWN_GPROF = 1, SPAWN_ANCESTORS = 2 };
+static AO_t spawnslow;              /* atomic: SPAWN_*; GPROF written with the world
+                                     * stopped, ANCESTORS once before the first G */
 
 AO_t weft__allg;
 static weft__mutex allglock = WEFT__MUTEX_INIT(LOCKRANK_ALLG);
@@ -120,6 +131,46 @@ void weft__gfpurge(P *pp)
     weft__unlock(&sched.gflock);
 }
 
+/* SCHEDDEBUG=tracebackancestors=N (Go's saveAncestors): gp's creators are
+ * me, at the stack that called weft_go (callerpc is its return address),
+ * then me's own creators, up to N.  The stack is stored once for every
+ * goroutine created from it (diag/stacktab.h): a goroutine copies at most
+ * N three-word entries, never a stack.  A plain thread's goroutines have
+ * none, as Go's goroutines created by goroutine 0 have none. */
+static __attribute__((noinline)) void saveancestors(G *me, G *gp, uintptr_t callerpc)
+{
+    int max = weft__debug.tracebackancestors;
+    gp->nancestors = 0;
+    if (!me || me->issystem)
+        return;
+    if (!gp->ancestors) {
+        gp->ancestors = malloc((size_t)max * sizeof *gp->ancestors);
+        if (!gp->ancestors)
+            return;
+    }
+    /* Our callers up to the weft_go call: skip the runtime's frames, so
+     * the record starts where callerpc returns to (all of it if the walk
+     * never meets callerpc: frames without frame records). */
+    uintptr_t pcs[WEFT_ANCESTOR_FRAMES + 8];
+    int n = weft__callers(0, me->stacklo, me->stackhi, pcs, WEFT_ANCESTOR_FRAMES + 8);
+    int first = 0;
+    while (first < n && pcs[first] != callerpc)
+        first++;
+    if (first == n)
+        first = 0;
+    if (n - first > WEFT_ANCESTOR_FRAMES)
+        n = first + WEFT_ANCESTOR_FRAMES;
+    gp->ancestors[0] = (weft__ancestor){
+        .stk = weft__stacktab_intern(pcs + first, (uint32_t)(n - first)),
+        .goid = me->goid,
+        .gopc = me->ismain ? 0 : me->gopc,
+    };
+    int k = me->nancestors < max - 1 ? me->nancestors : max - 1;
+    if (k > 0)
+        memcpy(gp->ancestors + 1, me->ancestors, (size_t)k * sizeof *gp->ancestors);
+    gp->nancestors = k + 1;
+}
+
 static int64_t newgoid(P *pp)
 {
     if (pp) {
@@ -192,10 +243,14 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     AO_store(&gp->preempt, 0);
     /* A goroutine profile being taken wants the goroutines of the moment
      * it stopped the world, not this one: it counts as recorded.  Loads:
-     * set with the world stopped, published by its restart; a plain
-     * store, published with the status below. */
-    if (unlikely(AO_load(&sched.gprofiling)))
-        AO_store(&gp->profgen, AO_load(&gprof_gen));
+     * set with the world stopped (or before the first G), published by
+     * its restart; a plain store, published with the status below. */
+    if (unlikely(AO_load(&spawnslow))) {
+        if (AO_load(&spawnslow) & SPAWN_GPROF)
+            AO_store(&gp->profgen, AO_load(&gprof_gen));
+        if (AO_load(&spawnslow) & SPAWN_ANCESTORS)
+            saveancestors(me, gp, callerpc);
+    }
     if (pp)
         AO_store(&pp->ngoroutines, AO_load(&pp->ngoroutines) + 1);
     else
@@ -215,6 +270,14 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     }
     weft__wakep();
     return gp;
+}
+
+void weft__newproc_init(void)
+{
+    /* store: before the first goroutine, whose creation (a thread start
+     * or the creator's lock) publishes it */
+    if (weft__debug.tracebackancestors > 0)
+        AO_store(&spawnslow, AO_load(&spawnslow) | SPAWN_ANCESTORS);
 }
 
 /* First code of every goroutine (arch/<cpu>/ctx.c builds the frame that enters it). */
@@ -334,8 +397,9 @@ G *weft__view_gprof_start(weft__gprof *p, G *me)
     gprof_cur = p;
     if (me)
         AO_store(&me->profgen, gen);    /* the caller takes its own stack */
-    /* store: the restart of the world publishes it to every M (sched.lock) */
+    /* stores: the restart of the world publishes them to every M (sched.lock) */
     AO_store(&sched.gprofiling, 1);
+    AO_store(&spawnslow, AO_load(&spawnslow) | SPAWN_GPROF);
     /* load-acquire, as weft__view_allg */
     return (G *)AO_load_acquire(&weft__allg);
 }
@@ -365,6 +429,7 @@ void weft__view_gprof_end(void)
      * M runs goroutines any more).  The next start of the world publishes
      * it. */
     AO_store(&sched.gprofiling, 0);
+    AO_store(&spawnslow, AO_load(&spawnslow) & ~(AO_t)SPAWN_GPROF);
     gprof_cur = NULL;
 }
 

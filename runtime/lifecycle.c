@@ -166,10 +166,12 @@ static void freeall(void)
         weft__stackfree_own(gp->stack);
         free(gp->w.timer);
         free(gp->locals);
+        free(gp->ancestors);
         free(gp);
         gp = next;
     }
     AO_store(&weft__allg, 0);
+    weft__stacktab_freeall();     /* the Gs' ancestors pointed into it */
     weft__stackfreeall();
     weft__sudogfreeall();
     weft__netpoll_fini();

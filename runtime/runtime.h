@@ -210,6 +210,13 @@ struct G {
     AO_t profgen;           /* atomic: the goroutine profile generation whose record of
                              * its stack is taken, | 1 while someone takes it (g.c) */
     weft__waiter w;         /* its waits (park.c); w.g == this G */
+    /* SCHEDDEBUG=tracebackancestors=N (g.c): its creators, written by
+     * newproc before the G is published.  Room for N, allocated by the
+     * first creation with the setting on and kept with the G, so a racy
+     * reader (a crash dump, blockwarn) never reads freed memory. */
+    weft__ancestor *ancestors; /* newproc, then const while alive */
+    int32_t nancestors;     /* newproc, then const while alive: entries in use */
+    int64_t blockwarned;    /* sysmon: waitsince of the wait blockwarn last reported */
     /* The execution tracer's view of it (trace.c), written by whoever
      * owns its current transition (the M running it, its waker, the
      * tracer's start with the world stopped). */
@@ -568,6 +575,7 @@ uint32_t weft__fastrand(void);
 G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
                    uintptr_t callerpc, bool ismain, int *err);
 void weft__gfput(P *pp, G *gp);
+void weft__newproc_init(void);      /* env.c, once SCHEDDEBUG is parsed */
 void weft__gfpurge(P *pp);
 void weft__gentry(void) __attribute__((noreturn));
 /* gp is about to be readied or to run (it is not running): if the

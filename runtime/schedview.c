@@ -9,6 +9,9 @@
  * torn one).  Which of those reads are exact depends on what the caller
  * holds; schedview.h says which.
  */
+#include <stddef.h>
+
+#include "chan.h"
 #include "runtime.h"
 
 /* The view's G status numbers are Go's, as the core's are. */
@@ -228,7 +231,114 @@ void weft__view_g(G *gp, weft__gview *out)
     out->mid = mid(m);
     out->stacklo = gp->stacklo;
     out->stackhi = gp->stackhi;
+    out->ancestors = gp->ancestors;
+    out->nancestors = gp->ancestors ? gp->nancestors : 0;
     gwalk(gp, st, out);
+}
+
+/* The object behind one queued sudog. */
+static void waitobj(const weft__sudog *sg, weft__waitobj *o)
+{
+    uintptr_t a = (uintptr_t)sg->obj;
+    *o = (weft__waitobj){ .addr = a, .kind = VWAIT_OTHER };
+    switch (sg->reason) {
+    case waitReasonChanReceive:
+    case waitReasonChanSend:
+    case waitReasonSelect: {
+        weft_chan *c = sg->obj;
+        o->kind = VWAIT_CHAN;
+        /* A select's direction is the queue it sits on (q is cleared once
+         * it lost its race: then neither). */
+        weft__waitq *q = sg->q;
+        o->dir = sg->reason == waitReasonChanReceive ? VDIR_RECV
+                 : sg->reason == waitReasonChanSend  ? VDIR_SEND
+                 : q == &c->recvq                    ? VDIR_RECV
+                 : q == &c->sendq                    ? VDIR_SEND
+                                                     : VDIR_NONE;
+        o->len = AO_load(&c->qcount);   /* racy, as weft_chan_len */
+        o->cap = c->dataqsiz;
+        o->closed = c->closed;          /* racy: a hint for the reader */
+        break;
+    }
+    case waitReasonSyncMutexLock:
+        o->kind = VWAIT_MUTEX;
+        o->addr = a - offsetof(weft_mutex, sema);
+        break;
+    case waitReasonSyncRWMutexRLock:
+        o->kind = VWAIT_RWMUTEX;
+        o->addr = a - offsetof(weft_rwmutex, readersem);
+        break;
+    case waitReasonSyncRWMutexLock:
+        o->kind = VWAIT_RWMUTEX;
+        o->addr = a - offsetof(weft_rwmutex, writersem);
+        break;
+    case waitReasonSyncWaitGroupWait:
+        o->kind = VWAIT_WAITGROUP;
+        o->addr = a - offsetof(weft_wg, sema);
+        break;
+    case waitReasonSyncCondWait:
+        o->kind = VWAIT_COND;
+        break;
+    case waitReasonIOWait:
+        o->kind = VWAIT_FD;
+        break;
+    default:
+        break;
+    }
+}
+
+int weft__view_gwaits(G *gp, weft__waitobj *out, int max)
+{
+    if (AO_load(&gp->atomicstatus) != Gwaiting)
+        return 0;
+    int n = 0;
+    /* Bounded: a racy walk of a list the owner relinks could loop. */
+    for (const weft__sudog *sg = gp->w.waiting; sg && n < 1024; sg = sg->waitlink, n++)
+        if (n < max)
+            waitobj(sg, &out[n]);
+    return n;
+}
+
+static int qlen(const weft__waitq *q)
+{
+    int n = 0;
+    for (const weft__sudog *sg = q->first; sg; sg = sg->next)
+        n++;
+    return n;
+}
+
+bool weft__view_stillwaiting(G *gp, int64_t since)
+{
+    /* load-acquire: pairs with the waker's store of the status, so a G seen
+     * still waiting had not begun a new wait (waitsince) before it */
+    return AO_load_acquire(&gp->atomicstatus) == Gwaiting && gp->waitsince == since;
+}
+
+bool weft__view_chanwaiters(G *gp, int64_t since, uintptr_t addr, weft__waitobj *out, int *nrecv, int *nsend)
+{
+    weft_chan *c = (weft_chan *)addr;
+    /* store-full: pairs with weft_chan_free's load-full (chan.c): our
+     * check below that gp still waits on c is ordered after it */
+    AO_store_full(&weft__chan_inspecting, addr);
+    bool ok = weft__view_stillwaiting(gp, since);
+    if (ok) {
+        ok = false;
+        int n = 0;  /* bounded, as weft__view_gwaits */
+        for (const weft__sudog *sg = gp->w.waiting; sg && !ok && n < 1024; sg = sg->waitlink, n++)
+            ok = sg->obj == c;
+    }
+    if (ok) {
+        weft__lock(&c->lock);
+        *nrecv = qlen(&c->recvq);
+        *nsend = qlen(&c->sendq);
+        out->len = AO_load(&c->qcount);     /* under the lock: exact */
+        out->cap = c->dataqsiz;
+        out->closed = c->closed;
+        weft__unlock(&c->lock);
+    }
+    /* store-release: our reads of c come before a free that sees 0 */
+    AO_store_release(&weft__chan_inspecting, 0);
+    return ok;
 }
 
 void weft__view_self(weft__selfview *out)

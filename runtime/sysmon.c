@@ -13,7 +13,9 @@
  *     preempt it asynchronously as Go does);
  *   - with SCHEDDEBUG=hogwarn=N, reports (once, with its stack) a G that has
  *     run N ms without reaching a scheduling point;
- *   - with SCHEDDEBUG=schedtrace=N, writes a scheduler dump every N ms.
+ *   - with SCHEDDEBUG=schedtrace=N, writes a scheduler dump every N ms;
+ *   - with SCHEDDEBUG=blockwarn=N, reports (once per wait) a goroutine
+ *     parked in one wait for more than N s (blockwarn below).
  */
 #include <pthread.h>
 #include <string.h>
@@ -67,6 +69,56 @@ static void hogwarn(P *pp, int64_t ns)
     G *gp = m ? m->curg : NULL;
     if (gp)
         weft__hogwarn(m, gp, pp->id, ns);
+}
+
+/* SCHEDDEBUG=blockwarn=N: every 10 ms, the next BLOCKWARN_BATCH goroutines
+ * of allgs (round robin from where the last look stopped; Gs are never
+ * freed, so the cursor stays valid, and new ones are prepended, so they
+ * are met at the next wrap).  A G parked in one wait (same waitsince) for
+ * more than N s is reported once: blockwarned remembers the wait.  Sleeps
+ * are not waits on anything and are left alone.
+ *
+ * Bounded: at most BLOCKWARN_BATCH Gs read per 10 ms, a few words of
+ * each — a few hundred microseconds of sysmon's own thread, never a P.
+ * With a million goroutines a round takes 1e6 / 1024 * 10 ms, about 10 s,
+ * so a wait is reported between N and N + 10 s after it began; with fewer
+ * than 100,000, within N + 1 s. */
+#define BLOCKWARN_BATCH 1024
+#define BLOCKWARN_EVERY_NS (10 * 1000 * 1000)
+
+static void blockwarn(int64_t now)
+{
+    static G *cursor;           /* sysmon: the next G to look at; NULL: start over */
+    static int64_t last;        /* sysmon: when it last looked */
+    static bool looked;         /* ... since it started (clocks count from boot) */
+    if (looked && now - last < BLOCKWARN_EVERY_NS)
+        return;
+    looked = true;
+    last = now;
+    int64_t limit = weft__debug.blockwarn * 1000000000LL;
+    G *gp = cursor;
+    bool wrapped = false;
+    for (int i = 0; i < BLOCKWARN_BATCH; i++) {
+        if (!gp) {
+            if (wrapped)
+                break;      /* fewer Gs than a batch: each once */
+            wrapped = true;
+            gp = (G *)AO_load_acquire(&weft__allg);    /* as weft__view_allg */
+            if (!gp)
+                break;
+        }
+        /* Racy reads (sysmon owns none of these): a wait that changes
+         * under us is checked again before anything is printed. */
+        if (AO_load(&gp->atomicstatus) == Gwaiting && gp->waitreason != waitReasonSleep) {
+            int64_t since = gp->waitsince;
+            if (since > 0 && now - since > limit && gp->blockwarned != since) {
+                gp->blockwarned = since;
+                weft__blockwarn(gp, since, now);
+            }
+        }
+        gp = gp->allglink;
+    }
+    cursor = gp;
 }
 
 static uint32_t retake(int64_t now)
@@ -146,10 +198,11 @@ static uint32_t retake(int64_t now)
  * idle and busy again many times a second then wakes sysmon at most once
  * per tick, as often as the tick would have (after a wake-up the caller
  * sleeps a whole tick before it looks again).  Not with SCHEDDEBUG's
- * schedtrace, whose dumps are due on time (Go's rule too). */
+ * schedtrace, whose dumps are due on time (Go's rule too), nor with
+ * blockwarn: a program whose every goroutine waits is what it is for. */
 static void sysmonwait(void)
 {
-    if (weft__debug.schedtrace > 0)
+    if (weft__debug.schedtrace > 0 || weft__debug.blockwarn > 0)
         return;
     /* load-acquire, both: only a hint; the condition is checked again
      * under sched.lock, which the idle-list updates hold */
@@ -222,6 +275,8 @@ static void *sysmon(void *arg)
             weft__netpoll(0, &l);
             weft__injectglist(&l);
         }
+        if (weft__debug.blockwarn > 0)
+            blockwarn(now);
         if (retake(now) != 0)
             idle = 0;
         else

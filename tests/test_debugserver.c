@@ -185,6 +185,40 @@ SERVER_TEST(goroutine_debug2_is_tracebacks)
     freeresp(&r);
 }
 
+SERVER_TEST(goroutine_debug3_is_json)
+{
+    resp r = get(port, "/debug/pprof/goroutine?debug=3");
+    cr_assert_eq(r.status, 200, "%s", r.raw);
+    cr_assert(hashdr(&r, "Content-Type: application/json"));
+    cr_assert_eq(strncmp(r.body, "{\"goroutines\":[{\"goid\":", 23), 0, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "\n\"omitted\":0}\n"), "%s", r.body);
+    /* The accept loop's name, copied when its record was taken. */
+    cr_assert_not_null(strstr(r.body, "\"name\":\"weft_debug_serve\","), "%s", r.body);
+    freeresp(&r);
+}
+
+/* With SCHEDDEBUG=tracebackancestors, the connection goroutine's own
+ * traceback reaches back through the accept loop to main's
+ * weft_debug_serve call. */
+static void ancestry_main(void *arg)
+{
+    (void)arg;
+    int port = weft_debug_serve("127.0.0.1:0");
+    cr_assert_gt(port, 0, "weft_debug_serve: %d", port);
+    resp r = get(port, "/debug/pprof/goroutine?debug=2");
+    cr_assert_eq(r.status, 200, "%s", r.raw);
+    const char *a = strstr(r.body, "\n[originating from goroutine 1]:\n");
+    cr_assert_not_null(a, "%s", r.body);
+    cr_assert_not_null(strstr(a, "ancestry_main(...)\n"), "%s", r.body);
+    freeresp(&r);
+}
+
+Test(debugserver, goroutine_debug2_shows_ancestry, .timeout = 60)
+{
+    setenv("SCHEDDEBUG", "tracebackancestors=4", 1);
+    cr_assert_eq(weft_main(ancestry_main, NULL), 0);
+}
+
 SERVER_TEST(debug0_is_a_gzipped_download)
 {
     const char *names[] = { "goroutine", "threadcreate" };

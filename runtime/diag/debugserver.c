@@ -98,6 +98,7 @@
 #define TEXT  "text/plain; charset=utf-8"
 #define HTML  "text/html; charset=utf-8"
 #define OCTET "application/octet-stream"
+#define JSON  "application/json"
 
 typedef struct conn conn;
 
@@ -295,7 +296,8 @@ static void serveprofile(conn *c, const char *name, const char *query)
     if (err < 0)
         fail(c, 500, true, "Could not write %s profile: %s", name, errstr(err, eb, sizeof eb));
     else
-        replyfile(c, debug ? TEXT : OCTET, debug ? "" : disp);
+        replyfile(c, debug >= 3 && strcmp(name, "goroutine") == 0 ? JSON : debug ? TEXT : OCTET,
+                  debug ? "" : disp);
 }
 
 /* The function pc lies in, without ever holding a P while waiting: the

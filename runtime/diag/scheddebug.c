@@ -5,6 +5,7 @@
  *   SCHEDDEBUG=schedtrace=1000,scheddetail=1,traceback=all,hogwarn=50,tracefile=run.trace
  *   SCHEDDEBUG=lockcycle=fatal
  *   SCHEDDEBUG=flightrecorder=crash.trace
+ *   SCHEDDEBUG=tracebackancestors=5,blockwarn=60
  */
 #include <string.h>
 
@@ -97,6 +98,16 @@ int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
                 } else if (eq(p, klen, "hogwarn")) {
                     if (parse_ms(v, vlen, &n, &why))
                         d.hogwarn = n;
+                } else if (eq(p, klen, "tracebackancestors")) {
+                    if (parse_ms(v, vlen, &n, &why)) {
+                        if (n > WEFT_ANCESTORS_MAX)
+                            why = "want at most 100";
+                        else
+                            d.tracebackancestors = n;
+                    }
+                } else if (eq(p, klen, "blockwarn")) {
+                    if (parse_ms(v, vlen, &n, &why))
+                        d.blockwarn = n;
                 } else if (eq(p, klen, "tracefile")) {
                     parse_path(v, vlen, d.tracefile, &why);
                 } else if (eq(p, klen, "flightrecorder")) {

@@ -13,6 +13,10 @@
 /* The longest path a SCHEDDEBUG value may name, with its NUL. */
 #define WEFT_SCHEDDEBUG_PATHMAX 512
 
+/* The most ancestors a goroutine keeps: each goroutine carries room for
+ * that many (24 bytes each) from its first creation with the setting on. */
+#define WEFT_ANCESTORS_MAX 100
+
 enum { TRACEBACK_NONE = 0, TRACEBACK_SINGLE = 1, TRACEBACK_ALL = 2 };
 enum { LOCKCYCLE_OFF = 0, LOCKCYCLE_REPORT = 1, LOCKCYCLE_FATAL = 2 };
 
@@ -21,6 +25,9 @@ typedef struct weft__scheddebug {
     int scheddetail;    /* 1 = detailed dumps */
     int traceback;      /* TRACEBACK_* (default single) */
     int hogwarn;        /* ms; 0 = off */
+    int tracebackancestors; /* creators' stacks kept per goroutine (Go's GODEBUG
+                             * setting); 0 = off, at most WEFT_ANCESTORS_MAX */
+    int blockwarn;      /* s: report a wait longer than this, once; 0 = off */
     char tracefile[WEFT_SCHEDDEBUG_PATHMAX]; /* execution trace of the whole run; "" = off */
     int lockcycle;      /* LOCKCYCLE_* (default report): weft_mutex lock cycles */
     char flightrecorder[WEFT_SCHEDDEBUG_PATHMAX]; /* the recorder's window on a crash; "" = off */

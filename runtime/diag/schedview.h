@@ -33,6 +33,7 @@
 /* The runtime's locks and notes: diag/'s own locks are runtime locks too,
  * ranked in lockrank.h and checked with the others. */
 #include "../lock.h"
+#include "stacktab.h"
 
 /* Opaque here: only the core (runtime.h) knows the layouts. */
 typedef struct G G;
@@ -162,6 +163,19 @@ typedef enum {
     VGwalk_fresh,       /* created, never ran: pc is the entry of its function, no frames */
 } weft__gwalk;
 
+/* One creator of a goroutine, SCHEDDEBUG=tracebackancestors (Go's
+ * ancestorInfo): the goroutine that ran the weft_go, its stack at that
+ * call (from the function that called weft_go outwards, at most 50
+ * frames: Go's tracebackInnerFrames) and where it was created itself.  A
+ * goroutine keeps its creator first, then its creator's ancestors. */
+typedef struct weft__ancestor {
+    const weft__stkrec *stk;    /* shared by every goroutine created by that stack; NULL:
+                                 * no memory was left to record it */
+    int64_t goid;               /* the creator */
+    uintptr_t gopc;             /* the creator's own creation pc; 0 for goroutine 1 */
+} weft__ancestor;
+#define WEFT_ANCESTOR_FRAMES 50
+
 typedef struct weft__gview {
     G *g;                   /* the handle */
     int64_t goid;
@@ -183,7 +197,45 @@ typedef struct weft__gview {
     uintptr_t pc, fp;       /* see weft__gwalk */
     uintptr_t sp;           /* VGwalk_saved: the saved context (weft__unwind_init_ctx);
                              * VGwalk_syscall: the stack pointer of pc's frame */
+    const weft__ancestor *ancestors; /* its creators, newest first (tracebackancestors) ... */
+    int nancestors;         /* ... how many */
 } weft__gview;
+
+/* What a parked goroutine waits on (its queued sudogs, park.h). */
+enum {
+    VWAIT_OTHER = 0,    /* a runtime semaphore */
+    VWAIT_CHAN,         /* a weft_chan */
+    VWAIT_MUTEX,        /* a weft_mutex (also a weft_rwmutex's writer lock) */
+    VWAIT_RWMUTEX,      /* a weft_rwmutex: a reader, or a writer waiting for readers */
+    VWAIT_WAITGROUP,    /* a weft_wg */
+    VWAIT_COND,         /* a weft_cond */
+    VWAIT_FD,           /* a descriptor in the poller (its pollDesc) */
+};
+enum { VDIR_NONE = 0, VDIR_RECV = 1, VDIR_SEND = 2 };
+typedef struct weft__waitobj {
+    uintptr_t addr;         /* the object (the weft_mutex, not its semaphore) */
+    uint32_t kind;          /* VWAIT_* */
+    uint8_t dir;            /* channels: VDIR_*, the side it waits on */
+    bool closed;            /* channels, racy: closed */
+    uint64_t len, cap;      /* channels: elements buffered (racy) and capacity */
+} weft__waitobj;
+_Static_assert(sizeof(weft__waitobj) == 4 * sizeof(uint64_t), "four words");
+
+/* Up to max of the objects gp's current wait is queued on (a select has
+ * one per case); returns how many it found, which may exceed max.  Racy
+ * unless gp cannot run (a goroutine profile's save, a stopped world): the
+ * result may then mix two waits, but the memory read stays valid (sudogs
+ * are never freed while the runtime runs).  A sleep queues nothing: 0. */
+int weft__view_gwaits(G *gp, weft__waitobj *out, int max);
+
+/* The goroutines and threads parked on channel c, on each side, counted
+ * under c's lock, with its len, cap and closed flag as of then, if gp
+ * still waits on c in the wait that began at since (which keeps c alive:
+ * weft_chan_free waits for the count to end).  False if it does not. */
+bool weft__view_chanwaiters(G *gp, int64_t since, uintptr_t c, weft__waitobj *out, int *nrecv, int *nsend);
+
+/* Whether gp is still parked in the wait that began at since. */
+bool weft__view_stillwaiting(G *gp, int64_t since);
 
 /* Walks every goroutine ever created (Go's allgs), newest first, dead ones
  * included (status VGdead): as weft__view_allm.  Both signal-safe. */
@@ -309,6 +361,12 @@ void weft__cpuprof_shutdown(void);
  * other thread has left, waits are cancelled), also its connections and
  * its memory.  (debugserver.c) */
 void weft__debugserver_shutdown(bool release);
+
+/* sysmon.c, SCHEDDEBUG=blockwarn=N: gp has been parked in one wait since
+ * since (coarse ns), more than N s before now.  Prints it, with what it
+ * waits on, unless it moved on meanwhile.  Called on sysmon only.
+ * (blockwarn.c) */
+void weft__blockwarn(G *gp, int64_t since, int64_t now);
 
 /* sysmon.c, SCHEDDEBUG=hogwarn=N: gp has run on P pid (held by m) for ns
  * without reaching a scheduling point.  Prints it with the stack it is

@@ -445,8 +445,10 @@ static int write_proto(const char *name, int fd, const group *g, int ng)
 }
 
 /* goroutine debug=2: this goroutine's traceback, then every other one's,
- * up to weft__dumplimit bytes (Go's pprof stops at 64 MiB). */
-static int write_tracebacks(int fd)
+ * up to weft__dumplimit bytes (Go's pprof stops at 64 MiB).  Not inlined,
+ * nor is write_json: their own traceback starts two frames up, at
+ * weft_profile_write's caller's call. */
+static __attribute__((noinline)) int write_tracebacks(int fd)
 {
     weft__selfview self;
     weft__view_self(&self);
@@ -482,6 +484,154 @@ static int write_tracebacks(int fd)
     return err;
 }
 
+/* ---- goroutine debug=3: JSON ------------------------------------------------------------ */
+
+/* The channels the goroutines of a dump are parked on, one entry per
+ * (channel, side, goroutine), sorted: a goroutine's "receivers" and
+ * "senders" are counted in it with two binary searches. */
+typedef struct { uintptr_t chan; uintptr_t dir; } chanside;
+
+typedef struct { chanside *v; size_t n; } chansides;
+
+static int cmpside(const void *a, const void *b)
+{
+    const chanside *x = a, *y = b;
+    if (x->chan != y->chan)
+        return x->chan < y->chan ? -1 : 1;
+    return x->dir < y->dir ? -1 : x->dir > y->dir;
+}
+
+/* The first entry not below k (after: not below and not equal). */
+static size_t lowerbound(const chansides *t, const chanside *k, bool after)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = cmpside(&t->v[mid], k);
+        if (c < 0 || (after && c == 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Entries equal to (chan, dir): two binary searches, so a channel with
+ * 100,000 goroutines parked on it costs each of them O(log n). */
+static int countside(const chansides *t, uintptr_t chan, uintptr_t dir)
+{
+    chanside k = { chan, dir };
+    return (int)(lowerbound(t, &k, true) - lowerbound(t, &k, false));
+}
+
+static void waitcount(void *arg, uintptr_t chan, int *nrecv, int *nsend)
+{
+    const chansides *t = arg;
+    *nrecv = countside(t, chan, VDIR_RECV);
+    *nsend = countside(t, chan, VDIR_SEND);
+}
+
+static void chansides_make(chansides *t, const weft__gprof *p)
+{
+    uint32_t n = weft__gprof_len(p);
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += p->recs[i].nwait;
+    t->n = 0;
+    t->v = malloc((total ? total : 1) * sizeof *t->v);
+    if (!t->v)
+        return;     /* the counts are then left out (0) */
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < p->recs[i].nwait; k++) {
+            weft__waitobj w = weft__grec_waitobj(p, &p->recs[i], k);
+            if (w.kind == VWAIT_CHAN && w.dir != VDIR_NONE)
+                t->v[t->n++] = (chanside){ w.addr, w.dir };
+        }
+    qsort(t->v, t->n, sizeof *t->v, cmpside);
+}
+
+/* One JSON document (docs/formats.md): this goroutine's object, then every
+ * other one's, newest first, taken as the text dump takes them (one short
+ * stop to mark the snapshot, one to end it).  Within JSONLIMIT: a
+ * goroutine whose object would pass it, and every one after, are left
+ * out and counted in "omitted", so the document stays whole.  Four times
+ * the text's limit: an object is about three times its traceback's text
+ * (the file of every frame is spelled out), and a tool wants them all. */
+#define JSONLIMIT (4 * weft__dumplimit)
+
+/* A formatted goroutine straight to o's descriptor, in one write rather
+ * than through o's 1 KiB stage (the JSON of 100,000 goroutines is 80 MB). */
+static void writeblock(weft__out *o, char *p, size_t n)
+{
+    weft__out_flush(o);
+    weft__out t = { .fd = o->fd, .buf = p, .cap = n, .n = n };
+    weft__out_flush(&t);
+    if (t.err && !o->err)
+        o->err = t.err;
+}
+static __attribute__((noinline)) int write_json(int fd)
+{
+    weft__selfview self;
+    weft__view_self(&self);
+    size_t blocksz = 16 * BLOCK;    /* a goroutine with 100 ancestors of 50 frames */
+    char *block = malloc(blocksz);
+    weft__tbopts opt = { .cache = weft__symcache_new() };
+    weft__gprof p;
+    int64_t n = !block ? -ENOMEM : weft__view_running() ? collect(&p, self.g, TB_RECHEAD, TB_RECTAIL, -1)
+                                                        : -ESRCH;
+    if (n == -ENOMEM) {
+        weft__symcache_free(opt.cache);
+        free(block);
+        return -ENOMEM;
+    }
+    int64_t t0 = weft__nanotime(), now = weft__view_coarsetime();
+    weft__out o, b;
+    weft__out_fd(&o, fd);
+    weft__outf(&o, "{\"goroutines\":[");
+    size_t total = 0, tail = 64;    /* room for the closing line */
+    bool first = true;
+    if (self.g) {
+        weft__out_mem(&b, block, blocksz);
+        weft__jsonself(&b, &opt);
+        if (!b.dropped) {
+            writeblock(&o, block, b.n);
+            total += b.n;
+            first = false;
+        }
+    }
+    uint32_t omitted = 0;
+    if (n >= 0) {
+        uint32_t nr = weft__gprof_len(&p);
+        qsort(p.recs, nr, sizeof *p.recs, newestfirst);
+        chansides sides;
+        chansides_make(&sides, &p);
+        int64_t last = weft__nanotime();
+        for (uint32_t i = 0; i < nr; i++) {
+            weft__out_mem(&b, block, blocksz);
+            if (!first)
+                weft__outf(&b, ",\n");
+            weft__jsonrec(&b, &p, &p.recs[i], now, &opt, sides.v ? waitcount : NULL, &sides);
+            if (b.dropped || total + b.n + tail > JSONLIMIT) {
+                omitted = nr - i;
+                break;
+            }
+            writeblock(&o, block, b.n);
+            total += b.n;
+            first = false;
+            if (i % 32 == 31)
+                breathe(self.g != NULL, &last);
+        }
+        free(sides.v);
+        weft__gprof_free(&p);
+    }
+    weft__outf(&o, "],\n\"omitted\":%u}\n", omitted);
+    weft__out_flush(&o);
+    weft__symcache_free(opt.cache);
+    free(block);
+    AO_store(&weft__dumpstats.format_ns, (AO_t)(weft__nanotime() - t0));
+    return o.err;
+}
+
 int weft_profile_write(const char *name, int fd, int debug)
 {
     if (!name || debug < 0)
@@ -496,8 +646,12 @@ int weft_profile_write(const char *name, int fd, int debug)
         return -EINVAL;
     if (fd < 0)
         return -EBADF;
-    if (debug >= 2 && f == weft_goroutine_profile)
-        return write_tracebacks(fd);
+    if (debug >= 2 && f == weft_goroutine_profile) {
+        int err = debug >= 3 ? write_json(fd) : write_tracebacks(fd);
+        /* Not a tail call: the dump's own traceback skips this frame. */
+        __asm__ volatile("" ::: "memory");
+        return err;
+    }
     int n = 0;
     weft_stack_record *p = records(f, &n);
     if (!p)

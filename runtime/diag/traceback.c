@@ -211,28 +211,6 @@ void weft__goroutineheader(weft__out *o, const weft__gview *g)
     weft__outf(o, "]:\n");
 }
 
-static void createdby(weft__out *o, const weft__gview *g, const weft__tbopts *opt)
-{
-    if (g->ismain || !g->gopc)
-        return;
-    weft__sym s;
-    sym(g->gopc - 1, &s, opt);
-    weft__outf(o, "created by %s", s.func ? s.func : "?");
-    if (g->parentgoid)
-        weft__outf(o, " in goroutine %lld", (long long)g->parentgoid);
-    weft__outf(o, "\n");
-    if (s.file)
-        weft__outf(o, "\t%s:%d", s.file, s.line);
-    else
-        weft__outf(o, "\t%s", s.module ? s.module : "?");
-    if (s.func)
-        weft__outf(o, " +0x%lx\n", (unsigned long)(g->gopc - s.entry));
-    else
-        weft__outf(o, " pc=0x%lx\n", (unsigned long)g->gopc);
-}
-
-/* ---- frames ------------------------------------------------------------------------- */
-
 /* Where the frames of a traceback come from: a live walk, or a record's
  * kept frames with TB_PCGAP standing in for each frame it did not keep. */
 typedef struct frames {
@@ -240,6 +218,62 @@ typedef struct frames {
     const uintptr_t *pcs;   /* the record's frames */
     uint32_t i, n, nhead, gap;
 } frames;
+
+/* "created by f in goroutine N" (no "in" part when parentgoid is 0) and
+ * where, for a goroutine created at gopc. */
+static void createdby1(weft__out *o, uintptr_t gopc, int64_t parentgoid, const weft__tbopts *opt)
+{
+    weft__sym s;
+    sym(gopc - 1, &s, opt);
+    weft__outf(o, "created by %s", s.func ? s.func : "?");
+    if (parentgoid)
+        weft__outf(o, " in goroutine %lld", (long long)parentgoid);
+    weft__outf(o, "\n");
+    if (s.file)
+        weft__outf(o, "\t%s:%d", s.file, s.line);
+    else
+        weft__outf(o, "\t%s", s.module ? s.module : "?");
+    if (s.func)
+        weft__outf(o, " +0x%lx\n", (unsigned long)(gopc - s.entry));
+    else
+        weft__outf(o, " pc=0x%lx\n", (unsigned long)gopc);
+}
+
+static void printframes(weft__out *o, const frames *start, bool exact, const weft__tbopts *opt);
+
+/* One ancestor in Go's layout (printAncestorTraceback): its goroutine,
+ * the stack that created the goroutine after it, "...additional frames
+ * elided..." if that stack was cut at 50 frames, and where the ancestor
+ * was created itself (without "in goroutine": the next ancestor says). */
+static void printancestor(weft__out *o, const weft__ancestor *a, const weft__tbopts *opt)
+{
+    weft__outf(o, "[originating from goroutine %lld]:\n", (long long)a->goid);
+    if (a->stk) {
+        frames f = { .pcs = a->stk->pcs, .n = a->stk->n, .nhead = a->stk->n };
+        printframes(o, &f, false, opt);
+        if (a->stk->n >= WEFT_ANCESTOR_FRAMES)
+            weft__outf(o, "...additional frames elided...\n");
+    } else {
+        weft__outf(o, "...additional frames elided...\n");
+    }
+    if (a->gopc)
+        createdby1(o, a->gopc, 0, opt);
+}
+
+/* "created by", then the ancestors SCHEDDEBUG=tracebackancestors kept. */
+static void createdby(weft__out *o, const weft__gview *g, const weft__tbopts *opt)
+{
+    if (g->ismain || !g->gopc)
+        return;
+    createdby1(o, g->gopc, g->parentgoid, opt);
+    for (int i = 0; i < g->nancestors; i++) {
+        weft__ancestor a = g->ancestors[i];    /* a copy: racy readers see one entry */
+        printancestor(o, &a, opt);
+    }
+}
+
+/* ---- frames ------------------------------------------------------------------------- */
+
 
 static uintptr_t nextframe(frames *f)
 {
@@ -464,6 +498,19 @@ void weft__gprof_free(weft__gprof *p)
 /* Frames a record's first walk keeps on the stack. */
 #define SAVE_FEW 16
 
+/* Copies bytes (whole words) of a record's extras into the frames' arena;
+ * false if no room was left. */
+static bool arena_put(weft__gprof *p, const void *src, size_t bytes, uint32_t *off)
+{
+    size_t words = bytes / sizeof(uintptr_t);
+    AO_t at = AO_fetch_and_add(&p->npcs, words);    /* as nrecs in weft__gprof_save */
+    if (at + words > p->pcscap)
+        return false;
+    memcpy(p->pcs + at, src, bytes);
+    *off = (uint32_t)at;
+    return true;
+}
+
 /* Called by the collector or by the scheduler about to run gp (g.c): no
  * lock, no allocation, a few hundred bytes of stack. */
 void weft__gprof_save(weft__gprof *p, G *gp)
@@ -481,7 +528,25 @@ void weft__gprof_save(weft__gprof *p, G *gp)
         .goid = g.goid, .parentgoid = g.parentgoid, .waitsince = g.waitsince, .gopc = g.gopc,
         .statusname = g.statusname, .waitreason = g.waitreason, .status = (int8_t)g.status,
         .walk = (uint8_t)g.walk, .ismain = g.ismain, .locked = g.locked,
+        .lockedm = g.lockedm,
     };
+    if (g.name) {
+        char name[TB_RECNAME] = { 0 };
+        strncpy(name, g.name, sizeof name - 1);
+        r->hasname = arena_put(p, name, sizeof name, &r->nameoff);
+    }
+    /* What it waits on, as words of the frames' arena. */
+    weft__waitobj wo[TB_RECWAITS];
+    int nw = weft__view_gwaits(gp, wo, TB_RECWAITS);
+    uint32_t nkeep = nw < TB_RECWAITS ? (uint32_t)nw : TB_RECWAITS;
+    if (nw > 0 && arena_put(p, wo, nkeep * sizeof *wo, &r->waitoff)) {
+        r->nwait = (uint16_t)nkeep;
+        r->nwaitall = (uint16_t)(nw < UINT16_MAX ? nw : UINT16_MAX);
+    }
+    /* Its ancestors, copied: the G's array is rewritten when the G is
+     * reused, which may happen before the records are read. */
+    if (g.nancestors > 0 && arena_put(p, g.ancestors, (size_t)g.nancestors * sizeof *g.ancestors, &r->ancoff))
+        r->nanc = (uint32_t)g.nancestors;
     weft__unwinder u;
     uintptr_t few[SAVE_FEW];
     uint32_t total = 0, limit = p->tail ? TB_LIMIT : p->head;
@@ -526,6 +591,22 @@ void weft__gprof_save(weft__gprof *p, G *gp)
     r->gap = total - keep;
 }
 
+_Static_assert(sizeof(weft__ancestor) % sizeof(uintptr_t) == 0, "ancestors are stored as words");
+
+weft__ancestor weft__grec_ancestor(const weft__gprof *p, const weft__grec *r, uint32_t i)
+{
+    weft__ancestor a;
+    memcpy(&a, p->pcs + r->ancoff + i * (sizeof a / sizeof(uintptr_t)), sizeof a);
+    return a;
+}
+
+weft__waitobj weft__grec_waitobj(const weft__gprof *p, const weft__grec *r, uint32_t i)
+{
+    weft__waitobj w;
+    memcpy(&w, p->pcs + r->waitoff + i * (sizeof w / sizeof(uintptr_t)), sizeof w);
+    return w;
+}
+
 int weft__grec_stackrecord(const weft__gprof *p, const weft__grec *r, uintptr_t *pcs, int max)
 {
     int n = 0;
@@ -562,4 +643,242 @@ void weft__tracebackrec(weft__out *o, const weft__gprof *p, const weft__grec *r,
         weft__outf(o, "\tgoroutine running on other thread; stack unavailable\n");
     }
     createdby(o, &g, opt);
+    if (!g.ismain && g.gopc)
+        for (uint32_t i = 0; i < r->nanc; i++) {
+            weft__ancestor a = weft__grec_ancestor(p, r, i);
+            printancestor(o, &a, opt);
+        }
+}
+
+/* ---- goroutines as JSON (docs/formats.md, the JSON goroutine dump) ------------------ */
+
+static void jstr(weft__out *o, const char *s)
+{
+    if (!s) {
+        weft__outf(o, "null");
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    weft__out_write(o, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        weft__out_write(o, run, (size_t)(s - run));
+        run = s + 1;
+        if (c == '"' || c == '\\') {
+            char e[2] = { '\\', (char)c };
+            weft__out_write(o, e, 2);
+        } else {
+            char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+            weft__out_write(o, e, 6);
+        }
+    }
+    weft__out_write(o, run, (size_t)(s - run));
+    weft__out_write(o, "\"", 1);
+}
+
+/* {"function":..,"file":..,"line":..,"pc":"0x.."}: pc as kept (a return
+ * address but for an exact first pc), looked up as printframe does. */
+static void jframe(weft__out *o, uintptr_t pc, bool exact, const weft__tbopts *opt)
+{
+    weft__sym s;
+    sym(exact ? pc : pc - 1, &s, opt);
+    weft__outf(o, "{\"function\":");
+    jstr(o, s.func);
+    weft__outf(o, ",\"file\":");
+    jstr(o, s.file ? s.file : s.module);
+    weft__outf(o, ",\"line\":%d,\"pc\":\"0x%lx\"}", s.line, (unsigned long)pc);
+}
+
+/* The frames a traceback would print (printframes' choice of frames, but
+ * all of them: a tool wants no middle left out), as a JSON array. */
+static void jframes(weft__out *o, const frames *start, bool exact, const weft__tbopts *opt)
+{
+    bool all = opt && opt->runtime_frames;
+    if (!all) {
+        bool user = false;
+        frames f = *start;
+        uintptr_t p = nextframe(&f);
+        for (int i = 0; p && i < TB_LIMIT && !user; i++, p = nextframe(&f)) {
+            weft__sym s;
+            sym(i == 0 && exact ? p : p - 1, &s, opt);
+            user = !runtimeframe(&s) && p != TB_PCGAP;
+        }
+        all = !user;
+    }
+    weft__outf(o, "[");
+    bool first = true;
+    frames f = *start;
+    uintptr_t p = nextframe(&f);
+    for (int i = 0; p && i < TB_LIMIT; i++, p = nextframe(&f)) {
+        bool ex = i == 0 && exact;
+        if (p == TB_PCGAP)
+            continue;   /* counted in frames_elided */
+        if (!all) {
+            weft__sym s;
+            sym(ex ? p : p - 1, &s, opt);
+            if (runtimeframe(&s))
+                continue;
+        }
+        if (!first)
+            weft__outf(o, ",");
+        first = false;
+        jframe(o, p, ex, opt);
+    }
+    weft__outf(o, "]");
+}
+
+/* "created_by":{...} for a goroutine made at gopc by goid (0: a plain
+ * thread, or unknown: no "goid"). */
+static void jcreatedby(weft__out *o, uintptr_t gopc, int64_t goid, const weft__tbopts *opt)
+{
+    weft__outf(o, ",\"created_by\":");
+    if (!gopc) {
+        weft__outf(o, "null");
+        return;
+    }
+    weft__outf(o, "{");
+    if (goid)
+        weft__outf(o, "\"goid\":%lld,", (long long)goid);
+    weft__outf(o, "\"frame\":");
+    jframe(o, gopc, false, opt);
+    weft__outf(o, "}");
+}
+
+static void jancestor(weft__out *o, const weft__ancestor *a, const weft__tbopts *opt)
+{
+    weft__outf(o, "{\"goid\":%lld,\"frames\":", (long long)a->goid);
+    if (a->stk) {
+        frames f = { .pcs = a->stk->pcs, .n = a->stk->n, .nhead = a->stk->n };
+        jframes(o, &f, false, opt);
+    } else {
+        weft__outf(o, "[]");
+    }
+    weft__outf(o, ",\"frames_truncated\":%s", !a->stk || a->stk->n >= WEFT_ANCESTOR_FRAMES ? "true" : "false");
+    jcreatedby(o, a->gopc, 0, opt);
+    weft__outf(o, "}");
+}
+
+static const char *const waitkinds[] = {
+    [VWAIT_OTHER] = "sema", [VWAIT_CHAN] = "chan", [VWAIT_MUTEX] = "mutex",
+    [VWAIT_RWMUTEX] = "rwmutex", [VWAIT_WAITGROUP] = "waitgroup", [VWAIT_COND] = "cond",
+    [VWAIT_FD] = "fd",
+};
+
+const char *weft__waitkind(uint32_t kind)
+{
+    return kind < sizeof waitkinds / sizeof *waitkinds && waitkinds[kind] ? waitkinds[kind] : "sema";
+}
+
+static void jwaitobj(weft__out *o, const weft__waitobj *w, int nrecv, int nsend)
+{
+    weft__outf(o, "{\"kind\":\"%s\",\"address\":\"0x%lx\"", weft__waitkind(w->kind), (unsigned long)w->addr);
+    if (w->kind == VWAIT_CHAN) {
+        weft__outf(o, ",\"direction\":%s,\"len\":%llu,\"cap\":%llu,\"closed\":%s,\"receivers\":%d,\"senders\":%d",
+                   w->dir == VDIR_RECV ? "\"receive\"" : w->dir == VDIR_SEND ? "\"send\"" : "null",
+                   (unsigned long long)w->len, (unsigned long long)w->cap, w->closed ? "true" : "false", nrecv,
+                   nsend);
+    }
+    weft__outf(o, "}");
+}
+
+/* The fields every goroutine object starts with. */
+static void jheader(weft__out *o, const weft__gview *g, int64_t now)
+{
+    weft__outf(o, "{\"goid\":%lld,\"status\":\"%s\",\"wait_reason\":", (long long)g->goid, g->statusname);
+    jstr(o, g->status == VGwaiting && g->waitreason[0] ? g->waitreason : NULL);
+    weft__outf(o, ",\"wait_ns\":");
+    if ((g->status == VGwaiting || g->status == VGsyscall) && g->waitsince > 0 && now >= g->waitsince)
+        weft__outf(o, "%lld", (long long)(now - g->waitsince));
+    else
+        weft__outf(o, "null");
+    weft__outf(o, ",\"locked_thread\":");
+    if (g->locked && g->lockedm >= 0)
+        weft__outf(o, "%lld", (long long)g->lockedm);
+    else
+        weft__outf(o, "null");
+    weft__outf(o, ",\"name\":");
+    jstr(o, g->name);
+}
+
+void weft__jsonself(weft__out *o, const weft__tbopts *opt)
+{
+    weft__selfview self;
+    weft__view_self(&self);
+    if (!self.g)
+        return;
+    weft__gview g;
+    weft__view_g(self.g, &g);
+    jheader(o, &g, weft__view_coarsetime());
+    weft__outf(o, ",\"frames\":");
+    frames f = { 0 };
+    weft__unwind_init_self(&f.u, 2, self.stacklo, self.stackhi);
+    jframes(o, &f, false, opt);
+    weft__outf(o, ",\"frames_elided\":0");
+    if (g.ismain)
+        weft__outf(o, ",\"created_by\":null");
+    else
+        jcreatedby(o, g.gopc, g.parentgoid, opt);
+    weft__outf(o, ",\"ancestors\":[");
+    for (int i = 0; i < g.nancestors; i++) {
+        weft__ancestor a = g.ancestors[i];
+        if (i)
+            weft__outf(o, ",");
+        jancestor(o, &a, opt);
+    }
+    weft__outf(o, "],\"waiting_on\":[]}");
+}
+
+void weft__jsonrec(weft__out *o, const weft__gprof *p, const weft__grec *r, int64_t now, const weft__tbopts *opt,
+                   weft__waitcountf count, void *arg)
+{
+    weft__gview g = {
+        .goid = r->goid, .status = r->status, .statusname = r->statusname, .waitreason = r->waitreason,
+        .waitsince = r->waitsince, .locked = r->locked, .lockedm = r->lockedm,
+        .name = r->hasname ? (const char *)(p->pcs + r->nameoff) : NULL,
+    };
+    jheader(o, &g, now);
+    weft__outf(o, ",\"frames\":");
+    uint32_t elided = 0;
+    if (r->lost) {
+        weft__outf(o, "[]");
+    } else if (r->walk == VGwalk_fresh && r->n) {
+        weft__outf(o, "[");
+        jframe(o, p->pcs[r->off], true, opt);
+        weft__outf(o, "]");
+    } else if (r->walk == VGwalk_saved || r->walk == VGwalk_syscall) {
+        frames f = { .pcs = p->pcs + r->off, .n = r->n, .nhead = r->nhead, .gap = r->gap };
+        jframes(o, &f, false, opt);
+        elided = r->gap;
+    } else {
+        weft__outf(o, "null");     /* running on another thread: not captured */
+    }
+    weft__outf(o, ",\"frames_elided\":%u", elided);
+    if (r->ismain)
+        weft__outf(o, ",\"created_by\":null");
+    else
+        jcreatedby(o, r->gopc, r->parentgoid, opt);
+    weft__outf(o, ",\"ancestors\":[");
+    for (uint32_t i = 0; i < r->nanc && !r->ismain; i++) {
+        weft__ancestor a = weft__grec_ancestor(p, r, i);
+        if (i)
+            weft__outf(o, ",");
+        jancestor(o, &a, opt);
+    }
+    weft__outf(o, "],\"waiting_on\":[");
+    for (uint32_t i = 0; i < r->nwait; i++) {
+        weft__waitobj w = weft__grec_waitobj(p, r, i);
+        int nrecv = 0, nsend = 0;
+        if (w.kind == VWAIT_CHAN && count)
+            count(arg, w.addr, &nrecv, &nsend);
+        if (i)
+            weft__outf(o, ",");
+        jwaitobj(o, &w, nrecv, nsend);
+    }
+    weft__outf(o, "]");
+    if (r->nwaitall > r->nwait)
+        weft__outf(o, ",\"waiting_on_more\":%u", (unsigned)(r->nwaitall - r->nwait));
+    weft__outf(o, "}");
 }

@@ -94,7 +94,28 @@ typedef struct weft__grec {
     uint8_t walk;           /* weft__gwalk: where its frames started */
     bool ismain, locked;
     bool lost;              /* no room was left for its frames */
+    uint32_t ancoff;        /* its ancestors: nanc weft__ancestor copies in the profile's */
+    uint32_t nanc;          /* pcs from ancoff on (3 words each) */
+    uint32_t waitoff;       /* what it waits on: nwait weft__waitobj copies from pcs[waitoff] */
+    uint16_t nwait;         /* (at most TB_RECWAITS) ... */
+    uint16_t nwaitall;      /* ... of this many objects */
+    int64_t lockedm;        /* the M it is locked to, -1 */
+    uint32_t nameoff;       /* its weft_attr name's first TB_RECNAME - 1 bytes, NUL-ended,
+                             * from pcs[nameoff] (copied: the string need only outlive
+                             * the goroutine, which may end before the record is read) */
+    bool hasname;
 } weft__grec;
+
+#define TB_RECNAME 32
+
+/* The objects a record keeps of a wait on many (a select of many cases). */
+#define TB_RECWAITS 8
+
+/* Record r's wait object i (i < r->nwait). */
+weft__waitobj weft__grec_waitobj(const weft__gprof *p, const weft__grec *r, uint32_t i);
+
+/* Record r's ancestor i (i < r->nanc). */
+weft__ancestor weft__grec_ancestor(const weft__gprof *p, const weft__grec *r, uint32_t i);
 
 struct weft__gprof {
     weft__grec *recs;       /* recs[0, min(nrecs, cap)) are taken */
@@ -123,6 +144,21 @@ int weft__grec_stackrecord(const weft__gprof *p, const weft__grec *r, uintptr_t 
 /* A record's traceback: header, frames, "created by" (tracebackothers'
  * form, without the blank line before it). */
 void weft__tracebackrec(weft__out *o, const weft__gprof *p, const weft__grec *r, const weft__tbopts *opt);
+
+/* ---- goroutines as JSON (docs/formats.md, the JSON goroutine dump) ----
+ * Each writes one goroutine object, without a separator.  The frames are
+ * the ones a traceback shows (weft's internal ones hidden), all of them;
+ * wait_ns counts from its wait's start to now (coarse clock).  count
+ * (may be NULL) gives the goroutines of the dump parked on a channel on
+ * each side. */
+typedef void (*weft__waitcountf)(void *arg, uintptr_t chan, int *nrecv, int *nsend);
+void weft__jsonrec(weft__out *o, const weft__gprof *p, const weft__grec *r, int64_t now, const weft__tbopts *opt,
+                   weft__waitcountf count, void *arg);
+/* The calling goroutine, from the caller of the function that calls this;
+ * nothing off a goroutine. */
+void weft__jsonself(weft__out *o, const weft__tbopts *opt);
+/* VWAIT_* as the dumps name it: "chan", "mutex", ... */
+const char *weft__waitkind(uint32_t kind);
 
 /* The last dump of every goroutine (stackprof.c), for bench/bench_dump.c:
  * how long taking the stacks took (both stops included), formatting, and
