@@ -221,18 +221,25 @@ static void __attribute__((noinline)) tracebackme(weft__out *o, const member *me
     weft__traceback(o, me->g ? &g : NULL, &u, false, &opt);
 }
 
+/* SCHEDDEBUG=lockcycle=fatal: the lines become the fatal error's
+ * headline, and every goroutine follows.  Its own frame, so the report's
+ * usual path does not carry the message buffer on a goroutine's stack. */
+static void __attribute__((noinline, noreturn)) reportfatal(const member *cyc, int n)
+{
+    char msg[2048];
+    weft__out o;
+    weft__out_mem(&o, msg, sizeof msg - 1);
+    weft__outf(&o, "lock cycle:\n");
+    describe(&o, cyc, n);
+    size_t len = o.n > 0 ? o.n - 1 : 0;     /* weft__fatal ends the line */
+    msg[len] = 0;
+    weft__fatal(msg);   /* prints every goroutine, exits 2 */
+}
+
 static void report(const member *cyc, int n)
 {
-    if (weft__debug.lockcycle == LOCKCYCLE_FATAL) {
-        char msg[2048];
-        weft__out o;
-        weft__out_mem(&o, msg, sizeof msg - 1);
-        weft__outf(&o, "lock cycle:\n");
-        describe(&o, cyc, n);
-        size_t len = o.n > 0 ? o.n - 1 : 0;     /* weft__fatal ends the line */
-        msg[len] = 0;
-        weft__fatal(msg);   /* prints every goroutine, exits 2 */
-    }
+    if (weft__debug.lockcycle == LOCKCYCLE_FATAL)
+        reportfatal(cyc, n);
     weft__out o;
     weft__out_fd(&o, 2);
     weft__outf(&o, "weft: lock cycle:\n");
