@@ -116,7 +116,7 @@ int weft__unwind_pcs(weft__unwinder *u, uintptr_t *pcs, int max)
  *             table, sorted by address, built by weft__unwind_prepare
  *             (dl_iterate_phdr, outside signal handlers) and published
  *             whole; a table replaced by a newer one stays allocated (a
- *             walk may still hold it), on the list `tables`
+ *             walk may still hold it), on the chain of `older` tables
  *   accessors find_proc_info binary-searches the objects, then lets
  *             libunwind search the object's table; access_mem reads the
  *             stack being walked and the objects' segments directly,
