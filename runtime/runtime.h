@@ -603,8 +603,9 @@ void weft__pfreeall(void);               /* shutdown */
 /* ---- stack.c ------------------------------------------------------------------ */
 int  weft__stackinit(void);
 weft__stack *weft__stackalloc(P *pp, size_t size);   /* NULL: out of memory; cold if it can */
-/* The stack a goroutine about to run for the first time on s runs on: a
- * hot one from pp's cache instead of a cold s (stack.c). */
+/* The stack a goroutine about to run for the first time on the cold s
+ * runs on: a hot one from pp's cache or the global list, or s (stack.c;
+ * weft__stackwarmup below tries pp's cache first). */
 weft__stack *weft__stackwarm(P *pp, weft__stack *s);
 void weft__stackfree(P *pp, weft__stack *s);
 enum { STACK_SLAB = 1, STACK_OWN = 2 };     /* weft__stack.kind */

@@ -337,15 +337,10 @@ weft__stack *weft__stackalloc(P *pp, size_t size)
     return s;
 }
 
+/* weft__stackwarmup's slow path (runtime.h): s is cold and pp's hot cache
+ * is empty or its cold cache full. */
 weft__stack *weft__stackwarm(P *pp, weft__stack *s)
 {
-    if (s->hot)
-        return s;
-    if (likely(pp && pp->nstackcache > 0 && pp->nstackcold < P_STACK_COLD)) {
-        weft__stack *h = pp->stackcache[--pp->nstackcache];
-        pp->stackcold[pp->nstackcold++] = s;
-        return h;
-    }
     /* A hot stack on the global list, put there when another P's
      * goroutines ended (nfreehot: a racy hint, so that the lock is taken
      * only when there is one to take), or a full cold cache. */
