@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -192,23 +193,37 @@ static void queued_worker(void *arg)
  * yield (runq.c), and its children would run in batches meanwhile. */
 #define QUEUED_N 200
 
+/* Whether the page at addr is resident (mincore). */
+static bool resident(uintptr_t addr)
+{
+    unsigned char v = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    cr_assert_eq(mincore((void *)(addr & ~(uintptr_t)(page - 1)), 1, &v), 0);
+    return v & 1;
+}
+
 static void queued_main(void *arg)
 {
     (void)arg;
-    long before = minflt();
     for (int i = 0; i < QUEUED_N; i++)
         cr_assert_gt(weft_go(queued_worker, NULL), 0);
-    long spawned = minflt() - before;
-    /* On one P the goroutines wait in the run queue, each with a cold
-     * stack nobody has touched (but for a few that run if sysmon flags the
-     * spawner, a busy machine's slow boot counting, and which then share
-     * one hot stack).  The faults left are the G records' (some 400 bytes
-     * each: a tenth of a page), not a page each. */
-    cr_assert_lt(spawned, QUEUED_N / 4, "%ld page faults for %d queued goroutines",
-                 spawned, QUEUED_N);
+    /* On one P they wait in the run queue, each with a stack reserved for
+     * it that nobody has touched: not one page of it is resident.  (A few
+     * may have run already, if sysmon flagged the spawner: a busy
+     * machine's slow boot counts.) */
+    int queued = 0;
+    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
+        if (gp->fn != queued_worker || AO_load(&gp->atomicstatus) != Grunnable)
+            continue;
+        queued++;
+        cr_assert_not_null(gp->stack);
+        cr_assert(!resident(gp->stack->hi - 1), "goroutine %lld's top stack page is resident "
+                  "before it ran", (long long)gp->goid);
+    }
+    cr_assert_gt(queued, QUEUED_N / 2);
     /* They run one after another, each on the stack the one before it
      * left: the pages are reused, not touched afresh. */
-    before = minflt();
+    long before = minflt();
     while (atomic_load(&queued_ran) < QUEUED_N)
         weft_yield();
     long ran = minflt() - before;
