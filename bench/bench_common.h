@@ -42,6 +42,32 @@ static inline long bench_maxrss_kb(void)
     return ru.ru_maxrss;
 }
 
+/* Minor page faults of this process so far (first touches of fresh
+ * anonymous memory, mostly), or -1. */
+static inline long bench_minflt(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return ru.ru_minflt;
+}
+
+/* The resident set size of this process now, in KiB (VmRSS of
+ * /proc/self/status), or -1. */
+static inline long bench_rss_kb(void)
+{
+    long v = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
 /* Parses the value of option -opt as an integer in [lo, hi], or reports
  * the bad value and exits with status 2. */
 static inline long bench_parse_long(const char *prog, int opt, const char *s,

@@ -2,8 +2,9 @@
  * bench_idle1m.c — what a parked goroutine costs in memory: the main
  * goroutine starts n goroutines (default 1,000,000) that each check in on a
  * wait group and then park receiving from one shared channel.  Once all
- * have checked in it reads the resident set size (/proc/self/statm) and
- * reports (RSS with all parked - RSS before the first spawn) / n.  Then it
+ * have checked in it reads the resident set size (/proc/self/status) and
+ * reports (RSS with all parked - RSS before the first spawn) / n, and the
+ * minor page faults (getrusage) the spawns and parks took, per goroutine.  Then it
  * closes the channel, which wakes them all, and waits until every one has
  * counted itself out; the count must be n.  The Go peer does the same.
  *
@@ -27,6 +28,7 @@ static atomic_long woken;
 static int procs_used;
 static long rss_before_kb, rss_parked_kb, pte_before_kb, pte_parked_kb;
 static int parked_seen;             /* weft_num_goroutine() with all parked */
+static long minflt_before, minflt_parked;
 static int64_t spawn_ns, release_ns;
 static int64_t setup_error;
 
@@ -70,6 +72,7 @@ static void bench_main(void *arg)
     }
     read_status(&rss_before_kb, &pte_before_kb);
 
+    minflt_before = bench_minflt();
     int64_t t0 = bench_now_ns();
     weft_wg_add(&ready, (int)args.n);
     weft_wg_add(&finished, (int)args.n);
@@ -89,6 +92,7 @@ static void bench_main(void *arg)
     weft_sleep(10 * 1000 * 1000);
     parked_seen = weft_num_goroutine();
     read_status(&rss_parked_kb, &pte_parked_kb);
+    minflt_parked = bench_minflt();
 
     t0 = bench_now_ns();
     weft_chan_close(release);
@@ -123,8 +127,9 @@ int main(int argc, char **argv)
     double pte_per_g = (pte_before_kb < 0 || pte_parked_kb < 0) ? -1.0
         : (double)(pte_parked_kb - pte_before_kb) * 1024.0 / (double)args.n;
     printf("name=idle1m impl=weft procs=%d bytes_per_g=%.0f maxrss_kb=%ld pte_bytes_per_g=%.0f "
-           "spawn_ms=%.1f release_ms=%.1f\n",
+           "spawn_ms=%.1f release_ms=%.1f faults_per_g=%.2f\n",
            procs_used, per_g, bench_maxrss_kb(), pte_per_g,
-           (double)spawn_ns / 1e6, (double)release_ns / 1e6);
+           (double)spawn_ns / 1e6, (double)release_ns / 1e6,
+           (double)(minflt_parked - minflt_before) / (double)args.n);
     return 0;
 }

@@ -3,9 +3,12 @@
  * the list of all Gs, goids and the public goroutine calls.
  *
  * A G is never freed while the runtime runs (as in Go: dumps walk allgs
- * without locks).  A dead G keeps its default-size stack and waits on its
- * P's free list for the next weft_go, so a spawn normally costs no system
- * call and touches only warm memory.
+ * without locks).  A dead G waits on its P's free list for the next
+ * weft_go; its stack goes back to the P's cache of hot stacks at once, so
+ * that the next goroutine to start, rather than the next one spawned,
+ * reuses its pages (stack.c: hot and cold stacks).  A spawned goroutine
+ * holds a cold stack and no frame until it first runs (weft__gstart), so
+ * goroutines waiting in run queues touch no memory but their G.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -48,10 +51,12 @@ static void allgadd(G *gp)
 /* Puts a dead G on pp's free list (the global one if pp is NULL). */
 void weft__gfput(P *pp, G *gp)
 {
-    if (gp->stack && gp->stack->size != weft__stack_default) {
-        weft__stackfree(pp, gp->stack);
+    if (gp->stack) {
+        weft__stackput(pp, gp->stack);
         gp->stack = NULL;
     }
+    gp->sp = NULL;
+    gp->stacklo = gp->stackhi = 0;
     if (pp) {
         weft__waiter_drop(pp, &gp->w);  /* its spare sudog (park.h) */
         gp->schedlink = pp->gfree;
@@ -81,10 +86,9 @@ void weft__gfput(P *pp, G *gp)
     weft__unlock(&sched.gflock);
 }
 
-/* Takes a dead G for reuse; its stack may be missing (the caller adds one). */
-static G *gfget(P *pp, size_t stacksize)
+/* Takes a dead G for reuse (it has no stack: the caller adds one). */
+static G *gfget(P *pp)
 {
-    (void)stacksize;
     G *gp = NULL;
     if (pp) {
         if (!pp->gfree && sched.ngfree > 0) {
@@ -191,7 +195,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     M *m = me ? me->m : NULL;
     P *pp = m ? m->p : NULL;
 
-    G *gp = gfget(pp, stacksize);
+    G *gp = gfget(pp);
     bool fresh = false;
     if (!gp) {
         gp = calloc(1, sizeof *gp);
@@ -201,31 +205,24 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
         }
         fresh = true;
     }
-    if (gp->stack && gp->stack->size != stacksize) {
-        weft__stackfree(pp, gp->stack);
-        gp->stack = NULL;
-    }
+    /* The stack it will run on, or a cold one to trade for a hot one when
+     * it first runs; its frame is built then too (weft__gstart). */
+    gp->stack = weft__stackget(pp, stacksize);
     if (!gp->stack) {
-        gp->stack = weft__stackalloc(pp, stacksize);
-        if (!gp->stack) {
-            if (fresh) {
-                free(gp);
-            } else {
-                /* Back on a free list; gfput decrements the count. */
-                if (pp)
-                    AO_store(&pp->ngoroutines, AO_load(&pp->ngoroutines) + 1);
-                else
-                    AO_fetch_and_add1(&sched.ngoroutines_base);
-                weft__gfput(pp, gp);
-            }
-            *err = -ENOMEM;
-            return NULL;
+        if (fresh) {
+            free(gp);
+        } else {
+            /* Back on a free list; gfput decrements the count. */
+            if (pp)
+                AO_store(&pp->ngoroutines, AO_load(&pp->ngoroutines) + 1);
+            else
+                AO_fetch_and_add1(&sched.ngoroutines_base);
+            weft__gfput(pp, gp);
         }
+        *err = -ENOMEM;
+        return NULL;
     }
-    gp->stacklo = gp->stack->lo;
-    gp->stackhi = gp->stack->hi;
-    weft__asan_fresh_stack(gp->stacklo, gp->stackhi);
-    gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
+    gp->sp = NULL;
     gp->fn = fn;
     gp->arg = arg;
     gp->gopc = callerpc;
@@ -278,6 +275,15 @@ void weft__newproc_init(void)
      * or the creator's lock) publishes it */
     if (weft__debug.tracebackancestors > 0)
         AO_store(&spawnslow, AO_load(&spawnslow) | SPAWN_ANCESTORS);
+}
+
+void weft__gstart(P *pp, G *gp)
+{
+    gp->stack = weft__stackwarmup(pp, gp->stack);
+    gp->stacklo = gp->stack->lo;
+    gp->stackhi = gp->stack->hi;
+    weft__asan_fresh_stack(gp->stacklo, gp->stackhi);
+    gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
 }
 
 /* First code of every goroutine (arch/<cpu>/ctx.c builds the frame that enters it). */

@@ -122,7 +122,11 @@ static inline uint32_t weft__lockrank_after(int rank)
         [LOCKRANK_GFREE] =
             LOCKRANK_BIT(SCHED),            /* procresize: pdestroy's gfpurge */
         [LOCKRANK_STACK] =
-            LOCKRANK_BIT(SCHED),            /* procresize: pdestroy's stackcache_flush */
+            LOCKRANK_BIT(SCHED) |           /* procresize: pdestroy's stackcache_flush */
+            LOCKRANK_BIT(HCHAN) |           /* a goroutine's first run (weft__gstart) */
+            LOCKRANK_BIT(POLLDESC) |        /* may refill its P's stack caches on the */
+            LOCKRANK_BIT(NOTIFYLIST) |      /* thread of a G that parked holding its */
+            LOCKRANK_BIT(SEMAROOT),         /* object's lock: the direct switch */
         [LOCKRANK_WORLDSEMA] =
             LOCKRANK_BIT(TRACECTL),         /* trace start and stop stop the world */
         [LOCKRANK_SYMTAB] =

@@ -106,6 +106,7 @@ typedef struct weft__stack {
     size_t size;            /* hi - lo */
     struct weft__stack *next;  /* free lists */
     uint8_t kind;           /* STACK_SLAB (default size, from a slab) or STACK_OWN (own mmap) */
+    bool hot;               /* whoever holds it: a goroutine has run on it (stack.c) */
     unsigned vgid;          /* valgrind's id for it (0 when not under valgrind) */
 } weft__stack;
 
@@ -181,9 +182,12 @@ struct weft__sudog {
 };
 
 struct G {
-    void *sp;               /* owner: saved SP while switched out (arch/switch.h) */
-    weft__stack *stack;     /* owner; NULL for g0 and for a dead G whose odd-size stack was freed */
-    uintptr_t stacklo, stackhi; /* const while alive: bounds, also for g0 (the thread's stack) */
+    void *sp;               /* owner: saved SP while switched out (arch/switch.h); NULL
+                             * until it first runs (weft__gstart builds its first frame) */
+    weft__stack *stack;     /* owner: taken by newproc, maybe traded for a hot one when it
+                             * first runs, given back when it dies; NULL for g0 and dead Gs */
+    uintptr_t stacklo, stackhi; /* const from its first run until it dies: bounds of its
+                             * stack (0 before), also for g0 (the thread's stack) */
     int64_t goid;           /* const while alive; 0 for g0 */
     AO_t atomicstatus;      /* atomic: G status (enum above) */
     uint8_t waitreason;     /* owner/waker: why it is Gwaiting; read racily by dumps */
@@ -311,6 +315,7 @@ enum {
 #define RUNQ_SIZE 256
 #define P_GFREE_MAX 64
 #define P_STACK_CACHE 32
+#define P_STACK_COLD RUNQ_SIZE  /* a spawn loop fills the run queue with cold stacks */
 #define P_SUDOG_CACHE 64
 
 struct P {
@@ -340,8 +345,10 @@ struct P {
 
     G *gfree;               /* owner: dead Gs with default stacks, for reuse */
     int32_t gfreecnt;       /* owner */
-    weft__stack *stackcache[P_STACK_CACHE]; /* owner: free default stacks */
+    weft__stack *stackcache[P_STACK_CACHE]; /* owner: free hot default stacks (stack.c) */
     int32_t nstackcache;    /* owner */
+    weft__stack *stackcold[P_STACK_COLD]; /* owner: free cold ones */
+    int32_t nstackcold;     /* owner */
     weft__sudog *sudogcache[P_SUDOG_CACHE]; /* owner: free sudogs (park.c) */
     int32_t nsudogcache;    /* owner */
 
@@ -578,6 +585,9 @@ void weft__gfput(P *pp, G *gp);
 void weft__newproc_init(void);      /* env.c, once SCHEDDEBUG is parsed */
 void weft__gfpurge(P *pp);
 void weft__gentry(void) __attribute__((noreturn));
+/* gp runs for the first time (its sp is NULL), on an M holding pp: gives
+ * it its hot stack and its first frame (gogo calls it). */
+void weft__gstart(P *pp, G *gp);
 /* gp is about to be readied or to run (it is not running): if the
  * goroutine profile being taken has not recorded its stack yet and the
  * caller holds a P, record it now, before it changes.  Call only when
@@ -601,8 +611,43 @@ void weft__pfreeall(void);               /* shutdown */
 
 /* ---- stack.c ------------------------------------------------------------------ */
 int  weft__stackinit(void);
-weft__stack *weft__stackalloc(P *pp, size_t size);   /* NULL: out of memory */
+weft__stack *weft__stackalloc(P *pp, size_t size);   /* NULL: out of memory; cold if it can */
+/* The stack a goroutine about to run for the first time on the cold s
+ * runs on: a hot one from pp's cache or the global list, or s (stack.c;
+ * weft__stackwarmup below tries pp's cache first). */
+weft__stack *weft__stackwarm(P *pp, weft__stack *s);
 void weft__stackfree(P *pp, weft__stack *s);
+enum { STACK_SLAB = 1, STACK_OWN = 2 };     /* weft__stack.kind */
+
+/* The three above on the spawn and exit paths, with their common case (a
+ * stack from, or back to, the P's caches) inline: every goroutine's life
+ * takes each once. */
+static inline weft__stack *weft__stackget(P *pp, size_t size)
+{
+    if (likely(pp && pp->nstackcold > 0 && size == weft__stack_default))
+        return pp->stackcold[--pp->nstackcold];
+    return weft__stackalloc(pp, size);
+}
+
+static inline weft__stack *weft__stackwarmup(P *pp, weft__stack *s)
+{
+    if (s->hot)
+        return s;
+    if (likely(pp && pp->nstackcache > 0 && pp->nstackcold < P_STACK_COLD)) {
+        weft__stack *h = pp->stackcache[--pp->nstackcache];
+        pp->stackcold[pp->nstackcold++] = s;
+        return h;
+    }
+    return weft__stackwarm(pp, s);
+}
+
+static inline void weft__stackput(P *pp, weft__stack *s)
+{
+    if (likely(pp && s->hot && s->kind == STACK_SLAB && pp->nstackcache < P_STACK_CACHE))
+        pp->stackcache[pp->nstackcache++] = s;
+    else
+        weft__stackfree(pp, s);
+}
 void weft__stackcache_flush(P *pp);
 void weft__stackfreeall(void);                       /* shutdown */
 void weft__stackfree_own(weft__stack *s);            /* shutdown: a G's own-size stack */

@@ -931,6 +931,8 @@ static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
      * with the world stopped, whose restart publishes it. */
     if (unlikely(AO_load(&sched.gprofiling)))
         weft__gprof_execute(gp);
+    if (unlikely(!gp->sp))
+        weft__gstart(m->p, gp);         /* its first run (g.c) */
     AO_store(&gp->atomicstatus, Grunning);
     gp->m = m;
     m->curg = gp;

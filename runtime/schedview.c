@@ -198,6 +198,12 @@ WEFT_NO_ASAN static void gwalk(G *gp, AO_t st, weft__gview *out)
     if (st != Grunnable && st != Gwaiting)
         return;
     uintptr_t sp = (uintptr_t)gp->sp;
+    if (sp == 0 && st == Grunnable) {
+        /* It has not run yet: it has no frame, only its function (g.c) */
+        out->walk = VGwalk_fresh;
+        out->pc = (uintptr_t)gp->fn;
+        return;
+    }
     if (sp < gp->stacklo || sp + 64 > gp->stackhi)
         return;
     weft__ctx_frame((void *)sp, &out->pc, &out->fp);

@@ -3,13 +3,31 @@
  *
  * Every stack has a guard region below it; running into it is reported as
  * "goroutine N stack overflow" by the SIGSEGV handler (os/linux.c), never
- * silent corruption.  Default-size stacks come from slabs of SLAB_STACKS:
+ * silent corruption.  Default-size stacks come from slabs of SLAB_STACKS;
+ * their descriptors (weft__stack) live in the slab's record, off the
+ * stacks, so that a stack nobody has run on is memory nobody has touched:
  *
- *   slab:  [guard][   stack 0   |d][guard][   stack 1   |d] ...
- *                               ^ d: the weft__stack descriptor, at the top
+ *   slab:    [guard][   stack 0   ][guard][   stack 1   ] ...
+ *   record:  base, nstacks, desc[0], desc[1], ...   (malloc)
  *
  * Memory is reserved with MAP_NORESERVE and committed by the kernel page by
- * page as a goroutine touches it, so a parked G costs about one page.
+ * page as a goroutine touches it, so a goroutine that has run costs about
+ * one page, and one that has not run yet costs none.
+ *
+ * Hot and cold stacks.  A stack is cold until a goroutine first runs on it
+ * and hot from then on (its top page is resident).  weft_go takes a cold
+ * stack when it can, so that a goroutine waiting in a run queue holds no
+ * resident memory; when it first runs (weft__stackwarm, from gogo) it trades
+ * its cold stack for a hot one if its P has one, the most recently freed
+ * first.  A goroutine that ends gives its stack back at once (gfput), so
+ * the next goroutine to start reuses those pages while they are still in
+ * the cache.  The pages a program touches are then the peak of goroutines
+ * running or blocked, not of goroutines spawned: skynet, whose run queues
+ * hold most of its goroutines, touches a fraction of the pages it did
+ * when every spawn took (and so touched) a stack of its own.  Taking the
+ * stack at spawn rather than at first run keeps weft_go's -ENOMEM: a
+ * goroutine that was created has the stack it will run on, or a cold one
+ * it can always fall back to.
  *
  * Guard pages at scale.  An mprotect'ed guard page splits its mapping, so
  * each guarded stack costs two VMAs and vm.max_map_count (65530 by default)
@@ -20,10 +38,11 @@
  * (-ENOMEM) to create a stack once the guards would use more than half of
  * vm.max_map_count, rather than run a stack without a guard.
  *
- * Stacks are recycled hot: a per-P cache, then a global free list; slab
- * memory is only unmapped when the runtime shuts down.  Odd-size stacks
- * (weft_attr.stack_size) get their own mapping and are unmapped when their
- * goroutine ends.
+ * Free stacks wait in per-P caches (a hot and a cold one), then in global
+ * hot and cold lists; slab memory is only unmapped when the runtime shuts
+ * down.  Odd-size stacks (weft_attr.stack_size) get their own mapping,
+ * with their descriptor at its top, and are unmapped when their goroutine
+ * ends.
  *
  * Guard pages and core files.  The kernel's core dump skips guard pages
  * and holds every stack.  gdb's gcore does not: it copies each mapping
@@ -64,7 +83,6 @@
 #define GUARD_SIZE  (64 * 1024)
 #define SLAB_STACKS 64
 
-enum { STACK_SLAB = 1, STACK_OWN = 2 };
 enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
 
 size_t weft__stack_default = WEFT_STACK_DEFAULT;
@@ -76,11 +94,15 @@ typedef struct slab {
     uintptr_t base;         /* const */
     int nstacks;            /* const: stacks carved in it, each above its guard */
     struct slab *next;      /* const after publication: the next older slab */
+    weft__stack desc[SLAB_STACKS]; /* the descriptors of its stacks */
 } slab;
 
 static weft__mutex stacklock = WEFT__MUTEX_INIT(LOCKRANK_STACK);
-static weft__stack *freelist;       /* stacklock */
-static int32_t nfree;               /* stacklock */
+/* The global free lists of default-size stacks, hot (run on before) and
+ * cold (never run on); nfreehot is also read without the lock, as a hint. */
+static weft__stack *freehot, *freecold; /* stacklock */
+static AO_t nfreehot;               /* stacklock to write; read racily */
+static int32_t nfreecold;           /* stacklock */
 static AO_t slabs;                  /* stacklock to write: the newest slab * */
 static size_t slabslot;             /* const after init: GUARD_SIZE + default stack */
 static int guardmode;               /* const after init */
@@ -131,22 +153,21 @@ static int install_guard(void *lo, size_t len)
     return 0;
 }
 
-/* Carves a descriptor at the top of [base, base + GUARD_SIZE + size). */
-static weft__stack *describe(uintptr_t base, size_t size, uint8_t kind)
+/* Fills in the descriptor s of the stack [base + GUARD_SIZE, top) whose
+ * guard starts at base. */
+static void describe(weft__stack *s, uintptr_t base, uintptr_t top, size_t size, uint8_t kind)
 {
-    uintptr_t top = base + GUARD_SIZE + size;
-    weft__stack *s = (weft__stack *)((top - sizeof(weft__stack)) & ~(uintptr_t)(CACHELINE - 1));
     s->guardlo = base;
     s->lo = base + GUARD_SIZE;
-    s->hi = (uintptr_t)s;
+    s->hi = top;
     s->size = size;
     s->kind = kind;
+    s->hot = false;
     s->next = NULL;
     s->vgid = VALGRIND_STACK_REGISTER(s->lo, s->hi);
-    return s;
 }
 
-/* stacklock held: maps a new slab and puts its stacks on the free list. */
+/* stacklock held: maps a new slab and puts its stacks on the cold list. */
 static int newslab(void)
 {
     slab *sl = malloc(sizeof *sl);
@@ -164,10 +185,11 @@ static int newslab(void)
         uintptr_t base = (uintptr_t)p + (size_t)i * slabslot;
         if (install_guard((void *)base, GUARD_SIZE) != 0)
             break;
-        weft__stack *s = describe(base, weft__stack_default, STACK_SLAB);
-        s->next = freelist;
-        freelist = s;
-        nfree++;
+        weft__stack *s = &sl->desc[i];
+        describe(s, base, base + slabslot, weft__stack_default, STACK_SLAB);
+        s->next = freecold;
+        freecold = s;
+        nfreecold++;
         made++;
     }
     if (made == 0) {
@@ -186,28 +208,116 @@ static int newslab(void)
     return 0;
 }
 
+/* stacklock held: takes a stack off the global hot (hot = true) or cold
+ * list, NULL if that list is empty. */
+static weft__stack *listget(bool hot)
+{
+    weft__stack *s = hot ? freehot : freecold;
+    if (!s)
+        return NULL;
+    if (hot) {
+        freehot = s->next;
+        /* store: the lock orders it; racy readers only take it as a hint */
+        AO_store(&nfreehot, AO_load(&nfreehot) - 1);
+    } else {
+        freecold = s->next;
+        nfreecold--;
+    }
+    return s;
+}
+
+/* stacklock held: puts s on the global list of its kind. */
+static void listput(weft__stack *s)
+{
+    if (s->hot) {
+        s->next = freehot;
+        freehot = s;
+        AO_store(&nfreehot, AO_load(&nfreehot) + 1);   /* see listget */
+    } else {
+        s->next = freecold;
+        freecold = s;
+        nfreecold++;
+    }
+}
+
+/* A P's cache of hot or cold stacks: a LIFO array, so the most recently
+ * freed stack, whose pages are most likely still cached, goes first. */
+static weft__stack **cache(P *pp, bool hot, int32_t **n, int32_t *cap)
+{
+    *n = hot ? &pp->nstackcache : &pp->nstackcold;
+    *cap = hot ? P_STACK_CACHE : P_STACK_COLD;
+    return hot ? pp->stackcache : pp->stackcold;
+}
+
+/* The slow path of taking a stack of the kind asked for from pp's cache:
+ * it is empty; refill it halfway from the global list (and, for a cold
+ * one, from a new slab when the global list is empty too).  NULL if there
+ * is none. */
+static weft__stack *cacheget(P *pp, bool hot)
+{
+    int32_t *n, cap;
+    weft__stack **c = cache(pp, hot, &n, &cap);
+    if (*n > 0)
+        return c[--*n];
+    weft__lock(&stacklock);
+    if (!hot && !freecold)
+        newslab();      /* may fail: the caller falls back to a hot stack */
+    while (*n < cap / 2) {
+        weft__stack *s = listget(hot);
+        if (!s)
+            break;
+        c[(*n)++] = s;
+    }
+    weft__unlock(&stacklock);
+    return *n > 0 ? c[--*n] : NULL;
+}
+
+/* The slow path of putting s in pp's cache of its kind: the cache is
+ * full; spill its older half to the global list. */
+static void cacheput(P *pp, weft__stack *s)
+{
+    int32_t *n, cap;
+    weft__stack **c = cache(pp, s->hot, &n, &cap);
+    if (*n < cap) {
+        c[(*n)++] = s;
+        return;
+    }
+    weft__lock(&stacklock);
+    /* Spill the oldest half (the bottom of the LIFO), keep the newest. */
+    int32_t half = cap / 2;
+    for (int32_t i = 0; i < half; i++)
+        listput(c[i]);
+    memmove(c, c + half, (size_t)(*n - half) * sizeof *c);
+    *n -= half;
+    weft__unlock(&stacklock);
+    c[(*n)++] = s;
+}
+
+/* weft__stackalloc's slow path for a default-size stack. */
+static weft__stack *allocslow(P *pp)
+{
+    weft__stack *s = NULL;
+    if (pp) {
+        s = cacheget(pp, false);
+        return s ? s : cacheget(pp, true);
+    }
+    /* A plain thread's spawn: straight from the global lists. */
+    weft__lock(&stacklock);
+    if (!freecold)
+        newslab();
+    s = listget(false);
+    if (!s)
+        s = listget(true);
+    weft__unlock(&stacklock);
+    return s;
+}
+
 weft__stack *weft__stackalloc(P *pp, size_t size)
 {
-    if (size == weft__stack_default) {
-        if (pp && pp->nstackcache > 0)
-            return pp->stackcache[--pp->nstackcache];
-        weft__lock(&stacklock);
-        if (!freelist && newslab() != 0) {
-            weft__unlock(&stacklock);
-            return NULL;
-        }
-        weft__stack *s = freelist;
-        freelist = s->next;
-        nfree--;
-        /* Refill the P's cache halfway while we hold the lock. */
-        while (pp && freelist && pp->nstackcache < P_STACK_CACHE / 2) {
-            weft__stack *c = freelist;
-            freelist = c->next;
-            nfree--;
-            pp->stackcache[pp->nstackcache++] = c;
-        }
-        weft__unlock(&stacklock);
-        return s;
+    if (likely(size == weft__stack_default)) {
+        if (likely(pp && pp->nstackcold > 0))
+            return pp->stackcold[--pp->nstackcold];
+        return allocslow(pp);
     }
     size_t len = GUARD_SIZE + size;
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -218,11 +328,43 @@ weft__stack *weft__stackalloc(P *pp, size_t size)
         munmap(p, len);
         return NULL;
     }
-    return describe((uintptr_t)p, size, STACK_OWN);
+    /* An odd-size stack is touched at once anyway (it is never cold for
+     * long): its descriptor sits at its own top. */
+    uintptr_t top = (uintptr_t)p + len;
+    weft__stack *s = (weft__stack *)((top - sizeof(weft__stack)) & ~(uintptr_t)(CACHELINE - 1));
+    describe(s, (uintptr_t)p, (uintptr_t)s, size, STACK_OWN);
+    s->hot = true;
+    return s;
+}
+
+/* weft__stackwarmup's slow path (runtime.h): s is cold and pp's hot cache
+ * is empty or its cold cache full. */
+weft__stack *weft__stackwarm(P *pp, weft__stack *s)
+{
+    /* A hot stack on the global list, put there when another P's
+     * goroutines ended (nfreehot: a racy hint, so that the lock is taken
+     * only when there is one to take), or a full cold cache. */
+    if (pp && (pp->nstackcache > 0 || AO_load(&nfreehot) > 0)) {
+        weft__stack *h = cacheget(pp, true);
+        if (h) {
+            cacheput(pp, s);
+            return h;
+        }
+    }
+    s->hot = true;
+    return s;
 }
 
 void weft__stackfree(P *pp, weft__stack *s)
 {
+    if (likely(pp && s->kind == STACK_SLAB)) {
+        if (likely(s->hot && pp->nstackcache < P_STACK_CACHE)) {
+            pp->stackcache[pp->nstackcache++] = s;
+            return;
+        }
+        cacheput(pp, s);
+        return;
+    }
     if (s->kind == STACK_OWN) {
         VALGRIND_STACK_DEREGISTER(s->vgid);
         bool mprot = guardmode == GUARD_MPROTECT;
@@ -235,32 +377,18 @@ void weft__stackfree(P *pp, weft__stack *s)
             AO_fetch_and_sub1(&nmprotected);
         return;
     }
-    if (pp && pp->nstackcache < P_STACK_CACHE) {
-        pp->stackcache[pp->nstackcache++] = s;
-        return;
-    }
     weft__lock(&stacklock);
-    s->next = freelist;
-    freelist = s;
-    nfree++;
-    while (pp && pp->nstackcache > P_STACK_CACHE / 2) {
-        weft__stack *c = pp->stackcache[--pp->nstackcache];
-        c->next = freelist;
-        freelist = c;
-        nfree++;
-    }
+    listput(s);
     weft__unlock(&stacklock);
 }
 
 void weft__stackcache_flush(P *pp)
 {
     weft__lock(&stacklock);
-    while (pp->nstackcache > 0) {
-        weft__stack *c = pp->stackcache[--pp->nstackcache];
-        c->next = freelist;
-        freelist = c;
-        nfree++;
-    }
+    while (pp->nstackcache > 0)
+        listput(pp->stackcache[--pp->nstackcache]);
+    while (pp->nstackcold > 0)
+        listput(pp->stackcold[--pp->nstackcold]);
     weft__unlock(&stacklock);
 }
 
@@ -273,12 +401,8 @@ void weft__stackfreeall(void)
     AO_store(&slabs, 0);
     while (sl) {
         slab *next = sl->next;
-        for (int k = 0; k < sl->nstacks; k++) {
-            uintptr_t base = sl->base + (size_t)k * slabslot;
-            weft__stack *s = (weft__stack *)((base + slabslot - sizeof(weft__stack)) &
-                                             ~(uintptr_t)(CACHELINE - 1));
-            VALGRIND_STACK_DEREGISTER(s->vgid);
-        }
+        for (int k = 0; k < sl->nstacks; k++)
+            VALGRIND_STACK_DEREGISTER(sl->desc[k].vgid);
         weft__asan_fresh_stack(sl->base + GUARD_SIZE,
                                sl->base + (size_t)SLAB_STACKS * slabslot);   /* see stackfree */
         munmap((void *)sl->base, (size_t)SLAB_STACKS * slabslot);
@@ -287,8 +411,9 @@ void weft__stackfreeall(void)
     }
     if (guardmode == GUARD_MPROTECT)
         AO_store(&nmprotected, 0);
-    freelist = NULL;
-    nfree = 0;
+    freehot = freecold = NULL;
+    AO_store(&nfreehot, 0);
+    nfreecold = 0;
     weft__unlock(&stacklock);
 }
 

@@ -1,12 +1,15 @@
 /*
  * test_stack.c — goroutine stacks: overflow is reported, a million live
- * goroutines fit, odd sizes work, and running out of memory is -ENOMEM.
+ * goroutines fit, odd sizes work, running out of memory is -ENOMEM, and a
+ * goroutine touches stack memory only once it runs, reusing the pages of
+ * goroutines that ended.
  */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -168,4 +171,68 @@ static void oom_main(void *arg)
 Test(stack, running_out_of_memory_is_enomem, .timeout = 120)
 {
     cr_assert_eq(weft_main(oom_main, NULL), 0);
+}
+
+/* ---- hot and cold stacks ----------------------------------------------------------- */
+
+static long minflt(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static atomic_long queued_ran;
+static void queued_worker(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&queued_ran, 1);
+}
+
+/* Fewer than a run queue holds: a spawn loop that fills it is made to
+ * yield (runq.c), and its children would run in batches meanwhile. */
+#define QUEUED_N 200
+
+/* Whether the page at addr is resident (mincore). */
+static bool resident(uintptr_t addr)
+{
+    unsigned char v = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    cr_assert_eq(mincore((void *)(addr & ~(uintptr_t)(page - 1)), 1, &v), 0);
+    return v & 1;
+}
+
+static void queued_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < QUEUED_N; i++)
+        cr_assert_gt(weft_go(queued_worker, NULL), 0);
+    /* On one P they wait in the run queue, each with a stack reserved for
+     * it that nobody has touched: not one page of it is resident.  (A few
+     * may have run already, if sysmon flagged the spawner: a busy
+     * machine's slow boot counts.) */
+    int queued = 0;
+    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
+        if (gp->fn != queued_worker || AO_load(&gp->atomicstatus) != Grunnable)
+            continue;
+        queued++;
+        cr_assert_not_null(gp->stack);
+        cr_assert(!resident(gp->stack->hi - 1), "goroutine %lld's top stack page is resident "
+                  "before it ran", (long long)gp->goid);
+    }
+    cr_assert_gt(queued, QUEUED_N / 2);
+    /* They run one after another, each on the stack the one before it
+     * left: the pages are reused, not touched afresh. */
+    long before = minflt();
+    while (atomic_load(&queued_ran) < QUEUED_N)
+        weft_yield();
+    long ran = minflt() - before;
+    cr_assert_lt(ran, QUEUED_N / 10, "%ld page faults to run %d goroutines in turn",
+                 ran, QUEUED_N);
+}
+
+Test(stack, queued_goroutines_touch_no_stack_until_they_run, .timeout = 120)
+{
+    weft_maxprocs(1);
+    cr_assert_eq(weft_main(queued_main, NULL), 0);
 }

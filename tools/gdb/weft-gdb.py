@@ -221,8 +221,12 @@ class G(object):
     def context(self):
         """The registers a switched-out G resumes with: [(name, value)],
         pc and sp first; None if its saved sp is not on its stack.  Also
-        says whether it never ran."""
+        says whether it never ran (then it may have no frame yet: a
+        goroutine builds its first frame when it first runs, and until
+        then its saved sp is 0 and the registers are [])."""
         d = self.d
+        if self.sp == 0 and self.status == d.g_status_runnable:
+            return [], True
         if not (self.stacklo <= self.sp and self.sp + d.frame_size <= self.stackhi):
             return None, False
         frame = bytes(d.inferior.read_memory(self.sp, d.frame_size))

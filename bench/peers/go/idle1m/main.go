@@ -1,7 +1,8 @@
 // Command idle1m is the Go peer of weft's bench_idle1m: n goroutines
 // (default 1,000,000) check in on a WaitGroup and park receiving from one
 // shared channel; it reports (RSS with all parked - RSS before) / n from
-// /proc/self/status, then closes the channel and checks that every one
+// /proc/self/status and the minor page faults the spawns and parks took per
+// goroutine (getrusage), then closes the channel and checks that every one
 // woke up and finished.
 package main
 
@@ -74,6 +75,7 @@ func main() {
 		runtime.GOMAXPROCS(*procs)
 	}
 	rssBefore, pteBefore := status()
+	fltBefore := minflt()
 
 	start := time.Now()
 	ready.Add(*n)
@@ -86,6 +88,7 @@ func main() {
 	time.Sleep(10 * time.Millisecond)
 	parkedSeen := runtime.NumGoroutine()
 	rssParked, pteParked := status()
+	fltParked := minflt()
 
 	start = time.Now()
 	close(release)
@@ -103,9 +106,19 @@ func main() {
 	}
 	perG := float64(rssParked-rssBefore) * 1024 / float64(*n)
 	ptePerG := float64(pteParked-pteBefore) * 1024 / float64(*n)
-	fmt.Printf("name=idle1m impl=go procs=%d bytes_per_g=%.0f maxrss_kb=%d pte_bytes_per_g=%.0f spawn_ms=%.1f release_ms=%.1f\n",
+	fmt.Printf("name=idle1m impl=go procs=%d bytes_per_g=%.0f maxrss_kb=%d pte_bytes_per_g=%.0f spawn_ms=%.1f release_ms=%.1f faults_per_g=%.2f\n",
 		runtime.GOMAXPROCS(0), perG, maxRSS(), ptePerG,
-		float64(spawn.Nanoseconds())/1e6, float64(rel.Nanoseconds())/1e6)
+		float64(spawn.Nanoseconds())/1e6, float64(rel.Nanoseconds())/1e6,
+		float64(fltParked-fltBefore)/float64(*n))
+}
+
+// minflt returns the minor page faults of this process so far.
+func minflt() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return int64(ru.Minflt)
 }
 
 // maxRSS returns the peak resident set size of this process in KiB.
