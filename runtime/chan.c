@@ -34,6 +34,12 @@
 
 static inline char *chanbuf(weft_chan *c, size_t i) { return c->buf + i * c->elemsize; }
 
+/* The sync address of a buffered channel's slot (race.h): the k-th send
+ * happens before the k-th receive, which happens before the (k+cap)-th
+ * send completes, as in Go.  A channel of empty values has no buffer: its
+ * slots are one, the channel (over-ordering, never a false report). */
+static inline const void *raceslot(weft_chan *c, const char *qp) { return c->buf ? (const void *)qp : (const void *)c; }
+
 static inline void elemcopy(weft_chan *c, void *dst, const void *src)
 {
     if (!dst || !src)
@@ -65,6 +71,9 @@ void weft__chan_elemclear(weft_chan *c, void *dst)
 static inline void senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
                               weft__unlockf unlockf, void *arg)
 {
+    /* The parked receiver released c (chanblock); both sides' pasts meet
+     * here, before we write its variable. */
+    weft__race_acqrel(c);
     elemcopy(c, sg->elem, ep);
     sg->success = true;
     unlockf(NULL, arg);
@@ -74,12 +83,15 @@ static inline void senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
 static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
                               weft__unlockf unlockf, void *arg)
 {
+    /* As senddirect: the parked sender released c. */
+    weft__race_acqrel(c);
     if (c->dataqsiz == 0) {
         elemcopy(c, ep, sg->elem);
     } else {
         /* Full ring: take the head, the sender's value goes to the tail
          * (which is the same slot, since the ring is full). */
         char *qp = chanbuf(c, c->recvx);
+        weft__race_acqrel(raceslot(c, qp));
         elemcopy(c, ep, qp);
         elemcopy(c, qp, sg->elem);
         if (++c->recvx == c->dataqsiz)
@@ -93,6 +105,7 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
 
 static inline void sendbuf(weft_chan *c, const void *ep)
 {
+    weft__race_acqrel(raceslot(c, chanbuf(c, c->sendx)));
     elemcopy(c, chanbuf(c, c->sendx), ep);
     if (++c->sendx == c->dataqsiz)
         c->sendx = 0;
@@ -102,6 +115,7 @@ static inline void sendbuf(weft_chan *c, const void *ep)
 
 static inline void recvbuf(weft_chan *c, void *ep)
 {
+    weft__race_acqrel(raceslot(c, chanbuf(c, c->recvx)));
     elemcopy(c, ep, chanbuf(c, c->recvx));
     if (++c->recvx == c->dataqsiz)
         c->recvx = 0;
@@ -150,7 +164,11 @@ static inline __attribute__((always_inline)) bool chanblock(G *gp, weft_chan *c,
     sg->reason = (uint8_t)why;
     weft__waitq_push(q, &c->lock, sg);
     w->waiting = sg;
+    /* Our past to the peer that completes the operation or the closer
+     * (senddirect, recvdirect, close), and theirs to us once woken. */
+    weft__race_release(c);
     weft__park(w, chanunlock, c, why, 0);
+    weft__race_acquire(c);
     w->waiting = NULL;
     bool success = sg->success;
     weft__releasesudog(sg);
@@ -273,6 +291,7 @@ static int chanrecv(weft_chan *c, void *ep, bool block)
     if (c->closed) {
         /* load under c->lock (see qcount) */
         if (AO_load(&c->qcount) == 0) {
+            weft__race_acquire(c);      /* the close happens before */
             weft__unlock(&c->lock);
             weft__chan_elemclear(c, ep);
             return WEFT_CLOSED;
@@ -320,6 +339,9 @@ void weft_chan_close(weft_chan *c)
         weft_panic("close of closed channel");
     }
     c->closed = true;
+    /* Before a receive that sees the close; after the parked waiters'
+     * pasts (their variables are zeroed below). */
+    weft__race_acqrel(c);
     /* Collect everyone (linked through next, free once dequeued), wake
      * them after unlocking, in queue order: receivers, then senders. */
     weft__sudog *head = NULL, **tail = &head, *sg;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "park.h"
+#include "race.h"
 
 static void allgadd(G *gp);
 
@@ -174,13 +175,14 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->stacklo = gp->stack->lo;
     gp->stackhi = gp->stack->hi;
     weft__asan_fresh_stack(gp->stacklo, gp->stackhi);
-    gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
     gp->fn = fn;
     gp->arg = arg;
     gp->gopc = callerpc;
     gp->parentgoid = (me && !me->issystem) ? me->goid : 0;
     gp->name = name;
     gp->goid = newgoid(pp);
+    weft__race_newg(gp);        /* may map the stack afresh: before its first frame */
+    gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
     gp->m = NULL;
     gp->lockedm = NULL;
     gp->lockedext = 0;
@@ -231,6 +233,7 @@ void weft__gentry(void)
     G *gp = weft__getg();
     weft__asan_finish(NULL);
     weft__finish_switch(gp->m);
+    weft__race_gostart(gp);
     gp->fn(gp->arg);
     weft__goexit0(gp);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "park.h"
+#include "race.h"
 #include "diag/debuginfo.h"
 #include "diag/symtab.h"
 
@@ -78,7 +79,8 @@ int weft__ensure_booted(void)
 /* main returned: stop the world for good (see shutdown_wait). */
 void weft__main_exit(G *gp)
 {
-    (void)gp;
+    /* main's end happens before weft_main returns (race.h). */
+    weft__race_release(gp);
     weft__lock(&sched.lock);
     AO_store(&sched.exiting, 1);
     weft__unlock(&sched.lock);
@@ -163,6 +165,7 @@ static void freeall(void)
         weft__stackfree_own(gp->stack);
         free(gp->w.timer);
         free(gp->locals);
+        weft__race_freeg(gp);
         free(gp);
         gp = next;
     }
@@ -227,6 +230,7 @@ int weft_main(void (*fn)(void *), void *arg)
     weft__schedule();
 
     /* main returned. */
+    weft__race_acquire(mg);
     weft__cpuprof_shutdown();
     bool clean = shutdown_wait();
     weft__trace_shutdown();

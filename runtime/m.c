@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "race.h"
 #include "diag/unwind.h"
 
 #define M_THREAD_STACK (256 * 1024)
@@ -73,6 +74,7 @@ void weft__minit(M *m)
     if (!m->ism0)
         weft__sigaltstack_init(m);
     weft__cpuprof_minit(m);
+    weft__race_minit(m->g0);
 }
 
 static void munit(M *m)

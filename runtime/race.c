@@ -1,0 +1,161 @@
+/*
+ * race.c — race detectors in a program that links the ordinary libweft
+ * (race.h says what they are told, and where).
+ *
+ * ThreadSanitizer.  A program built with -fsanitize=thread (gcc's runtime
+ * or clang's, libweft static or shared) defines the fiber API and
+ * __tsan_acquire/__tsan_release; weft references them weakly and finds
+ * them at boot.  Three things make goroutines look like threads to it:
+ *
+ *   1. Each goroutine is a fiber, made by newproc on the creator's fiber:
+ *      TSan orders a fiber's creation after its creator's past, which is
+ *      the weft_go -> goroutine edge.  A G struct that is reused gets a
+ *      new fiber (the old one is destroyed then), so a goroutine inherits
+ *      nothing from the one that had the struct before.  g0 is its
+ *      thread's own fiber (weft__race_minit).
+ *   2. Every switch is announced, without synchronisation (runtime.h).
+ *   3. A reused stack is remapped with TSan's access recording off, which
+ *      is how its interceptor of mmap forgets a range's history: else the
+ *      accesses of the stack's last goroutine would race with those of
+ *      the next, which is ordered after it only through weft's own
+ *      (uninstrumented) free lists.
+ *
+ * helgrind and DRD.  valgrind's client requests (helgrind's numbering,
+ * which DRD shares for these) are no-ops outside valgrind; weft makes
+ * them only under those two tools (valgrind preloads the tool's library:
+ * its name is in LD_PRELOAD), so memcheck and callgrind runs take none of
+ * these paths.  They see threads, not goroutines: two goroutines that
+ * race on one M are not reported, two on different Ms are.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <valgrind/helgrind.h>
+
+#include "race.h"
+
+bool weft__race;
+
+/* ThreadSanitizer's interface (sanitizer/tsan_interface.h and the
+ * dynamic annotations), weakly: NULL in a program built without it. */
+__attribute__((weak)) void *__tsan_get_current_fiber(void);
+__attribute__((weak)) void *__tsan_create_fiber(unsigned flags);
+__attribute__((weak)) void __tsan_destroy_fiber(void *fiber);
+__attribute__((weak)) void __tsan_set_fiber_name(void *fiber, const char *name);
+__attribute__((weak)) void __tsan_acquire(void *addr);
+__attribute__((weak)) void __tsan_release(void *addr);
+__attribute__((weak)) void AnnotateIgnoreWritesBegin(const char *file, int line);
+__attribute__((weak)) void AnnotateIgnoreWritesEnd(const char *file, int line);
+
+static bool valgrind_race;      /* const after boot: under helgrind or DRD */
+static size_t pagesize;         /* const after boot */
+
+void weft__race_init(void)
+{
+    pagesize = (size_t)sysconf(_SC_PAGESIZE);
+#if !defined(__SANITIZE_ADDRESS__)
+    weft__tsan = __tsan_get_current_fiber && __tsan_create_fiber && __tsan_destroy_fiber &&
+                 __tsan_switch_to_fiber && __tsan_acquire && __tsan_release &&
+                 AnnotateIgnoreWritesBegin && AnnotateIgnoreWritesEnd;
+#endif
+    if (RUNNING_ON_VALGRIND) {
+        const char *pre = getenv("LD_PRELOAD");
+        valgrind_race = pre && (strstr(pre, "vgpreload_helgrind") || strstr(pre, "vgpreload_drd"));
+    }
+    weft__race = weft__tsan || valgrind_race;
+}
+
+void weft__race_minit_slow(G *g0)
+{
+    if (weft__tsan)
+        g0->racectx = __tsan_get_current_fiber();
+}
+
+void weft__race_acquire_slow(const void *addr)
+{
+    if (weft__tsan)
+        __tsan_acquire((void *)addr);
+    else
+        ANNOTATE_HAPPENS_AFTER(addr);
+}
+
+void weft__race_release_slow(const void *addr)
+{
+    if (weft__tsan)
+        __tsan_release((void *)addr);
+    else
+        ANNOTATE_HAPPENS_BEFORE(addr);
+}
+
+/* Forgets what happened on gp's stack: [stacklo, stackhi) and the stack's
+ * descriptor above it, up to the page the stack's mapping ends at, are
+ * mapped afresh (their content is of no use to a new goroutine) while TSan
+ * records nothing, and the descriptor is put back. */
+static void tsan_fresh_stack(G *gp)
+{
+    uintptr_t lo = gp->stacklo;
+    uintptr_t top = (gp->stackhi + pagesize - 1) & ~(uintptr_t)(pagesize - 1);
+    char desc[512];
+    size_t ndesc = top - gp->stackhi;
+    if (ndesc > sizeof desc || (lo & (pagesize - 1)) != 0)
+        weft__throw("race: a goroutine stack is not laid out as expected");
+    memcpy(desc, (void *)gp->stackhi, ndesc);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+    void *p = mmap((void *)lo, top - lo, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    if (p == MAP_FAILED)
+        weft__throw("race: cannot map a goroutine stack afresh");
+    memcpy((void *)gp->stackhi, desc, ndesc);
+}
+
+/* "goroutine N", TSan's name for the fiber in its reports (it copies it). */
+static void fibername(void *fiber, int64_t goid)
+{
+    if (!__tsan_set_fiber_name)
+        return;
+    char name[40] = "goroutine ";
+    char digits[24];
+    int n = 0;
+    uint64_t v = (uint64_t)goid;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    size_t at = strlen(name);
+    while (n > 0)
+        name[at++] = digits[--n];
+    name[at] = '\0';
+    __tsan_set_fiber_name(fiber, name);
+}
+
+void weft__race_newg_slow(G *gp)
+{
+    if (weft__tsan) {
+        if (gp->racectx)
+            __tsan_destroy_fiber(gp->racectx);
+        gp->racectx = __tsan_create_fiber(0);
+        fibername(gp->racectx, gp->goid);
+        tsan_fresh_stack(gp);
+        return;
+    }
+    /* helgrind, DRD: the stack's past belongs to nobody now, and the
+     * creator's past happens before the goroutine (weft__race_gostart). */
+    VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
+    ANNOTATE_HAPPENS_BEFORE(gp);
+}
+
+void weft__race_gostart_slow(G *gp)
+{
+    if (!weft__tsan)
+        ANNOTATE_HAPPENS_AFTER(gp);
+}
+
+void weft__race_freeg_slow(G *gp)
+{
+    if (weft__tsan && gp->racectx) {
+        __tsan_destroy_fiber(gp->racectx);
+        gp->racectx = NULL;
+    }
+}
