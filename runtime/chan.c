@@ -34,11 +34,20 @@
 
 static inline char *chanbuf(weft_chan *c, size_t i) { return c->buf + i * c->elemsize; }
 
-/* The sync address of a buffered channel's slot (race.h): the k-th send
+/* Slot i of a buffered channel as a sync address (race.h): the k-th send
  * happens before the k-th receive, which happens before the (k+cap)-th
  * send completes, as in Go.  A channel of empty values has no buffer: its
- * slots are one, the channel (over-ordering, never a false report). */
-static inline const void *raceslot(weft_chan *c, const char *qp) { return c->buf ? (const void *)qp : (const void *)c; }
+ * slots are one, the channel (over-ordering, never a false report).  The
+ * address is computed only when a detector watches: the test is all the
+ * buffered fast path pays. */
+static inline void raceslot(weft_chan *c, size_t i)
+{
+    if (unlikely(weft__race)) {
+        const void *a = c->buf ? (const void *)chanbuf(c, i) : (const void *)c;
+        weft__race_acquire_slow(a);
+        weft__race_release_slow(a);
+    }
+}
 
 static inline void elemcopy(weft_chan *c, void *dst, const void *src)
 {
@@ -91,7 +100,7 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
         /* Full ring: take the head, the sender's value goes to the tail
          * (which is the same slot, since the ring is full). */
         char *qp = chanbuf(c, c->recvx);
-        weft__race_acqrel(raceslot(c, qp));
+        raceslot(c, c->recvx);
         elemcopy(c, ep, qp);
         elemcopy(c, qp, sg->elem);
         if (++c->recvx == c->dataqsiz)
@@ -105,7 +114,7 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
 
 static inline void sendbuf(weft_chan *c, const void *ep)
 {
-    weft__race_acqrel(raceslot(c, chanbuf(c, c->sendx)));
+    raceslot(c, c->sendx);
     elemcopy(c, chanbuf(c, c->sendx), ep);
     if (++c->sendx == c->dataqsiz)
         c->sendx = 0;
@@ -115,7 +124,7 @@ static inline void sendbuf(weft_chan *c, const void *ep)
 
 static inline void recvbuf(weft_chan *c, void *ep)
 {
-    weft__race_acqrel(raceslot(c, chanbuf(c, c->recvx)));
+    raceslot(c, c->recvx);
     elemcopy(c, ep, chanbuf(c, c->recvx));
     if (++c->recvx == c->dataqsiz)
         c->recvx = 0;
@@ -165,10 +174,14 @@ static inline __attribute__((always_inline)) bool chanblock(G *gp, weft_chan *c,
     weft__waitq_push(q, &c->lock, sg);
     w->waiting = sg;
     /* Our past to the peer that completes the operation or the closer
-     * (senddirect, recvdirect, close), and theirs to us once woken. */
-    weft__race_release(c);
+     * (senddirect, recvdirect, close), and theirs to us once woken.  The
+     * flag is read once: it is constant after boot. */
+    bool race = weft__race;
+    if (unlikely(race))
+        weft__race_release_slow(c);
     weft__park(w, chanunlock, c, why, 0);
-    weft__race_acquire(c);
+    if (unlikely(race))
+        weft__race_acquire_slow(c);
     w->waiting = NULL;
     bool success = sg->success;
     weft__releasesudog(sg);

@@ -101,14 +101,17 @@ static void tsan_fresh_stack(G *gp)
     size_t ndesc = top - gp->stackhi;
     if (ndesc > sizeof desc || (lo & (pagesize - 1)) != 0)
         weft__throw("race: a goroutine stack is not laid out as expected");
-    memcpy(desc, (void *)gp->stackhi, ndesc);
+    /* The copies too: memcpy is TSan's, and the descriptor is weft's
+     * business (ordered by stacklock and the P caches it cannot see). */
     AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+    memcpy(desc, (void *)gp->stackhi, ndesc);
     void *p = mmap((void *)lo, top - lo, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (p != MAP_FAILED)
+        memcpy((void *)gp->stackhi, desc, ndesc);
     AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
     if (p == MAP_FAILED)
         weft__throw("race: cannot map a goroutine stack afresh");
-    memcpy((void *)gp->stackhi, desc, ndesc);
 }
 
 /* "goroutine N", TSan's name for the fiber in its reports (it copies it). */

@@ -13,7 +13,7 @@ libs="-lpthread $(pkg-config --libs atomic_ops) -ldw -lelf -lz -ldl"
 # makes it abort at start ("unexpected memory mapping"); setarch -R
 # turns randomisation off for the run.
 run() { setarch "$(uname -m)" -R "$@"; }
-export TSAN_OPTIONS="halt_on_error=0 exitcode=66 ${TSAN_OPTIONS:-}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-} halt_on_error=0 exitcode=66"
 fail=0
 for cc in gcc clang; do
   command -v $cc >/dev/null || { echo "tsan_user: no $cc, skipped"; continue; }
