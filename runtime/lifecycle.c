@@ -231,6 +231,9 @@ int weft_main(void (*fn)(void *), void *arg)
 
     /* main returned. */
     weft__race_acquire(mg);
+    /* The shutdown frees and closes what the goroutines used; weft's own
+     * synchronisation (every M joined) orders that, out of TSan's sight. */
+    weft__race_ignore_begin();
     weft__cpuprof_shutdown();
     bool clean = shutdown_wait();
     weft__trace_shutdown();
@@ -242,5 +245,6 @@ int weft_main(void (*fn)(void *), void *arg)
         freeall();      /* booted returns to 0 with the rest of sched */
     else
         weft__debugserver_shutdown(false);   /* the ports at least */
+    weft__race_ignore_end();
     return 0;
 }

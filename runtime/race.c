@@ -155,6 +155,18 @@ void weft__race_gostart_slow(G *gp)
         ANNOTATE_HAPPENS_AFTER(gp);
 }
 
+void weft__race_ignore_begin_slow(void)
+{
+    if (weft__tsan)
+        AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+}
+
+void weft__race_ignore_end_slow(void)
+{
+    if (weft__tsan)
+        AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+}
+
 void weft__race_freeg_slow(G *gp)
 {
     if (weft__tsan && gp->racectx) {

@@ -85,6 +85,23 @@ static inline void weft__race_minit(G *g0)
         weft__race_minit_slow(g0);
 }
 
+/* Between the two, ThreadSanitizer records nothing the calling thread
+ * does: for the runtime's own use of what TSan's interceptors track (fds)
+ * where the order comes from weft's own synchronisation, e.g. closing
+ * the poller at shutdown after every M has gone. */
+void weft__race_ignore_begin_slow(void);
+void weft__race_ignore_end_slow(void);
+static inline void weft__race_ignore_begin(void)
+{
+    if (unlikely(weft__race))
+        weft__race_ignore_begin_slow();
+}
+static inline void weft__race_ignore_end(void)
+{
+    if (unlikely(weft__race))
+        weft__race_ignore_end_slow();
+}
+
 /* gp's struct is freed (the end of weft_main). */
 static inline void weft__race_freeg(G *gp)
 {
