@@ -207,6 +207,7 @@ weft_chan *weft_chan_new(size_t elem_size, size_t cap)
     weft_chan *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    weft__race_untrack(c, sizeof *c);       /* weft's own; not the buffer (race.h) */
     weft__lockinit(&c->lock, LOCKRANK_HCHAN);
     c->dataqsiz = cap;
     c->elemsize = elem_size;

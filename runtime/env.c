@@ -54,7 +54,7 @@ void weft__env_init(void)
      * goroutine, whose creation makes its fiber. */
     weft__race_init();
 #if !defined(__SANITIZE_ADDRESS__)
-    weft__sanswitch = weft__asan || weft__tsan;
+    weft__sanswitch = weft__asan || weft__tsan || weft__vgswitch;
 #endif
     weft__scheddebug_init();
     const char *s = getenv("WEFT_MAXPROCS");

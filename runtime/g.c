@@ -150,6 +150,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
             return NULL;
         }
         fresh = true;
+        weft__race_untrack(gp, sizeof *gp);     /* weft's own (race.h) */
     }
     if (gp->stack && gp->stack->size != stacksize) {
         weft__stackfree(pp, gp->stack);
@@ -183,6 +184,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->goid = newgoid(pp);
     weft__race_newg(gp);        /* may map the stack afresh: before its first frame */
     gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
+    weft__race_release(gp);     /* the creator's past, first frame included (race.h) */
     gp->m = NULL;
     gp->lockedm = NULL;
     gp->lockedext = 0;
@@ -232,6 +234,7 @@ void weft__gentry(void)
 #endif
     G *gp = weft__getg();
     weft__asan_finish(NULL);
+    weft__vg_switched(gp->m);
     weft__finish_switch(gp->m);
     weft__race_gostart(gp);
     gp->fn(gp->arg);

@@ -30,6 +30,8 @@ M *weft__allocm(void)
         free(m);
         return NULL;
     }
+    weft__race_untrack(m, sizeof *m);     /* weft's own (race.h) */
+    weft__race_untrack(g0, sizeof *g0);
     g0->issystem = true;
     g0->m = m;
     AO_store(&g0->atomicstatus, Grunning);

@@ -33,10 +33,16 @@
 #include <unistd.h>
 
 #include <valgrind/helgrind.h>
+#include <valgrind/drd.h>
+
+/* DRD's request to ignore a range (drd.h's DRD_IGNORE_VAR, by address). */
+#define DRD_IGNORE_VAR_RANGE(p, n) \
+    VALGRIND_DO_CLIENT_REQUEST_STMT(VG_USERREQ__DRD_START_SUPPRESSION, (p), (n), 0, 0, 0)
 
 #include "race.h"
 
 bool weft__race;
+bool weft__vgswitch;
 
 /* ThreadSanitizer's interface (sanitizer/tsan_interface.h and the
  * dynamic annotations), weakly: NULL in a program built without it. */
@@ -65,6 +71,9 @@ void weft__race_init(void)
         valgrind_race = pre && (strstr(pre, "vgpreload_helgrind") || strstr(pre, "vgpreload_drd"));
     }
     weft__race = weft__tsan || valgrind_race;
+    weft__vgswitch = valgrind_race;
+    weft__race_untrack(&sched, sizeof sched);
+    weft__race_untrack(&weft__coarsetime, sizeof weft__coarsetime);
 }
 
 void weft__race_minit_slow(G *g0)
@@ -143,16 +152,42 @@ void weft__race_newg_slow(G *gp)
         tsan_fresh_stack(gp);
         return;
     }
-    /* helgrind, DRD: the stack's past belongs to nobody now, and the
-     * creator's past happens before the goroutine (weft__race_gostart). */
+    /* helgrind, DRD: the stack's past belongs to nobody now; newproc
+     * releases gp once the first frame is written (weft__race_gostart). */
     VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
-    ANNOTATE_HAPPENS_BEFORE(gp);
 }
 
 void weft__race_gostart_slow(G *gp)
 {
     if (!weft__tsan)
         ANNOTATE_HAPPENS_AFTER(gp);
+}
+
+void weft__race_untrack_slow(const void *p, size_t n)
+{
+    if (weft__tsan)
+        return;
+    VALGRIND_HG_DISABLE_CHECKING(p, n);
+    DRD_IGNORE_VAR_RANGE(p, n);
+}
+
+/* The switch (runtime.h, under helgrind or DRD).  A goroutine may resume
+ * on another thread than the one it left, whose restore reads what the
+ * save wrote on its stack: its past there happens before its future
+ * here.  The thread that resumes it acquires before the switch; the one
+ * that left it releases once on its next context (weft__race_vgswitched),
+ * when its registers are saved and before the switch's after-action
+ * (an unlock, a run-queue put) lets another thread take it. */
+void weft__race_vgswitch(G *from, G *to)
+{
+    (void)from;
+    ANNOTATE_HAPPENS_AFTER(to);
+}
+
+void weft__race_vgswitched(M *m)
+{
+    if (m && m->afterg)
+        ANNOTATE_HAPPENS_BEFORE(m->afterg);
 }
 
 void weft__race_ignore_begin_slow(void)

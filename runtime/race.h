@@ -102,6 +102,15 @@ static inline void weft__race_ignore_end(void)
         weft__race_ignore_end_slow();
 }
 
+/* helgrind and DRD: [p, p + n) is weft's own, accessed with atomics and
+ * futex locks they cannot see; they check nothing there. */
+void weft__race_untrack_slow(const void *p, size_t n);
+static inline void weft__race_untrack(const void *p, size_t n)
+{
+    if (unlikely(weft__race))
+        weft__race_untrack_slow(p, n);
+}
+
 /* gp's struct is freed (the end of weft_main). */
 static inline void weft__race_freeg(G *gp)
 {

@@ -536,10 +536,21 @@ __attribute__((weak)) void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 extern bool weft__tsan;       /* const after weft__env_init: TSan is in the process */
 extern bool weft__sanswitch;  /* const after weft__env_init: weft__asan || weft__tsan */
 #endif
-static inline void weft__tsan_switch(G *to)
+extern bool weft__vgswitch;   /* const after weft__env_init: under helgrind or DRD (race.c) */
+void weft__race_vgswitch(G *from, G *to);
+void weft__race_vgswitched(M *m);
+/* On the context a switch lands in, under helgrind or DRD (race.c). */
+static inline void weft__vg_switched(M *m)
+{
+    if (unlikely(weft__vgswitch))
+        weft__race_vgswitched(m);
+}
+static inline void weft__tsan_switch(G *from, G *to)
 {
     if (unlikely(weft__tsan))
         __tsan_switch_to_fiber(to->racectx, 1 /* __tsan_switch_to_fiber_no_sync */);
+    else if (unlikely(weft__vgswitch))
+        weft__race_vgswitch(from, to);
 }
 
 /* ---- lifecycle.c: boot and shutdown ------------------------------------------ */

@@ -905,9 +905,10 @@ void weft__finish_switch(M *m)
 static SANITIZER_SWAPTO_INLINE void sanitizer_swapto(G *from, G *to)
 {
     weft__asan_start(from, to, AO_load(&from->atomicstatus) == Gdead);
-    weft__tsan_switch(to);
+    weft__tsan_switch(from, to);
     weft__swapctx(&from->sp, to->sp);
     weft__asan_finish(from);
+    weft__vg_switched(from->m);
 }
 
 /* The one place that switches stacks: from the running context to `to`.
