@@ -182,9 +182,8 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->parentgoid = (me && !me->issystem) ? me->goid : 0;
     gp->name = name;
     gp->goid = newgoid(pp);
-    weft__race_newg(gp);        /* may map the stack afresh: before its first frame */
     gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
-    weft__race_release(gp);     /* the creator's past, first frame included (race.h) */
+    weft__race_newg(gp);        /* its fiber, a stack without a past (race.h) */
     gp->m = NULL;
     gp->lockedm = NULL;
     gp->lockedext = 0;
@@ -234,9 +233,8 @@ void weft__gentry(void)
 #endif
     G *gp = weft__getg();
     weft__asan_finish(NULL);
-    weft__vg_switched(gp->m);
-    weft__finish_switch(gp->m);
     weft__race_gostart(gp);
+    weft__finish_switch(gp->m);
     gp->fn(gp->arg);
     weft__goexit0(gp);
 }

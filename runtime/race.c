@@ -98,26 +98,27 @@ void weft__race_release_slow(const void *addr)
         ANNOTATE_HAPPENS_BEFORE(addr);
 }
 
-/* Forgets what happened on gp's stack: [stacklo, stackhi) and the stack's
- * descriptor above it, up to the page the stack's mapping ends at, are
- * mapped afresh (their content is of no use to a new goroutine) while TSan
- * records nothing, and the descriptor is put back. */
+/* Forgets what happened on gp's stack: the stack and its descriptor above
+ * it, up to the page the stack's mapping ends at, are mapped afresh while
+ * TSan records nothing, and what must survive is put back: the first frame
+ * newproc wrote (from gp->sp) and the descriptor. */
 static void tsan_fresh_stack(G *gp)
 {
     uintptr_t lo = gp->stacklo;
     uintptr_t top = (gp->stackhi + pagesize - 1) & ~(uintptr_t)(pagesize - 1);
-    char desc[512];
-    size_t ndesc = top - gp->stackhi;
-    if (ndesc > sizeof desc || (lo & (pagesize - 1)) != 0)
+    uintptr_t keep = (uintptr_t)gp->sp;
+    char desc[1024];
+    size_t ndesc = top - keep;
+    if (keep < lo || ndesc > sizeof desc || (lo & (pagesize - 1)) != 0)
         weft__throw("race: a goroutine stack is not laid out as expected");
     /* The copies too: memcpy is TSan's, and the descriptor is weft's
      * business (ordered by stacklock and the P caches it cannot see). */
     AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
-    memcpy(desc, (void *)gp->stackhi, ndesc);
+    memcpy(desc, (void *)keep, ndesc);
     void *p = mmap((void *)lo, top - lo, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     if (p != MAP_FAILED)
-        memcpy((void *)gp->stackhi, desc, ndesc);
+        memcpy((void *)keep, desc, ndesc);
     AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
     if (p == MAP_FAILED)
         weft__throw("race: cannot map a goroutine stack afresh");
@@ -152,15 +153,19 @@ void weft__race_newg_slow(G *gp)
         tsan_fresh_stack(gp);
         return;
     }
-    /* helgrind, DRD: the stack's past belongs to nobody now; newproc
-     * releases gp once the first frame is written (weft__race_gostart). */
+    /* helgrind, DRD: the stack's past (first frame included) belongs to
+     * nobody now, and the creator's past happens before the goroutine
+     * (weft__race_gostart). */
     VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
+    ANNOTATE_HAPPENS_BEFORE(gp);
 }
 
 void weft__race_gostart_slow(G *gp)
 {
-    if (!weft__tsan)
-        ANNOTATE_HAPPENS_AFTER(gp);
+    if (weft__tsan)
+        return;
+    weft__race_vgswitched(gp->m);   /* the switch that started us (runtime.h) */
+    ANNOTATE_HAPPENS_AFTER(gp);
 }
 
 void weft__race_untrack_slow(const void *p, size_t n)

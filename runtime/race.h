@@ -61,17 +61,18 @@ static inline void weft__race_acqrel(const void *addr)
     }
 }
 
-/* newproc, from the creator, once gp has its stack and goid: its fiber
- * (created here, so that the creation orders the creator's past before
- * the goroutine) and a stack with no history. */
+/* newproc, from the creator, once gp has its stack, goid and first
+ * frame: its fiber (created here, so that the creation orders the
+ * creator's past before the goroutine) and a stack with no history. */
 static inline void weft__race_newg(G *gp)
 {
     if (unlikely(weft__race))
         weft__race_newg_slow(gp);
 }
 
-/* The first code of goroutine gp, on its stack: the other end of newg's
- * edge, for valgrind's tools (TSan's is the fiber's creation). */
+/* The first code of goroutine gp, on its stack, before the switch's
+ * after-action: the other end of newg's edge and of the switch, for
+ * valgrind's tools (TSan's is the fiber's creation). */
 static inline void weft__race_gostart(G *gp)
 {
     if (unlikely(weft__race))
