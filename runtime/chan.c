@@ -80,10 +80,14 @@ void weft__chan_elemclear(weft_chan *c, void *dst)
 static inline void senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
                               weft__unlockf unlockf, void *arg)
 {
-    /* The parked receiver released c (chanblock); both sides' pasts meet
-     * here, before we write its variable. */
-    weft__race_acqrel(c);
+    /* The parked receiver released c (chanblock): its past before we
+     * write its variable, ours (the write included) before it resumes. */
+    bool race = weft__race;
+    if (unlikely(race))
+        weft__race_acquire_slow(c);
     elemcopy(c, sg->elem, ep);
+    if (unlikely(race))
+        weft__race_release_slow(c);
     sg->success = true;
     unlockf(NULL, arg);
     weft__wake(sg, true);
@@ -93,7 +97,9 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
                               weft__unlockf unlockf, void *arg)
 {
     /* As senddirect: the parked sender released c. */
-    weft__race_acqrel(c);
+    bool race = weft__race;
+    if (unlikely(race))
+        weft__race_acquire_slow(c);
     if (c->dataqsiz == 0) {
         elemcopy(c, ep, sg->elem);
     } else {
@@ -107,6 +113,8 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
             c->recvx = 0;
         c->sendx = c->recvx;
     }
+    if (unlikely(race))
+        weft__race_release_slow(c);
     sg->success = true;
     unlockf(NULL, arg);
     weft__wake(sg, true);
@@ -353,9 +361,10 @@ void weft_chan_close(weft_chan *c)
         weft_panic("close of closed channel");
     }
     c->closed = true;
-    /* Before a receive that sees the close; after the parked waiters'
-     * pasts (their variables are zeroed below). */
-    weft__race_acqrel(c);
+    /* After the parked waiters' pasts (their variables are zeroed below);
+     * released before the unlock, to the waiters and to any receive that
+     * sees the close. */
+    weft__race_acquire(c);
     /* Collect everyone (linked through next, free once dequeued), wake
      * them after unlocking, in queue order: receivers, then senders. */
     weft__sudog *head = NULL, **tail = &head, *sg;
@@ -370,6 +379,7 @@ void weft_chan_close(weft_chan *c)
         *tail = sg;
         tail = &sg->next;
     }
+    weft__race_release(c);
     weft__unlock(&c->lock);
     weft__wakelist(head, true);
 }

@@ -153,10 +153,9 @@ void weft__race_newg_slow(G *gp)
         tsan_fresh_stack(gp);
         return;
     }
-    /* helgrind, DRD: the stack's past (first frame included) belongs to
-     * nobody now, and the creator's past happens before the goroutine
-     * (weft__race_gostart). */
-    VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
+    /* helgrind, DRD: the creator's past, first frame included, happens
+     * before the goroutine (weft__race_gostart).  The stack was cleaned
+     * when its last goroutine ended (weft__race_vgswitched). */
     ANNOTATE_HAPPENS_BEFORE(gp);
 }
 
@@ -191,8 +190,14 @@ void weft__race_vgswitch(G *from, G *to)
 
 void weft__race_vgswitched(M *m)
 {
-    if (m && m->afterg)
-        ANNOTATE_HAPPENS_BEFORE(m->afterg);
+    G *gp = m ? m->afterg : NULL;
+    if (!gp)
+        return;
+    /* A goroutine that has just ended: its stack's past belongs to nobody
+     * now (the next goroutine to get it starts with a clean stack). */
+    if (AO_load(&gp->atomicstatus) == Gdead && gp->stacklo)
+        VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
+    ANNOTATE_HAPPENS_BEFORE(gp);
 }
 
 void weft__race_ignore_begin_slow(void)

@@ -217,7 +217,11 @@ void weft_rwmutex_unlock(weft_rwmutex *rw)
  * park.  The list is a wait queue of sudogs (ticket set) in the public
  * struct's head/tail words, under the struct's lock word. */
 
-static weft__mutex *condlock(weft_cond *c) { return weft__lockrank_lazy((weft__mutex *)&c->lock, LOCKRANK_NOTIFYLIST); }
+static weft__mutex *condlock(weft_cond *c)
+{
+    weft__race_untrack(c, sizeof *c);   /* weft's own words, in the user's struct (race.h) */
+    return weft__lockrank_lazy((weft__mutex *)&c->lock, LOCKRANK_NOTIFYLIST);
+}
 static weft__waitq *condq(weft_cond *c) { return (weft__waitq *)&c->head; }
 
 _Static_assert(sizeof(weft__mutex) == sizeof(((weft_cond *)0)->lock), "weft_cond.lock holds a weft__mutex");
@@ -316,6 +320,7 @@ void weft_cond_broadcast(weft_cond *c)
 void weft_wg_add(weft_wg *wg, int n)
 {
     weft__note_plain_thread();
+    weft__race_untrack(wg, sizeof *wg);     /* weft's own words (race.h) */
     if (n < 0)
         weft__race_release(wg);     /* Done: to whoever Wait returns in */
     AO_t *st = (AO_t *)&wg->state;
@@ -343,6 +348,7 @@ void weft_wg_done(weft_wg *wg) { weft_wg_add(wg, -1); }
 
 void weft_wg_wait(weft_wg *wg)
 {
+    weft__race_untrack(wg, sizeof *wg);
     AO_t *st = (AO_t *)&wg->state;
     for (;;) {
         /* load-acquire: a zero counter means every Done happened before */
