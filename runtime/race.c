@@ -25,7 +25,12 @@
  * them only under those two tools (valgrind preloads the tool's library:
  * its name is in LD_PRELOAD), so memcheck and callgrind runs take none of
  * these paths.  They see threads, not goroutines: two goroutines that
- * race on one M are not reported, two on different Ms are.
+ * race on one M are not reported, two on different Ms are.  Beyond the
+ * primitives' edges they are told what TSan gets from the fiber API and
+ * from not seeing weft's memory at all: weft's own structures and words
+ * are untracked (weft__race_untrack), a goroutine's past on one thread
+ * happens before its resumption on another (weft__race_vgswitch and
+ * weft__race_vgswitched), and a dead goroutine's stack is cleaned.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -51,16 +51,6 @@ static inline void weft__race_release(const void *addr)
         weft__race_release_slow(addr);
 }
 
-/* Both, for an address that orders a sequence of operations, each after
- * the previous one (a channel's slot, a hand-off through the channel). */
-static inline void weft__race_acqrel(const void *addr)
-{
-    if (unlikely(weft__race)) {
-        weft__race_acquire_slow(addr);
-        weft__race_release_slow(addr);
-    }
-}
-
 /* newproc, from the creator, once gp has its stack, goid and first
  * frame: its fiber (created here, so that the creation orders the
  * creator's past before the goroutine) and a stack with no history. */
