@@ -199,7 +199,10 @@ void weft__race_vgswitched(M *m)
     if (!gp)
         return;
     /* A goroutine that has just ended: its stack's past belongs to nobody
-     * now (the next goroutine to get it starts with a clean stack). */
+     * now (the next goroutine to get it starts with a clean stack).  A
+     * plain load: this thread stored Gdead before the switch; a stale
+     * afterg only cleans a live stack, losing history (a missed report
+     * under helgrind, never a false one). */
     if (AO_load(&gp->atomicstatus) == Gdead && gp->stacklo)
         VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
     ANNOTATE_HAPPENS_BEFORE(gp);
