@@ -59,6 +59,12 @@ if(WEFT_CROSS_AO_DIR)
   file(MAKE_DIRECTORY ${WEFT_CROSS_AO_DIR}/include ${WEFT_CROSS_AO_DIR}/pkgconfig)
   file(CREATE_LINK /usr/include/atomic_ops.h ${WEFT_CROSS_AO_DIR}/include/atomic_ops.h SYMBOLIC)
   file(CREATE_LINK /usr/include/atomic_ops ${WEFT_CROSS_AO_DIR}/include/atomic_ops SYMBOLIC)
+  # valgrind's client-request headers (a build dependency, see the top
+  # CMakeLists.txt) are architecture-independent too.
+  if(NOT IS_DIRECTORY /usr/include/valgrind)
+    message(FATAL_ERROR "aarch64 toolchain: /usr/include/valgrind/ is needed (apt-get install valgrind)")
+  endif()
+  file(CREATE_LINK /usr/include/valgrind ${WEFT_CROSS_AO_DIR}/include/valgrind SYMBOLIC)
   file(WRITE ${WEFT_CROSS_AO_DIR}/pkgconfig/atomic_ops.pc.tmp
 "includedir=${WEFT_CROSS_AO_DIR}/include
 

@@ -37,6 +37,21 @@ AO_t weft__chan_inspecting;
 
 static inline char *chanbuf(weft_chan *c, size_t i) { return c->buf + i * c->elemsize; }
 
+/* Slot i of a buffered channel as a sync address (race.h): the k-th send
+ * happens before the k-th receive, which happens before the (k+cap)-th
+ * send completes, as in Go.  A channel of empty values has no buffer: its
+ * slots are one, the channel (over-ordering, never a false report).  The
+ * address is computed only when a detector watches: the test is all the
+ * buffered fast path pays. */
+static inline void raceslot(weft_chan *c, size_t i)
+{
+    if (unlikely(weft__race)) {
+        const void *a = c->buf ? (const void *)chanbuf(c, i) : (const void *)c;
+        weft__race_acquire_slow(a);
+        weft__race_release_slow(a);
+    }
+}
+
 static inline void elemcopy(weft_chan *c, void *dst, const void *src)
 {
     if (!dst || !src)
@@ -68,7 +83,14 @@ void weft__chan_elemclear(weft_chan *c, void *dst)
 static inline void senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
                               weft__unlockf unlockf, void *arg)
 {
+    /* The parked receiver released c (chanblock): its past before we
+     * write its variable, ours (the write included) before it resumes. */
+    bool race = weft__race;
+    if (unlikely(race))
+        weft__race_acquire_slow(c);
     elemcopy(c, sg->elem, ep);
+    if (unlikely(race))
+        weft__race_release_slow(c);
     sg->success = true;
     unlockf(NULL, arg);
     weft__wake(sg, true);
@@ -77,18 +99,25 @@ static inline void senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
 static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
                               weft__unlockf unlockf, void *arg)
 {
+    /* As senddirect: the parked sender released c. */
+    bool race = weft__race;
+    if (unlikely(race))
+        weft__race_acquire_slow(c);
     if (c->dataqsiz == 0) {
         elemcopy(c, ep, sg->elem);
     } else {
         /* Full ring: take the head, the sender's value goes to the tail
          * (which is the same slot, since the ring is full). */
         char *qp = chanbuf(c, c->recvx);
+        raceslot(c, c->recvx);
         elemcopy(c, ep, qp);
         elemcopy(c, qp, sg->elem);
         if (++c->recvx == c->dataqsiz)
             c->recvx = 0;
         c->sendx = c->recvx;
     }
+    if (unlikely(race))
+        weft__race_release_slow(c);
     sg->success = true;
     unlockf(NULL, arg);
     weft__wake(sg, true);
@@ -96,6 +125,7 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
 
 static inline void sendbuf(weft_chan *c, const void *ep)
 {
+    raceslot(c, c->sendx);
     elemcopy(c, chanbuf(c, c->sendx), ep);
     if (++c->sendx == c->dataqsiz)
         c->sendx = 0;
@@ -105,6 +135,7 @@ static inline void sendbuf(weft_chan *c, const void *ep)
 
 static inline void recvbuf(weft_chan *c, void *ep)
 {
+    raceslot(c, c->recvx);
     elemcopy(c, ep, chanbuf(c, c->recvx));
     if (++c->recvx == c->dataqsiz)
         c->recvx = 0;
@@ -153,7 +184,15 @@ static inline __attribute__((always_inline)) bool chanblock(G *gp, weft_chan *c,
     sg->reason = (uint8_t)why;
     weft__waitq_push(q, &c->lock, sg);
     w->waiting = sg;
+    /* Our past to the peer that completes the operation or the closer
+     * (senddirect, recvdirect, close), and theirs to us once woken.  The
+     * flag is read once: it is constant after boot. */
+    bool race = weft__race;
+    if (unlikely(race))
+        weft__race_release_slow(c);
     weft__park(w, chanunlock, c, why, 0);
+    if (unlikely(race))
+        weft__race_acquire_slow(c);
     w->waiting = NULL;
     bool success = sg->success;
     weft__releasesudog(sg);
@@ -179,6 +218,7 @@ weft_chan *weft_chan_new(size_t elem_size, size_t cap)
     weft_chan *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    weft__race_untrack(c, sizeof *c);       /* weft's own; not the buffer (race.h) */
     weft__lockinit(&c->lock, LOCKRANK_HCHAN);
     c->dataqsiz = cap;
     c->elemsize = elem_size;
@@ -282,6 +322,7 @@ static int chanrecv(weft_chan *c, void *ep, bool block)
     if (c->closed) {
         /* load under c->lock (see qcount) */
         if (AO_load(&c->qcount) == 0) {
+            weft__race_acquire(c);      /* the close happens before */
             weft__unlock(&c->lock);
             weft__chan_elemclear(c, ep);
             return WEFT_CLOSED;
@@ -329,6 +370,10 @@ void weft_chan_close(weft_chan *c)
         weft_panic("close of closed channel");
     }
     c->closed = true;
+    /* After the parked waiters' pasts (their variables are zeroed below);
+     * released before the unlock, to the waiters and to any receive that
+     * sees the close. */
+    weft__race_acquire(c);
     /* Collect everyone (linked through next, free once dequeued), wake
      * them after unlocking, in queue order: receivers, then senders. */
     weft__sudog *head = NULL, **tail = &head, *sg;
@@ -343,6 +388,7 @@ void weft_chan_close(weft_chan *c)
         *tail = sg;
         tail = &sg->next;
     }
+    weft__race_release(c);
     weft__unlock(&c->lock);
     weft__wakelist(head, true);
 }

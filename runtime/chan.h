@@ -6,6 +6,7 @@
 #define WEFT_CHAN_H
 
 #include "park.h"
+#include "race.h"
 
 struct weft_chan {
     weft__mutex lock;

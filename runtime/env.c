@@ -1,15 +1,17 @@
 /*
  * env.c — settings read once at start-up: WEFT_MAXPROCS and WEFT_STACK, and
- * whether AddressSanitizer is in the process.
+ * whether AddressSanitizer or a race detector is in the process.
  * A bad value gets one warning naming it and is otherwise ignored.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "race.h"
 
 #if !defined(__SANITIZE_ADDRESS__)
 bool weft__asan;
+bool weft__tsan;
+bool weft__sanswitch;
 #endif
 
 static int maxprocs_env;            /* 0: unset */
@@ -47,6 +49,12 @@ void weft__env_init(void)
      * switches to it (runtime.h).  Set before the first goroutine. */
     weft__asan = __sanitizer_start_switch_fiber && __sanitizer_finish_switch_fiber &&
                  __asan_unpoison_memory_region;
+#endif
+    /* ThreadSanitizer, helgrind or DRD (race.c): also before the first
+     * goroutine, whose creation makes its fiber. */
+    weft__race_init();
+#if !defined(__SANITIZE_ADDRESS__)
+    weft__sanswitch = weft__asan || weft__tsan || weft__vgswitch;
 #endif
     weft__scheddebug_init();
     weft__newproc_init();

@@ -17,6 +17,7 @@
 #include "park.h"
 #include "diag/scheddebug.h"
 #include "diag/unwind.h"
+#include "race.h"
 
 static void allgadd(G *gp);
 
@@ -204,6 +205,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
             return NULL;
         }
         fresh = true;
+        weft__race_untrack(gp, sizeof *gp);     /* weft's own (race.h) */
     }
     /* The stack it will run on, or a cold one to trade for a hot one when
      * it first runs; its frame is built then too (weft__gstart). */
@@ -229,6 +231,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->parentgoid = (me && !me->issystem) ? me->goid : 0;
     gp->name = name;
     gp->goid = newgoid(pp);
+    weft__race_newg(gp);        /* its fiber (race.h); its stack is made fresh in weft__gstart */
     gp->m = NULL;
     gp->lockedm = NULL;
     gp->lockedext = 0;
@@ -284,6 +287,7 @@ void weft__gstart(P *pp, G *gp)
     gp->stackhi = gp->stack->hi;
     weft__asan_fresh_stack(gp->stacklo, gp->stackhi);
     gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
+    weft__race_stackstart(gp);  /* a stack without a past, for TSan (race.h) */
 }
 
 /* First code of every goroutine (arch/<cpu>/ctx.c builds the frame that enters it). */
@@ -299,6 +303,7 @@ void weft__gentry(void)
 #endif
     G *gp = weft__getg();
     weft__asan_finish(NULL);
+    weft__race_gostart(gp);
     weft__finish_switch(gp->m);
     gp->fn(gp->arg);
     weft__goexit0(gp);

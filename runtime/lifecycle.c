@@ -16,6 +16,7 @@
 
 #include "lockcycle.h"
 #include "park.h"
+#include "race.h"
 #include "diag/debuginfo.h"
 #include "diag/symtab.h"
 #include "diag/unwind.h"
@@ -80,7 +81,8 @@ int weft__ensure_booted(void)
 /* main returned: stop the world for good (see shutdown_wait). */
 void weft__main_exit(G *gp)
 {
-    (void)gp;
+    /* main's end happens before weft_main returns (race.h). */
+    weft__race_release(gp);
     weft__lock(&sched.lock);
     AO_store(&sched.exiting, 1);
     weft__unlock(&sched.lock);
@@ -167,6 +169,7 @@ static void freeall(void)
         free(gp->w.timer);
         free(gp->locals);
         free(gp->ancestors);
+        weft__race_freeg(gp);
         free(gp);
         gp = next;
     }
@@ -235,6 +238,10 @@ int weft_main(void (*fn)(void *), void *arg)
     weft__schedule();
 
     /* main returned. */
+    weft__race_acquire(mg);
+    /* The shutdown frees and closes what the goroutines used; weft's own
+     * synchronisation (every M joined) orders that, out of TSan's sight. */
+    weft__race_ignore_begin();
     weft__cpuprof_shutdown();
     bool clean = shutdown_wait();
     weft__trace_shutdown();
@@ -246,5 +253,6 @@ int weft_main(void (*fn)(void *), void *arg)
         freeall();      /* booted returns to 0 with the rest of sched */
     else
         weft__debugserver_shutdown(false);   /* the ports at least */
+    weft__race_ignore_end();
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "race.h"
 #include "diag/unwind.h"
 
 #define M_THREAD_STACK (256 * 1024)
@@ -29,6 +30,8 @@ M *weft__allocm(void)
         free(m);
         return NULL;
     }
+    weft__race_untrack(m, sizeof *m);     /* weft's own (race.h) */
+    weft__race_untrack(g0, sizeof *g0);
     g0->issystem = true;
     g0->m = m;
     AO_store(&g0->atomicstatus, Grunning);
@@ -73,6 +76,7 @@ void weft__minit(M *m)
     if (!m->ism0)
         weft__sigaltstack_init(m);
     weft__cpuprof_minit(m);
+    weft__race_minit(m->g0);
 }
 
 static void munit(M *m)

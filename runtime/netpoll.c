@@ -39,6 +39,7 @@
 
 #include "diag/nosigpipe.h"
 #include "park.h"
+#include "race.h"
 
 typedef struct polldesc {
     weft__mutex lock;
@@ -68,8 +69,10 @@ static int netpoll_init(void)
     for (;;) {
         /* load-acquire: pairs with the store-release of 2 below (epfd is set) */
         AO_t s = AO_load_acquire(&pollinit);
-        if (s == 2)
+        if (s == 2) {
+            weft__race_acquire(&pollinit);  /* epoll_create1 happens before our epoll_ctl */
             return 0;
+        }
         if (s == 0 && AO_compare_and_swap_full(&pollinit, 0, 1))   /* one initializer */
             break;
         sched_yield();
@@ -88,6 +91,9 @@ static int netpoll_init(void)
     epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev);
     /* plain store: published by the store-release of pollinit below */
     AO_store(&weft__netpoll_lastpoll, (AO_t)weft__nanotime());
+    /* To every user of epfd and breakfd, which ThreadSanitizer's fd
+     * interceptors track (race.h). */
+    weft__race_release(&pollinit);
     /* store-release: epfd and breakfd are visible to whoever sees 2 */
     AO_store_release(&pollinit, 2);
     return 0;
@@ -113,12 +119,16 @@ static int getpd(int fd, polldesc **out)
         size_t n = npds ? npds : 64;
         while (n <= (size_t)fd)
             n *= 2;
+        /* pdlock orders the table's growths, out of TSan's sight (race.h). */
+        weft__race_ignore_begin();
         polldesc **np = realloc(pds, n * sizeof *np);
+        if (np)
+            memset(np + npds, 0, (n - npds) * sizeof *np);
+        weft__race_ignore_end();
         if (!np) {
             weft__unlock(&pdlock);
             return -ENOMEM;
         }
-        memset(np + npds, 0, (n - npds) * sizeof *np);
         pds = np;
         npds = n;
     }
@@ -289,6 +299,7 @@ void weft__netpoll(int64_t ns, weft__glist *l)
     l->n = 0;
     if (AO_load_acquire(&pollinit) != 2)
         return;
+    weft__race_acquire(&pollinit);
     struct epoll_event evs[128];
     int ms = ns < 0 ? -1 : ns == 0 ? 0 : (int)((ns + 999999) / 1000000);
     int n = epoll_wait(epfd, evs, 128, ms);
@@ -326,6 +337,7 @@ void weft__netpoll_break(void)
 {
     if (AO_load_acquire(&pollinit) != 2)
         return;
+    weft__race_acquire(&pollinit);
     uint64_t one = 1;
     ssize_t r = write(breakfd, &one, sizeof one);
     (void)r;
@@ -340,8 +352,12 @@ void weft__netpoll_fini(void)
     free(pds);
     pds = NULL;
     npds = 0;
+    /* Every M has exited (joined): the goroutines' uses of these fds
+     * happen before, through weft, which TSan does not see (race.h). */
+    weft__race_ignore_begin();
     close(epfd);
     close(breakfd);
+    weft__race_ignore_end();
     epfd = breakfd = -1;
     /* plain stores: shutdown, every other thread has exited */
     AO_store(&weft__netpoll_waiters, 0);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "race.h"
 
 #define MAXPROCS_LIMIT WEFT_MAXPROCS_MAX
 
@@ -22,6 +22,7 @@ P *weft__pinit(int32_t id)
     P *pp = aligned_alloc(CACHELINE, sizeof(P));
     if (!pp)
         return NULL;
+    weft__race_untrack(pp, sizeof(P));   /* weft's own (race.h) */
     memset(pp, 0, sizeof *pp);
     pp->id = id;
     weft__lockinit(&pp->timerlock, LOCKRANK_TIMERS);

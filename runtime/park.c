@@ -55,6 +55,7 @@
 #include <string.h>
 
 #include "park.h"
+#include "race.h"
 
 #define SUDOG_BLOCK 64      /* sudogs per central allocation */
 
@@ -76,6 +77,7 @@ void weft__sudogrefill(P *pp)
             weft__unlock(&sched.sudoglock);
             weft__throw("out of memory allocating sudogs");
         }
+        weft__race_untrack(b, sizeof *b);   /* weft's own (race.h) */
         b->next = sched.sudogblocks;
         sched.sudogblocks = b;
         for (int i = 0; i < SUDOG_BLOCK; i++) {

@@ -211,6 +211,7 @@ struct G {
     G *allglink;            /* const after publication: next in allgs */
     uint32_t lockedext;     /* owner: weft_lock_thread nesting depth */
     void *asanfake;         /* owner: AddressSanitizer's fake-stack handle across a switch */
+    void *racectx;          /* owner: its ThreadSanitizer fiber (g0: its thread's); NULL without TSan (race.c) */
     AO_t profgen;           /* atomic: the goroutine profile generation whose record of
                              * its stack is taken, | 1 while someone takes it (g.c) */
     weft__waiter w;         /* its waits (park.c); w.g == this G */
@@ -535,6 +536,36 @@ static inline void weft__asan_fresh_stack(uintptr_t lo, uintptr_t hi)
 {
     if (unlikely(weft__asan))
         __asan_unpoison_memory_region((void *)lo, hi - lo);
+}
+
+/* ThreadSanitizer (race.h) is told every switch too: each goroutine is a
+ * fiber, and g0 is its thread's own.  no_sync (1): the switch itself
+ * orders nothing, or two goroutines that merely ran one after the other
+ * on one M could never race.  The switch tests one flag for both
+ * sanitizers, weft__sanswitch. */
+__attribute__((weak)) void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#if defined(__SANITIZE_ADDRESS__)
+#define weft__tsan false
+#define weft__sanswitch true
+#else
+extern bool weft__tsan;       /* const after weft__env_init: TSan is in the process */
+extern bool weft__sanswitch;  /* const after weft__env_init: weft__asan || weft__tsan */
+#endif
+extern bool weft__vgswitch;   /* const after weft__env_init: under helgrind or DRD (race.c) */
+void weft__race_vgswitch(G *from, G *to);
+void weft__race_vgswitched(M *m);
+/* On the context a switch lands in, under helgrind or DRD (race.c). */
+static inline void weft__vg_switched(M *m)
+{
+    if (unlikely(weft__vgswitch))
+        weft__race_vgswitched(m);
+}
+static inline void weft__tsan_switch(G *from, G *to)
+{
+    if (unlikely(weft__tsan))
+        __tsan_switch_to_fiber(to->racectx, 1 /* __tsan_switch_to_fiber_no_sync */);
+    else if (unlikely(weft__vgswitch))
+        weft__race_vgswitch(from, to);
 }
 
 /* ---- lifecycle.c: boot and shutdown ------------------------------------------ */

@@ -891,22 +891,24 @@ void weft__finish_switch(M *m)
     }
 }
 
-/* The switch announced to AddressSanitizer (runtime.h): out of line in the
+/* The switch announced to the sanitizers (runtime.h): out of line in the
  * ordinary library, whose switch pays one load and branch for it; inline
  * in a WEFT_SANITIZE build, which always takes it (so the compiler merges
  * switch_from_g's two switches into one site there too, and a parked
  * goroutine's saved return address does not depend on the way it left:
  * goroutine profiles group by it). */
 #if defined(__SANITIZE_ADDRESS__)
-#define ASAN_SWAPTO_INLINE inline __attribute__((always_inline))
+#define SANITIZER_SWAPTO_INLINE inline __attribute__((always_inline))
 #else
-#define ASAN_SWAPTO_INLINE __attribute__((noinline))
+#define SANITIZER_SWAPTO_INLINE __attribute__((noinline))
 #endif
-static ASAN_SWAPTO_INLINE void asan_swapto(G *from, G *to)
+static SANITIZER_SWAPTO_INLINE void sanitizer_swapto(G *from, G *to)
 {
     weft__asan_start(from, to, AO_load(&from->atomicstatus) == Gdead);
+    weft__tsan_switch(from, to);
     weft__swapctx(&from->sp, to->sp);
     weft__asan_finish(from);
+    weft__vg_switched(from->m);
 }
 
 /* The one place that switches stacks: from the running context to `to`.
@@ -914,8 +916,8 @@ static ASAN_SWAPTO_INLINE void asan_swapto(G *from, G *to)
 static inline void swapto(G *from, G *to)
 {
     weft__setg(to);
-    if (unlikely(weft__asan))
-        asan_swapto(from, to);
+    if (unlikely(weft__sanswitch))
+        sanitizer_swapto(from, to);
     else
         weft__swapctx(&from->sp, to->sp);
 }

@@ -136,6 +136,7 @@ static int selpoll(selstate *s, const uint16_t *pollorder, int norder)
             selunlock(NULL, s);
             k->ok = true;
         } else if (c->closed) {
+            weft__race_acquire(c);      /* the close happens before */
             selunlock(NULL, s);
             weft__chan_elemclear(c, k->elem);
             k->ok = false;
@@ -226,6 +227,8 @@ static int selectgo(weft_case *cases, int n, int64_t timeout_ns)
         sg->reason = waitReasonSelect;
         sg->isselect = true;
         weft__waitq_push(k->dir == WEFT_SEND ? &k->ch->sendq : &k->ch->recvq, &k->ch->lock, sg);
+        /* Our past to whichever peer ends the wait (as chanblock). */
+        weft__race_release(k->ch);
         *link = sg;
         link = &sg->waitlink;
     }
@@ -257,6 +260,8 @@ static int selectgo(weft_case *cases, int n, int64_t timeout_ns)
     }
     if (fired && ret < 0)
         weft__throw("select: woken by a sudog that is not ours");
+    if (fired)
+        weft__race_acquire(cases[ret].ch);   /* the peer's past (as chanblock) */
     if (woke < 0) {
         ret = woke;     /* no timer could be armed */
     } else if (ret >= 0) {

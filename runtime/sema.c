@@ -17,6 +17,7 @@
  * acquirer sees the unit or the releaser sees the sudog.
  */
 #include "park.h"
+#include "race.h"
 #include "sema.h"
 
 #define SEMTABSZ 251
@@ -30,7 +31,9 @@ static semroot semtable[SEMTABSZ] = { [0 ... SEMTABSZ - 1] = { .lock = WEFT__MUT
 
 static semroot *rootfor(uint32_t *addr)
 {
-    return &semtable[((uintptr_t)addr >> 3) % SEMTABSZ];
+    semroot *root = &semtable[((uintptr_t)addr >> 3) % SEMTABSZ];
+    weft__race_untrack(root, sizeof *root);     /* weft's own (race.h) */
+    return root;
 }
 
 /* CAS-full: taking a unit acquires whatever the releaser published. */
@@ -54,8 +57,10 @@ static bool unlockroot(G *gp, void *root)
 
 bool weft__semacquire(uint32_t *addr, bool lifo, weft__waitreason r, int64_t deadline)
 {
-    if (cansemacquire(addr))
+    if (cansemacquire(addr)) {
+        weft__race_acquire(addr);   /* the release that made the unit happens before */
         return true;
+    }
     semroot *root = rootfor(addr);
     weft__thread tw;
     weft__sudog tsg;
@@ -88,12 +93,14 @@ bool weft__semacquire(uint32_t *addr, bool lifo, weft__waitreason r, int64_t dea
         return false;   /* timed out: the timeout took us off the queue */
     }
     weft__releasesudog(sg);
+    weft__race_acquire(addr);
     return true;
 }
 
 void weft__semrelease(uint32_t *addr, bool handoff)
 {
     semroot *root = rootfor(addr);
+    weft__race_release(addr);   /* to whoever takes the unit (race.h) */
     /* fetch_and_add_full: publish the unit, then look for waiters (see the
      * top comment; pairs with the acquirer's barrier) */
     AO_int_fetch_and_add_full((unsigned *)addr, 1);

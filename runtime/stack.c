@@ -65,13 +65,8 @@
 
 /* Tell valgrind about our stacks, so it does not take every switch for a
  * wild stack-pointer change.  The requests cost a few no-op instructions
- * when not running under valgrind. */
-#if __has_include(<valgrind/valgrind.h>)
+ * when not running under valgrind; the header is a build dependency. */
 #include <valgrind/valgrind.h>
-#else
-#define VALGRIND_STACK_REGISTER(lo, hi) 0u
-#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
-#endif
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102

@@ -8,6 +8,7 @@
 
 #include "lockcycle.h"
 #include "park.h"
+#include "race.h"
 #include "sema.h"
 #include "diag/scheddebug.h"
 
@@ -70,6 +71,7 @@ bool weft_mutex_trylock(weft_mutex *m)
     if (!(old & (mutexLocked | mutexStarving)) &&
         AO_int_compare_and_swap_full(ST(&m->state), old, old | mutexLocked)) {
         setowner(m, gp);
+        weft__race_acquire(m);      /* the last unlock happens before (race.h) */
         return true;
     }
     /* A failed trylock is a scheduling point: a goroutine spinning on it
@@ -149,11 +151,11 @@ static inline __attribute__((always_inline)) void mutexlock(weft_mutex *m, bool 
 {
     G *gp = weft__note_plain_thread();
     /* CAS-full: acquire for the critical section */
-    if (likely(AO_int_compare_and_swap_full(ST(&m->state), 0, mutexLocked))) {
+    if (likely(AO_int_compare_and_swap_full(ST(&m->state), 0, mutexLocked)))
         setowner(m, gp);
-        return;
-    }
-    lockslow(m, rw);
+    else
+        lockslow(m, rw);
+    weft__race_acquire(m);      /* the last unlock happens before (race.h) */
 }
 
 void weft_mutex_lock(weft_mutex *m)
@@ -191,6 +193,7 @@ void weft_mutex_unlock(weft_mutex *m)
     /* Plain store: the full fetch-and-add below orders it before the
      * release, so the next holder's owner store comes after it. */
     AO_store((AO_t *)&m->owner, 0);
+    weft__race_release(m);
     /* fetch_and_add_full: release for the critical section */
     unsigned nw = AO_int_fetch_and_add_full(ST(&m->state), (unsigned)-mutexLocked) - mutexLocked;
     if (nw != 0)
@@ -207,10 +210,15 @@ void weft_rwmutex_rlock(weft_rwmutex *rw)
     /* fetch_and_add_full: a negative count means a writer is pending */
     if ((int32_t)(AO_int_fetch_and_add_full(ST(&rw->readercount), 1) + 1) < 0)
         weft__semacquire(&rw->readersem, false, waitReasonSyncRWMutexRLock, 0);
+    /* Writers release at readercount, readers at readerwait (Go's
+     * readerSem and writerSem): a reader is ordered after the last
+     * writer, a writer after every reader, two readers not at all. */
+    weft__race_acquire(&rw->readercount);
 }
 
 void weft_rwmutex_runlock(weft_rwmutex *rw)
 {
+    weft__race_release(&rw->readerwait);
     int32_t r = (int32_t)(AO_int_fetch_and_add_full(ST(&rw->readercount), (unsigned)-1) - 1);
     if (r < 0) {
         if (r + 1 == 0 || r + 1 == -MAX_READERS)
@@ -228,10 +236,12 @@ void weft_rwmutex_lock(weft_rwmutex *rw)
     int32_t r = (int32_t)(AO_int_fetch_and_add_full(ST(&rw->readercount), (unsigned)-MAX_READERS)) ;
     if (r != 0 && (int32_t)(AO_int_fetch_and_add_full(ST(&rw->readerwait), (unsigned)r) + (unsigned)r) != 0)
         weft__semacquire(&rw->writersem, false, waitReasonSyncRWMutexLock, 0);
+    weft__race_acquire(&rw->readerwait);    /* every reader's past (see rlock) */
 }
 
 void weft_rwmutex_unlock(weft_rwmutex *rw)
 {
+    weft__race_release(&rw->readercount);   /* to the readers (see rlock) */
     int32_t r = (int32_t)(AO_int_fetch_and_add_full(ST(&rw->readercount), MAX_READERS) + MAX_READERS);
     if (r >= MAX_READERS)
         weft_panic("sync: Unlock of unlocked RWMutex");
@@ -247,7 +257,11 @@ void weft_rwmutex_unlock(weft_rwmutex *rw)
  * park.  The list is a wait queue of sudogs (ticket set) in the public
  * struct's head/tail words, under the struct's lock word. */
 
-static weft__mutex *condlock(weft_cond *c) { return weft__lockrank_lazy((weft__mutex *)&c->lock, LOCKRANK_NOTIFYLIST); }
+static weft__mutex *condlock(weft_cond *c)
+{
+    weft__race_untrack(c, sizeof *c);   /* weft's own words, in the user's struct (race.h) */
+    return weft__lockrank_lazy((weft__mutex *)&c->lock, LOCKRANK_NOTIFYLIST);
+}
 static weft__waitq *condq(weft_cond *c) { return (weft__waitq *)&c->head; }
 
 _Static_assert(sizeof(weft__mutex) == sizeof(((weft_cond *)0)->lock), "weft_cond.lock holds a weft__mutex");
@@ -346,6 +360,9 @@ void weft_cond_broadcast(weft_cond *c)
 void weft_wg_add(weft_wg *wg, int n)
 {
     weft__note_plain_thread();
+    weft__race_untrack(wg, sizeof *wg);     /* weft's own words (race.h) */
+    if (n < 0)
+        weft__race_release(wg);     /* Done: to whoever Wait returns in */
     AO_t *st = (AO_t *)&wg->state;
     /* fetch_and_add_full: Done's decrement releases the worker's writes to
      * whoever Wait wakes. */
@@ -371,16 +388,20 @@ void weft_wg_done(weft_wg *wg) { weft_wg_add(wg, -1); }
 
 void weft_wg_wait(weft_wg *wg)
 {
+    weft__race_untrack(wg, sizeof *wg);
     AO_t *st = (AO_t *)&wg->state;
     for (;;) {
         /* load-acquire: a zero counter means every Done happened before */
         uint64_t state = (uint64_t)AO_load_acquire(st);
-        if ((state >> 32) == 0)
+        if ((state >> 32) == 0) {
+            weft__race_acquire(wg); /* every Done happens before */
             return;
+        }
         if (AO_compare_and_swap_full(st, (AO_t)state, (AO_t)(state + 1))) {
             weft__semacquire(&wg->sema, false, waitReasonSyncWaitGroupWait, 0);
             if (AO_load(st) != 0)
                 weft_panic("sync: WaitGroup is reused before previous Wait has returned");
+            weft__race_acquire(wg);
             return;
         }
     }
@@ -392,11 +413,14 @@ void weft_once_do(weft_once *o, void (*fn)(void))
 {
     /* load-acquire: pairs with the store-release below, so fn's effects are
      * visible to every caller that sees done */
-    if (AO_int_load_acquire(ST(&o->done)))
+    if (AO_int_load_acquire(ST(&o->done))) {
+        weft__race_acquire(o);      /* fn's effects happen before (race.h) */
         return;
+    }
     weft_mutex_lock(&o->m);
     if (!AO_int_load(ST(&o->done))) {
         fn();
+        weft__race_release(o);
         AO_int_store_release(ST(&o->done), 1);
     }
     weft_mutex_unlock(&o->m);

@@ -20,7 +20,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "race.h"
 #include "diag/scheddebug.h"
 #include "diag/unwind.h"
 
@@ -305,6 +305,7 @@ void weft__sysmon_stop(void)
 {
     if (!sched.sysmon_started)
         return;
+    weft__race_untrack(&sysmon_stop_flag, sizeof sysmon_stop_flag);   /* weft's own (race.h) */
     AO_store(&sysmon_stop_flag, 1);
     AO_store(&sched.sysmonnote.key, 1);
     weft__futexwake(&sched.sysmonnote.key, 1);

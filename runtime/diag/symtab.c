@@ -184,12 +184,7 @@ static void fini(void) {}
 
 /* ---- the lookup stack ------------------------------------------------------------ */
 
-#if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
-#else
-#define VALGRIND_STACK_REGISTER(lo, hi) 0u
-#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
-#endif
 
 #define SYMSTACK (1u << 20)
 #define SYMGUARD 4096u

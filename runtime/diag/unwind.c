@@ -32,11 +32,7 @@
 #include <libunwind.h>
 #endif
 
-#if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
-#else
-#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
-#endif
 
 /* The window a walk of a stack with unknown bounds may read (unwind.h). */
 #define UNKNOWN_STACK (8u << 20)
