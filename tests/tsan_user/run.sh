@@ -7,7 +7,7 @@ set -euo pipefail
 src=$1 build=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-libs="-lpthread $(pkg-config --libs atomic_ops) -ldw -lelf -lz -ldl"
+libs="-lpthread $(pkg-config --libs atomic_ops) -ldw -lelf -lz -ldl $(pkg-config --libs libunwind-generic 2>/dev/null)"
 # TSan needs its shadow where the kernel put the binary: a high mmap
 # randomisation (Linux 6.x defaults to 32 bits on some distributions)
 # makes it abort at start ("unexpected memory mapping"); setarch -R
