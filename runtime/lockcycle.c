@@ -236,8 +236,64 @@ static void __attribute__((noinline, noreturn)) reportfatal(const member *cyc, i
     weft__fatal(msg);   /* prints every goroutine, exits 2 */
 }
 
+/* The newest LOGN cycles' description lines, for SIGQUIT's dump and the
+ * debug server (weft__lockcycle_print).  Reports are rare: writers take
+ * turns on a spin flag; readers take no lock (SIGQUIT's handler may have
+ * interrupted a writer) and read the slots below the count it published.
+ * A reader can see a slot overwritten under it only if LOGN more cycles
+ * are reported while it prints. */
+#define LOGN 8
+#define LOGSZ 1024
+static char cyclelog[LOGN][LOGSZ];
+static AO_t logn;               /* atomic: cycles logged; the newest LOGN are kept */
+static AO_TS_t logbusy = AO_TS_INITIALIZER;
+
+static void logcycle(const member *cyc, int n)
+{
+    /* test-and-set-acquire: takes the writers' turn (pairs with the
+     * release below) */
+    while (AO_test_and_set_acquire(&logbusy) == AO_TS_SET)
+        weft__cpu_relax();
+    AO_t k = AO_load(&logn);
+    weft__out o;
+    char *slot = cyclelog[k % LOGN];
+    weft__out_mem(&o, slot, LOGSZ - 1);
+    describe(&o, cyc, n);
+    slot[o.n < LOGSZ - 1 ? o.n : LOGSZ - 1] = 0;
+    /* store-release: the slot's text before the count that shows it
+     * (pairs with the load-acquire in weft__lockcycle_print) */
+    AO_store_release(&logn, k + 1);
+    AO_CLEAR(&logbusy);     /* release: the next writer's turn */
+}
+
+void weft__lockcycle_print(weft__out *o)
+{
+    AO_t n = AO_load_acquire(&logn);    /* pairs with logcycle's store-release */
+    if (n == 0)
+        return;
+    weft__outf(o, "weft: lock cycles found so far: %lu\n", (unsigned long)n);
+    if (n > LOGN)
+        weft__outf(o, "\t(the %lu oldest not kept)\n", (unsigned long)(n - LOGN));
+    for (AO_t k = n > LOGN ? n - LOGN : 0; k < n; k++)
+        weft__outf(o, "%s", cyclelog[k % LOGN]);
+}
+
+void weft__lockcycle_write(int fd)
+{
+    weft__out o;
+    weft__out_fd(&o, fd);
+    if (AO_load(&logn) == 0)
+        weft__outf(&o, weft__debug.lockcycle == LOCKCYCLE_OFF
+                           ? "lock cycle detection is off (SCHEDDEBUG=lockcycle=0)\n"
+                           : "no lock cycles found\n");
+    else
+        weft__lockcycle_print(&o);
+    weft__out_flush(&o);
+}
+
 static void report(const member *cyc, int n)
 {
+    logcycle(cyc, n);
     if (weft__debug.lockcycle == LOCKCYCLE_FATAL)
         reportfatal(cyc, n);
     weft__out o;

@@ -52,4 +52,10 @@ void weft__lockcycle_shutdown(void);
  * written; tests/prog_lockcycle.c waits for it). */
 extern AO_t weft__lockcycles;
 
+/* Every cycle reported so far (the newest 8 in full): a line with their
+ * count, then each one's description lines, as its report began; nothing
+ * if none.  Takes no lock: SIGQUIT's dump and the debug server. */
+struct weft__out;
+void weft__lockcycle_print(struct weft__out *o);
+
 #endif

@@ -255,6 +255,46 @@ SERVER_TEST(sched_is_a_detailed_dump)
     freeresp(&r);
 }
 
+/* Two goroutines lock A and B, then each the other's: the cycle is
+ * reported (stderr) and then listed by /debug/lockcycles. */
+static weft_mutex lc_mu[2] = { WEFT_MUTEX_INIT, WEFT_MUTEX_INIT };
+static weft_wg lc_holding = WEFT_WG_INIT;
+
+static void lc_member(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    weft_mutex_lock(&lc_mu[i]);
+    weft_wg_done(&lc_holding);
+    weft_wg_wait(&lc_holding);
+    weft_mutex_lock(&lc_mu[1 - i]);     /* never returns */
+}
+
+SERVER_TEST(lockcycles_lists_the_cycles_found)
+{
+    resp r = get(port, "/debug/lockcycles");
+    cr_assert_eq(r.status, 200, "%s", r.raw);
+    cr_assert(hashdr(&r, "Content-Type: text/plain; charset=utf-8"));
+    cr_assert_str_eq(r.body, "no lock cycles found\n");
+    freeresp(&r);
+    weft_wg_add(&lc_holding, 2);
+    weft_go(lc_member, (void *)(intptr_t)0);
+    weft_go(lc_member, (void *)(intptr_t)1);
+    char want[96];
+    snprintf(want, sizeof want, " waits for mutex %p held by goroutine ", (void *)&lc_mu[0]);
+    for (int tries = 0;; tries++) {
+        r = get(port, "/debug/lockcycles");
+        cr_assert_eq(r.status, 200, "%s", r.raw);
+        static const char head[] = "weft: lock cycles found so far: 1\n\tgoroutine ";
+        if (strncmp(r.body, head, strlen(head)) == 0)
+            break;
+        cr_assert_lt(tries, 500, "no cycle listed after 5 s:\n%s", r.body);
+        freeresp(&r);
+        weft_sleep(10 * 1000 * 1000);
+    }
+    cr_assert_not_null(strstr(r.body, want), "%s", r.body);
+    freeresp(&r);
+}
+
 SERVER_TEST(head_sends_the_head_only)
 {
     static const char req[] = "HEAD /debug/sched HTTP/1.0\r\n\r\n";

@@ -193,6 +193,19 @@ Test(lockcycle, long_but_live_waits_are_not_reported, .timeout = 60)
     cr_assert_not_null(strstr(out, "live: done\n"), "stdout:\n%s", out);
 }
 
+Test(lockcycle, sigquit_lists_the_cycles_found, .timeout = 60)
+{
+    setenv("LOCKCYCLE_QUIT", "1", 1);
+    int st = run("abba", NULL);
+    unsetenv("LOCKCYCLE_QUIT");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status 0x%x; stderr:\n%s", st, err);
+    const char *q = strstr(err, "SIGQUIT: quit\n");
+    cr_assert_not_null(q, "%s", err);
+    const char *l = strstr(q, "\nweft: lock cycles found so far: 1\n\tgoroutine ");
+    cr_assert_not_null(l, "the dump lists the cycle:\n%s", err);
+    cr_assert_eq(count(l, " waits for mutex "), 2, "%s", err);
+}
+
 Test(lockcycle, fatal_makes_it_a_fatal_error, .timeout = 60)
 {
     int st = run("abba", "lockcycle=fatal");

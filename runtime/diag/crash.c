@@ -23,6 +23,7 @@
  */
 #include <unistd.h>
 
+#include "../lockcycle.h"
 #include "print.h"
 #include "scheddebug.h"
 #include "schedview.h"
@@ -79,6 +80,12 @@ void weft__crashdump(int kind, const void *uctx)
     }
     if (others)
         weft__tracebackothers(&o, self.g, true, &opt);
+    if (kind == WEFT_CRASH_SIGQUIT && tb != TRACEBACK_NONE) {
+        /* What Go cannot say: the lock cycles already reported (their
+         * members are among the goroutines above). */
+        weft__outf(&o, "\n");
+        weft__lockcycle_print(&o);
+    }
     weft__out_flush(&o);
     _exit(2);
 }

@@ -270,7 +270,8 @@ static void serveindex(conn *c)
         "\t<tr>\n\t<td>%d</td><td><a href='threadcreate?debug=1'>threadcreate</a></td>\n\t</tr>\n"
         "\t<tr>\n\t<td>0</td><td><a href='trace'>trace</a></td>\n\t</tr>\n"
         "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack dump</a>\n<br>\n"
-        "<a href=\"/debug/sched\">scheduler dump</a>\n<br>\n<p>\nProfile Descriptions:\n<ul>\n"
+        "<a href=\"/debug/sched\">scheduler dump</a>\n<br>\n"
+        "<a href=\"/debug/lockcycles\">lock cycles found</a>\n<br>\n<p>\nProfile Descriptions:\n<ul>\n"
         "<li><div class=profile-name>goroutine: </div> Stack traces of all current goroutines. "
         "Use debug=2 as a query parameter to export in the same format as an unrecovered panic.</li>\n"
         "<li><div class=profile-name>profile: </div> CPU profile. You can specify the duration in "
@@ -282,6 +283,13 @@ static void serveindex(conn *c)
         "trace.</li>\n</ul>\n</p>\n</body>\n</html>\n",
         weft_num_goroutine(), nt < 0 ? 0 : nt);
     replyfile(c, HTML, "");
+}
+
+/* The lock cycles reported so far, as SIGQUIT prints them. */
+static void servelockcycles(conn *c)
+{
+    weft__lockcycle_write(c->mfd);
+    replyfile(c, TEXT, "");
 }
 
 /* pprof.Handler(name) for goroutine and threadcreate, ?debug=N. */
@@ -511,6 +519,8 @@ static void route(conn *c)
     } else if (strcmp(target, "/debug/sched") == 0) {
         weft_schedtrace(c->mfd, true);
         replyfile(c, TEXT, "");
+    } else if (strcmp(target, "/debug/lockcycles") == 0) {
+        servelockcycles(c);
     } else {
         fail(c, 404, false, "404 page not found");
     }

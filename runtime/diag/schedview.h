@@ -362,6 +362,11 @@ void weft__cpuprof_shutdown(void);
  * its memory.  (debugserver.c) */
 void weft__debugserver_shutdown(bool release);
 
+/* The debug server's /debug/lockcycles: the lock cycles reported so far,
+ * as SIGQUIT's dump ends with them, or a line saying there are none or
+ * that detection is off.  (lockcycle.c) */
+void weft__lockcycle_write(int fd);
+
 /* sysmon.c, SCHEDDEBUG=blockwarn=N: gp has been parked in one wait since
  * since (coarse ns), more than N s before now.  Prints it, with what it
  * waits on, unless it moved on meanwhile.  Called on sysmon only.
