@@ -18,7 +18,7 @@ static pthread_mutex_t keylock = PTHREAD_MUTEX_INITIALIZER;   /* serialises key 
 int weft_local_key(void (*dtor)(void *))
 {
     pthread_mutex_lock(&keylock);
-    AO_t n = AO_load(&nkeys);
+    AO_t n = AO_load(&nkeys);       /* keylock orders writers: no order needed */
     int key = -EAGAIN;
     if (n < WEFT_LOCAL_KEYS) {
         dtors[n] = dtor;

@@ -254,7 +254,7 @@ static void logcycle(const member *cyc, int n)
      * release below) */
     while (AO_test_and_set_acquire(&logbusy) == AO_TS_SET)
         weft__cpu_relax();
-    AO_t k = AO_load(&logn);
+    AO_t k = AO_load(&logn);        /* logbusy orders writers: no order needed */
     weft__out o;
     char *slot = cyclelog[k % LOGN];
     weft__out_mem(&o, slot, LOGSZ - 1);
@@ -282,7 +282,7 @@ void weft__lockcycle_write(int fd)
 {
     weft__out o;
     weft__out_fd(&o, fd);
-    if (AO_load(&logn) == 0)
+    if (AO_load(&logn) == 0)        /* only whether any: print's load-acquire orders the text */
         weft__outf(&o, weft__debug.lockcycle == LOCKCYCLE_OFF
                            ? "lock cycle detection is off (SCHEDDEBUG=lockcycle=0)\n"
                            : "no lock cycles found\n");

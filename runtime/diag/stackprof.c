@@ -71,6 +71,9 @@ static void breathe(bool g, int64_t *last)
  * holder stops the world and yields. */
 static weft_mutex gproflock = WEFT_MUTEX_INIT;
 
+/* weft__dumpstats' words are measurements read by benchmarks after the
+ * dump returns: written under gproflock, loaded and stored plainly (no
+ * ordering: a reader that races a dump sees an old or a new figure). */
 static void stopped_for(int64_t since)
 {
     int64_t d = weft__nanotime() - since;

@@ -86,7 +86,7 @@ void weft__stacktab_freeall(void)
 {
     for (size_t i = 0; i < NBUCKETS; i++) {
         weft__stkrec *r = (weft__stkrec *)AO_load(&buckets[i]);    /* nothing runs: no order */
-        AO_store(&buckets[i], 0);
+        AO_store(&buckets[i], 0);                                   /* nothing runs: no order */
         while (r) {
             weft__stkrec *next = r->next;
             free(r);
