@@ -34,7 +34,8 @@
  * caps live goroutines near 32 K.  Linux 6.13 added MADV_GUARD_INSTALL,
  * which marks guard pages in the page tables without splitting the VMA: a
  * slab of any number of stacks stays one mapping.  weft uses it when the
- * kernel has it.  On older kernels it falls back to mprotect and refuses
+ * kernel has it, a slab's 64 guards in one process_madvise call where the
+ * kernel takes that (6.15).  On older kernels it falls back to mprotect and refuses
  * (-ENOMEM) to create a stack once the guards would use more than half of
  * vm.max_map_count, rather than run a stack without a guard.
  *
@@ -59,6 +60,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -73,6 +76,9 @@
 #endif
 #ifndef MADV_GUARD_REMOVE
 #define MADV_GUARD_REMOVE 103
+#endif
+#ifndef PIDFD_SELF_PROCESS
+#define PIDFD_SELF_PROCESS (-10001)    /* linux/pidfd.h: this thread group */
 #endif
 
 #define GUARD_SIZE  (64 * 1024)
@@ -148,6 +154,30 @@ static int install_guard(void *lo, size_t len)
     return 0;
 }
 
+/* The guards of a new slab of SLAB_STACKS stacks at base, in one
+ * process_madvise call on this process (PIDFD_SELF, Linux 6.15) rather
+ * than one madvise per stack: a quarter of the kernel time per stack
+ * here (0.5 against 1.7 us), which skynet's 70 000 stacks and idle1m's
+ * million notice.  Returns how many stacks from the slab's start have
+ * their guard; the caller installs the rest one by one (an older kernel
+ * refuses the call: EINVAL, ESRCH or EBADF for the pidfd, or ENOSYS). */
+static int install_guards_batch(uintptr_t base)
+{
+#if defined(SYS_process_madvise)
+    struct iovec iov[SLAB_STACKS];
+    for (int i = 0; i < SLAB_STACKS; i++) {
+        iov[i].iov_base = (void *)(base + (size_t)i * slabslot);
+        iov[i].iov_len = GUARD_SIZE;
+    }
+    long done = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, (size_t)SLAB_STACKS,
+                        MADV_GUARD_INSTALL, 0u);
+    return done > 0 ? (int)(done / GUARD_SIZE) : 0;
+#else
+    (void)base;
+    return 0;
+#endif
+}
+
 /* Fills in the descriptor s of the stack [base + GUARD_SIZE, top) whose
  * guard starts at base. */
 static void describe(weft__stack *s, uintptr_t base, uintptr_t top, size_t size, uint8_t kind)
@@ -176,9 +206,10 @@ static int newslab(void)
         return -ENOMEM;
     }
     int made = 0;
+    int guarded = guardmode == GUARD_MADVISE ? install_guards_batch((uintptr_t)p) : 0;
     for (int i = 0; i < SLAB_STACKS; i++) {
         uintptr_t base = (uintptr_t)p + (size_t)i * slabslot;
-        if (install_guard((void *)base, GUARD_SIZE) != 0)
+        if (i >= guarded && install_guard((void *)base, GUARD_SIZE) != 0)
             break;
         weft__stack *s = &sl->desc[i];
         describe(s, base, base + slabslot, weft__stack_default, STACK_SLAB);
