@@ -862,6 +862,12 @@ void weft__finish_switch(M *m)
         weft__lock(&sched.lock);
         weft__globrunqput(gp);
         weft__unlock(&sched.lock);
+        /* A preempted G goes to the global queue so that another P can
+         * run it: wake one if any is idle.  Without this, the G that this
+         * M runs next may never yield (weft has no asynchronous
+         * preemption), and the preempted one waits for good with a P
+         * idle (Go's goschedImpl wakes one too). */
+        weft__wakep();
         break;
     case AFTER_PARK: {
         weft__unlockf f = m->afterf;
