@@ -20,6 +20,7 @@
 #include "nofp_user.h"
 #include "pprof_reader.h"
 #include "runtime.h"
+#include "diag/unwind.h"
 
 static char buf[1 << 20];
 
@@ -145,6 +146,72 @@ static void qsort_main(void *arg)
 Test(nofp, a_goroutine_in_a_qsort_comparator_shows_qsort_and_its_function, .timeout = 60)
 {
     cr_assert_eq(weft_main(qsort_main, NULL), 0);
+}
+
+/* ---- weft__callers, the tracer's walk ------------------------------------------------ */
+
+/* weft__callers steps by the recipes the full walker learned, and hands
+ * a frame it has no simple recipe for to the full walker: both must give
+ * the same pcs, through frame pointers (this file), code without them
+ * (nofp_via*) and libc (qsort), before the recipes are learned (the
+ * first walk) and after. */
+#define WALK 64
+static uintptr_t fast[2][WALK], full[2][WALK];
+static int nfast[2], nfull[2], walks;
+
+static __attribute__((noinline)) void both_walks(int i)
+{
+    G *g = weft__getg();
+    weft__unwinder u;
+    weft__unwind_init_self(&u, 0, g->stacklo, g->stackhi);
+    nfull[i] = weft__unwind_pcs(&u, full[i], WALK);
+    nfast[i] = weft__callers(0, g->stacklo, g->stackhi, fast[i], WALK);
+    __asm__ volatile("");   /* not a tail call */
+}
+
+static int walkcmp(const void *a, const void *b)
+{
+    if (walks < 2)
+        both_walks(walks++);
+    return *(const int *)a - *(const int *)b;
+}
+
+static void sort_and_walk(void *arg)
+{
+    (void)arg;
+    int v[16];
+    for (int i = 0; i < 16; i++)
+        v[i] = (i * 7) % 16;
+    qsort(v, 16, sizeof v[0], walkcmp);
+}
+
+static void callers_worker(void *done)
+{
+    nofp_via2(sort_and_walk, NULL);
+    weft_chan_close(done);
+}
+
+static void callers_main(void *arg)
+{
+    (void)arg;
+    weft_chan *done = weft_chan_new(sizeof(int), 0);
+    weft_go(callers_worker, done);
+    int v;
+    weft_chan_recv(done, &v);
+}
+
+Test(nofp, callers_returns_the_full_walks_pcs, .timeout = 60)
+{
+    cr_assert_eq(weft_main(callers_main, NULL), 0);
+    cr_assert_eq(walks, 2);
+    for (int i = 0; i < 2; i++) {
+        /* pcs[0] of each is its own call in both_walks; the rest is shared */
+        cr_assert_geq(nfull[i], 8, "walk %d: %d frames", i, nfull[i]);
+        cr_assert_eq(nfast[i], nfull[i], "walk %d: %d frames against %d", i, nfast[i], nfull[i]);
+        for (int k = 1; k < nfull[i]; k++)
+            cr_assert_eq(fast[i][k], full[i][k], "walk %d, frame %d: %#lx against %#lx", i, k,
+                         (unsigned long)fast[i][k], (unsigned long)full[i][k]);
+    }
 }
 
 /* ---- CPU profile --------------------------------------------------------------------- */
