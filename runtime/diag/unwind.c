@@ -623,10 +623,10 @@ static struct rentry *rfind(struct rtab *rt, uintptr_t pc, AO_t *key)
 }
 
 /* pc's recipe if it is known, else 0: a lookup that never learns. */
-static AO_t known_recipe(const struct utable *t, uintptr_t pc)
+static AO_t known_recipe(struct rtab *rt, uintptr_t pc)
 {
     AO_t key;
-    struct rentry *e = rfind(t->rt, pc, &key);
+    struct rentry *e = rfind(rt, pc, &key);
     /* load-acquire: pairs with recipe()'s store-release of it */
     return e && key == pc ? AO_load_acquire(&e->rc) : 0;
 }
@@ -760,35 +760,45 @@ WEFT_NO_ASAN static uintptr_t dwnext(weft__unwinder *u)
     return npc;
 }
 
-/* One step of weft__callers' walk of its own stack [lo, hi) (see there):
- * the frame at return address *pc, whose caller's stack pointer is *sp
- * and frame pointer *fp, stepped by pc's recipe alone, reading only
- * inside the stack.  1: stepped to the caller; 0: the walk ends, as
- * dwnext would end it; -1: not possible here (no recipe learned yet, a
- * SLOW one, a read outside the stack), so dwnext must step this frame. */
-WEFT_NO_ASAN static int faststep(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, uintptr_t lo, uintptr_t hi)
+/* weft__callers' walk of its own stack [lo, hi) (see there), from the
+ * frame at return address *pc whose caller's stack pointer is *sp and
+ * frame pointer *fp: appends each frame's pc to pcs[*n..max) (once *skip
+ * are dropped) and steps it by its recipe alone, reading only inside the
+ * stack.  True when the walk is done (it ended as dwnext would end it, or
+ * max pcs); false at a frame it cannot step so (no recipe learned yet, a
+ * SLOW one, a read outside the stack): *pc, *sp and *fp are then that
+ * frame, not yet appended, for dwnext. */
+WEFT_NO_ASAN static bool fastwalk(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, uintptr_t lo, uintptr_t hi,
+                                  int *skip, uintptr_t *pcs, int *n, int max)
 {
     const struct utable *t = table();
     if (!t)
-        return -1;
-    AO_t rc = known_recipe(t, *pc - 1);     /* a return address: look up the call */
-    if (RC_KIND(rc) == RC_END)
-        return 0;
-    if (RC_KIND(rc) != RC_FAST)
-        return -1;
-    uintptr_t nsp = (RC_FROMFP(rc) ? *fp : *sp) + (uintptr_t)RC_CFA(rc);
-    uintptr_t ra = nsp + (uintptr_t)RC_RA(rc), sfp = nsp + (uintptr_t)RC_FP(rc);
-    if (!inside(ra, lo, hi - sizeof(uintptr_t) + 1) ||
-        (!RC_FPSAME(rc) && !inside(sfp, lo, hi - sizeof(uintptr_t) + 1)))
-        return -1;
-    uintptr_t npc = *(const uintptr_t *)ra;
-    if (npc == 0 || nsp <= *sp || nsp > hi)
-        return 0;
-    if (!RC_FPSAME(rc))
-        *fp = *(const uintptr_t *)sfp;
-    *pc = npc;
-    *sp = nsp;
-    return 1;
+        return false;
+    uintptr_t p = *pc, s = *sp, f = *fp, last = hi - sizeof(uintptr_t);
+    while (*n < max) {
+        AO_t rc = known_recipe(t->rt, p - 1);   /* a return address: look up the call */
+        uintptr_t nsp = 0, npc = 0, nfp = f;
+        if (RC_KIND(rc) == RC_FAST) {
+            nsp = (RC_FROMFP(rc) ? f : s) + (uintptr_t)RC_CFA(rc);
+            uintptr_t ra = nsp + (uintptr_t)RC_RA(rc), sfp = nsp + (uintptr_t)RC_FP(rc);
+            if (ra < lo || ra > last || (!RC_FPSAME(rc) && (sfp < lo || sfp > last)))
+                break;
+            npc = *(const uintptr_t *)ra;
+            if (!RC_FPSAME(rc))
+                nfp = *(const uintptr_t *)sfp;
+        } else if (RC_KIND(rc) != RC_END) {
+            break;
+        }
+        if (*skip > 0)
+            (*skip)--;
+        else
+            pcs[(*n)++] = p;
+        if (RC_KIND(rc) == RC_END || npc == 0 || nsp <= s || nsp > hi)
+            return true;
+        p = npc, s = nsp, f = nfp;
+    }
+    *pc = p, *sp = s, *fp = f;
+    return *n >= max;
 }
 
 static bool dwinit_sigctx(weft__unwinder *u, const ucontext_t *uc, uintptr_t pc, uintptr_t lo, uintptr_t hi)
@@ -829,10 +839,11 @@ static bool dwinit_sigctx(weft__unwinder *u, const ucontext_t *uc, uintptr_t pc,
     return false;
 }
 
-static int faststep(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, uintptr_t lo, uintptr_t hi)
+static bool fastwalk(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, uintptr_t lo, uintptr_t hi, int *skip,
+                     uintptr_t *pcs, int *n, int max)
 {
-    (void)pc, (void)sp, (void)fp, (void)lo, (void)hi;
-    return -1;      /* frame pointers are cheap already: weft__unwind_next */
+    (void)pc, (void)sp, (void)fp, (void)lo, (void)hi, (void)skip, (void)pcs, (void)n, (void)max;
+    return false;   /* frame pointers are cheap already: weft__unwind_next */
 }
 
 #endif
@@ -910,27 +921,18 @@ WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo,
     uintptr_t pc = f[1], sp = (uintptr_t)__builtin_dwarf_cfa(), fp = f[0];
     if (!inside((uintptr_t)f, lo, hi))
         lo = hi = 0;
-    int n = 0, step = lo ? 1 : -1;
-    bool taken = false;     /* pc is in pcs or skipped already */
-    while (step > 0 && n < max) {
+    int n = 0;
+    if (lo && fastwalk(&pc, &sp, &fp, lo, hi, &skip, pcs, &n, max))
+        return n;
+    /* the rest from the frame the recipes could not step (pc, not yet
+     * in pcs) */
+    weft__unwinder u;
+    weft__unwind_init_regs(&u, pc, sp, fp, lo, hi);
+    while (n < max && (pc = weft__unwind_next(&u)) != 0) {
         if (skip > 0)
             skip--;
         else
             pcs[n++] = pc;
-        taken = true;
-        step = n < max ? faststep(&pc, &sp, &fp, lo, hi) : 0;
-    }
-    if (step < 0) {
-        weft__unwinder u;
-        weft__unwind_init_regs(&u, pc, sp, fp, lo, hi);
-        if (taken)
-            weft__unwind_next(&u);      /* pc itself */
-        while (n < max && (pc = weft__unwind_next(&u)) != 0) {
-            if (skip > 0)
-                skip--;
-            else
-                pcs[n++] = pc;
-        }
     }
     return n;
 }
