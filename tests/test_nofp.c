@@ -214,6 +214,67 @@ Test(nofp, callers_returns_the_full_walks_pcs, .timeout = 60)
     }
 }
 
+/* A walk remembered from one call chain must not answer for another that
+ * reaches the same function at the same depth: via_a and via_b have the
+ * same frame, so their callee's walks start alike and differ only in the
+ * return address into them. */
+static uintptr_t vfast[8][WALK], vfull[8][WALK];
+static int nvfast[8], nvfull[8];
+static volatile int vsink;
+
+static __attribute__((noinline)) void walk_here(int i)
+{
+    G *g = weft__getg();
+    weft__unwinder u;
+    weft__unwind_init_self(&u, 0, g->stacklo, g->stackhi);
+    nvfull[i] = weft__unwind_pcs(&u, vfull[i], WALK);
+    nvfast[i] = weft__callers(0, g->stacklo, g->stackhi, vfast[i], WALK);
+    __asm__ volatile("");
+}
+
+static __attribute__((noinline)) void via_a(int i)
+{
+    walk_here(i);
+    vsink += 1;
+}
+
+static __attribute__((noinline)) void via_b(int i)
+{
+    walk_here(i);
+    vsink += 2;
+}
+
+static void alternate(void *done)
+{
+    for (int i = 0; i < 8; i++)
+        (i & 1 ? via_b : via_a)(i);
+    weft_chan_close(done);
+}
+
+static void alternate_main(void *arg)
+{
+    (void)arg;
+    weft_chan *done = weft_chan_new(sizeof(int), 0);
+    weft_go(alternate, done);
+    int v;
+    weft_chan_recv(done, &v);
+}
+
+Test(nofp, callers_tells_apart_chains_of_the_same_shape, .timeout = 60)
+{
+    cr_assert_eq(weft_main(alternate_main, NULL), 0);
+    for (int i = 0; i < 8; i++) {
+        cr_assert_geq(nvfull[i], 4, "walk %d: %d frames", i, nvfull[i]);
+        cr_assert_eq(nvfast[i], nvfull[i], "walk %d: %d frames against %d", i, nvfast[i], nvfull[i]);
+        for (int k = 1; k < nvfull[i]; k++)
+            cr_assert_eq(vfast[i][k], vfull[i][k], "walk %d, frame %d: %#lx against %#lx", i, k,
+                         (unsigned long)vfast[i][k], (unsigned long)vfull[i][k]);
+    }
+    /* the chains differ where they should: the return into via_a or via_b */
+    cr_assert_neq(vfast[0][1], vfast[1][1]);
+    cr_assert_eq(vfast[0][1], vfast[2][1]);
+}
+
 /* ---- CPU profile --------------------------------------------------------------------- */
 
 static bool onstack(const tprof *t, const tsample *s, const char *name)

@@ -71,8 +71,20 @@ static struct {
 
 /* ---- encoding ------------------------------------------------------------ */
 
-static uint32_t putvarint(uint8_t *p, uint64_t v)
+/* Unsigned LEB128.  Most values of an event are small (a timestamp's
+ * difference from the last event's, a goroutine id, a stack id): one or
+ * two bytes without a loop. */
+static inline uint32_t putvarint(uint8_t *p, uint64_t v)
 {
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+    if (v < 0x4000) {
+        p[0] = (uint8_t)(v | 0x80);
+        p[1] = (uint8_t)(v >> 7);
+        return 2;
+    }
     uint32_t n = 0;
     while (v >= 0x80) {
         p[n++] = (uint8_t)(v | 0x80);

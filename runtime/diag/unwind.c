@@ -130,6 +130,65 @@ int weft__unwind_pcs(weft__unwinder *u, uintptr_t *pcs, int max)
  *             costs two sigprocmask calls per step: the recipes are what
  *             keeps a dump of 10,000 goroutines fast.)
  */
+/* ---- memos of weft__callers' walks ----------------------------------------------
+ *
+ * The tracer walks the same few call chains over and over (a loop's
+ * park, the same yield, every goroutine of a kind parking at the same
+ * place), so each thread remembers its last few walks: where the walk
+ * started (the first pc, and the stack and frame pointers as distances
+ * below the stack's top), every word it read on the way (a return
+ * address as it is, a saved frame pointer as a distance below the top),
+ * and the pcs it returned.  A walk that starts the same way and finds
+ * the same words at the same places is the same walk: each step is a
+ * function of the pc (its recipe), the stack and frame pointers and the
+ * words it reads, and none of these differ.  So a memo hit costs a load
+ * and a compare per word instead of a recipe lookup and a step per
+ * frame, and it stays exact on another goroutine's stack at the same
+ * depth (distances, not addresses) and against any change of the chain
+ * (a different caller leaves a different return address).  Only walks
+ * made by recipes alone are remembered, for the object table they were
+ * made with (a library loaded or unloaded since changes it). */
+#define MEMO_WAYS 8         /* walks remembered per thread */
+#define MEMO_READS 48       /* words a remembered walk read, at most */
+#define MEMO_PCS 24         /* pcs a remembered walk returned, at most */
+
+struct memo {
+    const void *table;      /* the object table the walk was made with; NULL: empty */
+    uintptr_t pc0, sp0, fp0;    /* its first pc; hi - sp, hi - fp there */
+    uintptr_t deep;         /* the deepest word it read, as hi - its address */
+    int skip, max, n;       /* its skip and max; the pcs it returned */
+    int nread;              /* words read; MEMO_READS + 1: too many (not kept) */
+    uint64_t rel;           /* bit i: read i was a frame pointer (kept as hi - it) */
+    uint32_t off[MEMO_READS];       /* hi - the address of each word read */
+    uintptr_t want[MEMO_READS];     /* what it held */
+    uintptr_t pcs[MEMO_PCS];
+};
+_Static_assert(MEMO_READS <= 64, "memo.rel has a bit per read");
+static __thread struct memo memos[MEMO_WAYS];     /* about 6.5 KiB per thread */
+/* Running under valgrind: a memo's words are checked where a different
+ * chain may have left a word never written, which memcheck would report
+ * (set by weft__unwind_prepare before it publishes the first object
+ * table, which every memo needs). */
+static AO_t onvalgrind;
+
+/* Notes that the walk being remembered in m (if any) read v at a below
+ * the stack's top hi (a frame pointer when rel). */
+static inline void memo_read(struct memo *m, uintptr_t hi, uintptr_t a, uintptr_t v, bool rel)
+{
+    if (!m || m->nread > MEMO_READS - 1) {
+        if (m)
+            m->nread = MEMO_READS + 1;
+        return;
+    }
+    uintptr_t off = hi - a;
+    m->off[m->nread] = (uint32_t)off;
+    m->want[m->nread] = rel ? hi - v : v;
+    m->rel |= (uint64_t)rel << m->nread;
+    m->nread++;
+    if (off > m->deep)
+        m->deep = off;
+}
+
 #if WEFT_HAVE_LIBUNWIND
 
 #if defined(__x86_64__)
@@ -469,6 +528,9 @@ static unw_accessors_t acc = {
 void weft__unwind_prepare(void)
 {
     pthread_mutex_lock(&preplock);
+    /* plain store: published by the store-release of curtable below
+     * (memo_find's load pairs with it through the table's load-acquire) */
+    AO_store(&onvalgrind, RUNNING_ON_VALGRIND ? 1 : 0);
     if (!as) {
         /* Creating the address space also initialises libunwind itself
          * (its locks, mempools, the local address space): here, not in the
@@ -767,9 +829,13 @@ WEFT_NO_ASAN static uintptr_t dwnext(weft__unwinder *u)
  * stack.  True when the walk is done (it ended as dwnext would end it, or
  * max pcs); false at a frame it cannot step so (no recipe learned yet, a
  * SLOW one, a read outside the stack): *pc, *sp and *fp are then that
- * frame, not yet appended, for dwnext. */
+ * frame, not yet appended, for dwnext.  Every word read is noted in rec
+ * (when not NULL). */
+/* The object table fastwalk steps with now (memos are for one table). */
+static const void *walktable(void) { return table(); }
+
 WEFT_NO_ASAN static bool fastwalk(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, uintptr_t lo, uintptr_t hi,
-                                  int *skip, uintptr_t *pcs, int *n, int max)
+                                  int *skip, uintptr_t *pcs, int *n, int max, struct memo *rec)
 {
     const struct utable *t = table();
     if (!t)
@@ -784,8 +850,11 @@ WEFT_NO_ASAN static bool fastwalk(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, u
             if (ra < lo || ra > last || (!RC_FPSAME(rc) && (sfp < lo || sfp > last)))
                 break;
             npc = *(const uintptr_t *)ra;
-            if (!RC_FPSAME(rc))
+            memo_read(rec, hi, ra, npc, false);
+            if (!RC_FPSAME(rc)) {
                 nfp = *(const uintptr_t *)sfp;
+                memo_read(rec, hi, sfp, nfp, true);
+            }
         } else if (RC_KIND(rc) != RC_END) {
             break;
         }
@@ -839,10 +908,12 @@ static bool dwinit_sigctx(weft__unwinder *u, const ucontext_t *uc, uintptr_t pc,
     return false;
 }
 
+static const void *walktable(void) { return NULL; }    /* no memo is ever made */
+
 static bool fastwalk(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, uintptr_t lo, uintptr_t hi, int *skip,
-                     uintptr_t *pcs, int *n, int max)
+                     uintptr_t *pcs, int *n, int max, struct memo *rec)
 {
-    (void)pc, (void)sp, (void)fp, (void)lo, (void)hi, (void)skip, (void)pcs, (void)n, (void)max;
+    (void)pc, (void)sp, (void)fp, (void)lo, (void)hi, (void)skip, (void)pcs, (void)n, (void)max, (void)rec;
     return false;   /* frame pointers are cheap already: weft__unwind_next */
 }
 
@@ -902,17 +973,40 @@ WEFT_NO_ASAN __attribute__((noinline)) void weft__unwind_init_self(weft__unwinde
         ;
 }
 
+/* The walk of a memo in m that matches a walk starting at pc, sp, fp on
+ * [lo, hi) with skip and max: its pcs, or NULL. */
+WEFT_NO_ASAN static const struct memo *memo_find(const struct memo *m, const void *t, uintptr_t pc, uintptr_t sp,
+                                                 uintptr_t fp, uintptr_t lo, uintptr_t hi, int skip, int max)
+{
+    if (m->table != t || !t || m->pc0 != pc || m->sp0 != hi - sp || m->fp0 != hi - fp || m->skip != skip ||
+        m->max != max || m->deep > hi - lo)
+        return NULL;
+    /* a plain load: the flag was stored before the store-release of the
+     * table that t came from by load-acquire (pairs with it) */
+    bool vg = AO_load(&onvalgrind) != 0;
+    for (int i = 0; i < m->nread; i++) {
+        uintptr_t v = *(const uintptr_t *)(hi - m->off[i]);     /* inside the stack: deep <= hi - lo */
+        if (vg)
+            VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);    /* a dead word is still a word to compare */
+        if (((m->rel >> i) & 1 ? hi - v : v) != m->want[i])
+            return NULL;
+    }
+    return m;
+}
+
 /* The tracer takes a stack per event (and spawn one per goroutine with
  * ancestry tracebacks), so this walk is the hot one.  It walks the
- * running thread's own stack, which cannot change under it: while every
- * pc's recipe is known and FAST and every word it reads is inside
- * [lo, hi), it steps by the recipes alone, with no weft__unwinder (a
- * libunwind cursor's 1 KiB) to set up and no accessor calls, about a
- * tenth of a dwnext step; at the first frame that is not that simple it
- * hands the rest of the walk to weft__unwind_next, from that frame's
- * registers (which learns its recipe for the next walk).  Both step a
- * frame by the same recipe and end the walk on the same conditions, so
- * the pcs are the ones weft__unwind_init_self's walk returns. */
+ * running thread's own stack, which cannot change under it.  First the
+ * memos (above): the same walk made before returns its pcs.  Else, while
+ * every pc's recipe is known and FAST and every word it reads is inside
+ * [lo, hi), it steps by the recipes alone (fastwalk), with no
+ * weft__unwinder (a libunwind cursor's 1 KiB) to set up and no accessor
+ * calls, about a tenth of a dwnext step, and remembers the walk; at the
+ * first frame that is not that simple it hands the rest of the walk to
+ * weft__unwind_next, from that frame's registers (which learns its
+ * recipe for the next walk).  Both step a frame by the same recipe and
+ * end the walk on the same conditions, so the pcs are the ones
+ * weft__unwind_init_self's walk returns. */
 WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
                                                          int max)
 {
@@ -922,8 +1016,26 @@ WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo,
     if (!inside((uintptr_t)f, lo, hi))
         lo = hi = 0;
     int n = 0;
-    if (lo && fastwalk(&pc, &sp, &fp, lo, hi, &skip, pcs, &n, max))
-        return n;
+    struct memo *rec = NULL;
+    if (lo) {
+        const void *t = walktable();
+        uintptr_t h = (pc ^ (hi - sp) * 0x9E3779B97F4A7C15ull) >> 58;
+        rec = &memos[h % MEMO_WAYS];
+        const struct memo *m = memo_find(rec, t, pc, sp, fp, lo, hi, skip, max);
+        if (m) {
+            memcpy(pcs, m->pcs, (size_t)m->n * sizeof *pcs);
+            return m->n;
+        }
+        *rec = (struct memo){ .pc0 = pc, .sp0 = hi - sp, .fp0 = hi - fp, .skip = skip, .max = max };
+        if (fastwalk(&pc, &sp, &fp, lo, hi, &skip, pcs, &n, max, rec)) {
+            if (rec->nread <= MEMO_READS && n <= MEMO_PCS) {
+                memcpy(rec->pcs, pcs, (size_t)n * sizeof *pcs);
+                rec->n = n;
+                rec->table = t;     /* complete: usable */
+            }
+            return n;
+        }
+    }
     /* the rest from the frame the recipes could not step (pc, not yet
      * in pcs) */
     weft__unwinder u;
@@ -1046,3 +1158,4 @@ WEFT_NO_ASAN void weft__unwind_init_sigctx(weft__unwinder *u, const void *uctx, 
         u->npc = 2;
     }
 }
+
