@@ -148,23 +148,22 @@ int weft__unwind_pcs(weft__unwinder *u, uintptr_t *pcs, int max)
  * (a different caller leaves a different return address).  Only walks
  * made by recipes alone are remembered, for the object table they were
  * made with (a library loaded or unloaded since changes it). */
-#define MEMO_WAYS 8         /* walks remembered per thread */
-#define MEMO_READS 48       /* words a remembered walk read, at most */
-#define MEMO_PCS 24         /* pcs a remembered walk returned, at most */
+#define MEMO_SETS 8         /* walks remembered per thread: sets of ... */
+#define MEMO_WAYS 2         /* ... two (two goroutines taking turns at one place) */
+#define MEMO_FRAMES 24      /* frames a remembered walk stepped, at most */
 
 struct memo {
     const void *table;      /* the object table the walk was made with; NULL: empty */
     uintptr_t pc0, sp0, fp0;    /* its first pc; hi - sp, hi - fp there */
     uintptr_t deep;         /* the deepest word it read, as hi - its address */
-    int skip, max, n;       /* its skip and max; the pcs it returned */
-    int nread;              /* words read; MEMO_READS + 1: too many (not kept) */
-    uint64_t rel;           /* bit i: read i was a frame pointer (kept as hi - it) */
-    uint32_t off[MEMO_READS];       /* hi - the address of each word read */
-    uintptr_t want[MEMO_READS];     /* what it held */
-    uintptr_t pcs[MEMO_PCS];
+    int skip, max, n;       /* its skip and max; how many pcs it returned */
+    int nra, nfp;           /* return addresses and frame pointers it read; MEMO_FRAMES + 1: too many */
+    uint32_t raoff[MEMO_FRAMES], fpoff[MEMO_FRAMES];    /* hi - the address of each word read ... */
+    uintptr_t ra[MEMO_FRAMES], fp[MEMO_FRAMES];         /* ... and what it held (a frame pointer as hi - it) */
+    uintptr_t pcs[MEMO_FRAMES];
 };
-_Static_assert(MEMO_READS <= 64, "memo.rel has a bit per read");
-static __thread struct memo memos[MEMO_WAYS];     /* about 6.5 KiB per thread */
+static __thread struct memo memos[MEMO_SETS][MEMO_WAYS];     /* about 12 KiB per thread */
+static __thread uint8_t memonext[MEMO_SETS];    /* the way of each set a new walk replaces */
 /* Running under valgrind: a memo's words are checked where a different
  * chain may have left a word never written, which memcheck would report
  * (set by weft__unwind_prepare before it publishes the first object
@@ -172,19 +171,20 @@ static __thread struct memo memos[MEMO_WAYS];     /* about 6.5 KiB per thread */
 static AO_t onvalgrind;
 
 /* Notes that the walk being remembered in m (if any) read v at a below
- * the stack's top hi (a frame pointer when rel). */
-static inline void memo_read(struct memo *m, uintptr_t hi, uintptr_t a, uintptr_t v, bool rel)
+ * the stack's top hi: a return address, or a frame pointer when isfp. */
+static inline void memo_read(struct memo *m, uintptr_t hi, uintptr_t a, uintptr_t v, bool isfp)
 {
-    if (!m || m->nread > MEMO_READS - 1) {
-        if (m)
-            m->nread = MEMO_READS + 1;
+    if (!m)
+        return;
+    int *np = isfp ? &m->nfp : &m->nra;
+    if (*np >= MEMO_FRAMES) {
+        *np = MEMO_FRAMES + 1;
         return;
     }
     uintptr_t off = hi - a;
-    m->off[m->nread] = (uint32_t)off;
-    m->want[m->nread] = rel ? hi - v : v;
-    m->rel |= (uint64_t)rel << m->nread;
-    m->nread++;
+    (isfp ? m->fpoff : m->raoff)[*np] = (uint32_t)off;
+    (isfp ? m->fp : m->ra)[*np] = isfp ? hi - v : v;
+    ++*np;
     if (off > m->deep)
         m->deep = off;
 }
@@ -981,16 +981,35 @@ WEFT_NO_ASAN static const struct memo *memo_find(const struct memo *m, const voi
     if (m->table != t || !t || m->pc0 != pc || m->sp0 != hi - sp || m->fp0 != hi - fp || m->skip != skip ||
         m->max != max || m->deep > hi - lo)
         return NULL;
-    /* a plain load: the flag was stored before the store-release of the
-     * table that t came from by load-acquire (pairs with it) */
-    bool vg = AO_load(&onvalgrind) != 0;
-    for (int i = 0; i < m->nread; i++) {
-        uintptr_t v = *(const uintptr_t *)(hi - m->off[i]);     /* inside the stack: deep <= hi - lo */
-        if (vg)
-            VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);    /* a dead word is still a word to compare */
-        if (((m->rel >> i) & 1 ? hi - v : v) != m->want[i])
-            return NULL;
+    /* Every word is inside the stack (deep <= hi - lo).  The deepest
+     * first: two goroutines at one place differ at the bottom of their
+     * stacks (their functions), while two places of one goroutine mostly
+     * differ where the walk starts already.  Under valgrind each word is
+     * copied and declared defined first: a dead word is still a word to
+     * compare (a plain load of the flag: it was stored before the
+     * store-release of the table t came from, and t's load-acquire pairs
+     * with that). */
+    if (AO_load(&onvalgrind)) {
+        for (int i = m->nra - 1; i >= 0; i--) {
+            uintptr_t v = *(const uintptr_t *)(hi - m->raoff[i]);
+            VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);
+            if (v != m->ra[i])
+                return NULL;
+        }
+        for (int i = m->nfp - 1; i >= 0; i--) {
+            uintptr_t v = *(const uintptr_t *)(hi - m->fpoff[i]);
+            VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);
+            if (hi - v != m->fp[i])
+                return NULL;
+        }
+        return m;
     }
+    for (int i = m->nra - 1; i >= 0; i--)
+        if (*(const uintptr_t *)(hi - m->raoff[i]) != m->ra[i])
+            return NULL;
+    for (int i = m->nfp - 1; i >= 0; i--)
+        if (hi - *(const uintptr_t *)(hi - m->fpoff[i]) != m->fp[i])
+            return NULL;
     return m;
 }
 
@@ -1019,16 +1038,21 @@ WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo,
     struct memo *rec = NULL;
     if (lo) {
         const void *t = walktable();
-        uintptr_t h = (pc ^ (hi - sp) * 0x9E3779B97F4A7C15ull) >> 58;
-        rec = &memos[h % MEMO_WAYS];
-        const struct memo *m = memo_find(rec, t, pc, sp, fp, lo, hi, skip, max);
-        if (m) {
-            memcpy(pcs, m->pcs, (size_t)m->n * sizeof *pcs);
-            return m->n;
+        unsigned set = (unsigned)(((pc ^ (hi - sp)) * 0x9E3779B97F4A7C15ull) >> 61) % MEMO_SETS;
+        for (int w = 0; w < MEMO_WAYS; w++) {
+            const struct memo *m = memo_find(&memos[set][w], t, pc, sp, fp, lo, hi, skip, max);
+            if (m) {
+                memonext[set] = (uint8_t)(w ^ 1);   /* keep this one */
+                for (int i = 0; i < m->n; i++)
+                    pcs[i] = m->pcs[i];
+                return m->n;
+            }
         }
+        rec = &memos[set][memonext[set]];
+        memonext[set] ^= 1;
         *rec = (struct memo){ .pc0 = pc, .sp0 = hi - sp, .fp0 = hi - fp, .skip = skip, .max = max };
         if (fastwalk(&pc, &sp, &fp, lo, hi, &skip, pcs, &n, max, rec)) {
-            if (rec->nread <= MEMO_READS && n <= MEMO_PCS) {
+            if (rec->nra <= MEMO_FRAMES && rec->nfp <= MEMO_FRAMES && n <= MEMO_FRAMES) {
                 memcpy(rec->pcs, pcs, (size_t)n * sizeof *pcs);
                 rec->n = n;
                 rec->table = t;     /* complete: usable */
