@@ -170,25 +170,6 @@ static __thread uint8_t memonext[MEMO_SETS];    /* the way of each set a new wal
  * table, which every memo needs). */
 static AO_t onvalgrind;
 
-/* Notes that the walk being remembered in m (if any) read v at a below
- * the stack's top hi: a return address, or a frame pointer when isfp. */
-static inline void memo_read(struct memo *m, uintptr_t hi, uintptr_t a, uintptr_t v, bool isfp)
-{
-    if (!m)
-        return;
-    int *np = isfp ? &m->nfp : &m->nra;
-    if (*np >= MEMO_FRAMES) {
-        *np = MEMO_FRAMES + 1;
-        return;
-    }
-    uintptr_t off = hi - a;
-    (isfp ? m->fpoff : m->raoff)[*np] = (uint32_t)off;
-    (isfp ? m->fp : m->ra)[*np] = isfp ? hi - v : v;
-    ++*np;
-    if (off > m->deep)
-        m->deep = off;
-}
-
 #if WEFT_HAVE_LIBUNWIND
 
 #if defined(__x86_64__)
@@ -831,6 +812,25 @@ WEFT_NO_ASAN static uintptr_t dwnext(weft__unwinder *u)
  * SLOW one, a read outside the stack): *pc, *sp and *fp are then that
  * frame, not yet appended, for dwnext.  Every word read is noted in rec
  * (when not NULL). */
+/* Notes that the walk being remembered in m (if any) read v at a below
+ * the stack's top hi: a return address, or a frame pointer when isfp. */
+static inline void memo_read(struct memo *m, uintptr_t hi, uintptr_t a, uintptr_t v, bool isfp)
+{
+    if (!m)
+        return;
+    int *np = isfp ? &m->nfp : &m->nra;
+    if (*np >= MEMO_FRAMES) {
+        *np = MEMO_FRAMES + 1;
+        return;
+    }
+    uintptr_t off = hi - a;
+    (isfp ? m->fpoff : m->raoff)[*np] = (uint32_t)off;
+    (isfp ? m->fp : m->ra)[*np] = isfp ? hi - v : v;
+    ++*np;
+    if (off > m->deep)
+        m->deep = off;
+}
+
 /* The object table fastwalk steps with now (memos are for one table). */
 static const void *walktable(void) { return table(); }
 
@@ -1035,9 +1035,9 @@ WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo,
     if (!inside((uintptr_t)f, lo, hi))
         lo = hi = 0;
     int n = 0;
-    struct memo *rec = NULL;
-    if (lo) {
-        const void *t = walktable();
+    const void *t = lo ? walktable() : NULL;
+    if (t) {    /* else no recipes to walk by: weft__unwind_next */
+        struct memo *rec;
         unsigned set = (unsigned)(((pc ^ (hi - sp)) * 0x9E3779B97F4A7C15ull) >> 61) % MEMO_SETS;
         for (int w = 0; w < MEMO_WAYS; w++) {
             const struct memo *m = memo_find(&memos[set][w], t, pc, sp, fp, lo, hi, skip, max);
