@@ -150,18 +150,19 @@ Test(nofp, a_goroutine_in_a_qsort_comparator_shows_qsort_and_its_function, .time
 
 /* ---- weft__callers, the tracer's walk ------------------------------------------------ */
 
-/* weft__callers steps by the recipes the full walker learned, and hands
- * a frame it has no simple recipe for to the full walker: both must give
- * the same pcs, through frame pointers (this file), code without them
- * (nofp_via*) and libc (qsort), before the recipes are learned (the
- * first walk) and after. */
+/* weft__callers steps by the recipes the full walker learned (and by
+ * memos of walks it made before), and hands a frame it has no simple
+ * recipe for to the full walker: both must give the same pcs.  Each walk
+ * below records both, from the same function. */
 #define WALK 64
-static uintptr_t fast[2][WALK], full[2][WALK];
-static int nfast[2], nfull[2], walks;
+#define NWALKS 8
+static uintptr_t fast[NWALKS][WALK], full[NWALKS][WALK];
+static int nfast[NWALKS], nfull[NWALKS], walks;
 
-static __attribute__((noinline)) void both_walks(int i)
+static __attribute__((noinline)) void both_walks(void)
 {
     G *g = weft__getg();
+    int i = walks++;
     weft__unwinder u;
     weft__unwind_init_self(&u, 0, g->stacklo, g->stackhi);
     nfull[i] = weft__unwind_pcs(&u, full[i], WALK);
@@ -169,10 +170,43 @@ static __attribute__((noinline)) void both_walks(int i)
     __asm__ volatile("");   /* not a tail call */
 }
 
+/* Runs fn in a goroutine of its own and waits for it. */
+static weft_wg walked = WEFT_WG_INIT;
+
+static void walker(void *fn)
+{
+    ((void (*)(void))fn)();
+    weft_wg_done(&walked);
+}
+
+static void walker_main(void *fn)
+{
+    weft_wg_add(&walked, 1);
+    cr_assert_gt(weft_go(walker, fn), 0);
+    weft_wg_wait(&walked);
+}
+
+/* Every walk returned the full walk's pcs (pcs[0], each one's own call in
+ * both_walks, aside), at least min of them. */
+static void check_walks(int n, int min)
+{
+    cr_assert_eq(walks, n);
+    for (int i = 0; i < n; i++) {
+        cr_assert_geq(nfull[i], min, "walk %d: %d frames", i, nfull[i]);
+        cr_assert_eq(nfast[i], nfull[i], "walk %d: %d frames against %d", i, nfast[i], nfull[i]);
+        for (int k = 1; k < nfull[i]; k++)
+            cr_assert_eq(fast[i][k], full[i][k], "walk %d, frame %d: %#lx against %#lx", i, k,
+                         (unsigned long)fast[i][k], (unsigned long)full[i][k]);
+    }
+}
+
+/* Through frame pointers (this file), code without them (nofp_via*) and
+ * libc (qsort), before the recipes are learned (the first walk) and
+ * after. */
 static int walkcmp(const void *a, const void *b)
 {
     if (walks < 2)
-        both_walks(walks++);
+        both_walks();
     return *(const int *)a - *(const int *)b;
 }
 
@@ -185,94 +219,48 @@ static void sort_and_walk(void *arg)
     qsort(v, 16, sizeof v[0], walkcmp);
 }
 
-static void callers_worker(void *done)
+static void via_nofp(void)
 {
     nofp_via2(sort_and_walk, NULL);
-    weft_chan_close(done);
-}
-
-static void callers_main(void *arg)
-{
-    (void)arg;
-    weft_chan *done = weft_chan_new(sizeof(int), 0);
-    weft_go(callers_worker, done);
-    int v;
-    weft_chan_recv(done, &v);
 }
 
 Test(nofp, callers_returns_the_full_walks_pcs, .timeout = 60)
 {
-    cr_assert_eq(weft_main(callers_main, NULL), 0);
-    cr_assert_eq(walks, 2);
-    for (int i = 0; i < 2; i++) {
-        /* pcs[0] of each is its own call in both_walks; the rest is shared */
-        cr_assert_geq(nfull[i], 8, "walk %d: %d frames", i, nfull[i]);
-        cr_assert_eq(nfast[i], nfull[i], "walk %d: %d frames against %d", i, nfast[i], nfull[i]);
-        for (int k = 1; k < nfull[i]; k++)
-            cr_assert_eq(fast[i][k], full[i][k], "walk %d, frame %d: %#lx against %#lx", i, k,
-                         (unsigned long)fast[i][k], (unsigned long)full[i][k]);
-    }
+    cr_assert_eq(weft_main(walker_main, (void *)via_nofp), 0);
+    check_walks(2, 8);
 }
 
 /* A walk remembered from one call chain must not answer for another that
  * reaches the same function at the same depth: via_a and via_b have the
  * same frame, so their callee's walks start alike and differ only in the
  * return address into them. */
-static uintptr_t vfast[8][WALK], vfull[8][WALK];
-static int nvfast[8], nvfull[8];
 static volatile int vsink;
 
-static __attribute__((noinline)) void walk_here(int i)
+static __attribute__((noinline)) void via_a(void)
 {
-    G *g = weft__getg();
-    weft__unwinder u;
-    weft__unwind_init_self(&u, 0, g->stacklo, g->stackhi);
-    nvfull[i] = weft__unwind_pcs(&u, vfull[i], WALK);
-    nvfast[i] = weft__callers(0, g->stacklo, g->stackhi, vfast[i], WALK);
-    __asm__ volatile("");
-}
-
-static __attribute__((noinline)) void via_a(int i)
-{
-    walk_here(i);
+    both_walks();
     vsink += 1;
 }
 
-static __attribute__((noinline)) void via_b(int i)
+static __attribute__((noinline)) void via_b(void)
 {
-    walk_here(i);
+    both_walks();
     vsink += 2;
 }
 
-static void alternate(void *done)
+static void alternate(void)
 {
-    for (int i = 0; i < 8; i++)
-        (i & 1 ? via_b : via_a)(i);
-    weft_chan_close(done);
-}
-
-static void alternate_main(void *arg)
-{
-    (void)arg;
-    weft_chan *done = weft_chan_new(sizeof(int), 0);
-    weft_go(alternate, done);
-    int v;
-    weft_chan_recv(done, &v);
+    for (int i = 0; i < NWALKS; i++)
+        (i & 1 ? via_b : via_a)();
 }
 
 Test(nofp, callers_tells_apart_chains_of_the_same_shape, .timeout = 60)
 {
-    cr_assert_eq(weft_main(alternate_main, NULL), 0);
-    for (int i = 0; i < 8; i++) {
-        cr_assert_geq(nvfull[i], 4, "walk %d: %d frames", i, nvfull[i]);
-        cr_assert_eq(nvfast[i], nvfull[i], "walk %d: %d frames against %d", i, nvfast[i], nvfull[i]);
-        for (int k = 1; k < nvfull[i]; k++)
-            cr_assert_eq(vfast[i][k], vfull[i][k], "walk %d, frame %d: %#lx against %#lx", i, k,
-                         (unsigned long)vfast[i][k], (unsigned long)vfull[i][k]);
-    }
+    cr_assert_eq(weft_main(walker_main, (void *)alternate), 0);
+    check_walks(NWALKS, 4);
     /* the chains differ where they should: the return into via_a or via_b */
-    cr_assert_neq(vfast[0][1], vfast[1][1]);
-    cr_assert_eq(vfast[0][1], vfast[2][1]);
+    cr_assert_neq(fast[0][1], fast[1][1]);
+    cr_assert_eq(fast[0][1], fast[2][1]);
 }
 
 /* ---- CPU profile --------------------------------------------------------------------- */
