@@ -803,15 +803,6 @@ WEFT_NO_ASAN static uintptr_t dwnext(weft__unwinder *u)
     return npc;
 }
 
-/* weft__callers' walk of its own stack [lo, hi) (see there), from the
- * frame at return address *pc whose caller's stack pointer is *sp and
- * frame pointer *fp: appends each frame's pc to pcs[*n..max) (once *skip
- * are dropped) and steps it by its recipe alone, reading only inside the
- * stack.  True when the walk is done (it ended as dwnext would end it, or
- * max pcs); false at a frame it cannot step so (no recipe learned yet, a
- * SLOW one, a read outside the stack): *pc, *sp and *fp are then that
- * frame, not yet appended, for dwnext.  Every word read is noted in rec
- * (when not NULL). */
 /* Notes that the walk being remembered in m (if any) read v at a below
  * the stack's top hi: a return address, or a frame pointer when isfp. */
 static inline void memo_read(struct memo *m, uintptr_t hi, uintptr_t a, uintptr_t v, bool isfp)
@@ -834,6 +825,15 @@ static inline void memo_read(struct memo *m, uintptr_t hi, uintptr_t a, uintptr_
 /* The object table fastwalk steps with now (memos are for one table). */
 static const void *walktable(void) { return table(); }
 
+/* weft__callers' walk of its own stack [lo, hi) (see there), from the
+ * frame at return address *pc whose caller's stack pointer is *sp and
+ * frame pointer *fp: appends each frame's pc to pcs[*n..max) (once *skip
+ * are dropped) and steps it by its recipe alone, reading only inside the
+ * stack.  True when the walk is done (it ended as dwnext would end it, or
+ * max pcs); false at a frame it cannot step so (no recipe learned yet, a
+ * SLOW one, a read outside the stack): *pc, *sp and *fp are then that
+ * frame, not yet appended, for dwnext.  Every word read is noted in rec
+ * (when not NULL). */
 WEFT_NO_ASAN static bool fastwalk(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, uintptr_t lo, uintptr_t hi,
                                   int *skip, uintptr_t *pcs, int *n, int max, struct memo *rec)
 {
@@ -1182,4 +1182,3 @@ WEFT_NO_ASAN void weft__unwind_init_sigctx(weft__unwinder *u, const void *uctx, 
         u->npc = 2;
     }
 }
-
