@@ -30,7 +30,9 @@
  * from not seeing weft's memory at all: weft's own structures and words
  * are untracked (weft__race_untrack), a goroutine's past on one thread
  * happens before its resumption on another (weft__race_vgswitch and
- * weft__race_vgswitched), and a dead goroutine's stack is cleaned.
+ * weft__race_vgswitched), a goroutine's stack is cleaned when it starts
+ * (weft__race_stackstart), and each thread's own stack is registered
+ * with valgrind as the goroutines' are (weft__race_minit).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +85,30 @@ void weft__race_init(void)
 
 void weft__race_minit_slow(G *g0)
 {
-    if (weft__tsan)
+    if (weft__tsan) {
         g0->racectx = __tsan_get_current_fiber();
+        return;
+    }
+    /* helgrind, DRD: the thread's own stack is registered like the
+     * goroutines' (stack.c).  valgrind keeps one "current stack" and
+     * tells a tool about stack-pointer moves within it; a thread that
+     * runs on registered goroutine stacks and returns to an unregistered
+     * stack of its own leaves DRD with a lowest stack address above its
+     * highest, and DRD aborts when that thread exits (drd_main.c,
+     * drd_stop_using_mem: "a1 <= a2"; valgrind 3.19, also for a ten-line
+     * ucontext program that registers its one coroutine stack).  With
+     * both registered every move between them is a switch of stacks.
+     * Deregistered in weft__race_munit. */
+    if (g0->stacklo && g0->stackhi > g0->stacklo)
+        g0->m->racestack = VALGRIND_STACK_REGISTER(g0->stacklo, g0->stackhi);
+}
+
+void weft__race_munit_slow(G *g0)
+{
+    if (weft__tsan || !g0->m->racestack)
+        return;
+    VALGRIND_STACK_DEREGISTER(g0->m->racestack);
+    g0->m->racestack = 0;
 }
 
 void weft__race_acquire_slow(const void *addr)
@@ -105,13 +129,13 @@ void weft__race_release_slow(const void *addr)
 
 /* Forgets what happened on gp's stack: the stack and its descriptor above
  * it, up to the page the stack's mapping ends at, are mapped afresh while
- * TSan records nothing, and what must survive is put back: the first frame
- * newproc wrote (from gp->sp) and the descriptor. */
+ * TSan records nothing, and what must survive is put back: the descriptor
+ * (the first frame is written next, by this thread). */
 static void tsan_fresh_stack(G *gp)
 {
     uintptr_t lo = gp->stacklo;
     uintptr_t top = (gp->stackhi + pagesize - 1) & ~(uintptr_t)(pagesize - 1);
-    uintptr_t keep = (uintptr_t)gp->sp;
+    uintptr_t keep = gp->stackhi;
     char desc[1024];
     size_t ndesc = top - keep;
     if (keep < lo || ndesc > sizeof desc || (lo & (pagesize - 1)) != 0)
@@ -157,16 +181,25 @@ void weft__race_newg_slow(G *gp)
         fibername(gp->racectx, gp->goid);
         return;
     }
-    /* helgrind, DRD: the creator's past, first frame included, happens
-     * before the goroutine (weft__race_gostart).  The stack was cleaned
-     * when its last goroutine ended (weft__race_vgswitched). */
+    /* helgrind, DRD: the creator's past happens before the goroutine
+     * (weft__race_gostart). */
     ANNOTATE_HAPPENS_BEFORE(gp);
 }
 
 void weft__race_stackstart_slow(G *gp)
 {
-    if (weft__tsan)
+    if (weft__tsan) {
         tsan_fresh_stack(gp);
+        return;
+    }
+    /* helgrind, DRD: the stack's past belongs to nobody now.  Cleaned by
+     * the thread that is about to run the goroutine, before it writes the
+     * first frame: helgrind takes a cleaned range as written by the
+     * cleaning thread, and the last thread that ran on the stack handed
+     * it to us through P caches it cannot see, so a clean there (when
+     * the last goroutine ended) left our first frame racing with that
+     * thread's clean.  DRD forgets the range's accesses either way. */
+    VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
 }
 
 void weft__race_gostart_slow(G *gp)
@@ -201,16 +234,8 @@ void weft__race_vgswitch(G *from, G *to)
 void weft__race_vgswitched(M *m)
 {
     G *gp = m ? m->afterg : NULL;
-    if (!gp)
-        return;
-    /* A goroutine that has just ended: its stack's past belongs to nobody
-     * now (the next goroutine to get it starts with a clean stack).  A
-     * plain load: this thread stored Gdead before the switch; a stale
-     * afterg only cleans a live stack, losing history (a missed report
-     * under helgrind, never a false one). */
-    if (AO_load(&gp->atomicstatus) == Gdead && gp->stacklo)
-        VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
-    ANNOTATE_HAPPENS_BEFORE(gp);
+    if (gp)
+        ANNOTATE_HAPPENS_BEFORE(gp);
 }
 
 void weft__race_ignore_begin_slow(void)

@@ -61,8 +61,9 @@ static inline void weft__race_newg(G *gp)
         weft__race_newg_slow(gp);
 }
 
-/* Goroutine gp has just been given the stack it will run on, its first
- * frame built (weft__gstart): for TSan, a stack without a past. */
+/* Goroutine gp has just been given the stack it will run on, on the
+ * thread that will run it, before its first frame is built
+ * (weft__gstart): a stack without a past. */
 static inline void weft__race_stackstart(G *gp)
 {
     if (unlikely(weft__race))
@@ -78,11 +79,20 @@ static inline void weft__race_gostart(G *gp)
         weft__race_gostart_slow(gp);
 }
 
-/* A new M's g0, on its thread: the thread's own fiber. */
+/* A new M's g0, on its thread, its stack bounds known: the thread's own
+ * fiber for TSan, its stack registered for valgrind's tools. */
 static inline void weft__race_minit(G *g0)
 {
     if (unlikely(weft__race))
         weft__race_minit_slow(g0);
+}
+
+/* The M of g0 is done scheduling, on its thread (the other end of minit). */
+void weft__race_munit_slow(G *g0);
+static inline void weft__race_munit(G *g0)
+{
+    if (unlikely(weft__race))
+        weft__race_munit_slow(g0);
 }
 
 /* Between the two, ThreadSanitizer records nothing the calling thread

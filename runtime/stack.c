@@ -62,6 +62,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "race.h"
 
 /* Tell valgrind about our stacks, so it does not take every switch for a
  * wild stack-pointer change.  The requests cost a few no-op instructions
@@ -118,6 +119,15 @@ static long read_max_map_count(void)
 
 int weft__stackinit(void)
 {
+    /* weft's own, under stacklock (a futex helgrind and DRD cannot see)
+     * or atomic (race.h). */
+    weft__race_untrack(&stacklock, sizeof stacklock);
+    weft__race_untrack(&freehot, sizeof freehot);
+    weft__race_untrack(&freecold, sizeof freecold);
+    weft__race_untrack(&nfreehot, sizeof nfreehot);
+    weft__race_untrack(&nfreecold, sizeof nfreecold);
+    weft__race_untrack(&slabs, sizeof slabs);
+    weft__race_untrack(&nmprotected, sizeof nmprotected);
     slabslot = GUARD_SIZE + weft__stack_default;
     if (guardmode != GUARD_UNKNOWN)
         return 0;
@@ -160,6 +170,10 @@ static void describe(weft__stack *s, uintptr_t base, uintptr_t top, size_t size,
     s->hot = false;
     s->next = NULL;
     s->vgid = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+    /* weft's own, handed between Ps through caches helgrind and DRD
+     * cannot see (race.h); a slab's record is untracked whole. */
+    if (kind == STACK_OWN)
+        weft__race_untrack(s, sizeof *s);
 }
 
 /* stacklock held: maps a new slab and puts its stacks on the cold list. */
@@ -194,6 +208,7 @@ static int newslab(void)
     }
     sl->base = (uintptr_t)p;
     sl->nstacks = made;
+    weft__race_untrack(sl, sizeof *sl);     /* weft's own (race.h), as describe says */
     sl->next = (slab *)AO_load(&slabs);
     /* store-release: publishes the record to weft__stack_guards, which
      * reads the head without stacklock (it reads it plainly too: every
