@@ -246,7 +246,6 @@ int weft_main(void (*fn)(void *), void *arg)
     bool clean = shutdown_wait();
     weft__trace_shutdown();
     weft__sigaltstack_fini(m0);
-    weft__race_munit(m0->g0);
     if (m0_oldaltstack.ss_sp && !(m0_oldaltstack.ss_flags & SS_DISABLE))
         sigaltstack(&m0_oldaltstack, NULL);
     weft__setg(NULL);

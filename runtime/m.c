@@ -81,7 +81,6 @@ void weft__minit(M *m)
 
 static void munit(M *m)
 {
-    weft__race_munit(m->g0);
     if (!m->ism0)
         weft__sigaltstack_fini(m);
     weft__setg(NULL);

@@ -31,8 +31,21 @@
  * are untracked (weft__race_untrack), a goroutine's past on one thread
  * happens before its resumption on another (weft__race_vgswitch and
  * weft__race_vgswitched), a goroutine's stack is cleaned when it starts
- * (weft__race_stackstart), and each thread's own stack is registered
- * with valgrind as the goroutines' are (weft__race_minit).
+ * (weft__race_stackstart).
+ *
+ * DRD and registered stacks.  Under DRD goroutine stacks are not
+ * registered with valgrind (stack.c).  With them registered, DRD (3.19)
+ * loses track of where a thread's own stack is once the thread has run
+ * on one of them: it then believes the thread's lowest stack address is
+ * above its highest and aborts on its own assertion when the thread
+ * exits (drd_main.c, drd_stop_using_mem: "a1 <= a2"), with weft at every
+ * exit, and with a twenty-line ucontext program that registers 64
+ * coroutine stacks and switches to one of them.  Unregistered, a switch
+ * between a thread's stack and a goroutine's is a move of the stack
+ * pointer by more than --max-stackframe, which valgrind takes for a
+ * switch of stacks (it says "client switching stacks?" the first three
+ * times), and a move between two goroutine stacks of one slab is a move
+ * DRD does nothing with unless --check-stack-var=yes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +63,7 @@
 
 bool weft__race;
 bool weft__vgswitch;
+bool weft__race_drd;
 
 /* ThreadSanitizer's interface (sanitizer/tsan_interface.h and the
  * dynamic annotations), weakly: NULL in a program built without it. */
@@ -75,40 +89,20 @@ void weft__race_init(void)
 #endif
     if (RUNNING_ON_VALGRIND) {
         const char *pre = getenv("LD_PRELOAD");
-        valgrind_race = pre && (strstr(pre, "vgpreload_helgrind") || strstr(pre, "vgpreload_drd"));
+        weft__race_drd = pre && strstr(pre, "vgpreload_drd");
+        valgrind_race = weft__race_drd || (pre && strstr(pre, "vgpreload_helgrind"));
     }
     weft__race = weft__tsan || valgrind_race;
     weft__vgswitch = valgrind_race;
     weft__race_untrack(&sched, sizeof sched);
+    weft__race_untrack(&weft__allg, sizeof weft__allg);
     weft__race_untrack(&weft__coarsetime, sizeof weft__coarsetime);
 }
 
 void weft__race_minit_slow(G *g0)
 {
-    if (weft__tsan) {
+    if (weft__tsan)
         g0->racectx = __tsan_get_current_fiber();
-        return;
-    }
-    /* helgrind, DRD: the thread's own stack is registered like the
-     * goroutines' (stack.c).  valgrind keeps one "current stack" and
-     * tells a tool about stack-pointer moves within it; a thread that
-     * runs on registered goroutine stacks and returns to an unregistered
-     * stack of its own leaves DRD with a lowest stack address above its
-     * highest, and DRD aborts when that thread exits (drd_main.c,
-     * drd_stop_using_mem: "a1 <= a2"; valgrind 3.19, also for a ten-line
-     * ucontext program that registers its one coroutine stack).  With
-     * both registered every move between them is a switch of stacks.
-     * Deregistered in weft__race_munit. */
-    if (g0->stacklo && g0->stackhi > g0->stacklo)
-        g0->m->racestack = VALGRIND_STACK_REGISTER(g0->stacklo, g0->stackhi);
-}
-
-void weft__race_munit_slow(G *g0)
-{
-    if (weft__tsan || !g0->m->racestack)
-        return;
-    VALGRIND_STACK_DEREGISTER(g0->m->racestack);
-    g0->m->racestack = 0;
 }
 
 void weft__race_acquire_slow(const void *addr)

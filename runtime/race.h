@@ -27,6 +27,7 @@
 #include "runtime.h"
 
 extern bool weft__race;     /* const after weft__env_init: a race detector is watching */
+extern bool weft__race_drd; /* const after weft__env_init: DRD is (stack.c registers no stack: race.c) */
 
 void weft__race_init(void);                         /* env.c, at boot */
 void weft__race_acquire_slow(const void *addr);
@@ -79,20 +80,11 @@ static inline void weft__race_gostart(G *gp)
         weft__race_gostart_slow(gp);
 }
 
-/* A new M's g0, on its thread, its stack bounds known: the thread's own
- * fiber for TSan, its stack registered for valgrind's tools. */
+/* A new M's g0, on its thread: the thread's own fiber. */
 static inline void weft__race_minit(G *g0)
 {
     if (unlikely(weft__race))
         weft__race_minit_slow(g0);
-}
-
-/* The M of g0 is done scheduling, on its thread (the other end of minit). */
-void weft__race_munit_slow(G *g0);
-static inline void weft__race_munit(G *g0)
-{
-    if (unlikely(weft__race))
-        weft__race_munit_slow(g0);
 }
 
 /* Between the two, ThreadSanitizer records nothing the calling thread

@@ -282,7 +282,6 @@ struct M {
     pid_t procid;           /* const: kernel thread id */
     pthread_t thread;       /* const */
     bool ism0;              /* const: the thread that called weft_main */
-    unsigned racestack;     /* owner: valgrind's id of its thread's stack, under helgrind or DRD (race.c) */
     bool exited;            /* sched.lock: thread has finished */
     uint32_t fastrand;      /* owner: xorshift state */
     /* pending action for the next context (see weft__after) */

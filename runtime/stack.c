@@ -158,6 +158,19 @@ static int install_guard(void *lo, size_t len)
     return 0;
 }
 
+/* A stack registered with valgrind (none under DRD: race.c). */
+static unsigned vgregister(uintptr_t lo, uintptr_t hi)
+{
+    return weft__race_drd ? 0 : VALGRIND_STACK_REGISTER(lo, hi);
+}
+
+static void vgderegister(unsigned id)
+{
+    /* 0 would be valgrind's own main stack, not one of ours */
+    if (!weft__race_drd)
+        VALGRIND_STACK_DEREGISTER(id);
+}
+
 /* Fills in the descriptor s of the stack [base + GUARD_SIZE, top) whose
  * guard starts at base. */
 static void describe(weft__stack *s, uintptr_t base, uintptr_t top, size_t size, uint8_t kind)
@@ -169,7 +182,7 @@ static void describe(weft__stack *s, uintptr_t base, uintptr_t top, size_t size,
     s->kind = kind;
     s->hot = false;
     s->next = NULL;
-    s->vgid = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+    s->vgid = vgregister(s->lo, s->hi);
     /* weft's own, handed between Ps through caches helgrind and DRD
      * cannot see (race.h); a slab's record is untracked whole. */
     if (kind == STACK_OWN)
@@ -376,7 +389,7 @@ void weft__stackfree(P *pp, weft__stack *s)
         return;
     }
     if (s->kind == STACK_OWN) {
-        VALGRIND_STACK_DEREGISTER(s->vgid);
+        vgderegister(s->vgid);
         bool mprot = guardmode == GUARD_MPROTECT;
         /* AddressSanitizer keeps its shadow of unmapped memory: clear the
          * redzones of the frames left on it, or the next mapping at this
@@ -412,7 +425,7 @@ void weft__stackfreeall(void)
     while (sl) {
         slab *next = sl->next;
         for (int k = 0; k < sl->nstacks; k++)
-            VALGRIND_STACK_DEREGISTER(sl->desc[k].vgid);
+            vgderegister(sl->desc[k].vgid);
         weft__asan_fresh_stack(sl->base + GUARD_SIZE,
                                sl->base + (size_t)SLAB_STACKS * slabslot);   /* see stackfree */
         munmap((void *)sl->base, (size_t)SLAB_STACKS * slabslot);

@@ -4,9 +4,10 @@
  *
  * "clean": every weft synchronisation orders plain (non-atomic) accesses
  * of goroutines on several Ms — unbuffered and buffered channels, close,
- * select, mutex, rwmutex, cond, wait group, once, weft_go, the main
- * goroutine's end before weft_main returns — and goroutines reuse each
- * other's stacks; ThreadSanitizer must report nothing.
+ * select, mutex, rwmutex, cond, wait group, once, weft_go, sleeps and
+ * timeouts, the main goroutine's end before weft_main returns — and
+ * goroutines reuse each other's stacks; ThreadSanitizer (and helgrind
+ * and DRD, tests/valgrind_race) must report nothing.
  * "race": two goroutines increment a plain int with nothing between them;
  * it must be reported, with both goroutines' frames.
  */
@@ -197,6 +198,51 @@ static void test_spawn_wg(void)
     }
 }
 
+/* ---- sleep and timers ---- */
+
+static long napped[8];
+static int late;                    /* written before a send that follows a sleep */
+
+static void sleeper(void *arg)
+{
+    long i = (long)arg;
+    napped[i] = i;                  /* before the sleep, on one M ... */
+    weft_sleep(200000 * (i % 3));
+    napped[i] += 1;                 /* ... after it, perhaps on another: its own past */
+    weft_wg_done(&wg);
+}
+
+static void late_sender(void *arg)
+{
+    weft_sleep(3000000);            /* longer than the receiver's first timeout */
+    late = 42;
+    weft_chan_send(arg, &late);
+}
+
+static void test_sleep(void)
+{
+    weft_wg_add(&wg, 8);
+    for (long i = 0; i < 8; i++)
+        weft_go(sleeper, (void *)i);
+    /* A select that times out, then one the sleeping sender wakes. */
+    weft_chan *c = weft_chan_new(sizeof(int), 0);
+    weft_go(late_sender, c);
+    int v = 0, timeouts = 0;
+    weft_case cs[1] = { { .ch = c, .dir = WEFT_RECV, .elem = &v } };
+    while (weft_select(cs, 1, 1000000) < 0)
+        timeouts++;
+    /* A timed cond wait that times out. */
+    weft_mutex_lock(&mu);
+    int tw = weft_cond_timedwait(&cond, &mu, 100000);
+    weft_mutex_unlock(&mu);
+    weft_wg_wait(&wg);
+    long sum = 0;
+    for (int i = 0; i < 8; i++)
+        sum += napped[i];           /* every sleeper's write happens before */
+    printf("sleep: %ld %d %d %d\n", sum, late, timeouts > 0, tw != 0);
+    weft_chan_free(c);
+}
+
 static long final;
 
 static void clean_main(void *arg)
@@ -207,6 +253,7 @@ static void clean_main(void *arg)
     test_select();
     test_locks();
     test_spawn_wg();
+    test_sleep();
     final = 1;                      /* read after weft_main returns */
 }
 
