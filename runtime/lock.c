@@ -9,6 +9,7 @@
  * The order in which they may be taken is in lockrank.h.
  */
 #include "runtime.h"
+#include "race.h"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -61,6 +62,10 @@ AO_t weft__lock_sleeps;     /* slow-path sleeper registrations (tests) */
 
 __attribute__((constructor)) static void asymfence_init(void)
 {
+    /* Under helgrind and DRD the unlocker fences itself, in the branch
+     * that also tells them about the unlock (weft__unlock). */
+    if (weft__race_vgtool())
+        return;
     long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED))
         return;
@@ -335,6 +340,8 @@ void weft__lock(weft__mutex *l)
     lockrank_acquire(l);
     lock_futex(l);
     lockrank_acquired(l);
+    if (unlikely(weft__vgswitch))
+        weft__race_acquire_slow(l);     /* the unlocks before ours happen before (weft__unlock) */
 }
 
 bool weft__trylock(weft__mutex *l)
@@ -343,6 +350,8 @@ bool weft__trylock(weft__mutex *l)
     if (!AO_int_compare_and_swap_full(&l->key, 0, 1))
         return false;
     lockrank_acquired(l);   /* recorded, not order-checked: it never waits */
+    if (unlikely(weft__vgswitch))
+        weft__race_acquire_slow(l);
     return true;
 }
 
@@ -359,6 +368,13 @@ void weft__unlock(weft__mutex *l)
         AO_int_store_release(&l->key, 0);
         AO_compiler_barrier();
     } else {
+        /* helgrind and DRD see no futex: the critical section happens
+         * before the next holder's (weft__lock), as for a pthread mutex,
+         * so that what a parking goroutine's unlockf reads on its stack
+         * on this thread happens before the goroutine resumes on another
+         * (race.c).  They always come this way (asymfence_init). */
+        if (unlikely(weft__vgswitch))
+            weft__race_release_slow(l);
         /* store-full: the store, then a full fence before the load. */
         AO_int_store_full(&l->key, 0);
     }

@@ -79,6 +79,14 @@ __attribute__((weak)) void AnnotateIgnoreWritesEnd(const char *file, int line);
 static bool valgrind_race;      /* const after boot: under helgrind or DRD */
 static size_t pagesize;         /* const after boot */
 
+bool weft__race_vgtool(void)
+{
+    if (!RUNNING_ON_VALGRIND)
+        return false;
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && (strstr(pre, "vgpreload_helgrind") || strstr(pre, "vgpreload_drd"));
+}
+
 void weft__race_init(void)
 {
     pagesize = (size_t)sysconf(_SC_PAGESIZE);
@@ -87,11 +95,8 @@ void weft__race_init(void)
                  __tsan_switch_to_fiber && __tsan_acquire && __tsan_release &&
                  AnnotateIgnoreWritesBegin && AnnotateIgnoreWritesEnd;
 #endif
-    if (RUNNING_ON_VALGRIND) {
-        const char *pre = getenv("LD_PRELOAD");
-        weft__race_drd = pre && strstr(pre, "vgpreload_drd");
-        valgrind_race = weft__race_drd || (pre && strstr(pre, "vgpreload_helgrind"));
-    }
+    valgrind_race = weft__race_vgtool();
+    weft__race_drd = valgrind_race && strstr(getenv("LD_PRELOAD"), "vgpreload_drd");
     weft__race = weft__tsan || valgrind_race;
     weft__vgswitch = valgrind_race;
     weft__race_untrack(&sched, sizeof sched);
@@ -204,7 +209,7 @@ void weft__race_gostart_slow(G *gp)
     ANNOTATE_HAPPENS_AFTER(gp);
 }
 
-void weft__race_untrack_slow(const void *p, size_t n)
+void weft__race_untrack_slow(void *p, size_t n)
 {
     if (weft__tsan)
         return;

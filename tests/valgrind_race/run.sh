@@ -17,11 +17,13 @@ trap 'rm -rf "$tmp"' EXIT
 export WEFT_MAXPROCS=2          # two Ms running goroutines: what the tools see are threads
 fail=0
 for tool in helgrind drd; do
+  clean="clean x$runs with no error"
   for ((i = 1; i <= runs; i++)); do
     if ! valgrind --tool=$tool --error-exitcode=3 "$exe" clean > "$tmp/out" 2> "$tmp/err" ||
        ! grep -q "clean: done 1" "$tmp/out"; then
       echo "valgrind_race: $tool, clean run $i of $runs: $(grep -o 'ERROR SUMMARY: [0-9]* errors' "$tmp/err")"
       grep -v "^==[0-9]*== *$" "$tmp/err" | head -80
+      clean="clean run $i FAILED"
       fail=1
       break
     fi
@@ -40,7 +42,7 @@ for tool in helgrind drd; do
     grep -v "^==[0-9]*== *$" "$tmp/err" | head -120
     fail=1
   else
-    echo "valgrind_race: $tool: clean x$runs with no error; the race reported ($reports reports, all in race_goroutine)"
+    echo "valgrind_race: $tool: $clean; the race reported ($reports reports, all in race_goroutine)"
   fi
 done
 exit $fail
