@@ -307,11 +307,11 @@ static inline void lockrank_release(weft__mutex *l) { (void)l; }
 
 /* ---- the mutex ---------------------------------------------------------------- */
 
-static inline void lock_futex(weft__mutex *l)
+/* Out of line: the fast path of weft__lock and weft__unlock stays a leaf
+ * without a frame (a call on any path of theirs costs every call a
+ * prologue: measured with callgrind, README). */
+static __attribute__((noinline)) void lock_futex_slow(weft__mutex *l)
 {
-    /* Speculative grab.  CAS-full: acquire for the critical section. */
-    if (likely(AO_int_compare_and_swap_full(&l->key, 0, 1)))
-        return;
     for (int i = 0; i < ACTIVE_SPIN; i++) {
         for (int k = 0; k < ACTIVE_SPIN_CNT; k++) {
             if (trylock(l))
@@ -335,6 +335,14 @@ static inline void lock_futex(weft__mutex *l)
     AO_int_fetch_and_sub1(&l->sleepers);
 }
 
+static inline void lock_futex(weft__mutex *l)
+{
+    /* Speculative grab.  CAS-full: acquire for the critical section. */
+    if (likely(AO_int_compare_and_swap_full(&l->key, 0, 1)))
+        return;
+    lock_futex_slow(l);
+}
+
 void weft__lock(weft__mutex *l)
 {
     lockrank_acquire(l);
@@ -355,29 +363,37 @@ bool weft__trylock(weft__mutex *l)
     return true;
 }
 
+/* The unlocker's full fence, where membarrier is unavailable and under
+ * helgrind and DRD, which see no futex: for them the critical section
+ * happens before the next holder's (weft__lock), as for a pthread mutex,
+ * so that what a parking goroutine's unlockf reads on its stack on this
+ * thread happens before the goroutine resumes on another (race.c).
+ * asymfence_init sends them this way. */
+static __attribute__((noinline)) void unlock_fenced(weft__mutex *l)
+{
+    if (unlikely(weft__vgswitch))
+        weft__race_release_slow(l);
+    /* store-full: the store, then a full fence before the load. */
+    AO_int_store_full(&l->key, 0);
+    if (unlikely((AO_int_load(&l->sleepers) & WEFT__SLEEPERS_MASK) != 0))
+        weft__futexwake(&l->key, 1);
+}
+
 void weft__unlock(weft__mutex *l)
 {
     /* load: only the holder writes key while it is 1 */
     if (unlikely(AO_int_load(&l->key) != 1))
         weft__throw("unlock of unlocked lock");
     lockrank_release(l);
-    if (likely(weft__lock_asymfence)) {
-        /* store-release: the critical section happens before the next
-         * holder's CAS; then the sleepers load must not be hoisted above
-         * the store by the compiler (the CPU may: heavyfence covers it). */
-        AO_int_store_release(&l->key, 0);
-        AO_compiler_barrier();
-    } else {
-        /* helgrind and DRD see no futex: the critical section happens
-         * before the next holder's (weft__lock), as for a pthread mutex,
-         * so that what a parking goroutine's unlockf reads on its stack
-         * on this thread happens before the goroutine resumes on another
-         * (race.c).  They always come this way (asymfence_init). */
-        if (unlikely(weft__vgswitch))
-            weft__race_release_slow(l);
-        /* store-full: the store, then a full fence before the load. */
-        AO_int_store_full(&l->key, 0);
+    if (unlikely(!weft__lock_asymfence)) {
+        unlock_fenced(l);
+        return;
     }
+    /* store-release: the critical section happens before the next
+     * holder's CAS; then the sleepers load must not be hoisted above the
+     * store by the compiler (the CPU may: heavyfence covers it). */
+    AO_int_store_release(&l->key, 0);
+    AO_compiler_barrier();
     /* (The mask drops the rank byte of the WEFT_LOCKRANK build.) */
     if (unlikely((AO_int_load(&l->sleepers) & WEFT__SLEEPERS_MASK) != 0))
         weft__futexwake(&l->key, 1);

@@ -551,7 +551,7 @@ __attribute__((weak)) void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 extern bool weft__tsan;       /* const after weft__env_init: TSan is in the process */
 extern bool weft__sanswitch;  /* const after weft__env_init: weft__asan || weft__tsan */
 #endif
-extern bool weft__vgswitch;   /* const after weft__env_init: under helgrind or DRD (race.c) */
+extern WEFT_HIDDEN bool weft__vgswitch;    /* const after weft__env_init: under helgrind or DRD (race.c); hidden: read by weft__lock, a direct load */
 void weft__race_vgswitch(G *from, G *to);
 void weft__race_vgswitched(M *m);
 /* On the context a switch lands in, under helgrind or DRD (race.c). */
