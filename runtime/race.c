@@ -31,7 +31,13 @@
  * are untracked (weft__race_untrack), a goroutine's past on one thread
  * happens before its resumption on another (weft__race_vgswitch and
  * weft__race_vgswitched), a goroutine's stack is cleaned when it starts
- * (weft__race_stackstart).
+ * (weft__race_stackstart), and weft__mutex is a lock (lock.c): a parked
+ * goroutine's after-action (select's selunlock, park's commit) reads the
+ * goroutine's stack on the thread it left, after the switch's edge, and
+ * only the lock it then releases orders that before the goroutine's
+ * return on another thread.  The price: helgrind and DRD also take the
+ * runtime's lock hand-overs for edges between user goroutines, and miss
+ * a race whose two sides such a hand-over separates (README).
  *
  * DRD and registered stacks.  Under DRD goroutine stacks are not
  * registered with valgrind (stack.c).  With them registered, DRD (3.19)

@@ -105,8 +105,9 @@ static inline void weft__race_ignore_end(void)
         weft__race_ignore_end_slow();
 }
 
-/* helgrind and DRD: [p, p + n) is weft's own, accessed with atomics and
- * futex locks they cannot see; they check nothing there. */
+/* helgrind and DRD: [p, p + n) is weft's own, accessed with atomics they
+ * cannot see, or handed between threads through lock-free queues and
+ * caches; they check nothing there. */
 void weft__race_untrack_slow(void *p, size_t n);
 /* (p is not const, though nothing is read: gcc takes a const pointer to
  * freshly allocated memory for a read of uninitialised bytes.) */
