@@ -260,26 +260,37 @@ static void clean_main(void *arg)
 
 /* ---- the race ---- */
 
-static int racy;
-static int arrived;                 /* atomic */
+/* A cache line apart: TSan tracks 8 bytes with a few slots, which the
+ * spins' loads next to racy would take from racy's writes. */
+static int racy __attribute__((aligned(64)));
+static int arrived __attribute__((aligned(64)));    /* atomic */
+static int finished __attribute__((aligned(64)));   /* atomic */
 
 static __attribute__((noinline)) void race_goroutine(void *arg)
 {
     (void)arg;
-    /* Both loops run at once, on two threads: a spin on an atomic, which
-     * orders nothing between the loops for helgrind and DRD (they see
-     * threads, not goroutines, and an edge of weft's, a lock handed over
-     * between the end of one loop and the start of the other, would order
-     * the two for them). */
+    /* Each on a thread of its own, for tools that see threads, not
+     * goroutines (helgrind, DRD); TSan finds it either way. */
+    weft_lock_thread();
+    /* Both loops start once both goroutines are here (yielding our P in
+     * case the other waits for it), and neither goroutine calls weft
+     * again before both loops are done (spins on atomics, which order
+     * nothing between the loops): for helgrind and DRD, which see weft's
+     * locks, a lock handed over between the end of one loop and the start
+     * of the other would order the two, however valgrind, which runs one
+     * thread at a time, schedules them. */
     __atomic_fetch_add(&arrived, 1, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&arrived, __ATOMIC_SEQ_CST) < 2)
-        sched_yield();
+        weft_yield();
     for (int i = 0; i < 1000; i++) {
         racy++;
         /* Only makes each increment a load and a store; orders nothing
          * between threads. */
         __asm__ volatile("" ::: "memory");
     }
+    __atomic_fetch_add(&finished, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&finished, __ATOMIC_SEQ_CST) < 2)
+        sched_yield();
     weft_wg_done(&wg);
 }
 
