@@ -236,6 +236,16 @@ void weft__race_vgswitch(G *from, G *to)
     ANNOTATE_HAPPENS_AFTER(to);
 }
 
+/* A parked goroutine's after-action reads its stack on the thread it left
+ * (parkcommit, selunlock), after that thread's switch edge; the lock the
+ * action then releases carries those reads to the waker, and this carries
+ * them on from the waker to whichever thread resumes gp, which may take
+ * it from a run queue without a lock. */
+void weft__race_vgready(G *gp)
+{
+    ANNOTATE_HAPPENS_BEFORE(gp);
+}
+
 void weft__race_vgswitched(M *m)
 {
     G *gp = m ? m->afterg : NULL;
