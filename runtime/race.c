@@ -34,8 +34,9 @@
  * (weft__race_stackstart), and weft__mutex is a lock (lock.c): a parked
  * goroutine's after-action (select's selunlock, park's commit) reads the
  * goroutine's stack on the thread it left, after the switch's edge, and
- * only the lock it then releases orders that before the goroutine's
- * return on another thread.  The price: helgrind and DRD also take the
+ * only the lock it then releases, and the waker's readying
+ * (weft__race_vgready), order that before the goroutine's return on
+ * another thread.  The price: helgrind and DRD also take the
  * runtime's lock hand-overs for edges between user goroutines, and miss
  * a race whose two sides such a hand-over separates (README).
  *
