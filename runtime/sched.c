@@ -320,6 +320,7 @@ static inline void readyg(G *gp)
         weft__gprof_execute(gp);
     if (unlikely(weft__tracing()))
         weft__trace_unblock(gp);    /* also for the poller's goroutines, readied without a P */
+    weft__vg_ready(gp);
     AO_store(&gp->atomicstatus, Grunnable);
     gp->waitreason = waitReasonZero;
 }

@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "race.h"
 
 /* Tell valgrind about our stacks, so it does not take every switch for a
  * wild stack-pointer change.  The requests cost a few no-op instructions
@@ -124,6 +125,15 @@ static long read_max_map_count(void)
 
 int weft__stackinit(void)
 {
+    /* weft's own, under stacklock (a futex helgrind and DRD cannot see)
+     * or atomic (race.h). */
+    weft__race_untrack(&stacklock, sizeof stacklock);
+    weft__race_untrack(&freehot, sizeof freehot);
+    weft__race_untrack(&freecold, sizeof freecold);
+    weft__race_untrack(&nfreehot, sizeof nfreehot);
+    weft__race_untrack(&nfreecold, sizeof nfreecold);
+    weft__race_untrack(&slabs, sizeof slabs);
+    weft__race_untrack(&nmprotected, sizeof nmprotected);
     slabslot = GUARD_SIZE + weft__stack_default;
     if (guardmode != GUARD_UNKNOWN)
         return 0;
@@ -178,6 +188,19 @@ static int install_guards_batch(uintptr_t base)
 #endif
 }
 
+/* A stack registered with valgrind (none under DRD: race.c). */
+static unsigned vgregister(uintptr_t lo, uintptr_t hi)
+{
+    return weft__race_drd ? 0 : VALGRIND_STACK_REGISTER(lo, hi);
+}
+
+static void vgderegister(unsigned id)
+{
+    /* 0 would be valgrind's own main stack, not one of ours */
+    if (!weft__race_drd)
+        VALGRIND_STACK_DEREGISTER(id);
+}
+
 /* Fills in the descriptor s of the stack [base + GUARD_SIZE, top) whose
  * guard starts at base. */
 static void describe(weft__stack *s, uintptr_t base, uintptr_t top, size_t size, uint8_t kind)
@@ -189,7 +212,11 @@ static void describe(weft__stack *s, uintptr_t base, uintptr_t top, size_t size,
     s->kind = kind;
     s->hot = false;
     s->next = NULL;
-    s->vgid = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+    s->vgid = vgregister(s->lo, s->hi);
+    /* weft's own, handed between Ps through caches helgrind and DRD
+     * cannot see (race.h); a slab's record is untracked whole. */
+    if (kind == STACK_OWN)
+        weft__race_untrack(s, sizeof *s);
 }
 
 /* stacklock held: maps a new slab and puts its stacks on the cold list. */
@@ -225,6 +252,7 @@ static int newslab(void)
     }
     sl->base = (uintptr_t)p;
     sl->nstacks = made;
+    weft__race_untrack(sl, sizeof *sl);     /* weft's own (race.h), as describe says */
     sl->next = (slab *)AO_load(&slabs);
     /* store-release: publishes the record to weft__stack_guards, which
      * reads the head without stacklock (it reads it plainly too: every
@@ -392,7 +420,7 @@ void weft__stackfree(P *pp, weft__stack *s)
         return;
     }
     if (s->kind == STACK_OWN) {
-        VALGRIND_STACK_DEREGISTER(s->vgid);
+        vgderegister(s->vgid);
         bool mprot = guardmode == GUARD_MPROTECT;
         /* AddressSanitizer keeps its shadow of unmapped memory: clear the
          * redzones of the frames left on it, or the next mapping at this
@@ -428,7 +456,7 @@ void weft__stackfreeall(void)
     while (sl) {
         slab *next = sl->next;
         for (int k = 0; k < sl->nstacks; k++)
-            VALGRIND_STACK_DEREGISTER(sl->desc[k].vgid);
+            vgderegister(sl->desc[k].vgid);
         weft__asan_fresh_stack(sl->base + GUARD_SIZE,
                                sl->base + (size_t)SLAB_STACKS * slabslot);   /* see stackfree */
         munmap((void *)sl->base, (size_t)SLAB_STACKS * slabslot);

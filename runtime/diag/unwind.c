@@ -33,6 +33,8 @@
 #endif
 
 #include <valgrind/memcheck.h>
+#include <valgrind/helgrind.h>
+#include <valgrind/drd.h>
 
 /* The window a walk of a stack with unknown bounds may read (unwind.h). */
 #define UNKNOWN_STACK (8u << 20)
@@ -533,6 +535,11 @@ void weft__unwind_prepare(void)
             t = NULL;
         }
         if (t) {
+            /* helgrind and DRD check nothing in the recipes, which walks
+             * on any thread learn and read with atomics they cannot see
+             * (the runtime's weft's own words, race.h); no-ops elsewhere. */
+            VALGRIND_HG_DISABLE_CHECKING(t->rt, sizeof *t->rt);
+            VALGRIND_DO_CLIENT_REQUEST_STMT(VG_USERREQ__DRD_START_SUPPRESSION, t->rt, sizeof *t->rt, 0, 0, 0);
             t->n = n;
             s = (struct scan){ .t = t };
             dl_iterate_phdr(scancb, &s);
