@@ -145,8 +145,17 @@ static __attribute__((noinline)) uint64_t callerstack(void)
 {
     uintptr_t pcs[TRACE_MAXSTACK];
     G *g = weft__getg();
-    int n = weft__callers(2, g ? g->stacklo : 0, g ? g->stackhi : 0, pcs, TRACE_MAXSTACK);
-    return weft__trace_stack(pcs, n);
+    /* A walk the thread made before in this trace carries its stack id
+     * (its memo's tag, keyed by the trace): no pcs to copy or hash. */
+    uint32_t gen = weft__trace_gen;
+    uint64_t *slot;
+    int n = weft__callers_tagged(2, g ? g->stacklo : 0, g ? g->stackhi : 0, pcs, TRACE_MAXSTACK, gen, &slot);
+    if (n == WEFT__CALLERS_TAGGED)
+        return (uint32_t)*slot;
+    uint64_t id = weft__trace_stack(pcs, n);
+    if (slot && id && id <= UINT32_MAX)
+        *slot = (uint64_t)gen << 32 | id;
+    return id;
 }
 
 static bool known(G *gp)
