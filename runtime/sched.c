@@ -948,6 +948,42 @@ static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
     swapto(from, gp);
 }
 
+/* Whether a G leaving with action may switch directly to the next local
+ * G, without g0: nothing unusual is pending (a stop, an exit, the global
+ * queue's turn, a timer due). */
+static inline bool direct_switch_ok(M *m, P *pp, weft__after action)
+{
+    return pp && !m->lockedg && action != AFTER_SYSCALL_EXIT && AO_load(&sched.gcwaiting) == 0 &&
+           AO_load(&sched.exiting) == 0 &&
+           (pp->schedtick % GLOBRUNQ_TICK != 0 || AO_load(&sched.runqsize) == 0) &&
+           (AO_load(&pp->timer0when) == 0 || ++pp->timercheck % TIMERCHECK_SWITCHES != 0 ||
+            (int64_t)AO_load(&pp->timer0when) > weft__nanotime());
+}
+
+/* switch_from_g while tracing: the leaving G's event, then the same
+ * direct switch, with the next G's start event before it (schedule_loop
+ * emits it on the other path).  On either path the leaving G's
+ * after-action runs after both events, on the next context.  Returns
+ * false, having switched nowhere, where the switch must go through g0. */
+static __attribute__((noinline)) bool switch_traced(G *gp, M *m, P *pp, weft__after action)
+{
+    weft__trace_leave(gp, action);
+    if (!direct_switch_ok(m, pp, action))
+        return false;
+    bool inheritTime;
+    G *next = weft__runqget(pp, &inheritTime);
+    if (!next)
+        return false;
+    if (next->lockedm) {
+        m->nextg = next;
+        return false;
+    }
+    weft__trace_gostart(pp, next);
+    gogo(m, gp, next, inheritTime);
+    weft__finish_switch(gp->m);
+    return true;
+}
+
 /* Leaves the running G gp: leaves `action` for the next context, then
  * switches directly to the next local G when that is allowed, to g0
  * otherwise.  Returns when gp is resumed (possibly on another M). */
@@ -959,16 +995,11 @@ static void switch_from_g(G *gp, weft__after action, weft__unlockf f, void *arg)
     m->afterg = gp;
     m->afterf = f;
     m->afterarg = arg;
-    /* The fast path: no lock, no g0.  Anything unusual goes through g0,
-     * tracing included (trace.c: one test here covers both the event of
-     * the G that leaves and that of the G that starts, in schedule_loop). */
-    if (unlikely(weft__tracing()))
-        weft__trace_leave(gp, action);
-    else if (likely(pp && !m->lockedg && action != AFTER_SYSCALL_EXIT &&
-               AO_load(&sched.gcwaiting) == 0 && AO_load(&sched.exiting) == 0 &&
-               (pp->schedtick % GLOBRUNQ_TICK != 0 || AO_load(&sched.runqsize) == 0) &&
-               (AO_load(&pp->timer0when) == 0 || ++pp->timercheck % TIMERCHECK_SWITCHES != 0 ||
-                (int64_t)AO_load(&pp->timer0when) > weft__nanotime()))) {
+    /* The fast path: no lock, no g0.  Anything unusual goes through g0. */
+    if (unlikely(weft__tracing())) {
+        if (switch_traced(gp, m, pp, action))
+            return;
+    } else if (likely(direct_switch_ok(m, pp, action))) {
         bool inheritTime;
         G *next = weft__runqget(pp, &inheritTime);
         if (next) {
