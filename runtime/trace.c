@@ -52,6 +52,7 @@
 
 #include "runtime.h"
 #include "diag/scheddebug.h"
+#include "diag/nosigpipe.h"
 #include "diag/trace.h"
 #include "diag/unwind.h"
 
@@ -463,10 +464,7 @@ static void flush_all(void)
 
 int weft_trace_start(int fd)
 {
-    if (fd < 0)
-        return -EBADF;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+    if (weft__fd_writable(fd) < 0)
         return -EBADF;
     weft__lock(&tracectl);
     int err = 0;
@@ -602,10 +600,7 @@ out:
 
 int weft_flightrecorder_write(int fd)
 {
-    if (fd < 0)
-        return -EBADF;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+    if (weft__fd_writable(fd) < 0)
         return -EBADF;
     weft__lock(&tracectl);
     int err = -EINVAL;
