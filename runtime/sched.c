@@ -1171,6 +1171,8 @@ void weft_exit(void)
 
 /* ---- syscalls -------------------------------------------------------------------- */
 
+void (*weft__syscall_gcwait_testhook)(void);
+
 void weft_syscall_enter(void)
 {
     G *gp = weft__getg();
@@ -1196,9 +1198,22 @@ void weft_syscall_enter(void)
     /* store-release: publishes the detached P (pp->m = NULL) to sysmon and
      * to stop-the-world, which CAS the status away from Psyscall. */
     AO_store_release(&pp->status, Psyscall);
+    /* A stop the world waits for this P: stop it here rather than leave
+     * it to sysmon.  gcwaiting is only a hint outside sched.lock, and
+     * this thread may wait long for the lock (preempted under load): the
+     * stop may end meanwhile, and the world restart, with pp retaken by
+     * sysmon, started again and back in Psyscall under another M's
+     * syscall.  Stopping it then would leave it Pgcstop with the world
+     * running and stopwait at -1, and the next stop would wait for it for
+     * ever.  So, as Go's entersyscall_gcwait, only a stop still under way
+     * (stopwait > 0, read under the lock every count is made under) may
+     * take it; whichever syscall pp is in then, it counts once (the CAS
+     * races with the stopper's and sysmon's). */
     if (unlikely(AO_load(&sched.gcwaiting))) {
+        if (unlikely(weft__syscall_gcwait_testhook != NULL))
+            weft__syscall_gcwait_testhook();
         weft__lock(&sched.lock);
-        if (AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
+        if (sched.stopwait > 0 && AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
             if (unlikely(weft__tracing())) weft__trace_procstop(pp);
             if (--sched.stopwait == 0)
                 weft__notewakeup(&sched.stopnote);
