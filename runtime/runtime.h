@@ -600,6 +600,10 @@ P   *weft__pidleget(void);           /* sched.lock */
 bool weft__stoptheworld(void);
 void weft__starttheworld(void);
 void weft__finish_switch(M *m);      /* run the pending after-switch action */
+/* For tests (test_sched): called by weft_syscall_enter when it has seen a
+ * stop the world under way and is about to take sched.lock to count its P,
+ * so that a test can hold the thread there as a preemption would. */
+extern void (*weft__syscall_gcwait_testhook)(void);
 
 /* ---- runq.c ------------------------------------------------------------------ */
 void weft__runqput(P *pp, G *gp, bool next);
