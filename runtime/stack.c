@@ -350,7 +350,12 @@ static void cacheput(P *pp, weft__stack *s)
     int32_t half = cap / 2;
     for (int32_t i = 0; i < half; i++)
         listput(c[i]);
+    /* ThreadSanitizer sees this memmove (an interceptor) but not how the
+     * P, and its cache, went from the thread of the last spill to this
+     * one: the spills of one P's cache are ordered for it here. */
+    weft__race_acquire(c);
     memmove(c, c + half, (size_t)(*n - half) * sizeof *c);
+    weft__race_release(c);
     *n -= half;
     weft__unlock(&stacklock);
     c[(*n)++] = s;
