@@ -226,6 +226,7 @@ struct G {
      * owns its current transition (the M running it, its waker, the
      * tracer's start with the world stopped). */
     uint64_t traceseq;      /* the trace parser's sequence number for its next event */
+    int64_t tracets;        /* the stamp of its last event (weft__trace_emit) */
     uint32_t tracegen;      /* the trace (weft__trace_gen) the two fields belong to */
     uint8_t tracest;        /* its state as that trace shows it (trace.c) */
     uint8_t ntraceregion;   /* owner: user regions open (weft_trace_region_begin) */

@@ -252,13 +252,24 @@ static inline __attribute__((always_inline)) uint32_t encode(weft__tracebuf *b, 
 }
 
 int64_t weft__trace_emit(weft__tracebuf **bufp, int32_t pid, int ev, const uint64_t *args,
-                         int nargs, bool hasstk, uint64_t stk)
+                         int nargs, bool hasstk, uint64_t stk, int64_t *gts)
 {
-    int64_t now = weft__trace_ticks();
+    int64_t now;
+    if (gts) {
+        now = weft__trace_ticks_nofence();
+        if (now < *gts)
+            now = *gts;
+    } else {
+        now = weft__trace_ticks();
+    }
     weft__tracebuf *b = room(bufp, pid, 2 + (uint32_t)(nargs + 2) * MAXVARINT, now);
-    if (!b)
-        return now;
-    publish(b, b->pos + encode(b, now, ev, args, nargs, hasstk, stk));
+    if (b) {
+        if (now < b->lastts)    /* as encode does: the stamp the event gets */
+            now = b->lastts;
+        publish(b, b->pos + encode(b, now, ev, args, nargs, hasstk, stk));
+    }
+    if (gts)
+        *gts = now;
     return now;
 }
 
