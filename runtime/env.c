@@ -8,7 +8,6 @@
 
 #include "race.h"
 
-__thread bool weft__asan_switching;     /* runtime.h */
 #if !defined(__SANITIZE_ADDRESS__)
 bool weft__asan;
 bool weft__tsan;

@@ -520,25 +520,16 @@ __attribute__((weak)) void __asan_unpoison_memory_region(void const volatile *ad
 #else
 extern bool weft__asan;     /* const after weft__env_init: ASan is in the process */
 #endif
-/* This thread is between the two halves of a switch ASan was told of:
- * ASan allows one at a time, so a signal handler that lands here
- * (SIGQUIT's dump symbolizing on its own stack, diag/symtab.c) must not
- * announce another. */
-extern __thread bool weft__asan_switching;
 static inline void weft__asan_start(G *from, G *to, bool fromdying)
 {
-    if (unlikely(weft__asan)) {
-        weft__asan_switching = true;
+    if (unlikely(weft__asan))
         __sanitizer_start_switch_fiber(fromdying ? NULL : &from->asanfake, (void *)to->stacklo,
                                        to->stackhi - to->stacklo);
-    }
 }
 static inline void weft__asan_finish(G *me)
 {
-    if (unlikely(weft__asan)) {
+    if (unlikely(weft__asan))
         __sanitizer_finish_switch_fiber(me ? me->asanfake : NULL, NULL, NULL);
-        weft__asan_switching = false;
-    }
 }
 /* A reused stack still carries the poisoned redzones of frames its last
  * goroutine never returned from (the switch that ended it). */

@@ -200,24 +200,18 @@ static bool req_ok;
 #if defined(__SANITIZE_ADDRESS__)
 static const void *caller_bottom;
 static size_t caller_size;
-/* symlock: ASan is told of this switch (not when the caller, a signal
- * handler, interrupted one it was told of: weft__asan_switching) */
-static bool caller_annotates;
-extern __thread bool weft__asan_switching;     /* runtime.h */
 #endif
 
 static void sym_entry(void)
 {
     for (;;) {
 #if defined(__SANITIZE_ADDRESS__)
-        if (caller_annotates)
-            __sanitizer_finish_switch_fiber(NULL, &caller_bottom, &caller_size);
+        __sanitizer_finish_switch_fiber(NULL, &caller_bottom, &caller_size);
 #endif
         req_ok = lookup(req_pc, req_out);
 #if defined(__SANITIZE_ADDRESS__)
         void *fake = NULL;
-        if (caller_annotates)
-            __sanitizer_start_switch_fiber(&fake, caller_bottom, caller_size);
+        __sanitizer_start_switch_fiber(&fake, caller_bottom, caller_size);
 #endif
         weft__swapctx(&sym_ctx, caller_ctx);
     }
@@ -243,14 +237,11 @@ static bool biglookup(uintptr_t pc, weft__sym *out)
     req_out = out;
 #if defined(__SANITIZE_ADDRESS__)
     void *fake = NULL;
-    caller_annotates = !weft__asan_switching;
-    if (caller_annotates)
-        __sanitizer_start_switch_fiber(&fake, symstack + SYMGUARD, SYMSTACK);
+    __sanitizer_start_switch_fiber(&fake, symstack + SYMGUARD, SYMSTACK);
 #endif
     weft__swapctx(&caller_ctx, sym_ctx);
 #if defined(__SANITIZE_ADDRESS__)
-    if (caller_annotates)
-        __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
     return req_ok;
 }
