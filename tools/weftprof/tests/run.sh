@@ -286,7 +286,11 @@ exit)
     [ "$(field "$tpid" State)" = Z ] || fail "the leader did not become a zombie"
     profile prof2 -p "$tpid" -d 1
     [ "$rc" = 0 ] || fail "weftprof exit $rc on a zombie leader"
-    grep -q churn_work "$tmp/prof2.out" || fail "the live threads behind a zombie leader were not sampled"
+    # churn_work is a leaf in about 5% of the samples (thread creation is
+    # most of the rest), too few to count on in a busy second; churn, the
+    # loop's own thread, is on a fifth of the stacks.
+    grep -Eq ' (churn|churn_work)$' "$tmp/prof2.out" ||
+        fail "the live threads behind a zombie leader were not sampled: $(head -5 "$tmp/prof2.out")"
     grep -q "late" "$tmp/prof2.err" && fail "waited on the zombie leader: $(cat "$tmp/prof2.err")"
     untraced "$tpid"; progresses
     ;;
