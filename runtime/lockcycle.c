@@ -60,6 +60,7 @@
 #include <stdio.h>
 
 #include "lockcycle.h"
+#include "race.h"
 #include "diag/print.h"
 #include "diag/scheddebug.h"
 #include "diag/traceback.h"
@@ -125,6 +126,10 @@ static bool lookup(uintptr_t holder, member *out)
 
 static uintptr_t ownerof(weft_mutex *m)
 {
+    /* Read while the holder may be storing it: helgrind and DRD, which
+     * see a plain load, check nothing there (the holders' own stores are
+     * ordered by the mutex's annotations, sync.c). */
+    weft__race_untrack(&m->owner, sizeof m->owner);
     /* load-acquire: the holder wrote it inside its locked section, before
      * registering any wait of its own (see the top comment: the full
      * barriers after registering order it for the walkers) */

@@ -60,6 +60,9 @@ static void dospin(void)
  * holder. */
 static inline void setowner(weft_mutex *m, G *gp)
 {
+    /* The last unlock happens before (race.h): told first, so that the
+     * race detectors see this store ordered after the unlock's. */
+    weft__race_acquire(m);
     AO_store((AO_t *)&m->owner, (AO_t)weft__lockholder(gp));
 }
 
@@ -71,7 +74,6 @@ bool weft_mutex_trylock(weft_mutex *m)
     if (!(old & (mutexLocked | mutexStarving)) &&
         AO_int_compare_and_swap_full(ST(&m->state), old, old | mutexLocked)) {
         setowner(m, gp);
-        weft__race_acquire(m);      /* the last unlock happens before (race.h) */
         return true;
     }
     /* A failed trylock is a scheduling point: a goroutine spinning on it
@@ -155,7 +157,6 @@ static inline __attribute__((always_inline)) void mutexlock(weft_mutex *m, bool 
         setowner(m, gp);
     else
         lockslow(m, rw);
-    weft__race_acquire(m);      /* the last unlock happens before (race.h) */
 }
 
 void weft_mutex_lock(weft_mutex *m)
@@ -411,6 +412,9 @@ void weft_wg_wait(weft_wg *wg)
 
 void weft_once_do(weft_once *o, void (*fn)(void))
 {
+    /* helgrind and DRD see done's load-acquire as a plain read racing with
+     * the store-release: the order they need comes from o's annotations. */
+    weft__race_untrack((void *)&o->done, sizeof o->done);
     /* load-acquire: pairs with the store-release below, so fn's effects are
      * visible to every caller that sees done */
     if (AO_int_load_acquire(ST(&o->done))) {
