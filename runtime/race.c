@@ -54,6 +54,7 @@
  * times), and a move between two goroutine stacks of one slab is a move
  * DRD does nothing with unless --check-stack-var=yes.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -86,12 +87,20 @@ __attribute__((weak)) void AnnotateIgnoreWritesEnd(const char *file, int line);
 static bool valgrind_race;      /* const after boot: under helgrind or DRD */
 static size_t pagesize;         /* const after boot */
 
-bool weft__race_vgtool(void)
+/* Running under valgrind's tool whose preload is vgpreload_<tool>. */
+static bool vgpreload(const char *tool)
 {
     if (!RUNNING_ON_VALGRIND)
         return false;
     const char *pre = getenv("LD_PRELOAD");
-    return pre && (strstr(pre, "vgpreload_helgrind") || strstr(pre, "vgpreload_drd"));
+    char name[32];
+    snprintf(name, sizeof name, "vgpreload_%s", tool);
+    return pre && strstr(pre, name);
+}
+
+bool weft__race_vgtool(void)
+{
+    return vgpreload("helgrind") || vgpreload("drd");
 }
 
 void weft__race_init(void)
@@ -103,7 +112,7 @@ void weft__race_init(void)
                  AnnotateIgnoreWritesBegin && AnnotateIgnoreWritesEnd;
 #endif
     valgrind_race = weft__race_vgtool();
-    weft__race_drd = valgrind_race && strstr(getenv("LD_PRELOAD"), "vgpreload_drd");
+    weft__race_drd = vgpreload("drd");
     weft__race = weft__tsan || valgrind_race;
     weft__vgswitch = valgrind_race;
     weft__race_untrack(&sched, sizeof sched);

@@ -976,28 +976,38 @@ static inline bool direct_switch_ok(M *m, P *pp, weft__after action)
             (int64_t)AO_load(&pp->timer0when) > weft__nanotime());
 }
 
-/* switch_from_g while tracing: the leaving G's event, then the same
- * direct switch, with the next G's start event before it (schedule_loop
- * emits it on the other path).  On either path the leaving G's
- * after-action runs after both events, on the next context.  Returns
- * false, having switched nowhere, where the switch must go through g0. */
-static __attribute__((noinline)) bool switch_traced(G *gp, M *m, P *pp, weft__after action)
+/* The direct switch from gp to the next local G, when direct_switch_ok:
+ * true once gp has been resumed, false, having switched nowhere, where
+ * the switch must go through g0.  traced (a constant at each call): the
+ * next G's start event goes out just before the switch (schedule_loop
+ * emits it on the other path); on either path the leaving G's
+ * after-action runs after both events, on the next context. */
+static inline __attribute__((always_inline)) bool switch_direct(G *gp, M *m, P *pp, weft__after action,
+                                                                bool traced)
 {
-    weft__trace_leave(gp, action);
     if (!direct_switch_ok(m, pp, action))
         return false;
     bool inheritTime;
     G *next = weft__runqget(pp, &inheritTime);
     if (!next)
         return false;
-    if (next->lockedm) {
+    if (unlikely(next->lockedm)) {
         m->nextg = next;
         return false;
     }
-    weft__trace_gostart(pp, next);
+    if (traced)
+        weft__trace_gostart(pp, next);
     gogo(m, gp, next, inheritTime);
     weft__finish_switch(gp->m);
     return true;
+}
+
+/* switch_direct while tracing, with the leaving G's event first: out of
+ * line, so that the untraced path pays one test for it. */
+static __attribute__((noinline)) bool switch_traced(G *gp, M *m, P *pp, weft__after action)
+{
+    weft__trace_leave(gp, action);
+    return switch_direct(gp, m, pp, action, true);
 }
 
 /* Leaves the running G gp: leaves `action` for the next context, then
@@ -1012,21 +1022,9 @@ static void switch_from_g(G *gp, weft__after action, weft__unlockf f, void *arg)
     m->afterf = f;
     m->afterarg = arg;
     /* The fast path: no lock, no g0.  Anything unusual goes through g0. */
-    if (unlikely(weft__tracing())) {
-        if (switch_traced(gp, m, pp, action))
-            return;
-    } else if (likely(direct_switch_ok(m, pp, action))) {
-        bool inheritTime;
-        G *next = weft__runqget(pp, &inheritTime);
-        if (next) {
-            if (likely(!next->lockedm)) {
-                gogo(m, gp, next, inheritTime);
-                weft__finish_switch(gp->m);
-                return;
-            }
-            m->nextg = next;
-        }
-    }
+    if (unlikely(weft__tracing()) ? switch_traced(gp, m, pp, action)
+                                  : switch_direct(gp, m, pp, action, false))
+        return;
     m->curg = NULL;
     swapto(gp, m->g0);
     weft__finish_switch(gp->m);
@@ -1262,8 +1260,7 @@ void weft_syscall_enter(void)
         weft__lock(&sched.lock);
         if (sched.stopwait > 0 && AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
             if (unlikely(weft__tracing())) weft__trace_procstop(pp);
-            if (--sched.stopwait == 0)
-                weft__notewakeup(&sched.stopnote);
+            gcstopp(pp);
         }
         weft__unlock(&sched.lock);
     }

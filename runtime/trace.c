@@ -88,21 +88,6 @@ static weft__tracebuf **pbuf(P *pp)
     return &pp->tracebuf;
 }
 
-/* Emits on pp's buffer, or on the global one when pp is NULL (a thread
- * without a P). */
-static void emit(P *pp, G *about, int ev, const uint64_t *args, int nargs, bool hasstk, uint64_t stk)
-{
-    int64_t *gts = about ? &about->tracets : NULL;
-    if (pp) {
-        weft__trace_emit(pbuf(pp), pp->id, ev, args, nargs, hasstk, stk, gts);
-        return;
-    }
-    weft__trace_lock();
-    if (weft__tracing() || tls_starting)
-        weft__trace_emit(weft__trace_globalbuf(), TRACE_GLOBAL_PID, ev, args, nargs, hasstk, stk, gts);
-    weft__trace_unlock();
-}
-
 /* A thread without a P changes a goroutine's trace state and emits its
  * event with tracelock held, so that the flight recorder's checkpoint,
  * which declares goroutines by that state under the same lock, sees both
@@ -132,6 +117,17 @@ static void emit_held(P *pp, G *about, int ev, const uint64_t *args, int nargs, 
         weft__trace_emit(pbuf(pp), pp->id, ev, args, nargs, hasstk, stk, gts);
     else
         weft__trace_emit(weft__trace_globalbuf(), TRACE_GLOBAL_PID, ev, args, nargs, hasstk, stk, gts);
+}
+
+/* Emits on pp's buffer, or on the global one when pp is NULL (a thread
+ * without a P); about: the goroutine the event is about, or NULL
+ * (weft__trace_emit). */
+static void emit(P *pp, G *about, int ev, const uint64_t *args, int nargs, bool hasstk, uint64_t stk)
+{
+    if (!nopbegin(pp))
+        return;
+    emit_held(pp, about, ev, args, nargs, hasstk, stk);
+    nopend(pp);
 }
 
 /* The current thread's P, NULL off an M or on an M without one. */

@@ -130,30 +130,42 @@ static void queue_full(weft__tracebuf **bufp)
     }
 }
 
-/* Frees a list of buffers linked by link. */
-static void freebufs(weft__tracebuf *b)
+/* The spare buffers (tracelock, or the writer's end with no emitter
+ * left): a written buffer (drain) or a segment's (the recorder) is
+ * reused while still resident, since a fresh one costs page faults, up
+ * to 15 us a page on a VM. */
+static void putspare(weft__tracebuf *b)
 {
-    while (b) {
-        weft__tracebuf *next = b->link;
-        free(b);
-        b = next;
+    b->link = tr.spare;
+    tr.spare = b;
+    tr.nspare++;
+}
+
+static weft__tracebuf *takespare(void)
+{
+    weft__tracebuf *b = tr.spare;
+    if (b) {
+        tr.spare = b->link;
+        tr.nspare--;
     }
+    return b;
+}
+
+static void freespares(void)
+{
+    weft__tracebuf *b;
+    while ((b = takespare()))
+        free(b);
 }
 
 /* A fresh buffer opened by its batch header.  NULL: out of memory (the
  * event is lost, the trace stays well formed). */
 static weft__tracebuf *newbuf(weft__tracebuf **bufp, int32_t pid, int64_t now)
 {
-    /* A written buffer (drain) or a segment's (the recorder) is reused
-     * while still resident: a fresh one costs page faults, up to 15 us a
-     * page on a VM.  The global buffer's writers hold tracelock. */
+    /* a spare first; the global buffer's writers hold tracelock */
     if (bufp != &tr.global)
         weft__lock(&tracelock);
-    weft__tracebuf *b = tr.spare;
-    if (b) {
-        tr.spare = b->link;
-        tr.nspare--;
-    }
+    weft__tracebuf *b = takespare();
     if (bufp != &tr.global)
         weft__unlock(&tracelock);
     if (!b)
@@ -474,11 +486,8 @@ static void drain(void)
         /* kept for newbuf, up to what a busy 10 ms period fills */
         weft__lock(&tracelock);
         bool keep = tr.nspare < DRAIN_SPARES;
-        if (keep) {
-            b->link = tr.spare;
-            tr.spare = b;
-            tr.nspare++;
-        }
+        if (keep)
+            putspare(b);
         weft__unlock(&tracelock);
         if (!keep)
             free(b);
@@ -694,9 +703,7 @@ int weft__trace_finish(void)
     int err = tr.err;
     if (!err)
         err = footer(tr.fd);
-    freebufs(tr.spare);
-    tr.spare = NULL;
-    tr.nspare = 0;
+    freespares();
     freetables();
     return err;
 }
@@ -730,18 +737,13 @@ int weft__fr_begin(size_t limit, void (*checkpoint)(void))
      * segment may pass half the window by what is written between two of
      * the recorder thread's checks, and each P holds one open buffer:
      * those come from malloc as needed. */
-    freebufs(tr.spare);     /* none: a trace's stop freed them */
-    tr.spare = NULL;
-    tr.nspare = 0;
     for (size_t i = 0; i < limit / TRACE_BUFSIZE + 1; i++) {
         weft__tracebuf *b = malloc(sizeof *b);
         if (!b)
             break;      /* the rest from malloc as needed */
         for (size_t off = 0; off < sizeof *b; off += 4096)
             ((volatile uint8_t *)b)[off] = 0;
-        b->link = tr.spare;
-        tr.spare = b;
-        tr.nspare++;
+        putspare(b);
     }
     tr.fr = true;
     tr.frlimit = limit;
@@ -755,9 +757,7 @@ int weft__fr_begin(size_t limit, void (*checkpoint)(void))
     int r = pthread_create(&tr.writer, NULL, writer, NULL);
     if (r != 0) {
         tr.fr = false;
-        freebufs(tr.spare);
-        tr.spare = NULL;
-        tr.nspare = 0;
+        freespares();
         return -r;
     }
     pthread_setname_np(tr.writer, "weft-flightrec");
@@ -770,11 +770,9 @@ int weft__fr_begin(size_t limit, void (*checkpoint)(void))
 /* tracelock held: sg's buffers go back to the spares. */
 static void freeseg(struct frseg *sg)
 {
-    for (weft__tracebuf *b = sg->head; b; b = b->link)
-        tr.nspare++;
-    if (sg->tail) {
-        sg->tail->link = tr.spare;
-        tr.spare = sg->head;
+    for (weft__tracebuf *b = sg->head, *next; b; b = next) {
+        next = b->link;
+        putspare(b);
     }
     memset(sg, 0, sizeof *sg);
 }
@@ -829,9 +827,7 @@ void weft__fr_end(void)
     weft__trace_flush(&tr.global);
     freeseg(&tr.seg[0]);
     freeseg(&tr.seg[1]);
-    freebufs(tr.spare);
-    tr.spare = NULL;
-    tr.nspare = 0;
+    freespares();
     tr.fr = false;
     weft__unlock(&tracelock);
     freetables();
