@@ -82,6 +82,13 @@ typedef struct weft_attr {
     size_t stack_size;  /* usable stack bytes; 0 = default (WEFT_STACK_DEFAULT or $WEFT_STACK) */
     const char *name;   /* optional, kept with the goroutine (JSON goroutine dumps show its
                          * first 31 bytes); the string must outlive the goroutine */
+    int compact;        /* nonzero: while it is parked in a weft call, its stack's live
+                         * part is copied out and the stack's pages given back (README,
+                         * "stacks at scale").  The contract: while it is parked, only
+                         * weft's own primitives touch its stack (what it handed to them:
+                         * a receive buffer, a value to send); any other access to it,
+                         * from another thread or goroutine, is a bug (it is caught and
+                         * repaired, but may race).  Default-size stacks only. */
 } weft_attr;
 
 /*

@@ -190,7 +190,7 @@ static int64_t newgoid(P *pp)
 }
 
 G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
-                 uintptr_t callerpc, bool ismain, int *err)
+                 uintptr_t callerpc, bool ismain, bool compact, int *err)
 {
     G *me = weft__getg();
     M *m = me ? me->m : NULL;
@@ -240,6 +240,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->w.g = gp;
     gp->ismain = ismain;
     gp->issystem = false;
+    gp->compact = compact || weft__debug.compactstacks;
     AO_store(&gp->preempt, 0);
     /* A goroutine profile being taken wants the goroutines of the moment
      * it stopped the world, not this one: it counts as recorded.  Loads:
@@ -282,6 +283,11 @@ void weft__newproc_init(void)
 
 void weft__gstart(P *pp, G *gp)
 {
+    if (unlikely(gp->stacklo != 0)) {
+        /* It has run before: its stack was compacted when it parked. */
+        weft__stackrestore(gp);
+        return;
+    }
     gp->stack = weft__stackwarmup(pp, gp->stack);
     gp->stacklo = gp->stack->lo;
     gp->stackhi = gp->stack->hi;
@@ -462,7 +468,7 @@ static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintpt
     if (!self || self->issystem)
         AO_store(&sched.foreign, 1);    /* see checkdead */
     size = (size + 4095) & ~(size_t)4095;
-    G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, false, &err);
+    G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, false, a && a->compact, &err);
     if (!gp)
         return err;
     int64_t goid = gp->goid;

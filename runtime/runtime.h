@@ -108,7 +108,17 @@ typedef struct weft__stack {
     uint8_t kind;           /* STACK_SLAB (default size, from a slab) or STACK_OWN (own mmap) */
     bool hot;               /* whoever holds it: a goroutine has run on it (stack.c) */
     unsigned vgid;          /* valgrind's id for it (0 when not under valgrind) */
+    /* Compaction (stack.c): the live part of a parked goroutine's stack,
+     * copied out while its pages are given back. */
+    AO_t cstate;            /* atomic: STACK_RESIDENT, _COMPACTING, _COMPACTED, _RESTORING */
+    uintptr_t savedsp;      /* the compactor, then const until its goroutine runs: the
+                             * saved SP (the goroutine's sp is NULL meanwhile); 0: none */
+    void *copy;             /* the compactor, then const until its goroutine runs:
+                             * [savedsp, hi) while compacted */
 } weft__stack;
+
+/* weft__stack.cstate (stack.c explains the protocol). */
+enum { STACK_RESIDENT = 0, STACK_COMPACTING = 1, STACK_COMPACTED = 2, STACK_RESTORING = 3 };
 
 /* ---- timers (timer.c) ------------------------------------------------------
  * A timer calls f(gp, arg) at or after `when`, from whichever M runs the
@@ -194,6 +204,8 @@ struct G {
     bool issystem;          /* const: g0 */
     bool ismain;            /* const: goroutine 1 of weft_main */
     bool parking;           /* owner: inside weft__park (debug builds: checked by weft__gopark) */
+    bool compact;           /* const while alive: its stack may be compacted when it parks
+                             * (weft_attr.compact, SCHEDDEBUG=compactstacks=1; stack.c) */
     AO_t preempt;           /* atomic: sysmon asks it to yield at its next scheduling point */
     M *m;                   /* owner: the M running it, NULL when not running */
     M *lockedm;             /* owner: the M it is locked to (weft_lock_thread) */
@@ -289,6 +301,8 @@ struct M {
     G *afterg;              /* owner */
     weft__unlockf afterf;   /* owner */
     void *afterarg;         /* owner */
+    int cpipe[2];           /* owner: the pipe its compactions go through (stack.c);
+                             * cpipe[1] == 0 until its first */
     void *altstack;         /* const: sigaltstack memory */
     size_t altstacksize;    /* const */
     int ncreatestack;       /* const: frames in createstack */
@@ -611,7 +625,7 @@ uint32_t weft__fastrand(void);
 
 /* ---- g.c ------------------------------------------------------------------------ */
 G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
-                   uintptr_t callerpc, bool ismain, int *err);
+                   uintptr_t callerpc, bool ismain, bool compact, int *err);
 void weft__gfput(P *pp, G *gp);
 void weft__newproc_init(void);      /* env.c, once SCHEDDEBUG is parsed */
 void weft__gfpurge(P *pp);
@@ -684,6 +698,26 @@ void weft__stackfreeall(void);                       /* shutdown */
 void weft__stackfree_own(weft__stack *s);            /* shutdown: a G's own-size stack */
 bool weft__stack_guard_hit(G *gp, uintptr_t addr);
 int  weft__stack_guards(int lift);   /* a debugger's gcore: lift (1) / restore (0) every guard */
+/* Compaction of parked goroutines' stacks (stack.c).  In the park's
+ * after-action, before its unlockf: begin (NULL: not compacted), then
+ * either cancel (the park did not commit) or compact, after the unlockf. */
+weft__stack *weft__stackcompact_begin(G *gp);
+void weft__stackcompact_cancel(G *gp, weft__stack *s);
+void weft__stackcompact(M *m, weft__stack *s);
+void weft__stackcompact_mfree(M *m);
+/* gogo's slow path for a goroutine that has run before but has no sp:
+ * brings its compacted stack back and gives it its sp. */
+void weft__stackrestore(G *gp);
+/* The SIGSEGV handler: addr is in a compacted stack, which is now back
+ * (retry the access).  Async-signal-safe. */
+bool weft__stack_fault(uintptr_t addr);
+/* Brings every compacted stack back (crash dumps, a debugger's gcore);
+ * async-signal-safe, takes no lock. */
+void weft__stack_restoreall(void);
+/* Where a reader finds the word at addr of gp's stack while it is
+ * compacted (its copy); addr itself otherwise.  Racy, like every read of
+ * another goroutine's stack. */
+uintptr_t weft__stack_addr(G *gp, uintptr_t addr);
 
 /* ---- timer.c ------------------------------------------------------------------ */
 int  weft__addtimer(weft__timer *t);       /* on the current P; -ENOMEM */

@@ -868,11 +868,18 @@ void weft__finish_switch(M *m)
         void *arg = m->afterarg;
         m->afterf = NULL;
         m->afterarg = NULL;
+        /* A goroutine whose stack may be compacted (stack.c) is marked
+         * before its unlockf lets anyone wake it, compacted after. */
+        weft__stack *cs = unlikely(gp->compact) ? weft__stackcompact_begin(gp) : NULL;
         if (f && !f(gp, arg)) {
             /* Changed its mind: resume it next. */
+            if (unlikely(cs != NULL))
+                weft__stackcompact_cancel(gp, cs);
             if (unlikely(weft__tracing())) weft__trace_unblock(gp);
             AO_store(&gp->atomicstatus, Grunnable);
             weft__runqput(m->p, gp, true);
+        } else if (unlikely(cs != NULL)) {
+            weft__stackcompact(m, cs);
         }
         break;
     }

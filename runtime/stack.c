@@ -55,10 +55,13 @@
  * slabs whole, and calls weft__stack_guards(0) to put them back before
  * the program runs again.
  */
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -77,6 +80,10 @@
 
 #define GUARD_SIZE  (64 * 1024)
 #define SLAB_STACKS 64
+/* The most live stack a compaction copies (the rest of a parked stack is
+ * dead); a goroutine parked deeper keeps its pages.  The pipe a
+ * compaction goes through holds 16 pages by default. */
+#define COMPACT_MAX (16 * 1024)
 
 enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
 
@@ -102,6 +109,8 @@ static AO_t slabs;                  /* stacklock to write: the newest slab * */
 static size_t slabslot;             /* const after init: GUARD_SIZE + default stack */
 static int guardmode;               /* const after init */
 static AO_t nmprotected;            /* atomic: guards made with mprotect */
+static AO_t ncompactions;           /* atomic: stacks ever compacted (the fault handler's
+                                     * fast "none" and the tests) */
 static long mprotect_budget;        /* const after init */
 
 static long read_max_map_count(void)
@@ -160,6 +169,9 @@ static void describe(weft__stack *s, uintptr_t base, uintptr_t top, size_t size,
     s->hot = false;
     s->next = NULL;
     s->vgid = VALGRIND_STACK_REGISTER(s->lo, s->hi);
+    AO_store(&s->cstate, STACK_RESIDENT);   /* not published yet */
+    s->savedsp = 0;
+    s->copy = NULL;
 }
 
 /* stacklock held: maps a new slab and puts its stacks on the cold list. */
@@ -396,8 +408,10 @@ void weft__stackfreeall(void)
     AO_store(&slabs, 0);
     while (sl) {
         slab *next = sl->next;
-        for (int k = 0; k < sl->nstacks; k++)
+        for (int k = 0; k < sl->nstacks; k++) {
             VALGRIND_STACK_DEREGISTER(sl->desc[k].vgid);
+            free(sl->desc[k].copy);     /* a goroutine that was still compacted */
+        }
         weft__asan_fresh_stack(sl->base + GUARD_SIZE,
                                sl->base + (size_t)SLAB_STACKS * slabslot);   /* see stackfree */
         munmap((void *)sl->base, (size_t)SLAB_STACKS * slabslot);
@@ -437,6 +451,10 @@ int weft__stack_guards(int lift)
 {
     if (guardmode != GUARD_MADVISE)
         return 0;
+    /* Lifting a compacted stack's guard would leave zeros where its frames
+     * were: bring them back first, so that the core holds them. */
+    if (lift)
+        weft__stack_restoreall();
     int n = 0, err = 0;
     /* load-acquire: pairs with newslab's store-release of the head */
     for (slab *sl = (slab *)AO_load_acquire(&slabs); sl; sl = sl->next) {
@@ -466,4 +484,224 @@ int weft__stack_guards(int lift)
             n++;
     }
     return err ? err : n;
+}
+
+/* ---- compaction ---------------------------------------------------------------
+ * See the top of this file ("Compacting parked stacks").  The state word
+ * of a slab stack whose goroutine may be compacted:
+ *
+ *   RESIDENT    -> COMPACTING  the M that parked it, in the park's after-action,
+ *                              before the unlockf (nobody can wake it yet)
+ *   COMPACTING  -> RESIDENT    the same M: the park did not commit, or the
+ *                              compaction failed (its pages are still there)
+ *   COMPACTING  -> COMPACTED   the same M, once the copy is whole and the
+ *                              pages are released behind a guard
+ *   COMPACTED   -> RESTORING   whoever brings it back first (CAS): the M about
+ *                              to run it, or the fault handler of a thread that
+ *                              touched it
+ *   RESTORING   -> RESIDENT    the restorer, once the copy is back in place
+ *
+ * Whoever finds COMPACTING or RESTORING waits for the next state: it lasts
+ * a few system calls of a thread that holds no lock anyone else needs. */
+
+/* Compaction needs guards that do not split the mapping (one VMA for any
+ * number of released stacks) and a process no sanitizer or valgrind
+ * watches: their shadow of the stack would not follow the copy. */
+static bool compactable(void)
+{
+    return guardmode == GUARD_MADVISE && !weft__asan && !weft__tsan && !weft__vgswitch &&
+           !RUNNING_ON_VALGRIND;
+}
+
+weft__stack *weft__stackcompact_begin(G *gp)
+{
+    weft__stack *s = gp->stack;
+    uintptr_t sp = (uintptr_t)gp->sp;
+    if (s->kind != STACK_SLAB || s->hi - sp > COMPACT_MAX || !compactable())
+        return NULL;
+    s->savedsp = sp;
+    /* store: gp is off its stack and nobody can wake it before the unlockf
+     * releases its wait's lock; the unlockf's release and the waker's
+     * run-queue put publish it to the M that runs gp next, and the guard,
+     * installed after it, to a thread that faults. */
+    AO_store(&s->cstate, STACK_COMPACTING);
+    /* gogo's slow path (weft__gstart) brings the stack back first. */
+    gp->sp = NULL;
+    return s;
+}
+
+void weft__stackcompact_cancel(G *gp, weft__stack *s)
+{
+    gp->sp = (void *)s->savedsp;
+    s->savedsp = 0;
+    /* store: gp is ours again (its unlockf refused the park) */
+    AO_store(&s->cstate, STACK_RESIDENT);
+}
+
+/* Reads exactly n bytes from fd, retrying interrupted or short reads. */
+static bool readfull(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        p += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+/* After the park's unlockf: a waker may already be writing into the stack
+ * (a receive buffer) and the goroutine may already be in a run queue,
+ * whose runner waits for COMPACTED.  The copy must not lose a write made
+ * before the guard goes up, nor miss one made after: so the live part is
+ * spliced into a pipe first, which holds references to the pages
+ * themselves (not a copy of them), then the guard releases the pages from
+ * the stack, and only then is the pipe read into the copy — reading the
+ * pages as every write before the guard left them.  A write after the
+ * guard faults, and its handler waits for COMPACTED and restores. */
+void weft__stackcompact(M *m, weft__stack *s)
+{
+    size_t len = s->hi - s->savedsp;
+    void *copy = malloc(len);
+    if (!copy)
+        goto fail;
+    if (m->cpipe[1] == 0 && pipe2(m->cpipe, O_CLOEXEC) != 0) {
+        m->cpipe[0] = m->cpipe[1] = 0;
+        goto fail;
+    }
+    struct iovec iov = { .iov_base = (void *)s->savedsp, .iov_len = len };
+    ssize_t n = vmsplice(m->cpipe[1], &iov, 1, 0);
+    if (n != (ssize_t)len) {
+        if (n > 0 && !readfull(m->cpipe[0], copy, (size_t)n))
+            weft__throw("stack compaction: cannot drain its pipe");
+        goto fail;
+    }
+    if (madvise((void *)s->lo, s->size, MADV_GUARD_INSTALL) != 0) {
+        if (!readfull(m->cpipe[0], copy, len))
+            weft__throw("stack compaction: cannot drain its pipe");
+        goto fail;
+    }
+    /* The pages are gone from the stack; the pipe's references are now
+     * the only copy of the frames. */
+    if (!readfull(m->cpipe[0], copy, len))
+        weft__throw("stack compaction: lost a parked goroutine's frames");
+    s->copy = copy;
+    /* fetch_and_add: a count, no ordering of its own */
+    AO_fetch_and_add1(&ncompactions);
+    /* store-release: the copy is whole before anyone who loads COMPACTED
+     * (acquire) reads it to restore */
+    AO_store_release(&s->cstate, STACK_COMPACTED);
+    return;
+fail:
+    free(copy);
+    /* store-release: pairs with the runner's load-acquire; the stack was
+     * never released, its runner only takes savedsp back */
+    AO_store_release(&s->cstate, STACK_RESIDENT);
+}
+
+void weft__stackcompact_mfree(M *m)
+{
+    if (m->cpipe[1] != 0) {
+        close(m->cpipe[0]);
+        close(m->cpipe[1]);
+    }
+}
+
+/* Brings s back if it is compacted, or waits for whoever is compacting or
+ * restoring it; returns once it is resident.  Async-signal-safe. */
+static void restore(weft__stack *s)
+{
+    for (int spins = 0;; spins++) {
+        /* load-acquire: pairs with the store-releases of COMPACTED (the
+         * copy is whole) and RESIDENT (the frames are back) */
+        AO_t st = AO_load_acquire(&s->cstate);
+        if (st == STACK_RESIDENT)
+            return;
+        /* CAS-full: one restorer; the others wait for RESIDENT */
+        if (st == STACK_COMPACTED &&
+            AO_compare_and_swap_full(&s->cstate, STACK_COMPACTED, STACK_RESTORING)) {
+            if (madvise((void *)s->lo, s->size, MADV_GUARD_REMOVE) != 0)
+                weft__throw("stack compaction: cannot remove a parked goroutine's guard");
+            memcpy((void *)s->savedsp, s->copy, s->hi - s->savedsp);
+            /* store-release: the frames are back before anyone who sees
+             * RESIDENT runs on them or retries its access */
+            AO_store_release(&s->cstate, STACK_RESIDENT);
+            return;
+        }
+        if (spins > 100)
+            sched_yield();
+    }
+}
+
+void weft__stackrestore(G *gp)
+{
+    weft__stack *s = gp->stack;
+    restore(s);
+    gp->sp = (void *)s->savedsp;
+    s->savedsp = 0;
+    free(s->copy);      /* a fault may have restored it already, leaving the copy */
+    s->copy = NULL;
+}
+
+/* The descriptor of the slab stack whose usable part holds addr, or NULL.
+ * Walks the slabs without a lock (as weft__stack_guards): they are only
+ * ever added, until shutdown. */
+static weft__stack *stackof(uintptr_t addr)
+{
+    size_t span = (size_t)SLAB_STACKS * slabslot;
+    /* load-acquire: pairs with newslab's store-release of the head */
+    for (slab *sl = (slab *)AO_load_acquire(&slabs); sl; sl = sl->next) {
+        if (addr < sl->base || addr >= sl->base + span)
+            continue;
+        size_t k = (addr - sl->base) / slabslot;
+        if ((int)k >= sl->nstacks)
+            return NULL;
+        weft__stack *s = &sl->desc[k];
+        return addr >= s->lo && addr < s->hi ? s : NULL;
+    }
+    return NULL;
+}
+
+bool weft__stack_fault(uintptr_t addr)
+{
+    /* load: a stack compacted by another thread was compacted before its
+     * guard went up, and the fault comes after that */
+    if (AO_load(&ncompactions) == 0)
+        return false;
+    weft__stack *s = stackof(addr);
+    if (!s)
+        return false;
+    /* Only a guard faults in a stack's usable part, and a guard is there
+     * only while it is compacted; if it is resident now, another thread
+     * restored it since the fault, and the access can be retried. */
+    restore(s);
+    return true;
+}
+
+void weft__stack_restoreall(void)
+{
+    if (AO_load(&ncompactions) == 0)    /* load: as weft__stack_fault's */
+        return;
+    /* load-acquire: as stackof's */
+    for (slab *sl = (slab *)AO_load_acquire(&slabs); sl; sl = sl->next)
+        for (int k = 0; k < sl->nstacks; k++)
+            if (AO_load(&sl->desc[k].cstate) != STACK_RESIDENT)   /* load: restore re-reads it */
+                restore(&sl->desc[k]);
+}
+
+uintptr_t weft__stack_addr(G *gp, uintptr_t addr)
+{
+    weft__stack *s = gp->stack;
+    /* load-acquire: as restore's (the copy is whole once COMPACTED) */
+    if (!s || AO_load_acquire(&s->cstate) != STACK_COMPACTED)
+        return addr;
+    uintptr_t sp = s->savedsp;
+    void *copy = s->copy;
+    if (!copy || addr < sp || addr >= s->hi)
+        return addr;
+    return (uintptr_t)copy + (addr - sp);
 }

@@ -1,0 +1,252 @@
+/*
+ * test_compact.c — compacted stacks (runtime/stack.c): a goroutine spawned
+ * with weft_attr.compact gives its stack's pages back while it is parked
+ * and wakes with its frames intact; a waker's write into its receive
+ * buffer and another thread's access to its locals bring the stack back
+ * and are not lost; its traceback reads the copy.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#include "testutil.h"
+
+#define PATTERN_LEN 512
+
+/* What a compacted goroutine shares with the test's main goroutine. */
+typedef struct {
+    weft_chan *c, *c2;      /* what it parks on */
+    G *g;                   /* itself, once it runs */
+    long *local;            /* a local of its own, for another thread to use */
+    int mode;               /* what it parks in: see parked_main */
+    long got;               /* what it received */
+    bool intact;            /* its locals were whole when it woke */
+    weft_wg done;
+} shared;
+
+enum { PARK_RECV, PARK_SELECT, PARK_SLEEP, PARK_TIMEOUT };
+
+/* Fills a buffer of its own stack, parks, checks the buffer on waking. */
+__attribute__((noinline)) static void parked_main(void *arg)
+{
+    shared *sh = arg;
+    volatile unsigned char pattern[PATTERN_LEN];
+    for (int i = 0; i < PATTERN_LEN; i++)
+        pattern[i] = (unsigned char)(i * 7 + 3);
+    long local = 1;
+    long v = 0, w = 0;
+    sh->local = &local;
+    sh->g = weft__getg();
+    switch (sh->mode) {
+    case PARK_RECV:
+        weft_chan_recv(sh->c, &v);
+        break;
+    case PARK_SELECT: {
+        weft_case cs[2] = { { .ch = sh->c2, .dir = WEFT_RECV, .elem = &w },
+                            { .ch = sh->c, .dir = WEFT_RECV, .elem = &v } };
+        if (weft_select(cs, 2, -1) != 1)
+            v = -1;
+        break;
+    }
+    case PARK_SLEEP:
+        weft_sleep(300 * 1000 * 1000);
+        v = 7;
+        break;
+    case PARK_TIMEOUT: {
+        weft_case cs[1] = { { .ch = sh->c, .dir = WEFT_RECV, .elem = &v } };
+        if (weft_select(cs, 1, 300 * 1000 * 1000) == -1)
+            v = 8;
+        break;
+    }
+    }
+    bool ok = local == (sh->mode == PARK_RECV ? 42 : 1);
+    for (int i = 0; i < PATTERN_LEN; i++)
+        ok = ok && pattern[i] == (unsigned char)(i * 7 + 3);
+    sh->intact = ok;
+    sh->got = v;
+    weft_wg_done(&sh->done);
+}
+
+static G *spawn_compacted(shared *sh, int mode)
+{
+    memset(sh, 0, sizeof *sh);
+    sh->c = weft_chan_new(sizeof(long), 0);
+    sh->c2 = weft_chan_new(sizeof(long), 0);
+    sh->mode = mode;
+    weft_wg_add(&sh->done, 1);
+    weft_attr a = { .compact = 1 };
+    cr_assert_gt(weft_go_attr(&a, parked_main, sh), 0);
+    return NULL;
+}
+
+/* Waits until sh's goroutine is parked with its stack compacted. */
+static weft__stack *wait_compacted(shared *sh)
+{
+    for (int i = 0; i < 5000; i++) {
+        G *g = sh->g;
+        /* load-acquire: pairs with the compaction's store-release */
+        if (g && AO_load_acquire(&g->stack->cstate) == STACK_COMPACTED)
+            return g->stack;
+        weft_sleep(1000 * 1000);
+    }
+    cr_assert_fail("the goroutine's stack was never compacted");
+    return NULL;
+}
+
+/* Pages of [lo, hi) resident now (mincore). */
+static int resident_pages(uintptr_t lo, uintptr_t hi)
+{
+    size_t n = (hi - lo) / 4096;
+    unsigned char vec[1024];
+    cr_assert_leq(n, sizeof vec);
+    cr_assert_eq(mincore((void *)lo, hi - lo, vec), 0);
+    int r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    return r;
+}
+
+/* ---- a compacted goroutine wakes with its frames ------------------------------ */
+
+static shared sh1;
+
+static void locals_main(void *arg)
+{
+    (void)arg;
+    spawn_compacted(&sh1, PARK_RECV);
+    weft__stack *s = wait_compacted(&sh1);
+    cr_expect_eq(resident_pages(s->lo, s->hi), 0, "a compacted stack's pages stay resident");
+    cr_expect_not_null(s->copy);
+    cr_expect_leq(s->hi - s->savedsp, 16 * 1024);
+    /* The receive buffer and the local are on its stack: the send writes
+     * into it (a fault brings it back), and so does this thread. */
+    *sh1.local = 42;
+    long v = 1234;
+    weft_chan_send(sh1.c, &v);
+    weft_wg_wait(&sh1.done);
+    cr_expect(sh1.intact, "its locals changed while it was compacted");
+    cr_expect_eq(sh1.got, 1234, "the value sent to it is lost");
+}
+
+Test(compact, a_compacted_goroutine_wakes_with_its_locals_and_pages_are_released, .timeout = 60)
+{
+    cr_assert_eq(weft_main(locals_main, NULL), 0);
+}
+
+/* ---- select: a sender writes into the compacted receiver's buffer -------------- */
+
+static shared sh2;
+
+static void select_main(void *arg)
+{
+    (void)arg;
+    spawn_compacted(&sh2, PARK_SELECT);
+    wait_compacted(&sh2);
+    long v = 99;
+    weft_chan_send(sh2.c, &v);
+    weft_wg_wait(&sh2.done);
+    cr_expect(sh2.intact);
+    cr_expect_eq(sh2.got, 99);
+}
+
+Test(compact, a_sender_writes_into_a_compacted_select, .timeout = 60)
+{
+    cr_assert_eq(weft_main(select_main, NULL), 0);
+}
+
+/* ---- sleeps and timeouts: their commit reads the stack ------------------------- */
+
+static shared sh3, sh4;
+
+static void timed_main(void *arg)
+{
+    (void)arg;
+    spawn_compacted(&sh3, PARK_SLEEP);
+    spawn_compacted(&sh4, PARK_TIMEOUT);
+    wait_compacted(&sh3);
+    wait_compacted(&sh4);
+    weft_wg_wait(&sh3.done);
+    weft_wg_wait(&sh4.done);
+    cr_expect(sh3.intact);
+    cr_expect(sh4.intact);
+    cr_expect_eq(sh3.got, 7);
+    cr_expect_eq(sh4.got, 8);
+}
+
+Test(compact, sleeps_and_timeouts_wake_compacted_goroutines, .timeout = 60)
+{
+    cr_assert_eq(weft_main(timed_main, NULL), 0);
+}
+
+/* ---- another thread reads and writes a compacted goroutine's local ------------- */
+
+static shared sh5;
+static long thread_read;
+
+static void *foreign(void *arg)
+{
+    (void)arg;
+    volatile long *p = sh5.local;
+    thread_read = *p;       /* faults: the stack comes back */
+    *p = 42;
+    return NULL;
+}
+
+static void foreign_main(void *arg)
+{
+    (void)arg;
+    spawn_compacted(&sh5, PARK_RECV);
+    weft__stack *s = wait_compacted(&sh5);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, foreign, NULL), 0);
+    weft_syscall_enter();
+    pthread_join(t, NULL);
+    weft_syscall_exit();
+    cr_expect_eq(thread_read, 1, "a plain thread read %ld, not the local's 1", thread_read);
+    cr_expect_eq(AO_load(&s->cstate), STACK_RESIDENT, "the access did not bring the stack back");
+    cr_expect_gt(resident_pages(s->lo, s->hi), 0);
+    long v = 5;
+    weft_chan_send(sh5.c, &v);
+    weft_wg_wait(&sh5.done);
+    cr_expect(sh5.intact, "the goroutine did not see the plain thread's write");
+    cr_expect_eq(sh5.got, 5);
+}
+
+Test(compact, a_plain_thread_reads_and_writes_a_compacted_local, .timeout = 60)
+{
+    cr_assert_eq(weft_main(foreign_main, NULL), 0);
+}
+
+/* ---- its traceback is whole ------------------------------------------------------ */
+
+static shared sh6;
+static char tb[16384];
+
+static void traceback_main(void *arg)
+{
+    (void)arg;
+    spawn_compacted(&sh6, PARK_RECV);
+    weft__stack *s = wait_compacted(&sh6);
+    int n = weft_stack(tb, sizeof tb - 1, true);
+    tb[n > 0 ? n : 0] = 0;
+    cr_expect_eq(AO_load(&s->cstate), STACK_COMPACTED, "the traceback brought the stack back");
+    *sh6.local = 42;
+    long v = 3;
+    weft_chan_send(sh6.c, &v);
+    weft_wg_wait(&sh6.done);
+    cr_expect(sh6.intact);
+    cr_expect_not_null(strstr(tb, "weft_chan_recv"), "traceback:\n%s", tb);
+    cr_expect_not_null(strstr(tb, "parked_main"), "traceback:\n%s", tb);
+    cr_expect_not_null(strstr(tb, "created by"), "traceback:\n%s", tb);
+}
+
+Test(compact, the_traceback_of_a_compacted_goroutine_is_whole, .timeout = 60)
+{
+    cr_assert_eq(weft_main(traceback_main, NULL), 0);
+}
