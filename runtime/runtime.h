@@ -110,7 +110,8 @@ typedef struct weft__stack {
     unsigned vgid;          /* valgrind's id for it (0 when not under valgrind) */
     /* Compaction (stack.c): the live part of a parked goroutine's stack,
      * copied out while its pages are given back. */
-    AO_t cstate;            /* atomic: STACK_RESIDENT, _COMPACTING, _COMPACTED, _RESTORING */
+    AO_t cstate;            /* atomic: STACK_RESIDENT, _PENDING, _COMPACTING, _COMPACTED,
+                             * _RESTORING */
     uintptr_t savedsp;      /* the compactor, then const until its goroutine runs: the
                              * saved SP (the goroutine's sp is NULL meanwhile); 0: none */
     void *copy;             /* the compactor, then const until its goroutine runs:
@@ -118,7 +119,8 @@ typedef struct weft__stack {
 } weft__stack;
 
 /* weft__stack.cstate (stack.c explains the protocol). */
-enum { STACK_RESIDENT = 0, STACK_COMPACTING = 1, STACK_COMPACTED = 2, STACK_RESTORING = 3 };
+enum { STACK_RESIDENT = 0, STACK_PENDING = 1, STACK_COMPACTING = 2, STACK_COMPACTED = 3,
+       STACK_RESTORING = 4 };
 
 /* ---- timers (timer.c) ------------------------------------------------------
  * A timer calls f(gp, arg) at or after `when`, from whichever M runs the
@@ -271,6 +273,9 @@ typedef enum {
  * release its own locks (chan.h's data movement). */
 typedef bool (*weft__unlockf)(G *gp, void *arg);
 
+/* Stacks an M compacts at once (stack.c): one release of their pages. */
+#define M_COMPACT_BATCH 64
+
 /* Frames kept of the code that made weft create an M (Go keeps 32). */
 #define M_CREATESTACK 32
 
@@ -303,6 +308,10 @@ struct M {
     void *afterarg;         /* owner */
     int cpipe[2];           /* owner: the pipe its compactions go through (stack.c);
                              * cpipe[1] == 0 until its first */
+    struct weft__stack *cbatch[M_COMPACT_BATCH]; /* owner: stacks of goroutines it parked,
+                             * to compact together (stack.c) */
+    int32_t ncbatch;        /* owner: how many */
+    int64_t cbatchsince;    /* owner: weft__coarsetime when the first was added */
     void *altstack;         /* const: sigaltstack memory */
     size_t altstacksize;    /* const */
     int ncreatestack;       /* const: frames in createstack */
@@ -700,10 +709,13 @@ bool weft__stack_guard_hit(G *gp, uintptr_t addr);
 int  weft__stack_guards(int lift);   /* a debugger's gcore: lift (1) / restore (0) every guard */
 /* Compaction of parked goroutines' stacks (stack.c).  In the park's
  * after-action, before its unlockf: begin (NULL: not compacted), then
- * either cancel (the park did not commit) or compact, after the unlockf. */
+ * either cancel (the park did not commit) or compact, after the unlockf,
+ * which queues the stack in m's batch; flush compacts the batch (g0's
+ * scheduler loop flushes whatever is queued). */
 weft__stack *weft__stackcompact_begin(G *gp);
 void weft__stackcompact_cancel(G *gp, weft__stack *s);
 void weft__stackcompact(M *m, weft__stack *s);
+void weft__stackcompact_flush(M *m);
 void weft__stackcompact_mfree(M *m);
 /* gogo's slow path for a goroutine that has run before but has no sp:
  * brings its compacted stack back and gives it its sp. */

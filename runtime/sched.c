@@ -991,6 +991,8 @@ static void schedule_loop(M *m)
     for (;;) {
         G *gp;
         bool inheritTime = false;
+        if (unlikely(m->ncbatch > 0))
+            weft__stackcompact_flush(m);    /* before it may sleep (stack.c) */
         if (AO_load(&sched.exiting))
             return;
         if (m->lockedg) {

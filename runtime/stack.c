@@ -490,19 +490,25 @@ int weft__stack_guards(int lift)
  * See the top of this file ("Compacting parked stacks").  The state word
  * of a slab stack whose goroutine may be compacted:
  *
- *   RESIDENT    -> COMPACTING  the M that parked it, in the park's after-action,
- *                              before the unlockf (nobody can wake it yet)
- *   COMPACTING  -> RESIDENT    the same M: the park did not commit, or the
- *                              compaction failed (its pages are still there)
+ *   RESIDENT    -> PENDING     the M that parked it, in the park's after-action,
+ *                              before the unlockf (nobody can wake it yet); the
+ *                              stack joins that M's batch
+ *   PENDING     -> RESIDENT    the same M, if the park did not commit; or the M
+ *                              about to run it, if it was woken first (CAS)
+ *   PENDING     -> COMPACTING  the batch's M, when it compacts the batch (CAS)
  *   COMPACTING  -> COMPACTED   the same M, once the copy is whole and the
  *                              pages are released behind a guard
+ *   COMPACTING  -> RESIDENT    the same M, if that failed (the pages are there)
  *   COMPACTED   -> RESTORING   whoever brings it back first (CAS): the M about
  *                              to run it, or the fault handler of a thread that
  *                              touched it
  *   RESTORING   -> RESIDENT    the restorer, once the copy is back in place
  *
  * Whoever finds COMPACTING or RESTORING waits for the next state: it lasts
- * a few system calls of a thread that holds no lock anyone else needs. */
+ * a few system calls of a thread that holds no lock anyone else needs.
+ * A stack in a batch may have been taken back, even freed and parked on
+ * again since (in another M's batch too): the CAS from PENDING decides who
+ * compacts it, and savedsp, written before PENDING, is the current one. */
 
 /* Compaction needs guards that do not split the mapping (one VMA for any
  * number of released stacks) and a process no sanitizer or valgrind
@@ -520,22 +526,21 @@ weft__stack *weft__stackcompact_begin(G *gp)
     if (s->kind != STACK_SLAB || s->hi - sp > COMPACT_MAX || !compactable())
         return NULL;
     s->savedsp = sp;
-    /* store: gp is off its stack and nobody can wake it before the unlockf
-     * releases its wait's lock; the unlockf's release and the waker's
-     * run-queue put publish it to the M that runs gp next, and the guard,
-     * installed after it, to a thread that faults. */
-    AO_store(&s->cstate, STACK_COMPACTING);
-    /* gogo's slow path (weft__gstart) brings the stack back first. */
+    /* store-release: savedsp before PENDING, for the batch's M that CASes
+     * it (another M's batch may still name this stack); the unlockf's
+     * release and the waker's run-queue put publish both to the M that
+     * runs gp next. */
+    AO_store_release(&s->cstate, STACK_PENDING);
+    /* gogo's slow path (weft__gstart) takes the stack back first. */
     gp->sp = NULL;
     return s;
 }
 
 void weft__stackcompact_cancel(G *gp, weft__stack *s)
 {
-    gp->sp = (void *)s->savedsp;
-    s->savedsp = 0;
-    /* store: gp is ours again (its unlockf refused the park) */
-    AO_store(&s->cstate, STACK_RESIDENT);
+    /* gp is ours again (its unlockf refused the park), still PENDING */
+    weft__stackrestore(gp);
+    (void)s;
 }
 
 /* Reads exactly n bytes from fd, retrying interrupted or short reads. */
@@ -554,53 +559,117 @@ static bool readfull(int fd, void *buf, size_t n)
     return true;
 }
 
-/* After the park's unlockf: a waker may already be writing into the stack
- * (a receive buffer) and the goroutine may already be in a run queue,
- * whose runner waits for COMPACTED.  The copy must not lose a write made
- * before the guard goes up, nor miss one made after: so the live part is
- * spliced into a pipe first, which holds references to the pages
- * themselves (not a copy of them), then the guard releases the pages from
- * the stack, and only then is the pipe read into the copy — reading the
- * pages as every write before the guard left them.  A write after the
- * guard faults, and its handler waits for COMPACTED and restores. */
 void weft__stackcompact(M *m, weft__stack *s)
 {
-    size_t len = s->hi - s->savedsp;
-    void *copy = malloc(len);
-    if (!copy)
-        goto fail;
-    if (m->cpipe[1] == 0 && pipe2(m->cpipe, O_CLOEXEC) != 0) {
-        m->cpipe[0] = m->cpipe[1] = 0;
-        goto fail;
+    if (m->ncbatch == 0)
+        m->cbatchsince = (int64_t)AO_load(&weft__coarsetime);   /* load: a hint */
+    m->cbatch[m->ncbatch++] = s;
+    /* A full batch, or one a millisecond old (an M busy elsewhere must not
+     * keep its parked goroutines' pages for long). */
+    if (m->ncbatch == M_COMPACT_BATCH ||
+        (int64_t)AO_load(&weft__coarsetime) - m->cbatchsince > 1000000)   /* load: a hint */
+        weft__stackcompact_flush(m);
+}
+
+/* Gives the stacks of a batch back to whoever runs them: the pages are
+ * still there (store-release: pairs with the runner's load-acquire). */
+static void unbatch(weft__stack **b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(b[i]->copy);
+        b[i]->copy = NULL;
+        AO_store_release(&b[i]->cstate, STACK_RESIDENT);
     }
-    struct iovec iov = { .iov_base = (void *)s->savedsp, .iov_len = len };
-    ssize_t n = vmsplice(m->cpipe[1], &iov, 1, 0);
-    if (n != (ssize_t)len) {
-        if (n > 0 && !readfull(m->cpipe[0], copy, (size_t)n))
+}
+
+/* The batch's goroutines are parked and visible to wakers: one may be
+ * writing into a receive buffer on its stack right now, and its runner
+ * waits for COMPACTED.  The copy must neither lose a write made before
+ * the guard goes up nor miss one made after: so every live part is
+ * spliced into the M's pipe first, which holds references to the pages
+ * themselves (not a copy of them); then the guard releases the pages —
+ * one madvise, one flush of the other CPUs' TLBs, for every run of
+ * adjacent stacks in the batch (the flush is what a release costs: tens
+ * of microseconds on a VM) — and only then is the pipe read into the
+ * copies, reading the pages as every write before the guard left them.  A
+ * write after the guard faults, and its handler waits for COMPACTED and
+ * restores. */
+void weft__stackcompact_flush(M *m)
+{
+    weft__stack *b[M_COMPACT_BATCH];
+    int n = 0;
+    for (int i = 0; i < m->ncbatch; i++) {
+        weft__stack *s = m->cbatch[i];
+        /* CAS-full: the race with the runner's (and another batch's) CAS
+         * from PENDING; the winner reads savedsp after it */
+        if (!AO_compare_and_swap_full(&s->cstate, STACK_PENDING, STACK_COMPACTING))
+            continue;
+        s->copy = malloc(s->hi - s->savedsp);
+        if (!s->copy) {
+            unbatch(&s, 1);
+            continue;
+        }
+        b[n++] = s;
+    }
+    m->ncbatch = 0;
+    if (n == 0)
+        return;
+    if (m->cpipe[1] == 0) {
+        if (pipe2(m->cpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+            m->cpipe[0] = m->cpipe[1] = 0;
+            unbatch(b, n);
+            return;
+        }
+        /* Room for a whole batch (each live part spans a page or two);
+         * the default of 16 pages if the system allows no more. */
+        (void)fcntl(m->cpipe[1], F_SETPIPE_SZ, 2 * M_COMPACT_BATCH * 4096);
+    }
+    /* In address order, so that adjacent stacks form runs. */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && b[j - 1]->lo > b[j]->lo; j--) {
+            weft__stack *t = b[j];
+            b[j] = b[j - 1];
+            b[j - 1] = t;
+        }
+    int spliced = 0;
+    for (; spliced < n; spliced++) {
+        weft__stack *s = b[spliced];
+        size_t len = s->hi - s->savedsp;
+        struct iovec iov = { .iov_base = (void *)s->savedsp, .iov_len = len };
+        ssize_t r = vmsplice(m->cpipe[1], &iov, 1, SPLICE_F_NONBLOCK);
+        if (r == (ssize_t)len)
+            continue;
+        /* The pipe is full: the rest keep their pages (drain a part of
+         * this one that went in). */
+        if (r > 0 && !readfull(m->cpipe[0], s->copy, (size_t)r))
             weft__throw("stack compaction: cannot drain its pipe");
-        goto fail;
+        break;
     }
-    if (madvise((void *)s->lo, s->size, MADV_GUARD_INSTALL) != 0) {
-        if (!readfull(m->cpipe[0], copy, len))
-            weft__throw("stack compaction: cannot drain its pipe");
-        goto fail;
+    unbatch(b + spliced, n - spliced);
+    /* Release each run of adjacent stacks (the guard regions between
+     * them are guards already), then take each copy out of the pipe, in
+     * the order they went in. */
+    for (int i = 0; i < spliced;) {
+        int j = i + 1;
+        while (j < spliced && b[j]->guardlo == b[j - 1]->hi)
+            j++;
+        bool released = madvise((void *)b[i]->lo, b[j - 1]->hi - b[i]->lo, MADV_GUARD_INSTALL) == 0;
+        for (int k = i; k < j; k++) {
+            weft__stack *s = b[k];
+            if (!readfull(m->cpipe[0], s->copy, s->hi - s->savedsp))
+                weft__throw("stack compaction: lost a parked goroutine's frames");
+            if (!released) {
+                unbatch(&s, 1);
+                continue;
+            }
+            /* fetch_and_add: a count, no ordering of its own */
+            AO_fetch_and_add1(&ncompactions);
+            /* store-release: the copy is whole before anyone who loads
+             * COMPACTED (acquire) reads it to restore */
+            AO_store_release(&s->cstate, STACK_COMPACTED);
+        }
+        i = j;
     }
-    /* The pages are gone from the stack; the pipe's references are now
-     * the only copy of the frames. */
-    if (!readfull(m->cpipe[0], copy, len))
-        weft__throw("stack compaction: lost a parked goroutine's frames");
-    s->copy = copy;
-    /* fetch_and_add: a count, no ordering of its own */
-    AO_fetch_and_add1(&ncompactions);
-    /* store-release: the copy is whole before anyone who loads COMPACTED
-     * (acquire) reads it to restore */
-    AO_store_release(&s->cstate, STACK_COMPACTED);
-    return;
-fail:
-    free(copy);
-    /* store-release: pairs with the runner's load-acquire; the stack was
-     * never released, its runner only takes savedsp back */
-    AO_store_release(&s->cstate, STACK_RESIDENT);
 }
 
 void weft__stackcompact_mfree(M *m)
@@ -612,14 +681,14 @@ void weft__stackcompact_mfree(M *m)
 }
 
 /* Brings s back if it is compacted, or waits for whoever is compacting or
- * restoring it; returns once it is resident.  Async-signal-safe. */
+ * restoring it; returns once its pages hold its frames.  Async-signal-safe. */
 static void restore(weft__stack *s)
 {
     for (int spins = 0;; spins++) {
         /* load-acquire: pairs with the store-releases of COMPACTED (the
          * copy is whole) and RESIDENT (the frames are back) */
         AO_t st = AO_load_acquire(&s->cstate);
-        if (st == STACK_RESIDENT)
+        if (st == STACK_RESIDENT || st == STACK_PENDING)
             return;
         /* CAS-full: one restorer; the others wait for RESIDENT */
         if (st == STACK_COMPACTED &&
@@ -640,7 +709,10 @@ static void restore(weft__stack *s)
 void weft__stackrestore(G *gp)
 {
     weft__stack *s = gp->stack;
-    restore(s);
+    /* CAS-full: a batch not compacted yet leaves it alone (it loses its
+     * own CAS from PENDING) */
+    if (!AO_compare_and_swap_full(&s->cstate, STACK_PENDING, STACK_RESIDENT))
+        restore(s);
     gp->sp = (void *)s->savedsp;
     s->savedsp = 0;
     free(s->copy);      /* a fault may have restored it already, leaving the copy */
