@@ -88,6 +88,7 @@ static inline void senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
     bool race = weft__race;
     if (unlikely(race))
         weft__race_acquire_slow(c);
+    weft__stack_pin(sg);    /* its stack, if compacted, comes back (park.h) */
     elemcopy(c, sg->elem, ep);
     if (unlikely(race))
         weft__race_release_slow(c);
@@ -103,6 +104,7 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
     bool race = weft__race;
     if (unlikely(race))
         weft__race_acquire_slow(c);
+    weft__stack_pin(sg);    /* as senddirect */
     if (c->dataqsiz == 0) {
         elemcopy(c, ep, sg->elem);
     } else {
@@ -378,6 +380,7 @@ void weft_chan_close(weft_chan *c)
      * them after unlocking, in queue order: receivers, then senders. */
     weft__sudog *head = NULL, **tail = &head, *sg;
     while ((sg = weft__waitq_pop(&c->recvq)) != NULL) {
+        weft__stack_pin(sg);    /* as senddirect */
         weft__chan_elemclear(c, sg->elem);
         sg->success = false;
         *tail = sg;

@@ -135,7 +135,6 @@ void weft__mfree(M *m)
 {
     weft__cpuprof_mfree(m);
     weft__schedtrace_mfree(m);
-    weft__stackcompact_mfree(m);
     free(m->g0);
     free(m);
 }

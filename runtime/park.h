@@ -162,6 +162,17 @@ static inline weft__sudog *weft__waitq_pop(weft__waitq *q)
     }
 }
 
+/* Before a waker moves a value into or out of sg's element, which may be
+ * on the parked goroutine's stack: a goroutine whose stack may be
+ * compacted (weft_attr.compact, stack.c) gets it back first, so that
+ * nothing of weft's touches a stack while it is copied out. */
+static inline void weft__stack_pin(weft__sudog *sg)
+{
+    G *gp = sg->w->g;
+    if (unlikely(gp != NULL && gp->compact))
+        weft__stackpin(gp->stack);
+}
+
 /* Unlinks sg if it is still on q (Go's dequeueSudoG); true if it was. */
 bool weft__waitq_remove(weft__waitq *q, weft__sudog *sg);
 

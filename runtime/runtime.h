@@ -110,8 +110,9 @@ typedef struct weft__stack {
     unsigned vgid;          /* valgrind's id for it (0 when not under valgrind) */
     /* Compaction (stack.c): the live part of a parked goroutine's stack,
      * copied out while its pages are given back. */
-    AO_t cstate;            /* atomic: STACK_RESIDENT, _PENDING, _COMPACTING, _COMPACTED,
-                             * _RESTORING */
+    AO_t cstate;            /* atomic: STACK_RESIDENT, _PENDING, _COMPACTING, _COMPACTED or
+                             * _RESTORING in its low bits (STACK_STATE), above them the
+                             * number of the park it belongs to (stack.c) */
     uintptr_t savedsp;      /* the compactor, then const until its goroutine runs: the
                              * saved SP (the goroutine's sp is NULL meanwhile); 0: none */
     void *copy;             /* the compactor, then const until its goroutine runs:
@@ -121,6 +122,7 @@ typedef struct weft__stack {
 /* weft__stack.cstate (stack.c explains the protocol). */
 enum { STACK_RESIDENT = 0, STACK_PENDING = 1, STACK_COMPACTING = 2, STACK_COMPACTED = 3,
        STACK_RESTORING = 4 };
+#define STACK_STATE(w) ((int)((w) & 7))
 
 /* ---- timers (timer.c) ------------------------------------------------------
  * A timer calls f(gp, arg) at or after `when`, from whichever M runs the
@@ -306,10 +308,9 @@ struct M {
     G *afterg;              /* owner */
     weft__unlockf afterf;   /* owner */
     void *afterarg;         /* owner */
-    int cpipe[2];           /* owner: the pipe its compactions go through (stack.c);
-                             * cpipe[1] == 0 until its first */
     struct weft__stack *cbatch[M_COMPACT_BATCH]; /* owner: stacks of goroutines it parked,
-                             * to compact together (stack.c) */
+                             * to compact together (stack.c) ... */
+    AO_t cbatchw[M_COMPACT_BATCH]; /* owner: ... and the state word of each one's park */
     int32_t ncbatch;        /* owner: how many */
     int64_t cbatchsince;    /* owner: weft__coarsetime when the first was added */
     void *altstack;         /* const: sigaltstack memory */
@@ -712,19 +713,22 @@ int  weft__stack_guards(int lift);   /* a debugger's gcore: lift (1) / restore (
  * either cancel (the park did not commit) or compact, after the unlockf,
  * which queues the stack in m's batch; flush compacts the batch (g0's
  * scheduler loop flushes whatever is queued). */
-weft__stack *weft__stackcompact_begin(G *gp);
+weft__stack *weft__stackcompact_begin(G *gp, AO_t *w);
 void weft__stackcompact_cancel(G *gp, weft__stack *s);
-void weft__stackcompact(M *m, weft__stack *s);
+void weft__stackcompact(M *m, weft__stack *s, AO_t w);
 void weft__stackcompact_flush(M *m);
-void weft__stackcompact_mfree(M *m);
+/* A waker about to move a value into or out of the stack of a parked
+ * goroutine that may be compacted: takes the stack back (park.h). */
+void weft__stackpin(weft__stack *s);
 /* gogo's slow path for a goroutine that has run before but has no sp:
  * brings its compacted stack back and gives it its sp. */
 void weft__stackrestore(G *gp);
 /* The SIGSEGV handler: addr is in a compacted stack, which is now back
  * (retry the access).  Async-signal-safe. */
 bool weft__stack_fault(uintptr_t addr);
-/* Brings every compacted stack back (crash dumps, a debugger's gcore);
- * async-signal-safe, takes no lock. */
+/* Brings every compacted stack back, with its goroutine's sp (crash
+ * dumps and core files, a debugger's gcore); async-signal-safe, takes no
+ * lock, waits for nobody. */
 void weft__stack_restoreall(void);
 /* Where a reader finds the word at addr of gp's stack while it is
  * compacted (its copy); addr itself otherwise.  Racy, like every read of

@@ -870,7 +870,8 @@ void weft__finish_switch(M *m)
         m->afterarg = NULL;
         /* A goroutine whose stack may be compacted (stack.c) is marked
          * before its unlockf lets anyone wake it, compacted after. */
-        weft__stack *cs = unlikely(gp->compact) ? weft__stackcompact_begin(gp) : NULL;
+        AO_t cw = 0;
+        weft__stack *cs = unlikely(gp->compact) ? weft__stackcompact_begin(gp, &cw) : NULL;
         if (f && !f(gp, arg)) {
             /* Changed its mind: resume it next. */
             if (unlikely(cs != NULL))
@@ -879,7 +880,7 @@ void weft__finish_switch(M *m)
             AO_store(&gp->atomicstatus, Grunnable);
             weft__runqput(m->p, gp, true);
         } else if (unlikely(cs != NULL)) {
-            weft__stackcompact(m, cs);
+            weft__stackcompact(m, cs, cw);
         }
         break;
     }

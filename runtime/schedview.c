@@ -203,14 +203,14 @@ WEFT_NO_ASAN static void gwalk(G *gp, AO_t st, weft__gview *out)
         /* Parked with a compacted stack (stack.c): its frames are read in
          * the copy, never in place, where a read would bring the stack
          * back.  Being compacted or restored right now: no walk. */
-        AO_t cs = AO_load_acquire(&s->cstate);  /* load-acquire: as stack.c's readers */
+        int cs = STACK_STATE(AO_load_acquire(&s->cstate));  /* load-acquire: as stack.c's readers */
         sp = s->savedsp;
         if (cs == STACK_COMPACTED) {
             uintptr_t copy = weft__stack_addr(gp, sp);
             if (copy == sp)
                 return;     /* restored since */
             out->copy = copy;
-        } else if (cs != STACK_RESIDENT) {
+        } else if (cs != STACK_RESIDENT && cs != STACK_PENDING) {
             return;
         }
     }

@@ -55,13 +55,11 @@
  * slabs whole, and calls weft__stack_guards(0) to put them back before
  * the program runs again.
  */
-#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -81,8 +79,7 @@
 #define GUARD_SIZE  (64 * 1024)
 #define SLAB_STACKS 64
 /* The most live stack a compaction copies (the rest of a parked stack is
- * dead); a goroutine parked deeper keeps its pages.  The pipe a
- * compaction goes through holds 16 pages by default. */
+ * dead); a goroutine parked deeper keeps its pages. */
 #define COMPACT_MAX (16 * 1024)
 
 enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
@@ -506,9 +503,17 @@ int weft__stack_guards(int lift)
  *
  * Whoever finds COMPACTING or RESTORING waits for the next state: it lasts
  * a few system calls of a thread that holds no lock anyone else needs.
- * A stack in a batch may have been taken back, even freed and parked on
- * again since (in another M's batch too): the CAS from PENDING decides who
- * compacts it, and savedsp, written before PENDING, is the current one. */
+ *
+ * Every park numbers the word anew (above the state's bits), and a batch
+ * keeps the word of the park it was given.  A stack in a batch may have
+ * been taken back since, and parked on again by the same or another M:
+ * that park's unlockf may still be reading the stack (a select's), and
+ * compacting it then would make the unlockf's read and a waker's access
+ * race through a restore (between the guard's removal and the copy's
+ * return, a second accessor sees zeros).  The park's number makes the
+ * batch's CAS fail instead.  So, for weft's own accesses, one party at a
+ * time touches a parked stack: the unlockf, then one waker, then the
+ * runner. */
 
 /* Compaction needs guards that do not split the mapping (one VMA for any
  * number of released stacks) and a process no sanitizer or valgrind
@@ -519,18 +524,31 @@ static bool compactable(void)
            !RUNNING_ON_VALGRIND;
 }
 
-weft__stack *weft__stackcompact_begin(G *gp)
+/* Moves s, which the caller owns in its current state (COMPACTING or
+ * RESTORING), to state, keeping its park's number.  store-release: what
+ * the caller wrote (a copy, the frames) before the state that says so. */
+static void cstateset(weft__stack *s, int state)
+{
+    AO_store_release(&s->cstate, (AO_load(&s->cstate) & ~(AO_t)7) | (AO_t)state);
+}
+
+weft__stack *weft__stackcompact_begin(G *gp, AO_t *w)
 {
     weft__stack *s = gp->stack;
     uintptr_t sp = (uintptr_t)gp->sp;
     if (s->kind != STACK_SLAB || s->hi - sp > COMPACT_MAX || !compactable())
         return NULL;
+    free(s->copy);      /* left by weft__stack_restoreall, if anything */
+    s->copy = NULL;
     s->savedsp = sp;
+    /* The next park's number, PENDING.  load: the stack is resident and
+     * ours (its goroutine just left it); only a CAS with an older park's
+     * word races with us, and fails. */
+    *w = ((AO_load(&s->cstate) & ~(AO_t)7) + 8) | STACK_PENDING;
     /* store-release: savedsp before PENDING, for the batch's M that CASes
-     * it (another M's batch may still name this stack); the unlockf's
-     * release and the waker's run-queue put publish both to the M that
-     * runs gp next. */
-    AO_store_release(&s->cstate, STACK_PENDING);
+     * it; the unlockf's release and the waker's run-queue put publish both
+     * to the M that runs gp next. */
+    AO_store_release(&s->cstate, *w);
     /* gogo's slow path (weft__gstart) takes the stack back first. */
     gp->sp = NULL;
     return s;
@@ -543,26 +561,11 @@ void weft__stackcompact_cancel(G *gp, weft__stack *s)
     (void)s;
 }
 
-/* Reads exactly n bytes from fd, retrying interrupted or short reads. */
-static bool readfull(int fd, void *buf, size_t n)
-{
-    char *p = buf;
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        p += r;
-        n -= (size_t)r;
-    }
-    return true;
-}
-
-void weft__stackcompact(M *m, weft__stack *s)
+void weft__stackcompact(M *m, weft__stack *s, AO_t w)
 {
     if (m->ncbatch == 0)
         m->cbatchsince = (int64_t)AO_load(&weft__coarsetime);   /* load: a hint */
+    m->cbatchw[m->ncbatch] = w;
     m->cbatch[m->ncbatch++] = s;
     /* A full batch, or one a millisecond old (an M busy elsewhere must not
      * keep its parked goroutines' pages for long). */
@@ -578,52 +581,41 @@ static void unbatch(weft__stack **b, int n)
     for (int i = 0; i < n; i++) {
         free(b[i]->copy);
         b[i]->copy = NULL;
-        AO_store_release(&b[i]->cstate, STACK_RESIDENT);
+        cstateset(b[i], STACK_RESIDENT);
     }
 }
 
-/* The batch's goroutines are parked and visible to wakers: one may be
- * writing into a receive buffer on its stack right now, and its runner
- * waits for COMPACTED.  The copy must neither lose a write made before
- * the guard goes up nor miss one made after: so every live part is
- * spliced into the M's pipe first, which holds references to the pages
- * themselves (not a copy of them); then the guard releases the pages —
- * one madvise, one flush of the other CPUs' TLBs, for every run of
- * adjacent stacks in the batch (the flush is what a release costs: tens
- * of microseconds on a VM) — and only then is the pipe read into the
- * copies, reading the pages as every write before the guard left them.  A
- * write after the guard faults, and its handler waits for COMPACTED and
- * restores. */
+/* The batch's goroutines are parked and visible to wakers, but a waker
+ * that moves a value into or out of a parked goroutine's stack takes the
+ * stack back first (weft__stack_pin, park.h): from PENDING by a CAS that
+ * makes ours fail, or, once we have it (COMPACTING), by waiting until it
+ * is COMPACTED and restoring it.  So nothing of weft's touches these
+ * stacks while we copy them out and release their pages: one madvise,
+ * one flush of the other CPUs' TLBs, for every run of adjacent stacks in
+ * the batch (the flush is what a release costs: tens of microseconds on
+ * a VM, paid once per batch).  A write by anyone else between our copy
+ * and the guard is lost: that is the contract of weft_attr.compact. */
 void weft__stackcompact_flush(M *m)
 {
     weft__stack *b[M_COMPACT_BATCH];
     int n = 0;
     for (int i = 0; i < m->ncbatch; i++) {
         weft__stack *s = m->cbatch[i];
-        /* CAS-full: the race with the runner's (and another batch's) CAS
-         * from PENDING; the winner reads savedsp after it */
-        if (!AO_compare_and_swap_full(&s->cstate, STACK_PENDING, STACK_COMPACTING))
+        AO_t w = m->cbatchw[i];
+        /* CAS-full: the race with the runner's and the wakers' CAS from
+         * this park's PENDING (a later park's word differs); the winner
+         * reads savedsp after it */
+        if (!AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_COMPACTING))
             continue;
         s->copy = malloc(s->hi - s->savedsp);
         if (!s->copy) {
             unbatch(&s, 1);
             continue;
         }
+        memcpy(s->copy, (void *)s->savedsp, s->hi - s->savedsp);
         b[n++] = s;
     }
     m->ncbatch = 0;
-    if (n == 0)
-        return;
-    if (m->cpipe[1] == 0) {
-        if (pipe2(m->cpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-            m->cpipe[0] = m->cpipe[1] = 0;
-            unbatch(b, n);
-            return;
-        }
-        /* Room for a whole batch (each live part spans a page or two);
-         * the default of 16 pages if the system allows no more. */
-        (void)fcntl(m->cpipe[1], F_SETPIPE_SZ, 2 * M_COMPACT_BATCH * 4096);
-    }
     /* In address order, so that adjacent stacks form runs. */
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && b[j - 1]->lo > b[j]->lo; j--) {
@@ -631,52 +623,24 @@ void weft__stackcompact_flush(M *m)
             b[j] = b[j - 1];
             b[j - 1] = t;
         }
-    int spliced = 0;
-    for (; spliced < n; spliced++) {
-        weft__stack *s = b[spliced];
-        size_t len = s->hi - s->savedsp;
-        struct iovec iov = { .iov_base = (void *)s->savedsp, .iov_len = len };
-        ssize_t r = vmsplice(m->cpipe[1], &iov, 1, SPLICE_F_NONBLOCK);
-        if (r == (ssize_t)len)
-            continue;
-        /* The pipe is full: the rest keep their pages (drain a part of
-         * this one that went in). */
-        if (r > 0 && !readfull(m->cpipe[0], s->copy, (size_t)r))
-            weft__throw("stack compaction: cannot drain its pipe");
-        break;
-    }
-    unbatch(b + spliced, n - spliced);
     /* Release each run of adjacent stacks (the guard regions between
-     * them are guards already), then take each copy out of the pipe, in
-     * the order they went in. */
-    for (int i = 0; i < spliced;) {
+     * them are guards already). */
+    for (int i = 0; i < n;) {
         int j = i + 1;
-        while (j < spliced && b[j]->guardlo == b[j - 1]->hi)
+        while (j < n && b[j]->guardlo == b[j - 1]->hi)
             j++;
-        bool released = madvise((void *)b[i]->lo, b[j - 1]->hi - b[i]->lo, MADV_GUARD_INSTALL) == 0;
-        for (int k = i; k < j; k++) {
-            weft__stack *s = b[k];
-            if (!readfull(m->cpipe[0], s->copy, s->hi - s->savedsp))
-                weft__throw("stack compaction: lost a parked goroutine's frames");
-            if (!released) {
-                unbatch(&s, 1);
-                continue;
-            }
-            /* fetch_and_add: a count, no ordering of its own */
-            AO_fetch_and_add1(&ncompactions);
-            /* store-release: the copy is whole before anyone who loads
-             * COMPACTED (acquire) reads it to restore */
-            AO_store_release(&s->cstate, STACK_COMPACTED);
+        /* fetch_and_add: counted before the guard goes up, so that the
+         * fault handler's fast "nothing was ever compacted" cannot miss it */
+        AO_fetch_and_add(&ncompactions, (AO_t)(j - i));
+        if (madvise((void *)b[i]->lo, b[j - 1]->hi - b[i]->lo, MADV_GUARD_INSTALL) != 0) {
+            unbatch(b + i, j - i);
+        } else {
+            /* the copy is whole before anyone who loads COMPACTED
+             * (acquire) reads it to restore */
+            for (int k = i; k < j; k++)
+                cstateset(b[k], STACK_COMPACTED);
         }
         i = j;
-    }
-}
-
-void weft__stackcompact_mfree(M *m)
-{
-    if (m->cpipe[1] != 0) {
-        close(m->cpipe[0]);
-        close(m->cpipe[1]);
     }
 }
 
@@ -687,18 +651,19 @@ static void restore(weft__stack *s)
     for (int spins = 0;; spins++) {
         /* load-acquire: pairs with the store-releases of COMPACTED (the
          * copy is whole) and RESIDENT (the frames are back) */
-        AO_t st = AO_load_acquire(&s->cstate);
+        AO_t w = AO_load_acquire(&s->cstate);
+        int st = STACK_STATE(w);
         if (st == STACK_RESIDENT || st == STACK_PENDING)
             return;
         /* CAS-full: one restorer; the others wait for RESIDENT */
         if (st == STACK_COMPACTED &&
-            AO_compare_and_swap_full(&s->cstate, STACK_COMPACTED, STACK_RESTORING)) {
+            AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_RESTORING)) {
             if (madvise((void *)s->lo, s->size, MADV_GUARD_REMOVE) != 0)
                 weft__throw("stack compaction: cannot remove a parked goroutine's guard");
             memcpy((void *)s->savedsp, s->copy, s->hi - s->savedsp);
-            /* store-release: the frames are back before anyone who sees
-             * RESIDENT runs on them or retries its access */
-            AO_store_release(&s->cstate, STACK_RESIDENT);
+            /* the frames are back before anyone who sees RESIDENT runs on
+             * them or retries its access */
+            cstateset(s, STACK_RESIDENT);
             return;
         }
         if (spins > 100)
@@ -706,13 +671,20 @@ static void restore(weft__stack *s)
     }
 }
 
+void weft__stackpin(weft__stack *s)
+{
+    /* CAS-full: a batch not compacted yet leaves it alone (it loses its
+     * own CAS from PENDING) */
+    AO_t w = AO_load(&s->cstate);   /* load: the CAS checks it */
+    if (STACK_STATE(w) != STACK_PENDING ||
+        !AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_RESIDENT))
+        restore(s);
+}
+
 void weft__stackrestore(G *gp)
 {
     weft__stack *s = gp->stack;
-    /* CAS-full: a batch not compacted yet leaves it alone (it loses its
-     * own CAS from PENDING) */
-    if (!AO_compare_and_swap_full(&s->cstate, STACK_PENDING, STACK_RESIDENT))
-        restore(s);
+    weft__stackpin(s);
     gp->sp = (void *)s->savedsp;
     s->savedsp = 0;
     free(s->copy);      /* a fault may have restored it already, leaving the copy */
@@ -758,18 +730,40 @@ void weft__stack_restoreall(void)
 {
     if (AO_load(&ncompactions) == 0)    /* load: as weft__stack_fault's */
         return;
-    /* load-acquire: as stackof's */
-    for (slab *sl = (slab *)AO_load_acquire(&slabs); sl; sl = sl->next)
-        for (int k = 0; k < sl->nstacks; k++)
-            if (AO_load(&sl->desc[k].cstate) != STACK_RESIDENT)   /* load: restore re-reads it */
-                restore(&sl->desc[k]);
+    /* Every other thread may be stopped (a debugger), one of them halfway
+     * through a compaction or a restore: such a stack is left as it is
+     * rather than waited for.  The others get their frames and their sp
+     * back, so that a core file shows them as any parked goroutine; the
+     * copy stays until the next compaction of the stack (free may not be
+     * called here).  load-acquire of allg: pairs with allgadd's
+     * store-release, as in the dumps. */
+    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
+        weft__stack *s = gp->stack;
+        if (!s || s->kind != STACK_SLAB || gp->sp || !gp->stacklo || !s->savedsp)
+            continue;
+        /* CAS-full: as the runner's and restore's */
+        AO_t w = AO_load(&s->cstate), base = w & ~(AO_t)7;
+        if (!(STACK_STATE(w) == STACK_PENDING &&
+              AO_compare_and_swap_full(&s->cstate, w, base | STACK_RESIDENT))) {
+            if (!(STACK_STATE(w) == STACK_COMPACTED &&
+                  AO_compare_and_swap_full(&s->cstate, w, base | STACK_RESTORING)))
+                continue;
+            if (madvise((void *)s->lo, s->size, MADV_GUARD_REMOVE) != 0) {
+                cstateset(s, STACK_COMPACTED);  /* still compacted */
+                continue;
+            }
+            memcpy((void *)s->savedsp, s->copy, s->hi - s->savedsp);
+            cstateset(s, STACK_RESIDENT);   /* as restore's */
+        }
+        gp->sp = (void *)s->savedsp;
+    }
 }
 
 uintptr_t weft__stack_addr(G *gp, uintptr_t addr)
 {
     weft__stack *s = gp->stack;
     /* load-acquire: as restore's (the copy is whole once COMPACTED) */
-    if (!s || AO_load_acquire(&s->cstate) != STACK_COMPACTED)
+    if (!s || STACK_STATE(AO_load_acquire(&s->cstate)) != STACK_COMPACTED)
         return addr;
     uintptr_t sp = s->savedsp;
     void *copy = s->copy;

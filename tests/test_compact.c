@@ -91,7 +91,7 @@ static weft__stack *wait_compacted(shared *sh)
     for (int i = 0; i < 5000; i++) {
         G *g = sh->g;
         /* load-acquire: pairs with the compaction's store-release */
-        if (g && AO_load_acquire(&g->stack->cstate) == STACK_COMPACTED)
+        if (g && STACK_STATE(AO_load_acquire(&g->stack->cstate)) == STACK_COMPACTED)
             return g->stack;
         weft_sleep(1000 * 1000);
     }
@@ -209,7 +209,7 @@ static void foreign_main(void *arg)
     pthread_join(t, NULL);
     weft_syscall_exit();
     cr_expect_eq(thread_read, 1, "a plain thread read %ld, not the local's 1", thread_read);
-    cr_expect_eq(AO_load(&s->cstate), STACK_RESIDENT, "the access did not bring the stack back");
+    cr_expect_eq(STACK_STATE(AO_load(&s->cstate)), STACK_RESIDENT, "the access did not bring the stack back");
     cr_expect_gt(resident_pages(s->lo, s->hi), 0);
     long v = 5;
     weft_chan_send(sh5.c, &v);
@@ -235,7 +235,7 @@ static void traceback_main(void *arg)
     weft__stack *s = wait_compacted(&sh6);
     int n = weft_stack(tb, sizeof tb - 1, true);
     tb[n > 0 ? n : 0] = 0;
-    cr_expect_eq(AO_load(&s->cstate), STACK_COMPACTED, "the traceback brought the stack back");
+    cr_expect_eq(STACK_STATE(AO_load(&s->cstate)), STACK_COMPACTED, "the traceback brought the stack back");
     *sh6.local = 42;
     long v = 3;
     weft_chan_send(sh6.c, &v);
@@ -249,4 +249,120 @@ static void traceback_main(void *arg)
 Test(compact, the_traceback_of_a_compacted_goroutine_is_whole, .timeout = 60)
 {
     cr_assert_eq(weft_main(traceback_main, NULL), 0);
+}
+
+/* ---- hand-offs between compacted goroutines, on every P ----------------------- */
+
+#define PAIRS 16
+#define ROUNDS 3000
+
+static atomic_int pair_errors;
+static weft_wg pairs_done = WEFT_WG_INIT;
+
+typedef struct { weft_chan *c, *quit; bool useselect; } pairchans;
+
+static void producer(void *arg)
+{
+    pairchans *p = arg;
+    for (long i = 1; i <= ROUNDS; i++) {
+        long v = i;     /* on the producer's stack: the receiver reads it there */
+        if (p->useselect) {
+            weft_case cs[2] = { { .ch = p->c, .dir = WEFT_SEND, .elem = &v },
+                                { .ch = p->quit, .dir = WEFT_RECV, .elem = NULL } };
+            if (weft_select(cs, 2, -1) != 0)
+                atomic_fetch_add(&pair_errors, 1);
+        } else {
+            weft_chan_send(p->c, &v);
+        }
+    }
+    weft_wg_done(&pairs_done);
+}
+
+static void consumer(void *arg)
+{
+    pairchans *p = arg;
+    for (long i = 1; i <= ROUNDS; i++) {
+        long v = 0;     /* on the consumer's stack: a sender writes it there */
+        if (p->useselect) {
+            weft_case cs[2] = { { .ch = p->quit, .dir = WEFT_RECV, .elem = NULL },
+                                { .ch = p->c, .dir = WEFT_RECV, .elem = &v } };
+            if (weft_select(cs, 2, -1) != 1)
+                atomic_fetch_add(&pair_errors, 1);
+        } else {
+            weft_chan_recv(p->c, &v);
+        }
+        if (v != i)
+            atomic_fetch_add(&pair_errors, 1);
+    }
+    weft_wg_done(&pairs_done);
+}
+
+static pairchans pc[PAIRS];
+
+static void pairs_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    weft_attr a = { .compact = 1 };
+    weft_wg_add(&pairs_done, 2 * PAIRS);
+    for (int i = 0; i < PAIRS; i++) {
+        pc[i].c = weft_chan_new(sizeof(long), 0);
+        pc[i].quit = weft_chan_new(0, 0);
+        pc[i].useselect = i % 2;
+        cr_assert_gt(weft_go_attr(&a, producer, &pc[i]), 0);
+        cr_assert_gt(weft_go_attr(&a, consumer, &pc[i]), 0);
+    }
+    weft_wg_wait(&pairs_done);
+    cr_expect_eq(atomic_load(&pair_errors), 0, "%d values lost or wrong", atomic_load(&pair_errors));
+}
+
+Test(compact, hand_offs_between_compacted_goroutines_lose_nothing, .timeout = 120)
+{
+    cr_assert_eq(weft_main(pairs_main, NULL), 0);
+}
+
+/* ---- a chain of relays, each receiving into and sending from its stack --------- */
+
+#define RELAYS 32
+#define CHAIN_VALUES 2000
+
+static weft_chan *chain[RELAYS + 1];
+
+static void chain_gen(void *arg)
+{
+    (void)arg;
+    for (long i = 1; i <= CHAIN_VALUES; i++)
+        weft_chan_send(chain[0], &i);
+}
+
+static void relay(void *arg)
+{
+    long k = (long)(intptr_t)arg;
+    long v;
+    while (weft_chan_recv(chain[k], &v))
+        weft_chan_send(chain[k + 1], &v);
+}
+
+static void chain_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    weft_attr a = { .compact = 1 };
+    for (int k = 0; k <= RELAYS; k++)
+        chain[k] = weft_chan_new(sizeof(long), 0);
+    for (long k = 0; k < RELAYS; k++)
+        cr_assert_gt(weft_go_attr(&a, relay, (void *)(intptr_t)k), 0);
+    cr_assert_gt(weft_go_attr(&a, chain_gen, NULL), 0);
+    int wrong = 0;
+    for (long i = 1; i <= CHAIN_VALUES; i++) {
+        long v = 0;
+        weft_chan_recv(chain[RELAYS], &v);
+        wrong += v != i;
+    }
+    cr_expect_eq(wrong, 0, "%d of %d values came out wrong", wrong, CHAIN_VALUES);
+}
+
+Test(compact, a_chain_of_compacted_relays_passes_every_value, .timeout = 120)
+{
+    cr_assert_eq(weft_main(chain_main, NULL), 0);
 }
