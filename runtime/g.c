@@ -190,7 +190,7 @@ static int64_t newgoid(P *pp)
 }
 
 G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
-                 uintptr_t callerpc, bool ismain, bool compact, int *err)
+                 uintptr_t callerpc, unsigned flags, int *err)
 {
     G *me = weft__getg();
     M *m = me ? me->m : NULL;
@@ -238,9 +238,9 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->locals = NULL;
     gp->waitreason = waitReasonZero;
     gp->w.g = gp;
-    gp->ismain = ismain;
+    gp->ismain = (flags & NEWPROC_MAIN) != 0;
     gp->issystem = false;
-    gp->compact = compact || weft__debug.compactstacks;
+    gp->compact = (flags & NEWPROC_COMPACT) != 0;
     AO_store(&gp->preempt, 0);
     /* A goroutine profile being taken wants the goroutines of the moment
      * it stopped the world, not this one: it counts as recorded.  Loads:
@@ -468,7 +468,8 @@ static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintpt
     if (!self || self->issystem)
         AO_store(&sched.foreign, 1);    /* see checkdead */
     size = (size + 4095) & ~(size_t)4095;
-    G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, false, a && a->compact, &err);
+    unsigned flags = (a && a->compact) || weft__debug.compactstacks ? NEWPROC_COMPACT : 0;
+    G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, flags, &err);
     if (!gp)
         return err;
     int64_t goid = gp->goid;

@@ -68,6 +68,9 @@ static inline weft__sudog *weft__acquiresudog(weft__waiter *w, weft__sudog *tsg)
                 weft__sudogrefill(pp);
             sg = pp->sudogcache[--pp->nsudogcache];
         }
+        sg->compact = w->g->compact;
+    } else {
+        sg->compact = false;
     }
     sg->w = w;
     sg->elem = NULL;
@@ -168,9 +171,8 @@ static inline weft__sudog *weft__waitq_pop(weft__waitq *q)
  * nothing of weft's touches a stack while it is copied out. */
 static inline void weft__stack_pin(weft__sudog *sg)
 {
-    G *gp = sg->w->g;
-    if (unlikely(gp != NULL && gp->compact))
-        weft__stackpin(gp->stack);
+    if (unlikely(sg->compact))
+        weft__stackpin(sg->w->g->stack);
 }
 
 /* Unlinks sg if it is still on q (Go's dequeueSudoG); true if it was. */

@@ -193,6 +193,8 @@ struct weft__sudog {
     bool isselect;          /* const while queued: a waker must first win w->selectdone */
     bool success;           /* written by the waker: a value moved or the fd is ready
                              * (false: the channel or fd was closed) */
+    bool compact;           /* const while queued: its goroutine's stack may be compacted
+                             * (G.compact): a waker pins it first (weft__stack_pin) */
 };
 
 struct G {
@@ -634,8 +636,11 @@ void weft__randorder_reset(weft__randorder *o, uint32_t count);
 uint32_t weft__fastrand(void);
 
 /* ---- g.c ------------------------------------------------------------------------ */
+/* flags: NEWPROC_MAIN (goroutine 1 of weft_main), NEWPROC_COMPACT (its stack
+ * may be compacted when it parks: weft_attr.compact or SCHEDDEBUG). */
+enum { NEWPROC_MAIN = 1, NEWPROC_COMPACT = 2 };
 G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
-                   uintptr_t callerpc, bool ismain, bool compact, int *err);
+                   uintptr_t callerpc, unsigned flags, int *err);
 void weft__gfput(P *pp, G *gp);
 void weft__newproc_init(void);      /* env.c, once SCHEDDEBUG is parsed */
 void weft__gfpurge(P *pp);

@@ -845,6 +845,31 @@ top:
 
 /* ---- switching ------------------------------------------------------------------ */
 
+/* A park's unlockf refused it: resume the goroutine next. */
+static void parkrefused(M *m, G *gp)
+{
+    if (unlikely(weft__tracing())) weft__trace_unblock(gp);
+    AO_store(&gp->atomicstatus, Grunnable);
+    weft__runqput(m->p, gp, true);
+}
+
+/* AFTER_PARK for a goroutine whose stack may be compacted (stack.c): it
+ * is marked before its unlockf lets anyone wake it, and queued for
+ * compaction after.  Out of line, so that the ordinary park's path keeps
+ * its frame. */
+static __attribute__((noinline, cold)) void parkcompact(M *m, G *gp, weft__unlockf f, void *arg)
+{
+    AO_t cw = 0;
+    weft__stack *cs = weft__stackcompact_begin(gp, &cw);
+    if (f && !f(gp, arg)) {
+        if (cs)
+            weft__stackcompact_cancel(gp, cs);
+        parkrefused(m, gp);
+    } else if (cs) {
+        weft__stackcompact(m, cs, cw);
+    }
+}
+
 /* Runs the action the previous context left for us (see weft__after). */
 void weft__finish_switch(M *m)
 {
@@ -868,20 +893,12 @@ void weft__finish_switch(M *m)
         void *arg = m->afterarg;
         m->afterf = NULL;
         m->afterarg = NULL;
-        /* A goroutine whose stack may be compacted (stack.c) is marked
-         * before its unlockf lets anyone wake it, compacted after. */
-        AO_t cw = 0;
-        weft__stack *cs = unlikely(gp->compact) ? weft__stackcompact_begin(gp, &cw) : NULL;
-        if (f && !f(gp, arg)) {
-            /* Changed its mind: resume it next. */
-            if (unlikely(cs != NULL))
-                weft__stackcompact_cancel(gp, cs);
-            if (unlikely(weft__tracing())) weft__trace_unblock(gp);
-            AO_store(&gp->atomicstatus, Grunnable);
-            weft__runqput(m->p, gp, true);
-        } else if (unlikely(cs != NULL)) {
-            weft__stackcompact(m, cs, cw);
+        if (unlikely(gp->compact)) {
+            parkcompact(m, gp, f, arg);     /* its stack may be compacted (stack.c) */
+            break;
         }
+        if (f && !f(gp, arg))
+            parkrefused(m, gp);
         break;
     }
     case AFTER_EXIT:

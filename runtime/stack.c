@@ -54,6 +54,47 @@
  * debug descriptor, debuginfo.c) to lift the guards, lets gcore copy the
  * slabs whole, and calls weft__stack_guards(0) to put them back before
  * the program runs again.
+ *
+ * Compacting parked stacks.  A parked goroutine still holds its stack's
+ * top page (4 KiB), though its live frames are a few hundred bytes.  A
+ * goroutine spawned with weft_attr.compact (or every one, with
+ * SCHEDDEBUG=compactstacks=1) gives the page back while it is parked:
+ *
+ *   1. Its park's after-action (sched.c), before the unlockf lets anyone
+ *      wake it, marks the stack PENDING (the park's number in the state
+ *      word, the saved SP kept in the descriptor, the G's sp NULL) and,
+ *      after the unlockf, queues it in its M's batch.
+ *   2. The M compacts the batch when it holds 64 stacks, when the oldest
+ *      has waited a millisecond, or before it looks for work on g0: each
+ *      stack's live part, [saved SP, top), is copied to the heap (a few
+ *      hundred bytes) and each run of adjacent stacks is released with
+ *      one MADV_GUARD_INSTALL, which frees the pages and makes any access
+ *      fault, without splitting the slab's mapping.  One madvise per run
+ *      matters: each flushes the other CPUs' TLBs, tens of microseconds.
+ *   3. The M about to run it (gogo finds its sp NULL: weft__gstart) takes
+ *      a PENDING stack back as it is, or removes the guard and copies the
+ *      frames back, at the same addresses (C frames cannot move).
+ *   4. A waker about to move a value into or out of its stack (chan.c:
+ *      a receive buffer, a value to send, a close's zeroing) takes the
+ *      stack back the same way first (weft__stack_pin), so nothing of
+ *      weft's touches a stack while it is being copied out.
+ *   5. Any other access — another thread or goroutine using a pointer to
+ *      one of its locals — faults on the guard; the SIGSEGV handler
+ *      (os/linux.c) recognises a compacted stack, brings it back and
+ *      returns, and the access is retried.  Tracebacks read the copy
+ *      instead (the unwinder's delta), and a crash or a debugger's gcore
+ *      bring every stack back first (weft__stack_restoreall).
+ *
+ * The contract, and why compaction is opt-in: while the goroutine is
+ * parked, nothing but weft's own primitives may touch its stack (what Go's
+ * compiler guarantees for Go).  A foreign user-mode access is repaired by
+ * the fault, but one that lands between the copy and the guard is lost,
+ * and two at once race through a restore; a system call given a pointer
+ * into the stack (read(fd, buf) from another thread) fails with EFAULT.
+ * Under AddressSanitizer, ThreadSanitizer and valgrind, whose shadow of the
+ * stack would not follow the copy, and on kernels without
+ * MADV_GUARD_INSTALL, nothing is compacted.  Stacks whose live part
+ * exceeds 16 KiB, and odd-size stacks, are left alone.
  */
 #include <sched.h>
 #include <stdio.h>
