@@ -17,7 +17,6 @@
 
 #include "runtime.h"
 
-#include "testutil.h"
 
 #define PATTERN_LEN 512
 
