@@ -96,6 +96,7 @@
  * MADV_GUARD_INSTALL, nothing is compacted.  Stacks whose live part
  * exceeds 16 KiB, and odd-size stacks, are left alone.
  */
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -565,6 +566,26 @@ static bool compactable(void)
            !RUNNING_ON_VALGRIND;
 }
 
+/* /proc/self/mem, through which a restore writes the frames back into
+ * pages nobody else may touch yet (see restore); opened by the first
+ * compaction, kept for the life of the process.  -1: not yet, -2: it
+ * cannot be opened (compaction then stays off). */
+static AO_t memfd = (AO_t)-1;
+
+static int procmem(void)
+{
+    int fd = (int)(intptr_t)AO_load(&memfd);     /* load: the CAS below publishes it */
+    if (fd != -1)
+        return fd;
+    int nfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+    if (nfd < 0)
+        nfd = -2;
+    /* CAS-full: one opener wins; a loser closes its own */
+    if (!AO_compare_and_swap_full(&memfd, (AO_t)-1, (AO_t)(intptr_t)nfd) && nfd >= 0)
+        close(nfd);
+    return (int)(intptr_t)AO_load(&memfd);
+}
+
 /* Moves s, which the caller owns in its current state (COMPACTING or
  * RESTORING), to state, keeping its park's number.  store-release: what
  * the caller wrote (a copy, the frames) before the state that says so. */
@@ -577,7 +598,7 @@ weft__stack *weft__stackcompact_begin(G *gp, AO_t *w)
 {
     weft__stack *s = gp->stack;
     uintptr_t sp = (uintptr_t)gp->sp;
-    if (s->kind != STACK_SLAB || s->hi - sp > COMPACT_MAX || !compactable())
+    if (s->kind != STACK_SLAB || s->hi - sp > COMPACT_MAX || !compactable() || procmem() < 0)
         return NULL;
     free(s->copy);      /* left by weft__stack_restoreall, if anything */
     s->copy = NULL;
@@ -653,7 +674,6 @@ void weft__stackcompact_flush(M *m)
             unbatch(&s, 1);
             continue;
         }
-        memcpy(s->copy, (void *)s->savedsp, s->hi - s->savedsp);
         b[n++] = s;
     }
     m->ncbatch = 0;
@@ -670,10 +690,26 @@ void weft__stackcompact_flush(M *m)
         int j = i + 1;
         while (j < n && b[j]->guardlo == b[j - 1]->hi)
             j++;
-        /* fetch_and_add: counted before the guard goes up, so that the
+        void *lo = (void *)b[i]->lo;
+        size_t len = b[j - 1]->hi - b[i]->lo;
+        /* fetch_and_add: counted before anything can fault, so that the
          * fault handler's fast "nothing was ever compacted" cannot miss it */
         AO_fetch_and_add(&ncompactions, (AO_t)(j - i));
-        if (madvise((void *)b[i]->lo, b[j - 1]->hi - b[i]->lo, MADV_GUARD_INSTALL) != 0) {
+        /* Read-only while we copy: a write from anywhere faults and waits
+         * (the handler sees COMPACTING) rather than land after our copy
+         * and be lost.  The mprotect splits the slab's mapping for as
+         * long as it lasts; the one after the guard merges it again. */
+        if (mprotect(lo, len, PROT_READ) != 0) {
+            unbatch(b + i, j - i);
+            i = j;
+            continue;
+        }
+        for (int k = i; k < j; k++)
+            memcpy(b[k]->copy, (void *)b[k]->savedsp, b[k]->hi - b[k]->savedsp);
+        bool released = madvise(lo, len, MADV_GUARD_INSTALL) == 0;
+        if (mprotect(lo, len, PROT_READ | PROT_WRITE) != 0)
+            weft__throw("stack compaction: cannot make the stacks writable again");
+        if (!released) {
             unbatch(b + i, j - i);
         } else {
             /* the copy is whole before anyone who loads COMPACTED
@@ -699,9 +735,18 @@ static void restore(weft__stack *s)
         /* CAS-full: one restorer; the others wait for RESIDENT */
         if (st == STACK_COMPACTED &&
             AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_RESTORING)) {
-            if (madvise((void *)s->lo, s->size, MADV_GUARD_REMOVE) != 0)
-                weft__throw("stack compaction: cannot remove a parked goroutine's guard");
-            memcpy((void *)s->savedsp, s->copy, s->hi - s->savedsp);
+            /* Nobody may see the stack between the guard's removal and
+             * the frames' return (a second accessor would read zeros or
+             * have its write overwritten): it is inaccessible meanwhile,
+             * and the frames go back through /proc/self/mem, which
+             * writes where the program may not (as a debugger does). */
+            size_t len = s->hi - s->savedsp;
+            int fd = (int)(intptr_t)AO_load(&memfd);  /* load: opened before any compaction */
+            if (mprotect((void *)s->lo, s->size, PROT_NONE) != 0 ||
+                madvise((void *)s->lo, s->size, MADV_GUARD_REMOVE) != 0 ||
+                pwrite(fd, s->copy, len, (off_t)s->savedsp) != (ssize_t)len ||
+                mprotect((void *)s->lo, s->size, PROT_READ | PROT_WRITE) != 0)
+                weft__throw("stack compaction: cannot restore a parked goroutine's stack");
             /* the frames are back before anyone who sees RESIDENT runs on
              * them or retries its access */
             cstateset(s, STACK_RESIDENT);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -391,4 +392,89 @@ static void chain_main(void *arg)
 Test(compact, a_chain_of_compacted_relays_passes_every_value, .timeout = 120)
 {
     cr_assert_eq(weft_main(chain_main, NULL), 0);
+}
+
+/* ---- children use a compacted parent's locals, all at once --------------------- */
+
+#define CHILDREN 8
+#define BUMPS 2000
+
+typedef struct { weft_wg *wg; atomic_long *count; G *parent; } lent;
+
+static void child(void *arg)
+{
+    lent *l = arg;
+    /* Let the parent park and its stack be compacted. */
+    for (int i = 0; i < 200 && STACK_STATE(AO_load(&l->parent->stack->cstate)) != STACK_COMPACTED; i++)
+        weft_sleep(1000 * 1000);
+    for (int i = 0; i < BUMPS; i++)
+        atomic_fetch_add(l->count, 1);     /* on the parent's stack */
+    weft_wg_done(l->wg);                   /* so is the wait group */
+}
+
+static long lent_total;
+static uintptr_t lent_lo, lent_hi;  /* a parent's stack, guard included */
+
+/* The mapping that holds addr, from /proc/self/maps: [*lo, *hi). */
+static void mapping_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    *lo = *hi = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) == 2 && addr >= a && addr < b) {
+            *lo = a;
+            *hi = b;
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+__attribute__((noinline)) static void parent(void *arg)
+{
+    (void)arg;
+    weft_wg wg = WEFT_WG_INIT;
+    atomic_long count = 0;
+    lent l = { .wg = &wg, .count = &count, .parent = weft__getg() };
+    lent_lo = l.parent->stack->guardlo;
+    lent_hi = l.parent->stack->hi;
+    weft_wg_add(&wg, CHILDREN);
+    for (int i = 0; i < CHILDREN; i++)
+        weft_go(child, &l);
+    weft_wg_wait(&wg);
+    lent_total = atomic_load(&count);
+}
+
+static void lent_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    weft_attr a = { .compact = 1 };
+    weft_wg done = WEFT_WG_INIT;
+    for (int round = 0; round < 20; round++) {
+        lent_total = 0;
+        weft_wg_add(&done, 1);
+        int64_t id = weft_go_attr(&a, parent, NULL);
+        cr_assert_gt(id, 0);
+        while (lent_total == 0)
+            weft_sleep(1000 * 1000);
+        cr_assert_eq(lent_total, CHILDREN * BUMPS, "round %d: %ld of %d increments seen", round,
+                     lent_total, CHILDREN * BUMPS);
+        weft_wg_done(&done);
+    }
+    weft_wg_wait(&done);
+    /* The read-only spell of a compaction and the inaccessible one of a
+     * restore split the slab's mapping; both end by merging it again. */
+    uintptr_t lo, hi;
+    mapping_of(lent_lo, &lo, &hi);
+    cr_expect(lo <= lent_lo && hi >= lent_hi && hi - lo > lent_hi - lent_lo, "a stack's slab is split: [%p, %p) in [%p, %p)",
+              (void *)lent_lo, (void *)lent_hi, (void *)lo, (void *)hi);
+}
+
+Test(compact, children_update_a_compacted_parents_locals_together, .timeout = 120)
+{
+    NEED_COMPACTION();
+    cr_assert_eq(weft_main(lent_main, NULL), 0);
 }
