@@ -84,11 +84,11 @@ typedef struct weft_attr {
                          * first 31 bytes); the string must outlive the goroutine */
     int compact;        /* nonzero: while it is parked in a weft call, its stack's live
                          * part is copied out and the stack's pages given back (README,
-                         * "stacks at scale").  The contract: while it is parked, only
-                         * weft's own primitives touch its stack (what it handed to them:
-                         * a receive buffer, a value to send); any other access to it,
-                         * from another thread or goroutine, is a bug (it is caught and
-                         * repaired, but may race).  Default-size stacks only. */
+                         * "stacks at scale").  Another thread's or goroutine's access to
+                         * one of its locals brings the stack back (a fault); the
+                         * contract: no system call is handed a pointer into its stack
+                         * while it is parked (it would fail with EFAULT).  Default-size
+                         * stacks only. */
 } weft_attr;
 
 /*

@@ -66,14 +66,18 @@
  *      after the unlockf, queues it in its M's batch.
  *   2. The M compacts the batch when it holds 64 stacks, when the oldest
  *      has waited a millisecond, or before it looks for work on g0: each
- *      stack's live part, [saved SP, top), is copied to the heap (a few
- *      hundred bytes) and each run of adjacent stacks is released with
- *      one MADV_GUARD_INSTALL, which frees the pages and makes any access
- *      fault, without splitting the slab's mapping.  One madvise per run
- *      matters: each flushes the other CPUs' TLBs, tens of microseconds.
+ *      run of adjacent stacks is made read-only, each stack's live part,
+ *      [saved SP, top), is copied to the heap (a few hundred bytes), and
+ *      the run is released with one MADV_GUARD_INSTALL, which frees the
+ *      pages and makes any access fault, and made writable again (which
+ *      merges the slab's mapping back into one).  Per run, not per stack:
+ *      each of these flushes the other CPUs' TLBs, tens of microseconds.
  *   3. The M about to run it (gogo finds its sp NULL: weft__gstart) takes
- *      a PENDING stack back as it is, or removes the guard and copies the
- *      frames back, at the same addresses (C frames cannot move).
+ *      a PENDING stack back as it is, or restores it at the same addresses
+ *      (C frames cannot move): the stack is made inaccessible, the guard
+ *      removed, the frames written back through /proc/self/mem (which
+ *      writes where the program may not, as a debugger does), and the
+ *      stack made accessible again.
  *   4. A waker about to move a value into or out of its stack (chan.c:
  *      a receive buffer, a value to send, a close's zeroing) takes the
  *      stack back the same way first (weft__stack_pin), so nothing of
@@ -85,12 +89,15 @@
  *      instead (the unwinder's delta), and a crash or a debugger's gcore
  *      bring every stack back first (weft__stack_restoreall).
  *
- * The contract, and why compaction is opt-in: while the goroutine is
- * parked, nothing but weft's own primitives may touch its stack (what Go's
- * compiler guarantees for Go).  A foreign user-mode access is repaired by
- * the fault, but one that lands between the copy and the guard is lost,
- * and two at once race through a restore; a system call given a pointer
- * into the stack (read(fd, buf) from another thread) fails with EFAULT.
+ * So every user-mode access to a parked stack, from any thread, at any
+ * moment, is either served in place or faults and waits: one during the
+ * copy (read-only) until the stack is COMPACTED, one during a restore
+ * (inaccessible) until it is RESIDENT.  What is not served is an access
+ * by the kernel: a system call given a pointer into a compacted stack
+ * (read(fd, buf) on another thread) fails with EFAULT, since no signal
+ * is raised for it.  That is why compaction is opt-in, with Go's
+ * contract: while the goroutine is parked, no system call touches its
+ * stack.
  * Under AddressSanitizer, ThreadSanitizer and valgrind, whose shadow of the
  * stack would not follow the copy, and on kernels without
  * MADV_GUARD_INSTALL, nothing is compacted.  Stacks whose live part
@@ -651,12 +658,10 @@ static void unbatch(weft__stack **b, int n)
  * that moves a value into or out of a parked goroutine's stack takes the
  * stack back first (weft__stack_pin, park.h): from PENDING by a CAS that
  * makes ours fail, or, once we have it (COMPACTING), by waiting until it
- * is COMPACTED and restoring it.  So nothing of weft's touches these
- * stacks while we copy them out and release their pages: one madvise,
- * one flush of the other CPUs' TLBs, for every run of adjacent stacks in
- * the batch (the flush is what a release costs: tens of microseconds on
- * a VM, paid once per batch).  A write by anyone else between our copy
- * and the guard is lost: that is the contract of weft_attr.compact. */
+ * is COMPACTED and restoring it.  Anyone else writing into a stack of the
+ * batch while we copy it faults on the read-only run and waits the same
+ * way.  Each step over a run flushes the other CPUs' TLBs (tens of
+ * microseconds on a VM): paid once per run, not per stack. */
 void weft__stackcompact_flush(M *m)
 {
     weft__stack *b[M_COMPACT_BATCH];
