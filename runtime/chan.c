@@ -220,7 +220,7 @@ weft_chan *weft_chan_new(size_t elem_size, size_t cap)
     weft_chan *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    weft__race_untrack(c, sizeof *c);       /* weft's own; not the buffer (race.h) */
+    weft__race_untrack(c, sizeof *c);       /* weft's own (race.h) */
     weft__lockinit(&c->lock, LOCKRANK_HCHAN);
     c->dataqsiz = cap;
     c->elemsize = elem_size;
@@ -230,6 +230,11 @@ weft_chan *weft_chan_new(size_t elem_size, size_t cap)
             free(c);
             return NULL;
         }
+        /* The buffer too: weft copies values in and out under the lock;
+         * what a value points to is ordered by the slot's edges (raceslot),
+         * which cover the accesses around a send and a receive, not the
+         * copy a sender makes after its edge. */
+        weft__race_untrack(c->buf, cap * elem_size);
     }
     return c;
 }

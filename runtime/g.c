@@ -292,8 +292,8 @@ void weft__gstart(P *pp, G *gp)
     gp->stacklo = gp->stack->lo;
     gp->stackhi = gp->stack->hi;
     weft__asan_fresh_stack(gp->stacklo, gp->stackhi);
+    weft__race_stackstart(gp);  /* a stack without a past (race.h) */
     gp->sp = weft__ctx_init((void *)gp->stackhi, weft__gentry);
-    weft__race_stackstart(gp);  /* a stack without a past, for TSan (race.h) */
 }
 
 /* First code of every goroutine (arch/<cpu>/ctx.c builds the frame that enters it). */

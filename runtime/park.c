@@ -267,9 +267,12 @@ int weft__park_slow(weft__waiter *w, weft__unlockf unlockf, void *arg, weft__wai
     }
     if (!deadline)
         return weft__park(w, unlockf, arg, r, 0);
-    if (unlikely(!w->timer) && !(w->timer = malloc(sizeof *w->timer))) {
-        nomem_cancel(w->g, w, unlockf, arg);
-        return -ENOMEM;
+    if (unlikely(!w->timer)) {
+        if (!(w->timer = malloc(sizeof *w->timer))) {
+            nomem_cancel(w->g, w, unlockf, arg);
+            return -ENOMEM;
+        }
+        weft__race_untrack(w->timer, sizeof *w->timer);    /* weft's own (race.h) */
     }
     parkcommit_t c = { .w = w, .unlockf = unlockf, .arg = arg, .deadline = deadline };
     if (WEFT_DEBUG)

@@ -30,7 +30,29 @@
  * from not seeing weft's memory at all: weft's own structures and words
  * are untracked (weft__race_untrack), a goroutine's past on one thread
  * happens before its resumption on another (weft__race_vgswitch and
- * weft__race_vgswitched), and a dead goroutine's stack is cleaned.
+ * weft__race_vgswitched), a goroutine's stack is cleaned when it starts
+ * (weft__race_stackstart), and weft__mutex is a lock (lock.c): a parked
+ * goroutine's after-action (select's selunlock, park's commit) reads the
+ * goroutine's stack on the thread it left, after the switch's edge, and
+ * only the lock it then releases, and the waker's readying
+ * (weft__race_vgready), order that before the goroutine's return on
+ * another thread.  The price: helgrind and DRD also take the
+ * runtime's lock hand-overs for edges between user goroutines, and miss
+ * a race whose two sides such a hand-over separates (README).
+ *
+ * DRD and registered stacks.  Under DRD goroutine stacks are not
+ * registered with valgrind (stack.c).  With them registered, DRD (3.19)
+ * loses track of where a thread's own stack is once the thread has run
+ * on one of them: it then believes the thread's lowest stack address is
+ * above its highest and aborts on its own assertion when the thread
+ * exits (drd_main.c, drd_stop_using_mem: "a1 <= a2"), with weft at every
+ * exit, and with a twenty-line ucontext program that registers 64
+ * coroutine stacks and switches to one of them.  Unregistered, a switch
+ * between a thread's stack and a goroutine's is a move of the stack
+ * pointer by more than --max-stackframe, which valgrind takes for a
+ * switch of stacks (it says "client switching stacks?" the first three
+ * times), and a move between two goroutine stacks of one slab is a move
+ * DRD does nothing with unless --check-stack-var=yes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +70,7 @@
 
 bool weft__race;
 bool weft__vgswitch;
+bool weft__race_drd;
 
 /* ThreadSanitizer's interface (sanitizer/tsan_interface.h and the
  * dynamic annotations), weakly: NULL in a program built without it. */
@@ -63,6 +86,14 @@ __attribute__((weak)) void AnnotateIgnoreWritesEnd(const char *file, int line);
 static bool valgrind_race;      /* const after boot: under helgrind or DRD */
 static size_t pagesize;         /* const after boot */
 
+bool weft__race_vgtool(void)
+{
+    if (!RUNNING_ON_VALGRIND)
+        return false;
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && (strstr(pre, "vgpreload_helgrind") || strstr(pre, "vgpreload_drd"));
+}
+
 void weft__race_init(void)
 {
     pagesize = (size_t)sysconf(_SC_PAGESIZE);
@@ -71,13 +102,12 @@ void weft__race_init(void)
                  __tsan_switch_to_fiber && __tsan_acquire && __tsan_release &&
                  AnnotateIgnoreWritesBegin && AnnotateIgnoreWritesEnd;
 #endif
-    if (RUNNING_ON_VALGRIND) {
-        const char *pre = getenv("LD_PRELOAD");
-        valgrind_race = pre && (strstr(pre, "vgpreload_helgrind") || strstr(pre, "vgpreload_drd"));
-    }
+    valgrind_race = weft__race_vgtool();
+    weft__race_drd = valgrind_race && strstr(getenv("LD_PRELOAD"), "vgpreload_drd");
     weft__race = weft__tsan || valgrind_race;
     weft__vgswitch = valgrind_race;
     weft__race_untrack(&sched, sizeof sched);
+    weft__race_untrack(&weft__allg, sizeof weft__allg);
     weft__race_untrack(&weft__coarsetime, sizeof weft__coarsetime);
 }
 
@@ -105,13 +135,13 @@ void weft__race_release_slow(const void *addr)
 
 /* Forgets what happened on gp's stack: the stack and its descriptor above
  * it, up to the page the stack's mapping ends at, are mapped afresh while
- * TSan records nothing, and what must survive is put back: the first frame
- * newproc wrote (from gp->sp) and the descriptor. */
+ * TSan records nothing, and what must survive is put back: the descriptor
+ * (the first frame is written next, by this thread). */
 static void tsan_fresh_stack(G *gp)
 {
     uintptr_t lo = gp->stacklo;
     uintptr_t top = (gp->stackhi + pagesize - 1) & ~(uintptr_t)(pagesize - 1);
-    uintptr_t keep = (uintptr_t)gp->sp;
+    uintptr_t keep = gp->stackhi;
     char desc[1024];
     size_t ndesc = top - keep;
     if (keep < lo || ndesc > sizeof desc || (lo & (pagesize - 1)) != 0)
@@ -157,16 +187,25 @@ void weft__race_newg_slow(G *gp)
         fibername(gp->racectx, gp->goid);
         return;
     }
-    /* helgrind, DRD: the creator's past, first frame included, happens
-     * before the goroutine (weft__race_gostart).  The stack was cleaned
-     * when its last goroutine ended (weft__race_vgswitched). */
+    /* helgrind, DRD: the creator's past happens before the goroutine
+     * (weft__race_gostart). */
     ANNOTATE_HAPPENS_BEFORE(gp);
 }
 
 void weft__race_stackstart_slow(G *gp)
 {
-    if (weft__tsan)
+    if (weft__tsan) {
         tsan_fresh_stack(gp);
+        return;
+    }
+    /* helgrind, DRD: the stack's past belongs to nobody now.  Cleaned by
+     * the thread that is about to run the goroutine, before it writes the
+     * first frame: helgrind takes a cleaned range as written by the
+     * cleaning thread, and the last thread that ran on the stack handed
+     * it to us through P caches it cannot see, so a clean there (when
+     * the last goroutine ended) left our first frame racing with that
+     * thread's clean.  DRD forgets the range's accesses either way. */
+    VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
 }
 
 void weft__race_gostart_slow(G *gp)
@@ -177,7 +216,7 @@ void weft__race_gostart_slow(G *gp)
     ANNOTATE_HAPPENS_AFTER(gp);
 }
 
-void weft__race_untrack_slow(const void *p, size_t n)
+void weft__race_untrack_slow(void *p, size_t n)
 {
     if (weft__tsan)
         return;
@@ -198,19 +237,21 @@ void weft__race_vgswitch(G *from, G *to)
     ANNOTATE_HAPPENS_AFTER(to);
 }
 
+/* A parked goroutine's after-action reads its stack on the thread it left
+ * (parkcommit, selunlock), after that thread's switch edge; the lock the
+ * action then releases carries those reads to the waker, and this carries
+ * them on from the waker to whichever thread resumes gp, which may take
+ * it from a run queue without a lock. */
+void weft__race_vgready(G *gp)
+{
+    ANNOTATE_HAPPENS_BEFORE(gp);
+}
+
 void weft__race_vgswitched(M *m)
 {
     G *gp = m ? m->afterg : NULL;
-    if (!gp)
-        return;
-    /* A goroutine that has just ended: its stack's past belongs to nobody
-     * now (the next goroutine to get it starts with a clean stack).  A
-     * plain load: this thread stored Gdead before the switch; a stale
-     * afterg only cleans a live stack, losing history (a missed report
-     * under helgrind, never a false one). */
-    if (AO_load(&gp->atomicstatus) == Gdead && gp->stacklo)
-        VALGRIND_HG_CLEAN_MEMORY(gp->stacklo, gp->stackhi - gp->stacklo);
-    ANNOTATE_HAPPENS_BEFORE(gp);
+    if (gp)
+        ANNOTATE_HAPPENS_BEFORE(gp);
 }
 
 void weft__race_ignore_begin_slow(void)

@@ -27,8 +27,10 @@
 #include "runtime.h"
 
 extern bool weft__race;     /* const after weft__env_init: a race detector is watching */
+extern bool weft__race_drd; /* const after weft__env_init: DRD is (stack.c registers no stack: race.c) */
 
 void weft__race_init(void);                         /* env.c, at boot */
+bool weft__race_vgtool(void);   /* running under helgrind or DRD (any time, even before boot) */
 void weft__race_acquire_slow(const void *addr);
 void weft__race_release_slow(const void *addr);
 void weft__race_minit_slow(G *g0);
@@ -61,8 +63,9 @@ static inline void weft__race_newg(G *gp)
         weft__race_newg_slow(gp);
 }
 
-/* Goroutine gp has just been given the stack it will run on, its first
- * frame built (weft__gstart): for TSan, a stack without a past. */
+/* Goroutine gp has just been given the stack it will run on, on the
+ * thread that will run it, before its first frame is built
+ * (weft__gstart): a stack without a past. */
 static inline void weft__race_stackstart(G *gp)
 {
     if (unlikely(weft__race))
@@ -102,10 +105,13 @@ static inline void weft__race_ignore_end(void)
         weft__race_ignore_end_slow();
 }
 
-/* helgrind and DRD: [p, p + n) is weft's own, accessed with atomics and
- * futex locks they cannot see; they check nothing there. */
-void weft__race_untrack_slow(const void *p, size_t n);
-static inline void weft__race_untrack(const void *p, size_t n)
+/* helgrind and DRD: [p, p + n) is weft's own, accessed with atomics they
+ * cannot see, or handed between threads through lock-free queues and
+ * caches; they check nothing there. */
+void weft__race_untrack_slow(void *p, size_t n);
+/* (p is not const, though nothing is read: gcc takes a const pointer to
+ * freshly allocated memory for a read of uninitialised bytes.) */
+static inline void weft__race_untrack(void *p, size_t n)
 {
     if (unlikely(weft__race))
         weft__race_untrack_slow(p, n);

@@ -577,9 +577,17 @@ __attribute__((weak)) void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 extern bool weft__tsan;       /* const after weft__env_init: TSan is in the process */
 extern bool weft__sanswitch;  /* const after weft__env_init: weft__asan || weft__tsan */
 #endif
-extern bool weft__vgswitch;   /* const after weft__env_init: under helgrind or DRD (race.c) */
+extern WEFT_HIDDEN bool weft__vgswitch;    /* const after weft__env_init: under helgrind or DRD (race.c); hidden: read by weft__lock, a direct load */
 void weft__race_vgswitch(G *from, G *to);
 void weft__race_vgswitched(M *m);
+void weft__race_vgready(G *gp);
+/* A waker makes gp runnable: under helgrind or DRD, what it did so far
+ * happens before gp resumes, on whichever thread (race.c). */
+static inline void weft__vg_ready(G *gp)
+{
+    if (unlikely(weft__vgswitch))
+        weft__race_vgready(gp);
+}
 /* On the context a switch lands in, under helgrind or DRD (race.c). */
 static inline void weft__vg_switched(M *m)
 {

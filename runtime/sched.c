@@ -320,6 +320,7 @@ static inline void readyg(G *gp)
         weft__gprof_execute(gp);
     if (unlikely(weft__tracing()))
         weft__trace_unblock(gp);    /* also for the poller's goroutines, readied without a P */
+    weft__vg_ready(gp);
     AO_store(&gp->atomicstatus, Grunnable);
     gp->waitreason = waitReasonZero;
 }
@@ -887,6 +888,12 @@ void weft__finish_switch(M *m)
         weft__lock(&sched.lock);
         weft__globrunqput(gp);
         weft__unlock(&sched.lock);
+        /* A preempted G goes to the global queue so that another P can
+         * run it: wake one if any is idle.  Without this, the G that this
+         * M runs next may never yield (weft has no asynchronous
+         * preemption), and the preempted one waits for good with a P
+         * idle (Go's goschedImpl wakes one too). */
+        weft__wakep();
         break;
     case AFTER_PARK: {
         weft__unlockf f = m->afterf;

@@ -164,8 +164,11 @@ static uint32_t retake(int64_t now)
                     AO_store(&gp->preempt, 1);
                 pp->sysmonwhen = now;   /* don't re-flag every tick */
                 /* The flag only works at the G's next scheduling point,
-                 * which may never come; free the Gs queued behind it. */
-                if (weft__runqrescue(pp) > 0) {
+                 * which may never come; free the Gs queued behind it, and
+                 * make sure an M looks at the global queue, where a G it
+                 * preempted before may wait (a hint read: wakep does
+                 * nothing if no P is idle). */
+                if (weft__runqrescue(pp) > 0 || AO_load(&sched.runqsize) > 0) {
                     n++;
                     weft__wakep();
                 }

@@ -78,6 +78,7 @@ static int heappush(P *pp, weft__timer *t)
         weft__race_ignore_end();
         if (!nh)
             return -ENOMEM;
+        weft__race_untrack(nh, (size_t)nc * sizeof *nh);    /* weft's own (race.h) */
         pp->timers = nh;
         pp->captimers = nc;
     }

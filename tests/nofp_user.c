@@ -53,6 +53,20 @@ NOINLINE void nofp_worker(void *c)
     atomic_fetch_add(&nofp_sink, r);
 }
 
+/* ---- a chain of two frames around a call of fn ---- */
+
+NOINLINE long nofp_via1(void (*fn)(void *), void *arg)
+{
+    fn(arg);
+    return atomic_fetch_add(&nofp_sink, 1) + 1;
+}
+
+NOINLINE void nofp_via2(void (*fn)(void *), void *arg)
+{
+    long r = nofp_via1(fn, arg);
+    atomic_fetch_add(&nofp_sink, r);
+}
+
 /* ---- parked inside a qsort comparator ---- */
 
 weft_chan *nofp_cmp_gate;

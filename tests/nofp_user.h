@@ -12,6 +12,9 @@ extern atomic_long nofp_sink;
 /* nofp_worker -> nofp_top1 -> nofp_mid2 -> nofp_leaf3 -> weft_chan_recv(c). */
 void nofp_worker(void *c);
 
+/* nofp_via2 -> nofp_via1 -> fn(arg). */
+void nofp_via2(void (*fn)(void *), void *arg);
+
 /* qsort(.., nofp_cmp), whose first call receives from nofp_cmp_gate. */
 extern weft_chan *nofp_cmp_gate;
 void nofp_sorter(void *arg);

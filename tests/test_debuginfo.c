@@ -161,7 +161,12 @@ static void frames_main(void *arg)
     }
     cr_assert_eq(checked, 5);
     /* On one P, a goroutine just made has not run: it has no frame yet
-     * (saved sp 0), and gets its stack's bounds when it first runs. */
+     * (saved sp 0), and gets its stack's bounds when it first runs.  The
+     * yield starts main's time slice afresh: had sysmon flagged main for
+     * running 10 ms (an ASan build's parks above can take that long),
+     * weft_go's scheduling point would yield to the child before the
+     * checks. */
+    weft_yield();
     int64_t id = weft_go(fresh_child, NULL);
     cr_assert_gt(id, 0);
     uint64_t g = find_g(id);

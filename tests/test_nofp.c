@@ -20,6 +20,7 @@
 #include "nofp_user.h"
 #include "pprof_reader.h"
 #include "runtime.h"
+#include "diag/unwind.h"
 
 static char buf[1 << 20];
 
@@ -145,6 +146,121 @@ static void qsort_main(void *arg)
 Test(nofp, a_goroutine_in_a_qsort_comparator_shows_qsort_and_its_function, .timeout = 60)
 {
     cr_assert_eq(weft_main(qsort_main, NULL), 0);
+}
+
+/* ---- weft__callers, the tracer's walk ------------------------------------------------ */
+
+/* weft__callers steps by the recipes the full walker learned (and by
+ * memos of walks it made before), and hands a frame it has no simple
+ * recipe for to the full walker: both must give the same pcs.  Each walk
+ * below records both, from the same function. */
+#define WALK 64
+#define NWALKS 8
+static uintptr_t fast[NWALKS][WALK], full[NWALKS][WALK];
+static int nfast[NWALKS], nfull[NWALKS], walks;
+
+static __attribute__((noinline)) void both_walks(void)
+{
+    G *g = weft__getg();
+    int i = walks++;
+    weft__unwinder u;
+    weft__unwind_init_self(&u, 0, g->stacklo, g->stackhi);
+    nfull[i] = weft__unwind_pcs(&u, full[i], WALK);
+    nfast[i] = weft__callers(0, g->stacklo, g->stackhi, fast[i], WALK);
+    __asm__ volatile("");   /* not a tail call */
+}
+
+/* Runs fn in a goroutine of its own and waits for it. */
+static weft_wg walked = WEFT_WG_INIT;
+
+static void walker(void *fn)
+{
+    ((void (*)(void))fn)();
+    weft_wg_done(&walked);
+}
+
+static void walker_main(void *fn)
+{
+    weft_wg_add(&walked, 1);
+    cr_assert_gt(weft_go(walker, fn), 0);
+    weft_wg_wait(&walked);
+}
+
+/* Every walk returned the full walk's pcs (pcs[0], each one's own call in
+ * both_walks, aside), at least min of them. */
+static void check_walks(int n, int min)
+{
+    cr_assert_eq(walks, n);
+    for (int i = 0; i < n; i++) {
+        cr_assert_geq(nfull[i], min, "walk %d: %d frames", i, nfull[i]);
+        cr_assert_eq(nfast[i], nfull[i], "walk %d: %d frames against %d", i, nfast[i], nfull[i]);
+        for (int k = 1; k < nfull[i]; k++)
+            cr_assert_eq(fast[i][k], full[i][k], "walk %d, frame %d: %#lx against %#lx", i, k,
+                         (unsigned long)fast[i][k], (unsigned long)full[i][k]);
+    }
+}
+
+/* Through frame pointers (this file), code without them (nofp_via*) and
+ * libc (qsort), before the recipes are learned (the first walk) and
+ * after. */
+static int walkcmp(const void *a, const void *b)
+{
+    if (walks < 2)
+        both_walks();
+    return *(const int *)a - *(const int *)b;
+}
+
+static void sort_and_walk(void *arg)
+{
+    (void)arg;
+    int v[16];
+    for (int i = 0; i < 16; i++)
+        v[i] = (i * 7) % 16;
+    qsort(v, 16, sizeof v[0], walkcmp);
+}
+
+static void via_nofp(void)
+{
+    nofp_via2(sort_and_walk, NULL);
+}
+
+Test(nofp, callers_returns_the_full_walks_pcs, .timeout = 60)
+{
+    cr_assert_eq(weft_main(walker_main, (void *)via_nofp), 0);
+    check_walks(2, 8);
+}
+
+/* A walk remembered from one call chain must not answer for another that
+ * reaches the same function at the same depth: via_a and via_b have the
+ * same frame, so their callee's walks start alike and differ only in the
+ * return address into them. */
+static volatile int vsink;
+
+static __attribute__((noinline)) void via_a(void)
+{
+    both_walks();
+    vsink += 1;
+}
+
+static __attribute__((noinline)) void via_b(void)
+{
+    both_walks();
+    vsink += 2;
+}
+
+static void alternate(void)
+{
+    for (int i = 0; i < NWALKS; i++)
+        (i & 1 ? via_b : via_a)();
+}
+
+Test(nofp, callers_tells_apart_chains_of_the_same_shape, .timeout = 60)
+{
+    cr_assert_eq(weft_main(walker_main, (void *)alternate), 0);
+    check_walks(NWALKS, 4);
+    /* the chains differ where they should: the return into via_a or via_b */
+    cr_assert_neq(fast[0][1], fast[1][1]);
+    cr_assert_eq(fast[0][1], fast[2][1]);
 }
 
 /* ---- CPU profile --------------------------------------------------------------------- */

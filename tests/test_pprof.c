@@ -669,29 +669,39 @@ Test(pprof, go_tool_pprof_reads_it, .timeout = 120)
     unlink(path);
 }
 
-Test(pprof, go_tool_pprof_reads_a_self_symbolized_profile, .timeout = 120)
+/* Writes a two-frame goroutine profile (pprof_test_caller -> leaf, count
+ * v) symbolized by sym (NULL: bare addresses) and checks that go tool
+ * pprof -top charges v to both functions. */
+static void go_reads_leaf_profile(weft__pprof_symbolizer sym, int64_t v, const char *how)
 {
-    if (!have_go())
-        cr_skip_test("go is not installed");
     weft__pprof_vt one = {"goroutine", "count"};
     weft__pprof *p = weft__pprof_new(&one, 1, one, 1);
     cr_assert_eq(weft__pprof_add_proc_mappings(p, 0), 0);
     uintptr_t st[] = {(uintptr_t)pprof_test_leaf, pprof_test_caller()};
-    int64_t v = 4;
     cr_assert_eq(weft__pprof_add(p, st, 2, true, &v, NULL, NULL), 0);
     char path[] = "/tmp/weft_pprof_goXXXXXX";
     int fd = mkstemp(path);
     cr_assert_geq(fd, 0);
-    cr_assert_eq(weft__pprof_write(p, fd, weft__symtab_pprof, NULL), 0);
+    cr_assert_eq(weft__pprof_write(p, fd, sym, NULL), 0);
     close(fd);
     weft__pprof_free(p);
-    weft__symtab_fini();
+    if (sym)
+        weft__symtab_fini();
     char *top = gopprof("-top", path);
-    cr_log_info("go tool pprof -top (self-symbolized):\n%s", top);
-    cr_assert(toprow(top, "pprof_test_leaf", "4", "4"), "%s", top);
-    cr_assert(toprow(top, "pprof_test_caller", "0", "4"), "%s", top);
+    cr_log_info("go tool pprof -top (%s):\n%s", how, top);
+    char n[32];
+    snprintf(n, sizeof n, "%lld", (long long)v);
+    cr_assert(toprow(top, "pprof_test_leaf", n, n), "%s", top);
+    cr_assert(toprow(top, "pprof_test_caller", "0", n), "%s", top);
     free(top);
     unlink(path);
+}
+
+Test(pprof, go_tool_pprof_reads_a_self_symbolized_profile, .timeout = 120)
+{
+    if (!have_go())
+        cr_skip_test("go is not installed");
+    go_reads_leaf_profile(weft__symtab_pprof, 4, "self-symbolized");
 }
 
 /* With no symbolizer, the Locations are bare addresses and the mapping says
@@ -701,22 +711,5 @@ Test(pprof, go_tool_pprof_symbolizes_bare_addresses_through_mappings, .timeout =
 {
     if (!have_go())
         cr_skip_test("go is not installed");
-    weft__pprof_vt one = {"goroutine", "count"};
-    weft__pprof *p = weft__pprof_new(&one, 1, one, 1);
-    cr_assert_eq(weft__pprof_add_proc_mappings(p, 0), 0);
-    uintptr_t st[] = {(uintptr_t)pprof_test_leaf, pprof_test_caller()};
-    int64_t v = 6;
-    cr_assert_eq(weft__pprof_add(p, st, 2, true, &v, NULL, NULL), 0);
-    char path[] = "/tmp/weft_pprof_goXXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(weft__pprof_write(p, fd, NULL, NULL), 0);
-    close(fd);
-    weft__pprof_free(p);
-    char *top = gopprof("-top", path);
-    cr_log_info("go tool pprof -top (symbolized by pprof):\n%s", top);
-    cr_assert(toprow(top, "pprof_test_leaf", "6", "6"), "%s", top);
-    cr_assert(toprow(top, "pprof_test_caller", "0", "6"), "%s", top);
-    free(top);
-    unlink(path);
+    go_reads_leaf_profile(NULL, 6, "symbolized by pprof");
 }

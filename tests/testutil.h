@@ -13,24 +13,6 @@
 
 #ifndef PROG_DIR
 #error PROG_DIR must name the directory of the helper programs
-/* Runs f(fd, arg) with fd the write end of a pipe and returns what it
- * wrote, NUL-terminated in buf (at most len - 1 bytes: the pipe must hold
- * it all, 64 KiB on Linux, since nobody reads while f runs). */
-static inline const char *pipe_capture(void (*f)(int fd, void *arg), void *arg, char *buf, size_t len)
-{
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    f(p[1], arg);
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < len - 1 && (r = read(p[0], buf + n, len - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = 0;
-    close(p[0]);
-    return buf;
-}
-
 #endif
 
 /* Runs PROG_DIR/name arg, capturing stdout and stderr; returns the wait

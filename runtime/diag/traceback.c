@@ -286,27 +286,34 @@ static uintptr_t nextframe(frames *f)
     return f->i < f->n ? f->pcs[f->i++] : 0;
 }
 
+/* Whether any of the frames from start is the user's, not the runtime's;
+ * a frame a record did not keep (TB_PCGAP) counts as the user's when
+ * gaps is set (the text traceback prints it; the JSON one leaves it out). */
+static bool hasuserframe(const frames *start, bool exact, const weft__tbopts *opt, bool gaps)
+{
+    frames f = *start;
+    uintptr_t p = nextframe(&f);
+    for (int i = 0; p && i < TB_LIMIT; i++, p = nextframe(&f)) {
+        if (p == TB_PCGAP) {
+            if (gaps)
+                return true;
+            continue;
+        }
+        weft__sym s;
+        sym(i == 0 && exact ? p : p - 1, &s, opt);
+        if (!runtimeframe(&s))
+            return true;
+    }
+    return false;
+}
+
 /* Prints the frames, hiding runtime frames unless asked (or unless nothing
  * else would be printed), eliding the middle of very deep stacks as Go
  * does. */
 static void printframes(weft__out *o, const frames *start, bool exact, const weft__tbopts *opt)
 {
-    bool all = opt && opt->runtime_frames;
-    /* First pass: are there user frames at all?  (Go prints every frame
-     * when none would be shown.) */
-    if (!all) {
-        bool user = false;
-        frames f = *start;
-        uintptr_t p = nextframe(&f);
-        for (int i = 0; p && i < TB_LIMIT && !user; i++) {
-            weft__sym s;
-            sym(i == 0 && exact ? p : p - 1, &s, opt);
-            if (!runtimeframe(&s))
-                user = true;
-            p = nextframe(&f);
-        }
-        all = !user;
-    }
+    /* Go prints every frame when none would be shown. */
+    bool all = (opt && opt->runtime_frames) || !hasuserframe(start, exact, opt, true);
     uintptr_t tail[TB_OUTER];
     bool tailexact[TB_OUTER];
     int shown = 0, elided = 0;
@@ -696,18 +703,7 @@ static void jframe(weft__out *o, uintptr_t pc, bool exact, const weft__tbopts *o
  * all of them: a tool wants no middle left out), as a JSON array. */
 static void jframes(weft__out *o, const frames *start, bool exact, const weft__tbopts *opt)
 {
-    bool all = opt && opt->runtime_frames;
-    if (!all) {
-        bool user = false;
-        frames f = *start;
-        uintptr_t p = nextframe(&f);
-        for (int i = 0; p && i < TB_LIMIT && !user; i++, p = nextframe(&f)) {
-            weft__sym s;
-            sym(i == 0 && exact ? p : p - 1, &s, opt);
-            user = !runtimeframe(&s) && p != TB_PCGAP;
-        }
-        all = !user;
-    }
+    bool all = (opt && opt->runtime_frames) || !hasuserframe(start, exact, opt, false);
     weft__outf(o, "[");
     bool first = true;
     frames f = *start;

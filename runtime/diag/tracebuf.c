@@ -71,8 +71,20 @@ static struct {
 
 /* ---- encoding ------------------------------------------------------------ */
 
-static uint32_t putvarint(uint8_t *p, uint64_t v)
+/* Unsigned LEB128.  Most values of an event are small (a timestamp's
+ * difference from the last event's, a goroutine id, a stack id): one or
+ * two bytes without a loop. */
+static inline uint32_t putvarint(uint8_t *p, uint64_t v)
 {
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+    if (v < 0x4000) {
+        p[0] = (uint8_t)(v | 0x80);
+        p[1] = (uint8_t)(v >> 7);
+        return 2;
+    }
     uint32_t n = 0;
     while (v >= 0x80) {
         p[n++] = (uint8_t)(v | 0x80);
@@ -135,12 +147,22 @@ static weft__tracebuf *newbuf(int32_t pid, int64_t now)
     return b;
 }
 
-/* Makes room for an event of at most need bytes. */
-static weft__tracebuf *room(weft__tracebuf **bufp, int32_t pid, uint32_t need, int64_t now)
+static __attribute__((noinline)) weft__tracebuf *nextbuf(weft__tracebuf **bufp, int32_t pid, int64_t now);
+
+/* Makes room for an event of at most need bytes: the buffer, or NULL. */
+static inline weft__tracebuf *room(weft__tracebuf **bufp, int32_t pid, uint32_t need, int64_t now)
 {
     weft__tracebuf *b = *bufp;
-    if (b && TRACE_BUFSIZE - b->pos >= need)
+    if (__builtin_expect(b && TRACE_BUFSIZE - b->pos >= need, 1))
         return b;
+    return nextbuf(bufp, pid, now);
+}
+
+/* room's other case, once per 64 KiB: queues the full buffer and opens
+ * the next. */
+static __attribute__((noinline)) weft__tracebuf *nextbuf(weft__tracebuf **bufp, int32_t pid, int64_t now)
+{
+    weft__tracebuf *b = *bufp;
     /* The writer finds it at its next drain (a note cannot be woken
      * twice, and a wake-up per buffer would be a syscall per 64 KiB). */
     if (b)
@@ -167,7 +189,8 @@ static inline void publish(weft__tracebuf *b, unsigned int pos)
 
 /* Encodes one event at the end of b, which has room for it, without
  * publishing it.  Returns its length. */
-static uint32_t encode(weft__tracebuf *b, int64_t now, int ev, const uint64_t *args, int nargs,
+static inline __attribute__((always_inline)) uint32_t encode(weft__tracebuf *b, int64_t now, int ev,
+                                                             const uint64_t *args, int nargs,
                        bool hasstk, uint64_t stk)
 {
     /* The buffer has one writer at a time, but the writers of a P's

@@ -33,6 +33,8 @@
 #endif
 
 #include <valgrind/memcheck.h>
+#include <valgrind/helgrind.h>
+#include <valgrind/drd.h>
 
 /* The window a walk of a stack with unknown bounds may read (unwind.h). */
 #define UNKNOWN_STACK (8u << 20)
@@ -131,6 +133,46 @@ int weft__unwind_pcs(weft__unwinder *u, uintptr_t *pcs, int max)
  *             costs two sigprocmask calls per step: the recipes are what
  *             keeps a dump of 10,000 goroutines fast.)
  */
+/* ---- memos of weft__callers' walks ----------------------------------------------
+ *
+ * The tracer walks the same few call chains over and over (a loop's
+ * park, the same yield, every goroutine of a kind parking at the same
+ * place), so each thread remembers its last few walks: where the walk
+ * started (the first pc, and the stack and frame pointers as distances
+ * below the stack's top), every word it read on the way (a return
+ * address as it is, a saved frame pointer as a distance below the top),
+ * and the pcs it returned.  A walk that starts the same way and finds
+ * the same words at the same places is the same walk: each step is a
+ * function of the pc (its recipe), the stack and frame pointers and the
+ * words it reads, and none of these differ.  So a memo hit costs a load
+ * and a compare per word instead of a recipe lookup and a step per
+ * frame, and it stays exact on another goroutine's stack at the same
+ * depth (distances, not addresses) and against any change of the chain
+ * (a different caller leaves a different return address).  Only walks
+ * made by recipes alone are remembered, for the object table they were
+ * made with (a library loaded or unloaded since changes it). */
+#define MEMO_SETS 8         /* walks remembered per thread: sets of ... */
+#define MEMO_WAYS 2         /* ... two (two goroutines taking turns at one place) */
+#define MEMO_FRAMES 24      /* frames a remembered walk stepped, at most */
+
+struct memo {
+    const void *table;      /* the object table the walk was made with; NULL: empty */
+    uintptr_t pc0, sp0, fp0;    /* its first pc; hi - sp, hi - fp there */
+    uintptr_t deep;         /* the deepest word it read, as hi - its address */
+    int skip, max, n;       /* its skip and max; how many pcs it returned */
+    int nra, nfp;           /* return addresses and frame pointers it read; MEMO_FRAMES + 1: too many */
+    uint32_t raoff[MEMO_FRAMES], fpoff[MEMO_FRAMES];    /* hi - the address of each word read ... */
+    uintptr_t ra[MEMO_FRAMES], fp[MEMO_FRAMES];         /* ... and what it held (a frame pointer as hi - it) */
+    uintptr_t pcs[MEMO_FRAMES];
+};
+static __thread struct memo memos[MEMO_SETS][MEMO_WAYS];     /* about 12 KiB per thread */
+static __thread uint8_t memonext[MEMO_SETS];    /* the way of each set a new walk replaces */
+/* Running under valgrind: a memo's words are checked where a different
+ * chain may have left a word never written, which memcheck would report
+ * (set by weft__unwind_prepare before it publishes the first object
+ * table, which every memo needs). */
+static AO_t onvalgrind;
+
 #if WEFT_HAVE_LIBUNWIND
 
 #if defined(__x86_64__)
@@ -188,11 +230,12 @@ struct uobj {
  * addressing, never deleted; a full table only means more probes. */
 #define RTAB_BITS 13
 #define RTAB_SIZE (1u << RTAB_BITS)
+struct rentry {
+    AO_t pc;                            /* 0: free */
+    AO_t rc;                            /* its recipe; 0: being learned */
+};
 struct rtab {
-    struct {
-        AO_t pc;                        /* 0: free */
-        AO_t rc;                        /* its recipe; 0: being learned */
-    } e[RTAB_SIZE];                     /* side by side: one cache line per lookup */
+    struct rentry e[RTAB_SIZE];         /* side by side: one cache line per lookup */
 };
 
 struct utable {
@@ -472,6 +515,9 @@ static unw_accessors_t acc = {
 void weft__unwind_prepare(void)
 {
     pthread_mutex_lock(&preplock);
+    /* plain store: published by the store-release of curtable below
+     * (memo_find's load pairs with it through the table's load-acquire) */
+    AO_store(&onvalgrind, RUNNING_ON_VALGRIND ? 1 : 0);
     if (!as) {
         /* Creating the address space also initialises libunwind itself
          * (its locks, mempools, the local address space): here, not in the
@@ -493,6 +539,11 @@ void weft__unwind_prepare(void)
             t = NULL;
         }
         if (t) {
+            /* helgrind and DRD check nothing in the recipes, which walks
+             * on any thread learn and read with atomics they cannot see
+             * (the runtime's weft's own words, race.h); no-ops elsewhere. */
+            VALGRIND_HG_DISABLE_CHECKING(t->rt, sizeof *t->rt);
+            VALGRIND_DO_CLIENT_REQUEST_STMT(VG_USERREQ__DRD_START_SUPPRESSION, t->rt, sizeof *t->rt, 0, 0, 0);
             t->n = n;
             s = (struct scan){ .t = t };
             dl_iterate_phdr(scancb, &s);
@@ -608,33 +659,50 @@ static AO_t probe(struct dwwalk *w, uintptr_t pc)
 #endif
 }
 
+/* pc's entry in rt: the one that holds pc, or else the free one where pc
+ * would go (*key is then 0); NULL when pc's neighbourhood is full. */
+static struct rentry *rfind(struct rtab *rt, uintptr_t pc, AO_t *key)
+{
+    uint32_t h = (uint32_t)(((uint64_t)pc * 0x9E3779B97F4A7C15ull) >> (64 - RTAB_BITS));
+    for (uint32_t i = 0; i < 16; i++) {
+        struct rentry *e = &rt->e[(h + i) & (RTAB_SIZE - 1)];
+        /* load-acquire of the key, before its recipe's: pairs with the
+         * store-release of the recipe in recipe() (a recipe of 0 is one
+         * still being learned). */
+        *key = AO_load_acquire(&e->pc);
+        if (*key == pc || *key == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* pc's recipe if it is known, else 0: a lookup that never learns. */
+static AO_t known_recipe(struct rtab *rt, uintptr_t pc)
+{
+    AO_t key;
+    struct rentry *e = rfind(rt, pc, &key);
+    /* load-acquire: pairs with recipe()'s store-release of it */
+    return e && key == pc ? AO_load_acquire(&e->rc) : 0;
+}
+
 /* pc's recipe, learned now if nobody has yet. */
 static AO_t recipe(const struct utable *t, struct dwwalk *w, uintptr_t pc)
 {
-    struct rtab *rt = t->rt;
-    uint32_t h = (uint32_t)(((uint64_t)pc * 0x9E3779B97F4A7C15ull) >> (64 - RTAB_BITS));
-    for (uint32_t i = 0; i < 16; i++) {
-        uint32_t k = (h + i) & (RTAB_SIZE - 1);
-        /* load-acquire of the key, then of its recipe: pairs with the
-         * store-release of the recipe below (a recipe of 0 is one still
-         * being learned: learn it again, the result is the same). */
-        AO_t key = AO_load_acquire(&rt->e[k].pc);
-        if (key == pc) {
-            AO_t rc = AO_load_acquire(&rt->e[k].rc);
-            if (rc)
-                return rc;
-            return probe(w, pc);
-        }
-        if (key == 0) {
-            AO_t rc = probe(w, pc);
-            /* CAS-full 0 -> pc: the slot is ours, or someone else's for
-             * the same or another pc (then keep looking next time). */
-            if (AO_compare_and_swap_full(&rt->e[k].pc, 0, pc))
-                AO_store_release(&rt->e[k].rc, rc);   /* publishes the recipe (pairs with the load-acquire above) */
-            return rc;
-        }
+    AO_t key;
+    struct rentry *e = rfind(t->rt, pc, &key);
+    if (!e)
+        return probe(w, pc);    /* a crowded neighbourhood: not kept */
+    if (key == pc) {
+        /* load-acquire: pairs with the store-release below */
+        AO_t rc = AO_load_acquire(&e->rc);
+        return rc ? rc : probe(w, pc);  /* 0: still being learned: learn it again, the result is the same */
     }
-    return probe(w, pc);    /* a crowded neighbourhood: not kept */
+    AO_t rc = probe(w, pc);
+    /* CAS-full 0 -> pc: the entry is ours, or someone else's for the same
+     * or another pc (then keep looking next time). */
+    if (AO_compare_and_swap_full(&e->pc, 0, pc))
+        AO_store_release(&e->rc, rc);   /* publishes the recipe (pairs with the load-acquires above and in known_recipe) */
+    return rc;
 }
 
 /* Reads the word at a for a walk of r's stack: as dw_access_mem. */
@@ -747,6 +815,73 @@ WEFT_NO_ASAN static uintptr_t dwnext(weft__unwinder *u)
     return npc;
 }
 
+/* Notes that the walk being remembered in m (if any) read v at a below
+ * the stack's top hi: a return address, or a frame pointer when isfp. */
+static inline void memo_read(struct memo *m, uintptr_t hi, uintptr_t a, uintptr_t v, bool isfp)
+{
+    if (!m)
+        return;
+    int *np = isfp ? &m->nfp : &m->nra;
+    if (*np >= MEMO_FRAMES) {
+        *np = MEMO_FRAMES + 1;
+        return;
+    }
+    uintptr_t off = hi - a;
+    (isfp ? m->fpoff : m->raoff)[*np] = (uint32_t)off;
+    (isfp ? m->fp : m->ra)[*np] = isfp ? hi - v : v;
+    ++*np;
+    if (off > m->deep)
+        m->deep = off;
+}
+
+/* The object table fastwalk steps with now (memos are for one table). */
+static const void *walktable(void) { return table(); }
+
+/* weft__callers' walk of its own stack [lo, hi) (see there), from the
+ * frame at return address *pc whose caller's stack pointer is *sp and
+ * frame pointer *fp: appends each frame's pc to pcs[*n..max) (once *skip
+ * are dropped) and steps it by its recipe alone, reading only inside the
+ * stack.  True when the walk is done (it ended as dwnext would end it, or
+ * max pcs); false at a frame it cannot step so (no recipe learned yet, a
+ * SLOW one, a read outside the stack): *pc, *sp and *fp are then that
+ * frame, not yet appended, for dwnext.  Every word read is noted in rec
+ * (when not NULL). */
+WEFT_NO_ASAN static bool fastwalk(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, uintptr_t lo, uintptr_t hi,
+                                  int *skip, uintptr_t *pcs, int *n, int max, struct memo *rec)
+{
+    const struct utable *t = table();
+    if (!t)
+        return false;
+    uintptr_t p = *pc, s = *sp, f = *fp, last = hi - sizeof(uintptr_t);
+    while (*n < max) {
+        AO_t rc = known_recipe(t->rt, p - 1);   /* a return address: look up the call */
+        uintptr_t nsp = 0, npc = 0, nfp = f;
+        if (RC_KIND(rc) == RC_FAST) {
+            nsp = (RC_FROMFP(rc) ? f : s) + (uintptr_t)RC_CFA(rc);
+            uintptr_t ra = nsp + (uintptr_t)RC_RA(rc), sfp = nsp + (uintptr_t)RC_FP(rc);
+            if (ra < lo || ra > last || (!RC_FPSAME(rc) && (sfp < lo || sfp > last)))
+                break;
+            npc = *(const uintptr_t *)ra;
+            memo_read(rec, hi, ra, npc, false);
+            if (!RC_FPSAME(rc)) {
+                nfp = *(const uintptr_t *)sfp;
+                memo_read(rec, hi, sfp, nfp, true);
+            }
+        } else if (RC_KIND(rc) != RC_END) {
+            break;
+        }
+        if (*skip > 0)
+            (*skip)--;
+        else
+            pcs[(*n)++] = p;
+        if (RC_KIND(rc) == RC_END || npc == 0 || nsp <= s || nsp > hi)
+            return true;
+        p = npc, s = nsp, f = nfp;
+    }
+    *pc = p, *sp = s, *fp = f;
+    return *n >= max;
+}
+
 static bool dwinit_sigctx(weft__unwinder *u, const ucontext_t *uc, uintptr_t pc, uintptr_t lo, uintptr_t hi)
 {
     struct dwregs r = { .lo = lo, .hi = hi };
@@ -783,6 +918,15 @@ static bool dwinit_sigctx(weft__unwinder *u, const ucontext_t *uc, uintptr_t pc,
 {
     (void)u, (void)uc, (void)pc, (void)lo, (void)hi;
     return false;
+}
+
+static const void *walktable(void) { return NULL; }    /* no memo is ever made */
+
+static bool fastwalk(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp, uintptr_t lo, uintptr_t hi, int *skip,
+                     uintptr_t *pcs, int *n, int max, struct memo *rec)
+{
+    (void)pc, (void)sp, (void)fp, (void)lo, (void)hi, (void)skip, (void)pcs, (void)n, (void)max, (void)rec;
+    return false;   /* frame pointers are cheap already: weft__unwind_next */
 }
 
 #endif
@@ -855,11 +999,104 @@ WEFT_NO_ASAN __attribute__((noinline)) void weft__unwind_init_self(weft__unwinde
         ;
 }
 
-__attribute__((noinline)) int weft__callers(int skip, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
+/* The walk of a memo in m that matches a walk starting at pc, sp, fp on
+ * [lo, hi) with skip and max: its pcs, or NULL. */
+WEFT_NO_ASAN static const struct memo *memo_find(const struct memo *m, const void *t, uintptr_t pc, uintptr_t sp,
+                                                 uintptr_t fp, uintptr_t lo, uintptr_t hi, int skip, int max)
 {
+    if (m->table != t || !t || m->pc0 != pc || m->sp0 != hi - sp || m->fp0 != hi - fp || m->skip != skip ||
+        m->max != max || m->deep > hi - lo)
+        return NULL;
+    /* Every word is inside the stack (deep <= hi - lo).  The deepest
+     * first: two goroutines at one place differ at the bottom of their
+     * stacks (their functions), while two places of one goroutine mostly
+     * differ where the walk starts already.  Under valgrind each word is
+     * copied and declared defined first: a dead word is still a word to
+     * compare (a plain load of the flag: it was stored before the
+     * store-release of the table t came from, and t's load-acquire pairs
+     * with that). */
+    if (AO_load(&onvalgrind)) {
+        for (int i = m->nra - 1; i >= 0; i--) {
+            uintptr_t v = *(const uintptr_t *)(hi - m->raoff[i]);
+            VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);
+            if (v != m->ra[i])
+                return NULL;
+        }
+        for (int i = m->nfp - 1; i >= 0; i--) {
+            uintptr_t v = *(const uintptr_t *)(hi - m->fpoff[i]);
+            VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);
+            if (hi - v != m->fp[i])
+                return NULL;
+        }
+        return m;
+    }
+    for (int i = m->nra - 1; i >= 0; i--)
+        if (*(const uintptr_t *)(hi - m->raoff[i]) != m->ra[i])
+            return NULL;
+    for (int i = m->nfp - 1; i >= 0; i--)
+        if (hi - *(const uintptr_t *)(hi - m->fpoff[i]) != m->fp[i])
+            return NULL;
+    return m;
+}
+
+/* The tracer takes a stack per event (and spawn one per goroutine with
+ * ancestry tracebacks), so this walk is the hot one.  It walks the
+ * running thread's own stack, which cannot change under it.  First the
+ * memos (above): the same walk made before returns its pcs.  Else, while
+ * every pc's recipe is known and FAST and every word it reads is inside
+ * [lo, hi), it steps by the recipes alone (fastwalk), with no
+ * weft__unwinder (a libunwind cursor's 1 KiB) to set up and no accessor
+ * calls, about a tenth of a dwnext step, and remembers the walk; at the
+ * first frame that is not that simple it hands the rest of the walk to
+ * weft__unwind_next, from that frame's registers (which learns its
+ * recipe for the next walk).  Both step a frame by the same recipe and
+ * end the walk on the same conditions, so the pcs are the ones
+ * weft__unwind_init_self's walk returns. */
+WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
+                                                         int max)
+{
+    /* As weft__unwind_init_self: our own frame record and CFA. */
+    uintptr_t *f = __builtin_frame_address(0);
+    uintptr_t pc = f[1], sp = (uintptr_t)__builtin_dwarf_cfa(), fp = f[0];
+    if (!inside((uintptr_t)f, lo, hi))
+        lo = hi = 0;
+    int n = 0;
+    const void *t = lo ? walktable() : NULL;
+    if (t) {    /* else no recipes to walk by: weft__unwind_next */
+        struct memo *rec;
+        unsigned set = (unsigned)(((pc ^ (hi - sp)) * 0x9E3779B97F4A7C15ull) >> 61) % MEMO_SETS;
+        for (int w = 0; w < MEMO_WAYS; w++) {
+            const struct memo *m = memo_find(&memos[set][w], t, pc, sp, fp, lo, hi, skip, max);
+            if (m) {
+                memonext[set] = (uint8_t)(w ^ 1);   /* keep this one */
+                for (int i = 0; i < m->n; i++)
+                    pcs[i] = m->pcs[i];
+                return m->n;
+            }
+        }
+        rec = &memos[set][memonext[set]];
+        memonext[set] ^= 1;
+        *rec = (struct memo){ .pc0 = pc, .sp0 = hi - sp, .fp0 = hi - fp, .skip = skip, .max = max };
+        if (fastwalk(&pc, &sp, &fp, lo, hi, &skip, pcs, &n, max, rec)) {
+            if (rec->nra <= MEMO_FRAMES && rec->nfp <= MEMO_FRAMES && n <= MEMO_FRAMES) {
+                memcpy(rec->pcs, pcs, (size_t)n * sizeof *pcs);
+                rec->n = n;
+                rec->table = t;     /* complete: usable */
+            }
+            return n;
+        }
+    }
+    /* the rest from the frame the recipes could not step (pc, not yet
+     * in pcs) */
     weft__unwinder u;
-    weft__unwind_init_self(&u, skip + 1, lo, hi);   /* + 1: not weft__callers itself */
-    return weft__unwind_pcs(&u, pcs, max);
+    weft__unwind_init_regs(&u, pc, sp, fp, lo, hi);
+    while (n < max && (pc = weft__unwind_next(&u)) != 0) {
+        if (skip > 0)
+            skip--;
+        else
+            pcs[n++] = pc;
+    }
+    return n;
 }
 
 /* ---- from a signal context ------------------------------------------------------------ */

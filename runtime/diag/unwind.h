@@ -163,7 +163,9 @@ int weft__unwind_pcs(weft__unwinder *u, uintptr_t *pcs, int max);
 
 /* Go's runtime.Callers: up to max return addresses of the current call
  * chain, pcs[0] being the one into the function that calls weft__callers,
- * after dropping skip of them.  [lo, hi) as for weft__unwind_init_self. */
+ * after dropping skip of them.  [lo, hi) as for weft__unwind_init_self.
+ * The same pcs as that walk, faster: it steps by the recipes unwind.c
+ * learned, without a libunwind cursor (the tracer calls it per event). */
 int weft__callers(int skip, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
     __attribute__((noinline));
 

@@ -43,17 +43,5 @@ for cc in gcc clang; do
     fi
   done
 done
-# helgrind on the same program built without TSan: the race between the
-# two goroutines (each locked to its thread) is reported in their frames.
-# (A clean run is not yet error-free under helgrind: README.)
-if command -v valgrind >/dev/null; then
-  exe=$tmp/user_plain
-  gcc -g -O1 -fno-omit-frame-pointer -I"$src/include" "$src/tests/tsan_user/user.c" \
-    "$build/libweft.a" $libs -o "$exe"
-  if ! WEFT_MAXPROCS=2 valgrind --tool=helgrind "$exe" race > "$tmp/out" 2> "$tmp/err" ||
-     ! grep -q "Possible data race" "$tmp/err" || ! grep -q "at .*: race_goroutine" "$tmp/err"; then
-    echo "tsan_user: helgrind did not report the race between goroutines:"; tail -30 "$tmp/err"; fail=1
-  fi
-fi
 ((fail == 0)) && echo "tsan_user: ThreadSanitizer works with the ordinary libweft"
 exit $fail

@@ -4,12 +4,14 @@
  *
  * "clean": every weft synchronisation orders plain (non-atomic) accesses
  * of goroutines on several Ms — unbuffered and buffered channels, close,
- * select, mutex, rwmutex, cond, wait group, once, weft_go, the main
- * goroutine's end before weft_main returns — and goroutines reuse each
- * other's stacks; ThreadSanitizer must report nothing.
+ * select, mutex, rwmutex, cond, wait group, once, weft_go, sleeps and
+ * timeouts, the main goroutine's end before weft_main returns — and
+ * goroutines reuse each other's stacks; ThreadSanitizer (and helgrind
+ * and DRD, tests/valgrind_race) must report nothing.
  * "race": two goroutines increment a plain int with nothing between them;
  * it must be reported, with both goroutines' frames.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -197,6 +199,51 @@ static void test_spawn_wg(void)
     }
 }
 
+/* ---- sleep and timers ---- */
+
+static long napped[8];
+static int late;                    /* written before a send that follows a sleep */
+
+static void sleeper(void *arg)
+{
+    long i = (long)arg;
+    napped[i] = i;                  /* before the sleep, on one M ... */
+    weft_sleep(200000 * (i % 3));
+    napped[i] += 1;                 /* ... after it, perhaps on another: its own past */
+    weft_wg_done(&wg);
+}
+
+static void late_sender(void *arg)
+{
+    weft_sleep(3000000);            /* longer than the receiver's first timeout */
+    late = 42;
+    weft_chan_send(arg, &late);
+}
+
+static void test_sleep(void)
+{
+    weft_wg_add(&wg, 8);
+    for (long i = 0; i < 8; i++)
+        weft_go(sleeper, (void *)i);
+    /* A select that times out, then one the sleeping sender wakes. */
+    weft_chan *c = weft_chan_new(sizeof(int), 0);
+    weft_go(late_sender, c);
+    int v = 0, timeouts = 0;
+    weft_case cs[1] = { { .ch = c, .dir = WEFT_RECV, .elem = &v } };
+    while (weft_select(cs, 1, 1000000) < 0)
+        timeouts++;
+    /* A timed cond wait that times out. */
+    weft_mutex_lock(&mu);
+    int tw = weft_cond_timedwait(&cond, &mu, 100000);
+    weft_mutex_unlock(&mu);
+    weft_wg_wait(&wg);
+    long sum = 0;
+    for (int i = 0; i < 8; i++)
+        sum += napped[i];           /* every sleeper's write happens before */
+    printf("sleep: %ld %d %d %d\n", sum, late, timeouts > 0, tw != 0);
+    weft_chan_free(c);
+}
+
 static long final;
 
 static void clean_main(void *arg)
@@ -207,12 +254,17 @@ static void clean_main(void *arg)
     test_select();
     test_locks();
     test_spawn_wg();
+    test_sleep();
     final = 1;                      /* read after weft_main returns */
 }
 
 /* ---- the race ---- */
 
-static int racy;
+/* A cache line apart: TSan tracks 8 bytes with a few slots, which the
+ * spins' loads next to racy would take from racy's writes. */
+static int racy __attribute__((aligned(64)));
+static int arrived __attribute__((aligned(64)));    /* atomic */
+static int finished __attribute__((aligned(64)));   /* atomic */
 
 static __attribute__((noinline)) void race_goroutine(void *arg)
 {
@@ -220,11 +272,25 @@ static __attribute__((noinline)) void race_goroutine(void *arg)
     /* Each on a thread of its own, for tools that see threads, not
      * goroutines (helgrind, DRD); TSan finds it either way. */
     weft_lock_thread();
+    /* Both loops start once both goroutines are here (yielding our P in
+     * case the other waits for it), and neither goroutine calls weft
+     * again before both loops are done (spins on atomics, which order
+     * nothing between the loops): for helgrind and DRD, which see weft's
+     * locks, a lock handed over between the end of one loop and the start
+     * of the other would order the two, however valgrind, which runs one
+     * thread at a time, schedules them. */
+    __atomic_fetch_add(&arrived, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&arrived, __ATOMIC_SEQ_CST) < 2)
+        weft_yield();
     for (int i = 0; i < 1000; i++) {
         racy++;
-        if (i % 100 == 0)
-            weft_yield();
+        /* Only makes each increment a load and a store; orders nothing
+         * between threads. */
+        __asm__ volatile("" ::: "memory");
     }
+    __atomic_fetch_add(&finished, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&finished, __ATOMIC_SEQ_CST) < 2)
+        sched_yield();
     weft_wg_done(&wg);
 }
 
