@@ -68,9 +68,6 @@ static inline weft__sudog *weft__acquiresudog(weft__waiter *w, weft__sudog *tsg)
                 weft__sudogrefill(pp);
             sg = pp->sudogcache[--pp->nsudogcache];
         }
-        sg->compact = w->g->compact;
-    } else {
-        sg->compact = false;
     }
     sg->w = w;
     sg->elem = NULL;
@@ -163,16 +160,6 @@ static inline weft__sudog *weft__waitq_pop(weft__waitq *q)
         }
         return sg;
     }
-}
-
-/* Before a waker moves a value into or out of sg's element, which may be
- * on the parked goroutine's stack: a goroutine whose stack may be
- * compacted (weft_attr.compact, stack.c) gets it back first, so that
- * nothing of weft's touches a stack while it is copied out. */
-static inline void weft__stack_pin(weft__sudog *sg)
-{
-    if (unlikely(sg->compact))
-        weft__stackpin(sg->w->g->stack);
 }
 
 /* Unlinks sg if it is still on q (Go's dequeueSudoG); true if it was. */

@@ -193,8 +193,6 @@ struct weft__sudog {
     bool isselect;          /* const while queued: a waker must first win w->selectdone */
     bool success;           /* written by the waker: a value moved or the fd is ready
                              * (false: the channel or fd was closed) */
-    bool compact;           /* const while queued: its goroutine's stack may be compacted
-                             * (G.compact): a waker pins it first (weft__stack_pin) */
 };
 
 struct G {
@@ -207,11 +205,19 @@ struct G {
     int64_t goid;           /* const while alive; 0 for g0 */
     AO_t atomicstatus;      /* atomic: G status (enum above) */
     uint8_t waitreason;     /* owner/waker: why it is Gwaiting; read racily by dumps */
-    bool issystem;          /* const: g0 */
     bool ismain;            /* const: goroutine 1 of weft_main */
-    bool parking;           /* owner: inside weft__park (debug builds: checked by weft__gopark) */
-    bool compact;           /* const while alive: its stack may be compacted when it parks
+    /* weft__gopark tests both of these at once (parkslow): a park that
+     * goes the common way pays for the compaction no more than the check
+     * for g0 it always made. */
+    union {
+        struct {
+            bool issystem;  /* const: g0 */
+            bool compact;   /* const while alive: its stack may be compacted when it parks
                              * (weft_attr.compact, SCHEDDEBUG=compactstacks=1; stack.c) */
+        };
+        uint16_t parkslow;  /* nonzero: either is set */
+    };
+    bool parking;           /* owner: inside weft__park (debug builds: checked by weft__gopark) */
     AO_t preempt;           /* atomic: sysmon asks it to yield at its next scheduling point */
     M *m;                   /* owner: the M running it, NULL when not running */
     M *lockedm;             /* owner: the M it is locked to (weft_lock_thread) */
@@ -267,6 +273,7 @@ typedef enum {
     AFTER_RUNQPUT,      /* yield: put the old G at the tail of this P's runq */
     AFTER_GLOBRUNQPUT,  /* preempted yield: put it on the global runq */
     AFTER_PARK,         /* block: call unlockf(g, arg); false means "resume it" */
+    AFTER_PARK_COMPACT, /* the same for a goroutine whose stack may be compacted (stack.c) */
     AFTER_EXIT,         /* the old G is dead: free it (gfput) */
     AFTER_SYSCALL_EXIT, /* syscall_exit found no P: queue it globally, this M stops */
 } weft__after;
@@ -645,8 +652,9 @@ uint32_t weft__fastrand(void);
 
 /* ---- g.c ------------------------------------------------------------------------ */
 /* flags: NEWPROC_MAIN (goroutine 1 of weft_main), NEWPROC_COMPACT (its stack
- * may be compacted when it parks: weft_attr.compact or SCHEDDEBUG). */
-enum { NEWPROC_MAIN = 1, NEWPROC_COMPACT = 2 };
+ * may be compacted when it parks: weft_attr.compact).  Bits of their own
+ * beside g.c's spawn flags, which newproc tests with them in one word. */
+enum { NEWPROC_MAIN = 1 << 4, NEWPROC_COMPACT = 1 << 5 };
 G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
                    uintptr_t callerpc, unsigned flags, int *err);
 void weft__gfput(P *pp, G *gp);
@@ -730,9 +738,17 @@ weft__stack *weft__stackcompact_begin(G *gp, AO_t *w);
 void weft__stackcompact_cancel(G *gp, weft__stack *s);
 void weft__stackcompact(M *m, weft__stack *s, AO_t w);
 void weft__stackcompact_flush(M *m);
-/* A waker about to move a value into or out of the stack of a parked
- * goroutine that may be compacted: takes the stack back (park.h). */
-void weft__stackpin(weft__stack *s);
+/* A waker about to move a value into or out of the stack of gp (NULL: a
+ * plain thread's wait), parked: if it may be compacted, takes the stack
+ * back first (chan.c, with CHANHOOK_COMPACT). */
+void weft__stack_pin(G *gp);
+/* What a channel's direct hand-off does beyond the copy (chan.c), in one
+ * byte so that the hand-off tests one: CHANHOOK_RACE, weft__race (set at
+ * boot); CHANHOOK_COMPACT, once a goroutine that may be compacted has been
+ * made (newproc sets it before the goroutine is published, so before any
+ * waker can find it parked), never cleared. */
+enum { CHANHOOK_RACE = 1, CHANHOOK_COMPACT = 2 };
+extern unsigned char weft__chanhooks;
 /* gogo's slow path for a goroutine that has run before but has no sp:
  * brings its compacted stack back and gives it its sp. */
 void weft__stackrestore(G *gp);

@@ -854,10 +854,10 @@ static void parkrefused(M *m, G *gp)
     weft__runqput(m->p, gp, true);
 }
 
-/* AFTER_PARK for a goroutine whose stack may be compacted (stack.c): it
- * is marked before its unlockf lets anyone wake it, and queued for
- * compaction after.  Out of line, so that the ordinary park's path keeps
- * its frame. */
+/* AFTER_PARK_COMPACT, a park of a goroutine whose stack may be compacted
+ * (stack.c): it is marked before its unlockf lets anyone wake it, and
+ * queued for compaction after.  Out of line, so that the ordinary park's
+ * path keeps its frame. */
 static __attribute__((noinline, cold)) void parkcompact(M *m, G *gp, weft__unlockf f, void *arg)
 {
     AO_t cw = 0;
@@ -900,12 +900,16 @@ void weft__finish_switch(M *m)
         void *arg = m->afterarg;
         m->afterf = NULL;
         m->afterarg = NULL;
-        if (unlikely(gp->compact)) {
-            parkcompact(m, gp, f, arg);     /* its stack may be compacted (stack.c) */
-            break;
-        }
         if (f && !f(gp, arg))
             parkrefused(m, gp);
+        break;
+    }
+    case AFTER_PARK_COMPACT: {
+        weft__unlockf f = m->afterf;
+        void *arg = m->afterarg;
+        m->afterf = NULL;
+        m->afterarg = NULL;
+        parkcompact(m, gp, f, arg);
         break;
     }
     case AFTER_EXIT:
@@ -1090,18 +1094,35 @@ void weft__insyscall(G *gp, const char *what)
  * cancels what a failed commit leaves; parking around it would skip that,
  * so the debug builds refuse it (the release build spares the park path
  * the check). */
-void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r)
+static inline void gopark(G *gp, weft__after action, weft__unlockf f, void *arg,
+                          weft__waitreason r)
 {
-    G *gp = weft__getg();
-    if (!gp || gp->issystem)
-        weft__throw("park: not on a user goroutine");
     if (WEFT_DEBUG && unlikely(!gp->parking))
         weft__throw("park: not called through weft__park");
     gp->waitreason = (uint8_t)r;
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
     /* store: only the waker (after our unlockf ran) moves it on */
     AO_store(&gp->atomicstatus, Gwaiting);
-    switch_from_g(gp, AFTER_PARK, f, arg);
+    switch_from_g(gp, action, f, arg);
+}
+
+/* weft__gopark's uncommon case: g0 (an error) or a goroutine whose stack
+ * may be compacted. */
+static __attribute__((noinline, cold)) void goparkslow(G *gp, weft__unlockf f, void *arg,
+                                                       weft__waitreason r)
+{
+    if (!gp || gp->issystem)
+        weft__throw("park: not on a user goroutine");
+    gopark(gp, AFTER_PARK_COMPACT, f, arg, r);
+}
+
+void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r)
+{
+    G *gp = weft__getg();
+    if (unlikely(!gp || gp->parkslow))     /* issystem or compact: one test */
+        goparkslow(gp, f, arg, r);
+    else
+        gopark(gp, AFTER_PARK, f, arg, r);
 }
 
 void weft__ready(G *gp, bool next)

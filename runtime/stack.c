@@ -82,7 +82,11 @@
  *   4. A waker about to move a value into or out of its stack (chan.c:
  *      a receive buffer, a value to send, a close's zeroing) takes the
  *      stack back the same way first (weft__stack_pin), so nothing of
- *      weft's touches a stack while it is being copied out.
+ *      weft's touches a stack while it is being copied out.  (Without
+ *      this step, relays lost values.)  The hand-off tests one byte for
+ *      it, which it tested for the race detector before, and a park one
+ *      flag, together with g0's: a program that compacts nothing pays
+ *      nothing measurable (weft__chanhooks, AFTER_PARK_COMPACT).
  *   5. Any other access — another thread or goroutine using a pointer to
  *      one of its locals — faults on the guard; the SIGSEGV handler
  *      (os/linux.c) recognises a compacted stack, brings it back and
@@ -715,7 +719,7 @@ static void unbatch(weft__stack **b, int n)
 
 /* The batch's goroutines are parked and visible to wakers, but a waker
  * that moves a value into or out of a parked goroutine's stack takes the
- * stack back first (weft__stack_pin, park.h): from PENDING by a CAS that
+ * stack back first (weft__stack_pin, chan.c): from PENDING by a CAS that
  * makes ours fail, or, once we have it (COMPACTING), by waiting until it
  * is COMPACTED and restoring it.  Anyone else writing into a stack of the
  * batch while we copy it faults on the read-only run and waits the same
@@ -821,7 +825,9 @@ static void restore(weft__stack *s)
     }
 }
 
-void weft__stackpin(weft__stack *s)
+/* Takes s back for the M about to run its goroutine or a waker: from
+ * PENDING as it is, otherwise as restore does. */
+static void stackpin(weft__stack *s)
 {
     /* CAS-full: a batch not compacted yet leaves it alone (it loses its
      * own CAS from PENDING) */
@@ -831,10 +837,16 @@ void weft__stackpin(weft__stack *s)
         restore(s);
 }
 
+void weft__stack_pin(G *gp)
+{
+    if (gp && gp->compact)
+        stackpin(gp->stack);
+}
+
 void weft__stackrestore(G *gp)
 {
     weft__stack *s = gp->stack;
-    weft__stackpin(s);
+    stackpin(s);
     gp->sp = (void *)s->savedsp;
     s->savedsp = 0;
     free(s->copy);      /* a fault may have restored it already, leaving the copy */
