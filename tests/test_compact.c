@@ -17,6 +17,9 @@
 #include <valgrind/valgrind.h>
 
 #include "runtime.h"
+#include "diag/debuginfo.h"
+
+extern const struct weft_debug_info weft_debug_info;
 
 
 #define PATTERN_LEN 512
@@ -160,6 +163,67 @@ Test(compact, a_compacted_goroutine_wakes_with_its_locals_and_pages_are_released
 {
     NEED_COMPACTION();
     cr_assert_eq(weft_main(locals_main, NULL), 0);
+}
+
+/* ---- a reader outside finds its frames through the debug descriptor ------------ */
+
+static shared sh7;
+
+/* A field of the struct at addr, as the descriptor describes it. */
+static uint64_t dfield(uint64_t addr, weft_debug_field f)
+{
+    uint64_t v = 0;
+    memcpy(&v, (const char *)(uintptr_t)addr + f.off, f.size);
+    return v;
+}
+
+static void descriptor_main(void *arg)
+{
+    (void)arg;
+    const struct weft_debug_info *d = &weft_debug_info;
+    spawn_compacted(&sh7, PARK_RECV);
+    wait_compacted(&sh7);
+    /* Only what the descriptor says, as gdb's extension reads it. */
+    uint64_t g = (uint64_t)(uintptr_t)sh7.g;
+    cr_assert_eq(dfield(g, d->g_sp), 0, "a compacted goroutine's sp is 0");
+    uint64_t lo = dfield(g, d->g_stacklo), hi = dfield(g, d->g_stackhi), s = dfield(g, d->g_stack);
+    cr_assert_eq(dfield(s, d->stack_cstate) & d->stack_state_mask, d->stack_state_compacted);
+    uint64_t sp = dfield(s, d->stack_savedsp), copy = dfield(s, d->stack_copy);
+    cr_assert(sp >= lo && sp + d->frame_size <= hi, "saved sp 0x%lx in [0x%lx, 0x%lx)",
+              (unsigned long)sp, (unsigned long)lo, (unsigned long)hi);
+    cr_assert_neq(copy, 0);
+    cr_expect_eq(resident_pages(lo, hi), 0, "its pages are released: only the copy holds the frames");
+    /* The switch frame, then the frame-pointer chain, read in the copy,
+     * climb to weft__gentry, which called the goroutine's function. */
+#define AT(a) (*(const uint64_t *)(uintptr_t)(copy + ((a) - sp)))
+    uint64_t pc = AT(sp + d->frame_pc), fp = AT(sp + d->frame_fp);
+    cr_assert(pc != 0 && pc != d->freshpc, "the pc it resumes at: 0x%lx", (unsigned long)pc);
+    int frames = 0;
+    bool ingentry = false;
+    while (fp >= sp + d->frame_size && fp + 16 <= hi && frames < 64) {
+        uint64_t ret = AT(fp + 8);
+        ingentry |= ret > d->gentry && ret < d->gentry + 256;
+        frames++;
+        uint64_t next = AT(fp);
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+#undef AT
+    cr_expect_geq(frames, 3, "%d frames in the copy", frames);
+    cr_expect(ingentry, "the chain in the copy does not reach weft__gentry (%d frames)", frames);
+    *sh7.local = 42;        /* what parked_main expects of a receive */
+    long v = 3;
+    weft_chan_send(sh7.c, &v);
+    weft_wg_wait(&sh7.done);
+    cr_expect(sh7.intact);
+    cr_expect_eq(sh7.got, 3);
+}
+
+Test(compact, the_debug_descriptor_finds_a_compacted_goroutines_frames_in_the_copy, .timeout = 60)
+{
+    NEED_COMPACTION();
+    cr_assert_eq(weft_main(descriptor_main, NULL), 0);
 }
 
 /* ---- select: a sender writes into the compacted receiver's buffer -------------- */
