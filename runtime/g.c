@@ -242,7 +242,7 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->locals = NULL;
     gp->waitreason = waitReasonZero;
     gp->w.g = gp;
-    gp->ismain = false;         /* both: newproc's flags, below */
+    gp->ismain = false;         /* ismain and compact: from flags, off the common path below */
     gp->issystem = false;
     gp->compact = false;
     AO_store(&gp->preempt, 0);

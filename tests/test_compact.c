@@ -137,6 +137,15 @@ static int resident_pages(uintptr_t lo, uintptr_t hi)
     return r;
 }
 
+/* Sends v to sh's parked goroutine; it wakes with its locals and v. */
+static void wake_and_check(shared *sh, long v)
+{
+    weft_chan_send(sh->c, &v);
+    weft_wg_wait(&sh->done);
+    cr_expect(sh->intact, "its locals changed while it was compacted");
+    cr_expect_eq(sh->got, v, "the value sent to it is lost");
+}
+
 /* ---- a compacted goroutine wakes with its frames ------------------------------ */
 
 static shared sh1;
@@ -150,13 +159,10 @@ static void locals_main(void *arg)
     cr_expect_not_null(s->copy);
     cr_expect_leq(s->hi - s->savedsp, 16 * 1024);
     /* The receive buffer and the local are on its stack: the send writes
-     * into it (a fault brings it back), and so does this thread. */
+     * into it (the waker brings it back first), and so does this thread (a
+     * fault brings it back). */
     *sh1.local = 42;
-    long v = 1234;
-    weft_chan_send(sh1.c, &v);
-    weft_wg_wait(&sh1.done);
-    cr_expect(sh1.intact, "its locals changed while it was compacted");
-    cr_expect_eq(sh1.got, 1234, "the value sent to it is lost");
+    wake_and_check(&sh1, 1234);
 }
 
 Test(compact, a_compacted_goroutine_wakes_with_its_locals_and_pages_are_released, .timeout = 60)
@@ -213,11 +219,7 @@ static void descriptor_main(void *arg)
     cr_expect_geq(frames, 3, "%d frames in the copy", frames);
     cr_expect(ingentry, "the chain in the copy does not reach weft__gentry (%d frames)", frames);
     *sh7.local = 42;        /* what parked_main expects of a receive */
-    long v = 3;
-    weft_chan_send(sh7.c, &v);
-    weft_wg_wait(&sh7.done);
-    cr_expect(sh7.intact);
-    cr_expect_eq(sh7.got, 3);
+    wake_and_check(&sh7, 3);
 }
 
 Test(compact, the_debug_descriptor_finds_a_compacted_goroutines_frames_in_the_copy, .timeout = 60)
@@ -235,11 +237,7 @@ static void select_main(void *arg)
     (void)arg;
     spawn_compacted(&sh2, PARK_SELECT);
     wait_compacted(&sh2);
-    long v = 99;
-    weft_chan_send(sh2.c, &v);
-    weft_wg_wait(&sh2.done);
-    cr_expect(sh2.intact);
-    cr_expect_eq(sh2.got, 99);
+    wake_and_check(&sh2, 99);
 }
 
 Test(compact, a_sender_writes_into_a_compacted_select, .timeout = 60)
