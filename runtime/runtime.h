@@ -250,6 +250,7 @@ struct G {
      * owns its current transition (the M running it, its waker, the
      * tracer's start with the world stopped). */
     uint64_t traceseq;      /* the trace parser's sequence number for its next event */
+    int64_t tracets;        /* the stamp of its last event (weft__trace_emit) */
     uint32_t tracegen;      /* the trace (weft__trace_gen) the two fields belong to */
     uint8_t tracest;        /* its state as that trace shows it (trace.c) */
     uint8_t ntraceregion;   /* owner: user regions open (weft_trace_region_begin) */
@@ -633,6 +634,10 @@ P   *weft__pidleget(void);           /* sched.lock */
 bool weft__stoptheworld(void);
 void weft__starttheworld(void);
 void weft__finish_switch(M *m);      /* run the pending after-switch action */
+/* For tests (test_sched): called by weft_syscall_enter when it has seen a
+ * stop the world under way and is about to take sched.lock to count its P,
+ * so that a test can hold the thread there as a preemption would. */
+extern void (*weft__syscall_gcwait_testhook)(void);
 
 /* ---- runq.c ------------------------------------------------------------------ */
 void weft__runqput(P *pp, G *gp, bool next);

@@ -421,6 +421,21 @@ void weft__injectglist(weft__glist *l)
     weft__wakep();
 }
 
+/* sched.lock held, gcwaiting set: pp, which no M holds, is taken out of
+ * use for the stop under way.  Every P is counted once, by whoever takes it
+ * out of use while the stop waits for it (the stopper itself for the idle
+ * and syscall Ps it finds). */
+static void gcstopp(P *pp)
+{
+    /* store: sysmon and the syscall exit only CAS it from Psyscall, which
+     * no M can set on a P it does not hold; the stopper reads it after
+     * the notewakeup below or under sched.lock. */
+    AO_store(&pp->status, Pgcstop);
+    pp->m = NULL;
+    if (--sched.stopwait == 0)
+        weft__notewakeup(&sched.stopnote);
+}
+
 static void startm(P *pp, bool spinning)
 {
     weft__lock(&sched.lock);
@@ -433,8 +448,14 @@ static void startm(P *pp, bool spinning)
             static AO_t warned;
             if (AO_compare_and_swap_full(&warned, 0, 1))
                 weft__printf(2, "runtime: cannot create thread (errno %d); running with fewer threads\n", -err);
+            /* A stop under way counts on whoever holds pp (as in
+             * handoffp): on the idle list it would never be counted, and
+             * the stop would wait for ever. */
             weft__lock(&sched.lock);
-            weft__pidleput(pp);
+            if (AO_load(&sched.gcwaiting))
+                gcstopp(pp);
+            else
+                weft__pidleput(pp);
             weft__unlock(&sched.lock);
             if (spinning)
                 AO_fetch_and_sub1_full(&sched.nmspinning);
@@ -463,10 +484,7 @@ void weft__handoffp(P *pp)
     }
     weft__lock(&sched.lock);
     if (AO_load(&sched.gcwaiting)) {
-        AO_store(&pp->status, Pgcstop);
-        pp->m = NULL;
-        if (--sched.stopwait == 0)
-            weft__notewakeup(&sched.stopnote);
+        gcstopp(pp);
         weft__unlock(&sched.lock);
         return;
     }
@@ -558,9 +576,7 @@ static void gcstopm(M *m)
     }
     P *pp = releasep(m);
     weft__lock(&sched.lock);
-    AO_store(&pp->status, Pgcstop);
-    if (--sched.stopwait == 0)
-        weft__notewakeup(&sched.stopnote);
+    gcstopp(pp);
     weft__unlock(&sched.lock);
     stopm();
 }
@@ -977,6 +993,42 @@ static inline void gogo(M *m, G *from, G *gp, bool inheritTime)
     swapto(from, gp);
 }
 
+/* Whether a G leaving with action may switch directly to the next local
+ * G, without g0: nothing unusual is pending (a stop, an exit, the global
+ * queue's turn, a timer due). */
+static inline bool direct_switch_ok(M *m, P *pp, weft__after action)
+{
+    return pp && !m->lockedg && action != AFTER_SYSCALL_EXIT && AO_load(&sched.gcwaiting) == 0 &&
+           AO_load(&sched.exiting) == 0 &&
+           (pp->schedtick % GLOBRUNQ_TICK != 0 || AO_load(&sched.runqsize) == 0) &&
+           (AO_load(&pp->timer0when) == 0 || ++pp->timercheck % TIMERCHECK_SWITCHES != 0 ||
+            (int64_t)AO_load(&pp->timer0when) > weft__nanotime());
+}
+
+/* switch_from_g while tracing: the leaving G's event, then the same
+ * direct switch, with the next G's start event before it (schedule_loop
+ * emits it on the other path).  On either path the leaving G's
+ * after-action runs after both events, on the next context.  Returns
+ * false, having switched nowhere, where the switch must go through g0. */
+static __attribute__((noinline)) bool switch_traced(G *gp, M *m, P *pp, weft__after action)
+{
+    weft__trace_leave(gp, action);
+    if (!direct_switch_ok(m, pp, action))
+        return false;
+    bool inheritTime;
+    G *next = weft__runqget(pp, &inheritTime);
+    if (!next)
+        return false;
+    if (next->lockedm) {
+        m->nextg = next;
+        return false;
+    }
+    weft__trace_gostart(pp, next);
+    gogo(m, gp, next, inheritTime);
+    weft__finish_switch(gp->m);
+    return true;
+}
+
 /* Leaves the running G gp: leaves `action` for the next context, then
  * switches directly to the next local G when that is allowed, to g0
  * otherwise.  Returns when gp is resumed (possibly on another M). */
@@ -988,16 +1040,11 @@ static void switch_from_g(G *gp, weft__after action, weft__unlockf f, void *arg)
     m->afterg = gp;
     m->afterf = f;
     m->afterarg = arg;
-    /* The fast path: no lock, no g0.  Anything unusual goes through g0,
-     * tracing included (trace.c: one test here covers both the event of
-     * the G that leaves and that of the G that starts, in schedule_loop). */
-    if (unlikely(weft__tracing()))
-        weft__trace_leave(gp, action);
-    else if (likely(pp && !m->lockedg && action != AFTER_SYSCALL_EXIT &&
-               AO_load(&sched.gcwaiting) == 0 && AO_load(&sched.exiting) == 0 &&
-               (pp->schedtick % GLOBRUNQ_TICK != 0 || AO_load(&sched.runqsize) == 0) &&
-               (AO_load(&pp->timer0when) == 0 || ++pp->timercheck % TIMERCHECK_SWITCHES != 0 ||
-                (int64_t)AO_load(&pp->timer0when) > weft__nanotime()))) {
+    /* The fast path: no lock, no g0.  Anything unusual goes through g0. */
+    if (unlikely(weft__tracing())) {
+        if (switch_traced(gp, m, pp, action))
+            return;
+    } else if (likely(direct_switch_ok(m, pp, action))) {
         bool inheritTime;
         G *next = weft__runqget(pp, &inheritTime);
         if (next) {
@@ -1219,6 +1266,8 @@ void weft_exit(void)
 
 /* ---- syscalls -------------------------------------------------------------------- */
 
+void (*weft__syscall_gcwait_testhook)(void);
+
 void weft_syscall_enter(void)
 {
     G *gp = weft__getg();
@@ -1244,9 +1293,22 @@ void weft_syscall_enter(void)
     /* store-release: publishes the detached P (pp->m = NULL) to sysmon and
      * to stop-the-world, which CAS the status away from Psyscall. */
     AO_store_release(&pp->status, Psyscall);
+    /* A stop the world waits for this P: stop it here rather than leave
+     * it to sysmon.  gcwaiting is only a hint outside sched.lock, and
+     * this thread may wait long for the lock (preempted under load): the
+     * stop may end meanwhile, and the world restart, with pp retaken by
+     * sysmon, started again and back in Psyscall under another M's
+     * syscall.  Stopping it then would leave it Pgcstop with the world
+     * running and stopwait at -1, and the next stop would wait for it for
+     * ever.  So, as Go's entersyscall_gcwait, only a stop still under way
+     * (stopwait > 0, read under the lock every count is made under) may
+     * take it; whichever syscall pp is in then, it counts once (the CAS
+     * races with the stopper's and sysmon's). */
     if (unlikely(AO_load(&sched.gcwaiting))) {
+        if (unlikely(weft__syscall_gcwait_testhook != NULL))
+            weft__syscall_gcwait_testhook();
         weft__lock(&sched.lock);
-        if (AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
+        if (sched.stopwait > 0 && AO_compare_and_swap_full(&pp->status, Psyscall, Pgcstop)) {
             if (unlikely(weft__tracing())) weft__trace_procstop(pp);
             if (--sched.stopwait == 0)
                 weft__notewakeup(&sched.stopnote);

@@ -108,6 +108,7 @@
  * MADV_GUARD_INSTALL, nothing is compacted.  Stacks whose live part
  * exceeds 16 KiB, and odd-size stacks, are left alone.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -229,10 +230,16 @@ static int install_guard(void *lo, size_t len)
  * here (0.5 against 1.7 us), which skynet's 70 000 stacks and idle1m's
  * million notice.  Returns how many stacks from the slab's start have
  * their guard; the caller installs the rest one by one (an older kernel
- * refuses the call: EINVAL, ESRCH or EBADF for the pidfd, or ENOSYS). */
+ * refuses the call: EINVAL, ESRCH or EBADF for the pidfd, or ENOSYS).
+ * A refusal is remembered, so that such a kernel (or valgrind, which
+ * does not know the call and warns at each one) is asked once. */
 static int install_guards_batch(uintptr_t base)
 {
 #if defined(SYS_process_madvise)
+    /* Relaxed: a hint; a thread that has not seen it yet asks again. */
+    static AO_t refused;
+    if (AO_load(&refused))
+        return 0;
     struct iovec iov[SLAB_STACKS];
     for (int i = 0; i < SLAB_STACKS; i++) {
         iov[i].iov_base = (void *)(base + (size_t)i * slabslot);
@@ -240,6 +247,8 @@ static int install_guards_batch(uintptr_t base)
     }
     long done = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, (size_t)SLAB_STACKS,
                         MADV_GUARD_INSTALL, 0u);
+    if (done < 0 && errno != ENOMEM && errno != EAGAIN && errno != EINTR)
+        AO_store(&refused, 1);
     return done > 0 ? (int)(done / GUARD_SIZE) : 0;
 #else
     (void)base;
@@ -403,7 +412,12 @@ static void cacheput(P *pp, weft__stack *s)
     int32_t half = cap / 2;
     for (int32_t i = 0; i < half; i++)
         listput(c[i]);
+    /* ThreadSanitizer sees this memmove (an interceptor) but not how the
+     * P, and its cache, went from the thread of the last spill to this
+     * one: the spills of one P's cache are ordered for it here. */
+    weft__race_acquire(c);
     memmove(c, c + half, (size_t)(*n - half) * sizeof *c);
+    weft__race_release(c);
     *n -= half;
     weft__unlock(&stacklock);
     c[(*n)++] = s;

@@ -52,6 +52,7 @@
 
 #include "runtime.h"
 #include "diag/scheddebug.h"
+#include "diag/nosigpipe.h"
 #include "diag/trace.h"
 #include "diag/unwind.h"
 
@@ -89,15 +90,16 @@ static weft__tracebuf **pbuf(P *pp)
 
 /* Emits on pp's buffer, or on the global one when pp is NULL (a thread
  * without a P). */
-static void emit(P *pp, int ev, const uint64_t *args, int nargs, bool hasstk, uint64_t stk)
+static void emit(P *pp, G *about, int ev, const uint64_t *args, int nargs, bool hasstk, uint64_t stk)
 {
+    int64_t *gts = about ? &about->tracets : NULL;
     if (pp) {
-        weft__trace_emit(pbuf(pp), pp->id, ev, args, nargs, hasstk, stk);
+        weft__trace_emit(pbuf(pp), pp->id, ev, args, nargs, hasstk, stk, gts);
         return;
     }
     weft__trace_lock();
     if (weft__tracing() || tls_starting)
-        weft__trace_emit(weft__trace_globalbuf(), TRACE_GLOBAL_PID, ev, args, nargs, hasstk, stk);
+        weft__trace_emit(weft__trace_globalbuf(), TRACE_GLOBAL_PID, ev, args, nargs, hasstk, stk, gts);
     weft__trace_unlock();
 }
 
@@ -123,12 +125,13 @@ static void nopend(P *pp)
         weft__trace_unlock();
 }
 
-static void emit_held(P *pp, int ev, const uint64_t *args, int nargs, bool hasstk, uint64_t stk)
+static void emit_held(P *pp, G *about, int ev, const uint64_t *args, int nargs, bool hasstk, uint64_t stk)
 {
+    int64_t *gts = about ? &about->tracets : NULL;
     if (pp)
-        weft__trace_emit(pbuf(pp), pp->id, ev, args, nargs, hasstk, stk);
+        weft__trace_emit(pbuf(pp), pp->id, ev, args, nargs, hasstk, stk, gts);
     else
-        weft__trace_emit(weft__trace_globalbuf(), TRACE_GLOBAL_PID, ev, args, nargs, hasstk, stk);
+        weft__trace_emit(weft__trace_globalbuf(), TRACE_GLOBAL_PID, ev, args, nargs, hasstk, stk, gts);
 }
 
 /* The current thread's P, NULL off an M or on an M without one. */
@@ -145,8 +148,17 @@ static __attribute__((noinline)) uint64_t callerstack(void)
 {
     uintptr_t pcs[TRACE_MAXSTACK];
     G *g = weft__getg();
-    int n = weft__callers(2, g ? g->stacklo : 0, g ? g->stackhi : 0, pcs, TRACE_MAXSTACK);
-    return weft__trace_stack(pcs, n);
+    /* A walk the thread made before in this trace carries its stack id
+     * (its memo's tag, keyed by the trace): no pcs to copy or hash. */
+    uint32_t gen = weft__trace_gen;
+    uint64_t *slot;
+    int n = weft__callers_tagged(2, g ? g->stacklo : 0, g ? g->stackhi : 0, pcs, TRACE_MAXSTACK, gen, &slot);
+    if (n == WEFT__CALLERS_TAGGED)
+        return (uint32_t)*slot;
+    uint64_t id = weft__trace_stack(pcs, n);
+    if (slot && id && id <= UINT32_MAX)
+        *slot = (uint64_t)gen << 32 | id;
+    return id;
 }
 
 static bool known(G *gp)
@@ -168,7 +180,7 @@ static void procstart(P *pp, M *m)
     if (pp->tracerunning)
         return;
     uint64_t a = m ? (uint64_t)m->id : 0;
-    emit(pp, TEV_PROCSTART, &a, 1, false, 0);
+    emit(pp, NULL, TEV_PROCSTART, &a, 1, false, 0);
     pp->tracerunning = true;
 }
 
@@ -179,10 +191,10 @@ static void gostart(P *pp, G *gp)
     if (gp->tracest == TRACE_GWAITING) {
         /* its waker missed the start of the trace (see the top) */
         uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
-        emit(pp, frmode ? TEV_GOUNBLOCKLOCAL : TEV_GOUNBLOCK, a, frmode ? 1 : 2, true, 0);
+        emit(pp, gp, frmode ? TEV_GOUNBLOCKLOCAL : TEV_GOUNBLOCK, a, frmode ? 1 : 2, true, 0);
     }
     uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
-    emit(pp, frmode ? TEV_GOSTARTLOCAL : TEV_GOSTART, a, frmode ? 1 : 2, false, 0);
+    emit(pp, gp, frmode ? TEV_GOSTARTLOCAL : TEV_GOSTART, a, frmode ? 1 : 2, false, 0);
     gp->tracest = TRACE_GRUNNING;
 }
 
@@ -200,7 +212,7 @@ void weft__trace_gocreate(P *pp, G *newg)
     newg->traceseq = 1;
     newg->tracest = TRACE_GRUNNABLE;
     newg->ntraceregion = 0;
-    emit_held(pp, TEV_GOCREATE, a, 2, true, stk);
+    emit_held(pp, newg, TEV_GOCREATE, a, 2, true, stk);
     nopend(pp);
 }
 
@@ -214,7 +226,7 @@ static void gosched(G *gp, bool preempted)
 {
     if (!known(gp) || gp->tracest != TRACE_GRUNNING)
         return;
-    emit(gp->m->p, preempted ? TEV_GOPREEMPT : TEV_GOSCHED, NULL, 0, true, callerstack());
+    emit(gp->m->p, gp, preempted ? TEV_GOPREEMPT : TEV_GOSCHED, NULL, 0, true, callerstack());
     gp->tracest = TRACE_GRUNNABLE;
 }
 
@@ -243,7 +255,7 @@ static void goblock(G *gp, int reason)
 {
     if (!known(gp) || gp->tracest != TRACE_GRUNNING)
         return;
-    emit(gp->m->p, blockev(reason), NULL, 0, true, callerstack());
+    emit(gp->m->p, gp, blockev(reason), NULL, 0, true, callerstack());
     gp->tracest = TRACE_GWAITING;
 }
 
@@ -251,7 +263,7 @@ static void goend(G *gp)
 {
     if (!known(gp) || gp->tracest != TRACE_GRUNNING)
         return;
-    emit(gp->m->p, TEV_GOEND, NULL, 0, false, 0);
+    emit(gp->m->p, gp, TEV_GOEND, NULL, 0, false, 0);
     gp->tracest = TRACE_GUNKNOWN;
     gp->tracegen = 0;
 }
@@ -280,7 +292,7 @@ void weft__trace_unblock(G *gp)
     if (known(gp) && gp->tracest == TRACE_GWAITING) {   /* again, under the lock */
         uint64_t a[2] = { (uint64_t)gp->goid, gp->traceseq++ };
         gp->tracest = TRACE_GRUNNABLE;
-        emit_held(pp, frmode ? TEV_GOUNBLOCKLOCAL : TEV_GOUNBLOCK, a, frmode ? 1 : 2, true, stk);
+        emit_held(pp, gp, frmode ? TEV_GOUNBLOCKLOCAL : TEV_GOUNBLOCK, a, frmode ? 1 : 2, true, stk);
     }
     nopend(pp);
 }
@@ -289,8 +301,8 @@ void weft__trace_syscall(G *gp, P *pp)
 {
     if (!known(gp) || gp->tracest != TRACE_GRUNNING)
         return;
-    emit(pp, TEV_GOSYSCALL, NULL, 0, true, callerstack());
-    emit(pp, TEV_GOSYSBLOCK, NULL, 0, false, 0);
+    emit(pp, gp, TEV_GOSYSCALL, NULL, 0, true, callerstack());
+    emit(pp, gp, TEV_GOSYSBLOCK, NULL, 0, false, 0);
     gp->tracest = TRACE_GWAITING;
 }
 
@@ -306,9 +318,9 @@ void weft__trace_sysexit(G *gp, P *pp)
      * reads GoSysExitLocal's goroutine from the batch (0 here), not from
      * its argument: its windows show a syscall's end as an unblock. */
     if (frmode)
-        emit_held(pp, TEV_GOUNBLOCKLOCAL, a, 1, true, 0);
+        emit_held(pp, gp, TEV_GOUNBLOCKLOCAL, a, 1, true, 0);
     else
-        emit_held(pp, TEV_GOSYSEXIT, a, 3, false, 0);
+        emit_held(pp, gp, TEV_GOSYSEXIT, a, 3, false, 0);
     nopend(pp);
     if (pp)
         gostart(pp, gp);
@@ -324,7 +336,7 @@ void weft__trace_procstop(P *pp)
     pbuf(pp);
     if (!pp->tracerunning)
         return;
-    emit(pp, TEV_PROCSTOP, NULL, 0, false, 0);
+    emit(pp, NULL, TEV_PROCSTOP, NULL, 0, false, 0);
     pp->tracerunning = false;
 }
 
@@ -332,7 +344,7 @@ void weft__trace_procresize(M *m, int32_t nprocs)
 {
     P *pp = m ? m->p : NULL;
     uint64_t a = (uint64_t)nprocs;
-    emit(pp, TEV_GOMAXPROCS, &a, 1, true, callerstack());
+    emit(pp, NULL, TEV_GOMAXPROCS, &a, 1, true, callerstack());
     if (!pp || pp->id < nprocs)
         return;
     /* The caller's P goes away and it continues on P0: as Go, show it
@@ -340,7 +352,7 @@ void weft__trace_procresize(M *m, int32_t nprocs)
     G *gp = m->curg;
     bool run = gp && known(gp) && gp->tracest == TRACE_GRUNNING;
     if (run) {
-        emit(pp, TEV_GOSCHED, NULL, 0, true, 0);
+        emit(pp, gp, TEV_GOSCHED, NULL, 0, true, 0);
         gp->tracest = TRACE_GRUNNABLE;
     }
     weft__trace_procstop(pp);
@@ -378,7 +390,7 @@ static void region(G *gp, int mode, const char *name)
         return;
     uint64_t a[3] = { 0, (uint64_t)mode, weft__trace_string(name) };
     uint64_t stk = callerstack();
-    emit(gp->m->p, TEV_USERREGION, a, 3, true, stk);
+    emit(gp->m->p, gp, TEV_USERREGION, a, 3, true, stk);
 }
 
 void weft_trace_region_begin(const char *name)
@@ -422,13 +434,13 @@ static void declare_all(G *self, P *pp, P *gpp)
         if (gp->issystem || s == Gdead || s == Gidle)
             continue;
         uint64_t a[2] = { (uint64_t)gp->goid, startstack(gp) };
-        emit(gpp, TEV_GOCREATE, a, 2, true, here);
+        emit(gpp, gp, TEV_GOCREATE, a, 2, true, here);
         gp->tracegen = weft__trace_gen;
         gp->traceseq = 1;
         gp->tracest = TRACE_GRUNNABLE;
         if (s == Gwaiting || s == Gsyscall) {
             uint64_t g = (uint64_t)gp->goid;
-            emit(gpp, s == Gwaiting ? TEV_GOWAITING : TEV_GOINSYSCALL, &g, 1, false, 0);
+            emit(gpp, gp, s == Gwaiting ? TEV_GOWAITING : TEV_GOINSYSCALL, &g, 1, false, 0);
             gp->traceseq = 2;
             gp->tracest = TRACE_GWAITING;
         }
@@ -439,7 +451,7 @@ static void declare_all(G *self, P *pp, P *gpp)
             gostart(pp, self);
     }
     uint64_t n = AO_load(&weft__gomaxprocs);
-    emit(pp, TEV_GOMAXPROCS, &n, 1, true, here);
+    emit(pp, NULL, TEV_GOMAXPROCS, &n, 1, true, here);
 }
 
 /* Every P's buffer (dead Ps' too) to the writer, or to the recorder's
@@ -455,10 +467,7 @@ static void flush_all(void)
 
 int weft_trace_start(int fd)
 {
-    if (fd < 0)
-        return -EBADF;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+    if (weft__fd_writable(fd) < 0)
         return -EBADF;
     weft__lock(&tracectl);
     int err = 0;
@@ -499,7 +508,7 @@ static int stop_locked(bool world)
      * viewer fails on one without). */
     G *self = weft__getg();
     if (stopped && self && !self->issystem && known(self) && self->tracest == TRACE_GRUNNING) {
-        emit(self->m->p, TEV_GOSCHED, NULL, 0, true, callerstack());
+        emit(self->m->p, self, TEV_GOSCHED, NULL, 0, true, callerstack());
         self->tracest = TRACE_GRUNNABLE;
     }
     weft__trace_disable();
@@ -538,10 +547,10 @@ static void checkpoint(void)
             continue;
         uintptr_t pc = (uintptr_t)gp->fn + 1;
         uint64_t a[2] = { (uint64_t)gp->goid, weft__trace_stack_locked(&pc, 1) };
-        weft__trace_emit(gb, TRACE_GLOBAL_PID, TEV_GOCREATE, a, 2, true, 0);
+        weft__trace_emit(gb, TRACE_GLOBAL_PID, TEV_GOCREATE, a, 2, true, 0, &gp->tracets);
         if (gp->tracest == TRACE_GWAITING) {
             uint64_t g = (uint64_t)gp->goid;
-            weft__trace_emit(gb, TRACE_GLOBAL_PID, TEV_GOWAITING, &g, 1, false, 0);
+            weft__trace_emit(gb, TRACE_GLOBAL_PID, TEV_GOWAITING, &g, 1, false, 0, &gp->tracets);
         } else {
             gp->tracest = TRACE_GRUNNABLE;      /* nothing runs: the world is stopped */
         }
@@ -594,10 +603,7 @@ out:
 
 int weft_flightrecorder_write(int fd)
 {
-    if (fd < 0)
-        return -EBADF;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+    if (weft__fd_writable(fd) < 0)
         return -EBADF;
     weft__lock(&tracectl);
     int err = -EINVAL;
@@ -667,7 +673,7 @@ static void fr_boot(void)
     frmode = true;
     uint64_t n = AO_load(&weft__gomaxprocs);
     tls_starting = true;
-    emit(NULL, TEV_GOMAXPROCS, &n, 1, true, 0);
+    emit(NULL, NULL, TEV_GOMAXPROCS, &n, 1, true, 0);
     tls_starting = false;
     fr_on();
 }
@@ -692,7 +698,7 @@ void weft__trace_boot(void)
             /* Nothing runs yet: no goroutine, every P idle. */
             uint64_t n = AO_load(&weft__gomaxprocs);
             tls_starting = true;
-            emit(NULL, TEV_GOMAXPROCS, &n, 1, true, 0);
+            emit(NULL, NULL, TEV_GOMAXPROCS, &n, 1, true, 0);
             tls_starting = false;
             weft__trace_enable();
             active = true;

@@ -313,8 +313,11 @@ __attribute__((noinline)) void trace_worker_die(void *arg)
         weft_panic("prog_trace: dying as asked");
     if (strcmp(death, "segv") == 0)
         *nullp = 1;
+    /* To this thread: a process-wide kill may land on the busy worker's
+     * thread inside weft_trace_log, holding the tracer's lock, and the
+     * crash then writes no window (tracebuf.c, "A window from a crash"). */
     if (strcmp(death, "quit") == 0)
-        kill(getpid(), SIGQUIT);
+        raise(SIGQUIT);
     for (;;)
         weft_yield();       /* until SIGQUIT lands */
 }

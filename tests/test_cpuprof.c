@@ -7,9 +7,11 @@
  * reading the result.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "pprof_reader.h"
 #include "runtime.h"
@@ -55,6 +57,11 @@ static void errors_main(void *arg)
     cr_assert_eq(weft_cpuprofile_start(fileno(f), 0), -EINVAL);
     cr_assert_eq(weft_cpuprofile_start(fileno(f), 10001), -EINVAL);
     cr_assert_eq(weft_cpuprofile_start(-1, 100), -EBADF);
+    /* read-only: refused now, not found out at the first write */
+    int ro = open("/dev/null", O_RDONLY);
+    cr_assert_geq(ro, 0);
+    cr_assert_eq(weft_cpuprofile_start(ro, 100), -EBADF);
+    close(ro);
     cr_assert_eq(weft_cpuprofile_stop(), -EINVAL, "stop without start");
     cr_assert_eq(weft_cpuprofile_start(fileno(f), 100), 0);
     cr_assert_eq(weft_cpuprofile_start(fileno(f), 100), -EBUSY);

@@ -392,6 +392,74 @@ Test(sched, blocking_syscall_hands_off_the_p, .timeout = 60)
     run(sc_main, NULL);
 }
 
+/* ---- a syscall entered during a stop the world (Go's entersyscall_gcwait) ------- */
+
+/* A goroutine that enters a syscall while the world is being stopped
+ * counts its own P as stopped, under sched.lock.  Its thread may get the
+ * lock late: here the test hook holds it 2 ms there, as a preemption
+ * would, while sysmon retakes its P for the stop, the stop ends, the
+ * world restarts and the P goes to another goroutine's syscall.  The late
+ * count must then leave that P alone: taken, it stayed Pgcstop in a
+ * running world with stopwait at -1, and the next stop waited for it for
+ * ever (a hang seen in test_cpuprof's stress test).  Without the check
+ * this hung in every run. */
+
+#define SG_SYSCALLERS 8
+#define SG_ROUNDS 200
+static atomic_int sg_stop;
+static atomic_long sg_late;
+static weft_wg sg_wg;
+
+static void sg_hook(void)
+{
+    atomic_fetch_add(&sg_late, 1);
+    usleep(2000);
+}
+
+static void sg_syscaller(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&sg_stop)) {
+        /* Running between syscalls, with no scheduling point before the
+         * next: a stop that starts now sees this P running, and it is the
+         * syscall entry that stops it. */
+        for (int64_t end = weft_nanotime() + 50 * 1000; weft_nanotime() < end;)
+            ;
+        weft_syscall_enter();
+        usleep(100);
+        weft_syscall_exit();
+    }
+    weft_wg_done(&sg_wg);
+}
+
+static void sg_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(3);
+    weft__syscall_gcwait_testhook = sg_hook;
+    weft_wg_add(&sg_wg, SG_SYSCALLERS);
+    for (int i = 0; i < SG_SYSCALLERS; i++)
+        weft_go(sg_syscaller, NULL);
+    for (int r = 0; r < SG_ROUNDS; r++) {
+        weft_maxprocs(2 + r % 2);
+        weft_sleep(500 * 1000);
+    }
+    atomic_store(&sg_stop, 1);
+    weft_wg_wait(&sg_wg);
+    weft__syscall_gcwait_testhook = NULL;
+    weft__lock(&sched.lock);
+    int32_t stopwait = sched.stopwait;
+    weft__unlock(&sched.lock);
+    cr_assert_eq(stopwait, 0, "no P was counted as stopped outside a stop");
+    cr_log_info("syscalls entered during a stop: %ld", atomic_load(&sg_late));
+    cr_assert_gt(atomic_load(&sg_late), 0, "syscalls were entered during stops");
+}
+
+Test(sched, syscall_entered_during_a_stop_leaves_the_restarted_p_alone, .timeout = 60)
+{
+    run(sg_main, NULL);
+}
+
 /* ---- sysmon flags a long-running G -------------------------------------------- */
 
 static void pre_main(void *arg)

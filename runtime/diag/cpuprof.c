@@ -47,6 +47,7 @@
 
 #include "weft.h"
 
+#include "nosigpipe.h"
 #include "pprof.h"
 #include "schedview.h"
 #include "symtab.h"
@@ -239,7 +240,7 @@ int weft_cpuprofile_start(int fd, int hz)
 {
     if (hz < 1 || hz > 10000)
         return -EINVAL;
-    if (fd < 0)
+    if (weft__fd_writable(fd) < 0)
         return -EBADF;
     /* The object table SIGPROF's walks search, built now: the handler
      * cannot (dl_iterate_phdr, malloc). */

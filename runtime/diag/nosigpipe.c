@@ -2,6 +2,7 @@
  * nosigpipe.c — see nosigpipe.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -52,4 +53,10 @@ int weft__writeall(int fd, const void *b, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+int weft__fd_writable(int fd)
+{
+    int fl = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+    return fl < 0 || (fl & O_ACCMODE) == O_RDONLY ? -EBADF : 0;
 }

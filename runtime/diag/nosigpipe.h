@@ -27,4 +27,10 @@ ssize_t weft__write_nosigpipe(int fd, const void *b, size_t n);
 /* Writes all n bytes (retrying short writes and EINTR): 0 or -errno. */
 int weft__writeall(int fd, const void *b, size_t n);
 
+/* 0 if fd is open for writing, else -EBADF (the check weft_trace_start,
+ * weft_flightrecorder_write and weft_cpuprofile_start make before they
+ * take anything: an fd opened read-only fails at once, not at the first
+ * write, long after). */
+int weft__fd_writable(int fd);
+
 #endif

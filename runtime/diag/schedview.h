@@ -48,6 +48,9 @@ typedef struct P P;
 bool weft__view_running(void);
 /* Whether main has returned and every M is winding down.  Signal-safe. */
 bool weft__view_exiting(void);
+/* Crash output in progress (panic.c: a panic, a fatal signal or SIGQUIT
+ * printing; set once, never cleared).  Load it with AO_load. */
+extern AO_t weft__panicking;
 
 /* The scheduler lock (sched.lock).  Holding it freezes the idle lists and
  * the counters it protects (idle Ps and Ms, the global run queue's length,

@@ -200,18 +200,28 @@ static bool req_ok;
 #if defined(__SANITIZE_ADDRESS__)
 static const void *caller_bottom;
 static size_t caller_size;
+/* ASan is told of this switch.  Not once the process is dying: its
+ * printer may be a signal handler (SIGQUIT lands anywhere) that
+ * interrupted a goroutine switch between its two announcements, and ASan
+ * aborts on a switch inside a switch ("starting fiber switch while in
+ * fiber switch") with no way to ask whether one is under way.  Unannounced,
+ * the lookup stack only costs ASan's own reports from it their stacks (as
+ * in the ordinary library, which never announces it). */
+static bool caller_annotates;
 #endif
 
 static void sym_entry(void)
 {
     for (;;) {
 #if defined(__SANITIZE_ADDRESS__)
-        __sanitizer_finish_switch_fiber(NULL, &caller_bottom, &caller_size);
+        if (caller_annotates)
+            __sanitizer_finish_switch_fiber(NULL, &caller_bottom, &caller_size);
 #endif
         req_ok = lookup(req_pc, req_out);
 #if defined(__SANITIZE_ADDRESS__)
         void *fake = NULL;
-        __sanitizer_start_switch_fiber(&fake, caller_bottom, caller_size);
+        if (caller_annotates)
+            __sanitizer_start_switch_fiber(&fake, caller_bottom, caller_size);
 #endif
         weft__swapctx(&sym_ctx, caller_ctx);
     }
@@ -237,11 +247,14 @@ static bool biglookup(uintptr_t pc, weft__sym *out)
     req_out = out;
 #if defined(__SANITIZE_ADDRESS__)
     void *fake = NULL;
-    __sanitizer_start_switch_fiber(&fake, symstack + SYMGUARD, SYMSTACK);
+    caller_annotates = !AO_load(&weft__panicking);     /* a hint: see caller_annotates */
+    if (caller_annotates)
+        __sanitizer_start_switch_fiber(&fake, symstack + SYMGUARD, SYMSTACK);
 #endif
     weft__swapctx(&caller_ctx, sym_ctx);
 #if defined(__SANITIZE_ADDRESS__)
-    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+    if (caller_annotates)
+        __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
     return req_ok;
 }

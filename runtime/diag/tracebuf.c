@@ -49,6 +49,8 @@ static struct {
         size_t bytes;                   /* tracelock */
     } seg[2];
     int cur;                    /* world stopped: the segment being filled */
+    weft__tracebuf *spare;      /* tracelock: free buffers, linked by link ... */
+    size_t nspare;              /* ... and how many */
     weft__note wake;            /* the writer sleeps here between drains */
     AO_t quit;                  /* atomic: finish asks the writer to end */
     pthread_t writer;
@@ -128,11 +130,34 @@ static void queue_full(weft__tracebuf **bufp)
     }
 }
 
+/* Frees a list of buffers linked by link. */
+static void freebufs(weft__tracebuf *b)
+{
+    while (b) {
+        weft__tracebuf *next = b->link;
+        free(b);
+        b = next;
+    }
+}
+
 /* A fresh buffer opened by its batch header.  NULL: out of memory (the
  * event is lost, the trace stays well formed). */
-static weft__tracebuf *newbuf(int32_t pid, int64_t now)
+static weft__tracebuf *newbuf(weft__tracebuf **bufp, int32_t pid, int64_t now)
 {
-    weft__tracebuf *b = malloc(sizeof *b);
+    /* A written buffer (drain) or a segment's (the recorder) is reused
+     * while still resident: a fresh one costs page faults, up to 15 us a
+     * page on a VM.  The global buffer's writers hold tracelock. */
+    if (bufp != &tr.global)
+        weft__lock(&tracelock);
+    weft__tracebuf *b = tr.spare;
+    if (b) {
+        tr.spare = b->link;
+        tr.nspare--;
+    }
+    if (bufp != &tr.global)
+        weft__unlock(&tracelock);
+    if (!b)
+        b = malloc(sizeof *b);
     if (!b)
         return NULL;
     b->link = NULL;
@@ -167,7 +192,7 @@ static __attribute__((noinline)) weft__tracebuf *nextbuf(weft__tracebuf **bufp, 
      * twice, and a wake-up per buffer would be a syscall per 64 KiB). */
     if (b)
         queue_full(bufp);
-    b = newbuf(pid, now);
+    b = newbuf(bufp, pid, now);
     /* store-release: the batch header and pos are written before a crash
      * can find the buffer (pairs with weft__trace_crash's load-acquire of
      * the P's buffer) */
@@ -227,13 +252,24 @@ static inline __attribute__((always_inline)) uint32_t encode(weft__tracebuf *b, 
 }
 
 int64_t weft__trace_emit(weft__tracebuf **bufp, int32_t pid, int ev, const uint64_t *args,
-                         int nargs, bool hasstk, uint64_t stk)
+                         int nargs, bool hasstk, uint64_t stk, int64_t *gts)
 {
-    int64_t now = weft__trace_ticks();
+    int64_t now;
+    if (gts) {
+        now = weft__trace_ticks_nofence();
+        if (now < *gts)
+            now = *gts;
+    } else {
+        now = weft__trace_ticks();
+    }
     weft__tracebuf *b = room(bufp, pid, 2 + (uint32_t)(nargs + 2) * MAXVARINT, now);
-    if (!b)
-        return now;
-    publish(b, b->pos + encode(b, now, ev, args, nargs, hasstk, stk));
+    if (b) {
+        if (now < b->lastts)    /* as encode does: the stamp the event gets */
+            now = b->lastts;
+        publish(b, b->pos + encode(b, now, ev, args, nargs, hasstk, stk));
+    }
+    if (gts)
+        *gts = now;
     return now;
 }
 
@@ -418,6 +454,9 @@ weft__tracebuf **weft__trace_globalbuf(void) { return &tr.global; }
 
 /* ---- the writer ----------------------------------------------------------------------- */
 
+/* Written buffers kept for reuse when tracing to a file (2 MiB). */
+#define DRAIN_SPARES 32
+
 /* Writes every full buffer queued so far, oldest first. */
 static void drain(void)
 {
@@ -432,7 +471,17 @@ static void drain(void)
             if (e < 0)
                 tr.err = e;
         }
-        free(b);
+        /* kept for newbuf, up to what a busy 10 ms period fills */
+        weft__lock(&tracelock);
+        bool keep = tr.nspare < DRAIN_SPARES;
+        if (keep) {
+            b->link = tr.spare;
+            tr.spare = b;
+            tr.nspare++;
+        }
+        weft__unlock(&tracelock);
+        if (!keep)
+            free(b);
         b = next;
     }
 }
@@ -645,6 +694,9 @@ int weft__trace_finish(void)
     int err = tr.err;
     if (!err)
         err = footer(tr.fd);
+    freebufs(tr.spare);
+    tr.spare = NULL;
+    tr.nspare = 0;
     freetables();
     return err;
 }
@@ -670,6 +722,27 @@ int weft__trace_finish(void)
 
 int weft__fr_begin(size_t limit, void (*checkpoint)(void))
 {
+    /* The window's buffers, allocated and touched now, and reused from
+     * one segment to the next: recording never faults in memory (a first
+     * touch costs up to 15 us a page on a VM, which made the recorder
+     * dearer than tracing to a file, whose few buffers are reused as soon
+     * as they are written), and a crash finds the window resident.  A
+     * segment may pass half the window by what is written between two of
+     * the recorder thread's checks, and each P holds one open buffer:
+     * those come from malloc as needed. */
+    freebufs(tr.spare);     /* none: a trace's stop freed them */
+    tr.spare = NULL;
+    tr.nspare = 0;
+    for (size_t i = 0; i < limit / TRACE_BUFSIZE + 1; i++) {
+        weft__tracebuf *b = malloc(sizeof *b);
+        if (!b)
+            break;      /* the rest from malloc as needed */
+        for (size_t off = 0; off < sizeof *b; off += 4096)
+            ((volatile uint8_t *)b)[off] = 0;
+        b->link = tr.spare;
+        tr.spare = b;
+        tr.nspare++;
+    }
     tr.fr = true;
     tr.frlimit = limit;
     tr.checkpoint = checkpoint;
@@ -682,6 +755,9 @@ int weft__fr_begin(size_t limit, void (*checkpoint)(void))
     int r = pthread_create(&tr.writer, NULL, writer, NULL);
     if (r != 0) {
         tr.fr = false;
+        freebufs(tr.spare);
+        tr.spare = NULL;
+        tr.nspare = 0;
         return -r;
     }
     pthread_setname_np(tr.writer, "weft-flightrec");
@@ -691,13 +767,14 @@ int weft__fr_begin(size_t limit, void (*checkpoint)(void))
     return 0;
 }
 
+/* tracelock held: sg's buffers go back to the spares. */
 static void freeseg(struct frseg *sg)
 {
-    weft__tracebuf *b = sg->head;
-    while (b) {
-        weft__tracebuf *next = b->link;
-        free(b);
-        b = next;
+    for (weft__tracebuf *b = sg->head; b; b = b->link)
+        tr.nspare++;
+    if (sg->tail) {
+        sg->tail->link = tr.spare;
+        tr.spare = sg->head;
     }
     memset(sg, 0, sizeof *sg);
 }
@@ -752,6 +829,9 @@ void weft__fr_end(void)
     weft__trace_flush(&tr.global);
     freeseg(&tr.seg[0]);
     freeseg(&tr.seg[1]);
+    freebufs(tr.spare);
+    tr.spare = NULL;
+    tr.nspare = 0;
     tr.fr = false;
     weft__unlock(&tracelock);
     freetables();

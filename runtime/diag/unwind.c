@@ -164,6 +164,7 @@ struct memo {
     uint32_t raoff[MEMO_FRAMES], fpoff[MEMO_FRAMES];    /* hi - the address of each word read ... */
     uintptr_t ra[MEMO_FRAMES], fp[MEMO_FRAMES];         /* ... and what it held (a frame pointer as hi - it) */
     uintptr_t pcs[MEMO_FRAMES];
+    uint64_t tag;           /* weft__callers_tagged's word for its caller; 0 in a new memo */
 };
 static __thread struct memo memos[MEMO_SETS][MEMO_WAYS];     /* about 12 KiB per thread */
 static __thread uint8_t memonext[MEMO_SETS];    /* the way of each set a new walk replaces */
@@ -1001,8 +1002,8 @@ WEFT_NO_ASAN __attribute__((noinline)) void weft__unwind_init_self(weft__unwinde
 
 /* The walk of a memo in m that matches a walk starting at pc, sp, fp on
  * [lo, hi) with skip and max: its pcs, or NULL. */
-WEFT_NO_ASAN static const struct memo *memo_find(const struct memo *m, const void *t, uintptr_t pc, uintptr_t sp,
-                                                 uintptr_t fp, uintptr_t lo, uintptr_t hi, int skip, int max)
+WEFT_NO_ASAN static struct memo *memo_find(struct memo *m, const void *t, uintptr_t pc, uintptr_t sp,
+                                           uintptr_t fp, uintptr_t lo, uintptr_t hi, int skip, int max)
 {
     if (m->table != t || !t || m->pc0 != pc || m->sp0 != hi - sp || m->fp0 != hi - fp || m->skip != skip ||
         m->max != max || m->deep > hi - lo)
@@ -1051,13 +1052,16 @@ WEFT_NO_ASAN static const struct memo *memo_find(const struct memo *m, const voi
  * weft__unwind_next, from that frame's registers (which learns its
  * recipe for the next walk).  Both step a frame by the same recipe and
  * end the walk on the same conditions, so the pcs are the ones
- * weft__unwind_init_self's walk returns. */
-WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
-                                                         int max)
+ * weft__unwind_init_self's walk returns.  This is the walk of
+ * weft__callers and weft__callers_tagged, from the frame record f of the
+ * one called (its return address f[1]) and its CFA sp. */
+WEFT_NO_ASAN static inline __attribute__((always_inline)) int callers(uintptr_t *f, uintptr_t sp, int skip,
+                                                                     uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
+                                                                     int max, uint32_t key, uint64_t **slot)
 {
-    /* As weft__unwind_init_self: our own frame record and CFA. */
-    uintptr_t *f = __builtin_frame_address(0);
-    uintptr_t pc = f[1], sp = (uintptr_t)__builtin_dwarf_cfa(), fp = f[0];
+    uintptr_t pc = f[1], fp = f[0];
+    if (slot)
+        *slot = NULL;
     if (!inside((uintptr_t)f, lo, hi))
         lo = hi = 0;
     int n = 0;
@@ -1066,9 +1070,14 @@ WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo,
         struct memo *rec;
         unsigned set = (unsigned)(((pc ^ (hi - sp)) * 0x9E3779B97F4A7C15ull) >> 61) % MEMO_SETS;
         for (int w = 0; w < MEMO_WAYS; w++) {
-            const struct memo *m = memo_find(&memos[set][w], t, pc, sp, fp, lo, hi, skip, max);
+            struct memo *m = memo_find(&memos[set][w], t, pc, sp, fp, lo, hi, skip, max);
             if (m) {
                 memonext[set] = (uint8_t)(w ^ 1);   /* keep this one */
+                if (slot) {
+                    *slot = &m->tag;
+                    if (key && m->tag >> 32 == key)
+                        return WEFT__CALLERS_TAGGED;
+                }
                 for (int i = 0; i < m->n; i++)
                     pcs[i] = m->pcs[i];
                 return m->n;
@@ -1082,6 +1091,8 @@ WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo,
                 memcpy(rec->pcs, pcs, (size_t)n * sizeof *pcs);
                 rec->n = n;
                 rec->table = t;     /* complete: usable */
+                if (slot)
+                    *slot = &rec->tag;
             }
             return n;
         }
@@ -1097,6 +1108,22 @@ WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo,
             pcs[n++] = pc;
     }
     return n;
+}
+
+WEFT_NO_ASAN __attribute__((noinline)) int weft__callers(int skip, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
+                                                         int max)
+{
+    /* As weft__unwind_init_self: our own frame record and CFA. */
+    return callers(__builtin_frame_address(0), (uintptr_t)__builtin_dwarf_cfa(), skip, lo, hi, pcs, max, 0,
+                   NULL);
+}
+
+WEFT_NO_ASAN __attribute__((noinline)) int weft__callers_tagged(int skip, uintptr_t lo, uintptr_t hi,
+                                                                uintptr_t *pcs, int max, uint32_t key,
+                                                                uint64_t **slot)
+{
+    return callers(__builtin_frame_address(0), (uintptr_t)__builtin_dwarf_cfa(), skip, lo, hi, pcs, max, key,
+                   slot);
 }
 
 /* ---- from a signal context ------------------------------------------------------------ */

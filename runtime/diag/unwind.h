@@ -169,6 +169,20 @@ int weft__unwind_pcs(weft__unwinder *u, uintptr_t *pcs, int max);
 int weft__callers(int skip, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max)
     __attribute__((noinline));
 
+/* weft__callers for a caller that maps each walk to something of its own
+ * (the tracer: a stack id) and may take that instead of the pcs.  A walk
+ * answered by a memo (see unwind.c) carries a tag word for the caller:
+ * key in its high half, the caller's value in its low half.  If that
+ * memo's tag has key (not 0) in its high half, the walk returns
+ * WEFT__CALLERS_TAGGED with *slot at the tag, and pcs unwritten: no pcs to
+ * copy, nothing to look up.  Otherwise it returns the pcs, with *slot at
+ * the tag of the memo this walk made or matched (the caller stores
+ * key << 32 | value there), or NULL if it has none.  The slot is the
+ * calling thread's and valid until its next walk. */
+#define WEFT__CALLERS_TAGGED (-1)
+int weft__callers_tagged(int skip, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max, uint32_t key,
+                         uint64_t **slot) __attribute__((noinline));
+
 /* The pc and frame pointer a signal handler's uctx says the thread was
  * interrupted at. */
 void weft__sigctx(const void *uctx, uintptr_t *pc, uintptr_t *fp);
