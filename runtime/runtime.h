@@ -768,6 +768,8 @@ void weft__stack_restoreall(void);
  * compacted (its copy); addr itself otherwise.  Racy, like every read of
  * another goroutine's stack. */
 uintptr_t weft__stack_addr(G *gp, uintptr_t addr);
+/* How many stacks have been compacted so far (test_compact). */
+uint64_t weft__stack_ncompacted(void);
 
 /* ---- timer.c ------------------------------------------------------------------ */
 int  weft__addtimer(weft__timer *t);       /* on the current P; -ENOMEM */

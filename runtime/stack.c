@@ -69,9 +69,10 @@
  *      has waited a millisecond, or before it looks for work on g0: each
  *      run of adjacent stacks is made read-only, each stack's live part,
  *      [saved SP, top), is copied to the heap (a few hundred bytes), and
- *      the run is released with one MADV_GUARD_INSTALL, which frees the
- *      pages and makes any access fault, and made writable again (which
- *      merges the slab's mapping back into one).  Per run, not per stack:
+ *      the run is made inaccessible, released with one
+ *      MADV_GUARD_INSTALL, which frees the pages and makes any access
+ *      fault, and made writable again (which merges the slab's mapping
+ *      back into one).  Per run, not per stack:
  *      each of these flushes the other CPUs' TLBs, tens of microseconds.
  *   3. The M about to run it (gogo finds its sp NULL: weft__gstart) takes
  *      a PENDING stack back as it is, or restores it at the same addresses
@@ -95,8 +96,9 @@
  *      bring every stack back first (weft__stack_restoreall).
  *
  * So every user-mode access to a parked stack, from any thread, at any
- * moment, is either served in place or faults and waits: one during the
- * copy (read-only) until the stack is COMPACTED, one during a restore
+ * moment, is either served in place or faults and waits: a write during
+ * the copy (read-only) and any access during the release (inaccessible)
+ * until the stack is COMPACTED, any access during a restore
  * (inaccessible) until it is RESIDENT.  What is not served is an access
  * by the kernel: a system call given a pointer into a compacted stack
  * (read(fd, buf) on another thread) fails with EFAULT, since no signal
@@ -736,7 +738,8 @@ static void unbatch(weft__stack **b, int n)
  * stack back first (weft__stack_pin, chan.c): from PENDING by a CAS that
  * makes ours fail, or, once we have it (COMPACTING), by waiting until it
  * is COMPACTED and restoring it.  Anyone else writing into a stack of the
- * batch while we copy it faults on the read-only run and waits the same
+ * batch while we copy it faults on the read-only run, and anyone reading
+ * one while we release it on the inaccessible run, and waits the same
  * way.  Each step over a run flushes the other CPUs' TLBs (tens of
  * microseconds on a VM): paid once per run, not per stack. */
 void weft__stackcompact_flush(M *m)
@@ -788,7 +791,17 @@ void weft__stackcompact_flush(M *m)
         }
         for (int k = i; k < j; k++)
             memcpy(b[k]->copy, (void *)b[k]->savedsp, b[k]->hi - b[k]->savedsp);
-        bool released = madvise(lo, len, MADV_GUARD_INSTALL) == 0;
+        /* Inaccessible before the release, not just read-only: the
+         * guard install first frees the pages and only then puts its
+         * markers in the page tables (when it finds pages present it
+         * zaps the range and tries again), so a read that lands between
+         * the two is served by the kernel's zero page, with no fault.
+         * A child reading its compacted parent's locals read 0 there
+         * (a NULL pointer; 1 run in 10 to 40 under load).  With the run
+         * inaccessible, that read faults and waits for COMPACTED, then
+         * restores, as a write does. */
+        bool released = mprotect(lo, len, PROT_NONE) == 0 &&
+                        madvise(lo, len, MADV_GUARD_INSTALL) == 0;
         if (mprotect(lo, len, PROT_READ | PROT_WRITE) != 0)
             weft__throw("stack compaction: cannot make the stacks writable again");
         if (!released) {
@@ -801,6 +814,24 @@ void weft__stackcompact_flush(M *m)
         }
         i = j;
     }
+}
+
+/* Puts s's frames back at their addresses; s is RESTORING and ours.
+ * Nobody may see the stack between the guard's removal and the frames'
+ * return (a second accessor would read zeros or have its write
+ * overwritten): it is inaccessible meanwhile, and the frames go back
+ * through /proc/self/mem, which writes where the program may not (as a
+ * debugger does).  Returns false if a step failed; the stack is then
+ * still inaccessible, by its guard or its protection, and its copy
+ * intact, so it may be marked COMPACTED again and restored later. */
+static bool putback(weft__stack *s)
+{
+    size_t len = s->hi - s->savedsp;
+    int fd = (int)(intptr_t)AO_load(&memfd);    /* load: opened before any compaction */
+    return mprotect((void *)s->lo, s->size, PROT_NONE) == 0 &&
+           madvise((void *)s->lo, s->size, MADV_GUARD_REMOVE) == 0 &&
+           pwrite(fd, s->copy, len, (off_t)s->savedsp) == (ssize_t)len &&
+           mprotect((void *)s->lo, s->size, PROT_READ | PROT_WRITE) == 0;
 }
 
 /* Brings s back if it is compacted, or waits for whoever is compacting or
@@ -817,17 +848,7 @@ static void restore(weft__stack *s)
         /* CAS-full: one restorer; the others wait for RESIDENT */
         if (st == STACK_COMPACTED &&
             AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_RESTORING)) {
-            /* Nobody may see the stack between the guard's removal and
-             * the frames' return (a second accessor would read zeros or
-             * have its write overwritten): it is inaccessible meanwhile,
-             * and the frames go back through /proc/self/mem, which
-             * writes where the program may not (as a debugger does). */
-            size_t len = s->hi - s->savedsp;
-            int fd = (int)(intptr_t)AO_load(&memfd);  /* load: opened before any compaction */
-            if (mprotect((void *)s->lo, s->size, PROT_NONE) != 0 ||
-                madvise((void *)s->lo, s->size, MADV_GUARD_REMOVE) != 0 ||
-                pwrite(fd, s->copy, len, (off_t)s->savedsp) != (ssize_t)len ||
-                mprotect((void *)s->lo, s->size, PROT_READ | PROT_WRITE) != 0)
+            if (!putback(s))
                 weft__throw("stack compaction: cannot restore a parked goroutine's stack");
             /* the frames are back before anyone who sees RESIDENT runs on
              * them or retries its access */
@@ -924,11 +945,12 @@ void weft__stack_restoreall(void)
             if (!(STACK_STATE(w) == STACK_COMPACTED &&
                   AO_compare_and_swap_full(&s->cstate, w, base | STACK_RESTORING)))
                 continue;
-            if (madvise((void *)s->lo, s->size, MADV_GUARD_REMOVE) != 0) {
+            /* As restore's: a thread still running (a crash's) that
+             * touches the stack meanwhile faults rather than read zeros. */
+            if (!putback(s)) {
                 cstateset(s, STACK_COMPACTED);  /* still compacted */
                 continue;
             }
-            memcpy((void *)s->savedsp, s->copy, s->hi - s->savedsp);
             cstateset(s, STACK_RESIDENT);   /* as restore's */
         }
         gp->sp = (void *)s->savedsp;
@@ -946,4 +968,9 @@ uintptr_t weft__stack_addr(G *gp, uintptr_t addr)
     if (!copy || addr < sp || addr >= s->hi)
         return addr;
     return (uintptr_t)copy + (addr - sp);
+}
+
+uint64_t weft__stack_ncompacted(void)
+{
+    return AO_load(&ncompactions);  /* load: a count; the caller orders nothing by it */
 }

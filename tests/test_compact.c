@@ -540,3 +540,83 @@ Test(compact, children_update_a_compacted_parents_locals_together, .timeout = 12
     NEED_COMPACTION();
     cr_assert_eq(weft_main(lent_main, NULL), 0);
 }
+
+/* ---- a reader never sees a stack being released as zeros ------------------------ */
+
+#define WATCH_ROUNDS 200
+#define WATCHED 0x5eedL
+
+/* The compacted goroutine's channel, and a local of its own. */
+typedef struct { weft_chan *c; volatile long *local; } watchedg;
+
+static watchedg wg1;
+static atomic_bool watching;
+static atomic_long watch_reads, watch_wrong;
+
+/* A plain thread that reads the goroutine's local all the time, through
+ * each compaction (it faults while the stack is inaccessible or
+ * released, and brings it back). */
+static void *watcher(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&watching)) {
+        long v = *wg1.local;
+        atomic_fetch_add(&watch_reads, 1);
+        if (v != WATCHED)
+            atomic_fetch_add(&watch_wrong, 1);
+    }
+    return NULL;
+}
+
+/* Parks WATCH_ROUNDS times with WATCHED in a local. */
+__attribute__((noinline)) static void watched_main(void *arg)
+{
+    watchedg *w = arg;
+    volatile long local = WATCHED;
+    w->local = &local;
+    long v;
+    for (int r = 0; r < WATCH_ROUNDS; r++)
+        weft_chan_recv(w->c, &v);
+    w->local = NULL;    /* the watcher has stopped before the last wake */
+}
+
+static void watch_main(void *arg)
+{
+    (void)arg;
+    weft_maxprocs(2);
+    wg1.c = weft_chan_new(sizeof(long), 0);
+    weft_attr a = { .compact = 1 };
+    atomic_store(&watching, true);
+    cr_assert_gt(weft_go_attr(&a, watched_main, &wg1), 0);
+    while (!wg1.local)
+        weft_sleep(1000 * 1000);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, watcher, NULL), 0);
+    int compacted = 0;
+    for (long r = 0; r < WATCH_ROUNDS; r++) {
+        /* Wake it once its stack has been compacted (and, as the watcher
+         * keeps reading it, brought back), or after a while. */
+        uint64_t before = weft__stack_ncompacted();
+        for (int i = 0; i < 200 && weft__stack_ncompacted() == before; i++)
+            weft_sleep(1000 * 1000);
+        compacted += weft__stack_ncompacted() != before;
+        if (r == WATCH_ROUNDS - 1) {
+            /* Its last wake ends it: no reads of its stack after that. */
+            atomic_store(&watching, false);
+            weft_syscall_enter();
+            pthread_join(t, NULL);
+            weft_syscall_exit();
+        }
+        weft_chan_send(wg1.c, &r);
+    }
+    cr_expect_gt(compacted, WATCH_ROUNDS / 2, "only %d of %d parks were compacted", compacted,
+                 WATCH_ROUNDS);
+    cr_expect_eq(atomic_load(&watch_wrong), 0, "%ld of %ld reads saw something else than the local",
+                 atomic_load(&watch_wrong), atomic_load(&watch_reads));
+}
+
+Test(compact, a_reader_never_sees_a_stack_being_released_as_zeros, .timeout = 120)
+{
+    NEED_COMPACTION();
+    cr_assert_eq(weft_main(watch_main, NULL), 0);
+}
