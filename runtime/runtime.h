@@ -321,8 +321,8 @@ struct M {
     struct weft__stack *cbatch[M_COMPACT_BATCH]; /* owner: stacks of goroutines it parked,
                              * to compact together (stack.c) ... */
     AO_t cbatchw[M_COMPACT_BATCH]; /* owner: ... and the state word of each one's park */
-    int32_t ncbatch;        /* owner: how many */
-    int64_t cbatchsince;    /* owner: weft__coarsetime when the first was added */
+    int64_t cbatcht[M_COMPACT_BATCH]; /* owner: ... and when each one parked (nanotime) */
+    int32_t ncbatch;        /* owner: how many, oldest first */
     void *altstack;         /* const: sigaltstack memory */
     size_t altstacksize;    /* const */
     int ncreatestack;       /* const: frames in createstack */
@@ -737,12 +737,17 @@ int  weft__stack_guards(int lift);   /* a debugger's gcore: lift (1) / restore (
 /* Compaction of parked goroutines' stacks (stack.c).  In the park's
  * after-action, before its unlockf: begin (NULL: not compacted), then
  * either cancel (the park did not commit) or compact, after the unlockf,
- * which queues the stack in m's batch; flush compacts the batch (g0's
- * scheduler loop flushes whatever is queued). */
+ * which queues the stack in m's batch.  flush compacts the stacks of the
+ * batch whose goroutines have been parked long enough (all: every one
+ * still parked) and forgets those woken since; due says whether the
+ * oldest has been parked long enough, when at what time it will be (the
+ * scheduler loop flushes a due batch, an idle M wakes for it). */
 weft__stack *weft__stackcompact_begin(G *gp, AO_t *w);
 void weft__stackcompact_cancel(G *gp, weft__stack *s);
 void weft__stackcompact(M *m, weft__stack *s, AO_t w);
-void weft__stackcompact_flush(M *m);
+void weft__stackcompact_flush(M *m, bool all);
+bool weft__stackcompact_due(M *m);
+int64_t weft__stackcompact_when(M *m);
 /* A waker about to move a value into or out of the stack of gp (NULL: a
  * plain thread's wait), parked: if it may be compacted, takes the stack
  * back first (chan.c, with CHANHOOK_COMPACT). */

@@ -497,6 +497,34 @@ void weft__handoffp(P *pp)
     weft__unlock(&sched.lock);
 }
 
+/* Sleeps on m's park note until it is woken (true) or, if until is not
+ * 0, until that time (false).  An M holding parked goroutines' stacks to
+ * compact (stack.c) wakes when the oldest is due, compacts what is due,
+ * and sleeps again, so that an idle M compacts them on time and no
+ * sooner.  A time already past is a zero wait: notetsleep takes a
+ * negative one for "for ever". */
+static bool msleep(M *m, int64_t until)
+{
+    for (;;) {
+        int64_t when = until;
+        if (unlikely(m->ncbatch > 0)) {
+            int64_t due = weft__stackcompact_when(m);
+            if (when == 0 || due < when)
+                when = due;
+        }
+        if (when == 0) {
+            weft__notesleep(&m->park);
+            return true;
+        }
+        int64_t left = when - weft__nanotime();
+        if (weft__notetsleep(&m->park, left > 0 ? left : 0))
+            return true;
+        if (until != 0 && weft__nanotime() >= until)
+            return false;
+        weft__stackcompact_flush(m, false);
+    }
+}
+
 /* Parks the current M until somebody hands it a P (or the runtime exits). */
 static void stopm(void)
 {
@@ -513,7 +541,7 @@ static void stopm(void)
     mput(m);
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
-    weft__notesleep(&m->park);
+    msleep(m, 0);
     AO_store(&m->blocked, 0);
     weft__noteclear(&m->park);
     if (m->nextp) {
@@ -536,7 +564,7 @@ static bool stopm_until(M *m, int64_t when)
     mput(m);
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
-    bool woke = weft__notetsleep(&m->park, when - weft__nanotime());
+    bool woke = msleep(m, when);
     if (!woke) {
         /* Take ourselves off the idle list, unless someone just took us
          * off to hand us a P: then their wakeup is on its way. */
@@ -596,7 +624,7 @@ static void stoplockedm(M *m)
     checkdead();
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
-    weft__notesleep(&m->park);
+    msleep(m, 0);
     AO_store(&m->blocked, 0);
     weft__noteclear(&m->park);
     weft__lock(&sched.lock);
@@ -766,6 +794,8 @@ top:
     releasep(m);
     weft__pidleput(pp);
     weft__unlock(&sched.lock);
+    if (unlikely(m->ncbatch > 0) && weft__stackcompact_due(m))
+        weft__stackcompact_flush(m, false);     /* stack.c; the rest when it sleeps */
 
     if (m->spinning) {
         m->spinning = false;
@@ -813,6 +843,9 @@ top:
             goto top;
         }
         int64_t next = weft__nexttimer();
+        int64_t due = weft__stackcompact_when(m);   /* 0: nothing queued to compact */
+        if (due != 0 && (next == 0 || due < next))
+            next = due;
         int64_t delay = next == 0 ? -1 : next - weft__nanotime();
         if (next != 0 && delay < 0)
             delay = 0;
@@ -1067,8 +1100,8 @@ static void schedule_loop(M *m)
     for (;;) {
         G *gp;
         bool inheritTime = false;
-        if (unlikely(m->ncbatch > 0))
-            weft__stackcompact_flush(m);    /* before it may sleep (stack.c) */
+        if (unlikely(m->ncbatch > 0) && weft__stackcompact_due(m))
+            weft__stackcompact_flush(m, false);     /* stack.c */
         if (AO_load(&sched.exiting))
             return;
         if (m->lockedg) {

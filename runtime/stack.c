@@ -65,8 +65,15 @@
  *      wake it, marks the stack PENDING (the park's number in the state
  *      word, the saved SP kept in the descriptor, the G's sp NULL) and,
  *      after the unlockf, queues it in its M's batch.
- *   2. The M compacts the batch when it holds 64 stacks, when the oldest
- *      has waited a millisecond, or before it looks for work on g0: each
+ *   2. The M compacts the stacks of its batch whose goroutines have been
+ *      parked for 10 ms (COMPACT_AGE), when it next parks one or passes
+ *      through g0, or, idle, when it wakes for them (sched.c's msleep); a
+ *      goroutine woken sooner costs no compaction at all (a contended
+ *      mutex's waiters were compacted and restored at every wait:
+ *      test_sync's torture took 18 s to over 120 s under load instead of
+ *      1.6).  A batch of 64 goroutines all parked more recently, a burst
+ *      of parks that last (a million spawned to wait), is compacted at
+ *      once.  Compacting: each
  *      run of adjacent stacks is made read-only, each stack's live part,
  *      [saved SP, top), is copied to the heap (a few hundred bytes), and
  *      the run is made inaccessible, released with one
@@ -144,6 +151,11 @@
 /* The most live stack a compaction copies (the rest of a parked stack is
  * dead); a goroutine parked deeper keeps its pages. */
 #define COMPACT_MAX (16 * 1024)
+/* How long a goroutine stays parked before its stack is compacted: a
+ * shorter wait (a contended mutex, a busy channel) would pay a compaction
+ * and a restore, tens of microseconds of TLB flushes, to save a page for
+ * less time than that costs. */
+#define COMPACT_AGE (10 * 1000 * 1000)
 
 enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
 
@@ -711,15 +723,30 @@ void weft__stackcompact_cancel(G *gp, weft__stack *s)
 
 void weft__stackcompact(M *m, weft__stack *s, AO_t w)
 {
-    if (m->ncbatch == 0)
-        m->cbatchsince = (int64_t)AO_load(&weft__coarsetime);   /* load: a hint */
+    int64_t now = weft__nanotime();
     m->cbatchw[m->ncbatch] = w;
+    m->cbatcht[m->ncbatch] = now;
     m->cbatch[m->ncbatch++] = s;
-    /* A full batch, or one a millisecond old (an M busy elsewhere must not
-     * keep its parked goroutines' pages for long). */
-    if (m->ncbatch == M_COMPACT_BATCH ||
-        (int64_t)AO_load(&weft__coarsetime) - m->cbatchsince > 1000000)   /* load: a hint */
-        weft__stackcompact_flush(m);
+    if (m->ncbatch == M_COMPACT_BATCH) {
+        /* Room first from the goroutines woken since and those due; a
+         * batch still full is a burst of parks that last (a million
+         * goroutines spawned to wait): all of it. */
+        weft__stackcompact_flush(m, false);
+        if (m->ncbatch == M_COMPACT_BATCH)
+            weft__stackcompact_flush(m, true);
+    } else if (now - m->cbatcht[0] >= COMPACT_AGE) {
+        weft__stackcompact_flush(m, false);
+    }
+}
+
+bool weft__stackcompact_due(M *m)
+{
+    return m->ncbatch > 0 && weft__nanotime() - m->cbatcht[0] >= COMPACT_AGE;
+}
+
+int64_t weft__stackcompact_when(M *m)
+{
+    return m->ncbatch > 0 ? m->cbatcht[0] + COMPACT_AGE : 0;
 }
 
 /* Gives the stacks of a batch back to whoever runs them: the pages are
@@ -742,13 +769,26 @@ static void unbatch(weft__stack **b, int n)
  * one while we release it on the inaccessible run, and waits the same
  * way.  Each step over a run flushes the other CPUs' TLBs (tens of
  * microseconds on a VM): paid once per run, not per stack. */
-void weft__stackcompact_flush(M *m)
+void weft__stackcompact_flush(M *m, bool all)
 {
     weft__stack *b[M_COMPACT_BATCH];
-    int n = 0;
+    int n = 0, kept = 0;
+    int64_t now = weft__nanotime();
     for (int i = 0; i < m->ncbatch; i++) {
         weft__stack *s = m->cbatch[i];
         AO_t w = m->cbatchw[i];
+        /* load: a park's word never comes back once it has changed (the
+         * goroutine was woken: its stack was taken back, or parked
+         * again under a new number), so a stale entry can go at once */
+        if (AO_load(&s->cstate) != w)
+            continue;
+        if (!all && now - m->cbatcht[i] < COMPACT_AGE) {
+            /* Parked too recently: kept, in order, for a later flush. */
+            m->cbatch[kept] = s;
+            m->cbatchw[kept] = w;
+            m->cbatcht[kept++] = m->cbatcht[i];
+            continue;
+        }
         /* CAS-full: the race with the runner's and the wakers' CAS from
          * this park's PENDING (a later park's word differs); the winner
          * reads savedsp after it */
@@ -761,7 +801,7 @@ void weft__stackcompact_flush(M *m)
         }
         b[n++] = s;
     }
-    m->ncbatch = 0;
+    m->ncbatch = kept;
     /* In address order, so that adjacent stacks form runs. */
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && b[j - 1]->lo > b[j]->lo; j--) {
