@@ -13,7 +13,9 @@
  * of it (VmPTE); the line reports them separately as pte_bytes_per_g.
  *
  * Options: -p PROCS (0 = runtime default), -n GOROUTINES (default
- * 1,000,000).
+ * 1,000,000), -c: spawn them with weft_attr.compact, so that each parked
+ * goroutine's stack is copied out and its pages given back (README,
+ * "stacks at scale"); the line is then name=idle1m_compact.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -31,6 +33,7 @@ static int parked_seen;             /* weft_num_goroutine() with all parked */
 static long minflt_before, minflt_parked;
 static int64_t spawn_ns, release_ns;
 static int64_t setup_error;
+static bool compact;                /* -c */
 
 /* The resident set and page-table size of this process in KiB, from
  * /proc/self/status (VmRSS, VmPTE); -1 if unreadable. */
@@ -77,7 +80,8 @@ static void bench_main(void *arg)
     weft_wg_add(&ready, (int)args.n);
     weft_wg_add(&finished, (int)args.n);
     for (long i = 0; i < args.n; i++) {
-        int64_t id = weft_go(parked, NULL);
+        weft_attr a = { .compact = compact };
+        int64_t id = weft_go_attr(&a, parked, NULL);
         if (id < 0) {
             /* The ones already started stay parked; the end of main ends
              * them. */
@@ -102,7 +106,17 @@ static void bench_main(void *arg)
 
 int main(int argc, char **argv)
 {
-    bench_parse_args(argc, argv, "p:n:", "[-p PROCS] [-n GOROUTINES]",
+    /* -c is ours; the common options go to bench_parse_args. */
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0)
+            compact = true;
+        else
+            argv[kept++] = argv[i];
+    }
+    argc = kept;
+    argv[argc] = NULL;
+    bench_parse_args(argc, argv, "p:n:", "[-c] [-p PROCS] [-n GOROUTINES]",
                      1, 100000000, &args);
     int rc = weft_main(bench_main, NULL);
     if (rc != 0) {
@@ -126,9 +140,9 @@ int main(int argc, char **argv)
     double per_g = (double)(rss_parked_kb - rss_before_kb) * 1024.0 / (double)args.n;
     double pte_per_g = (pte_before_kb < 0 || pte_parked_kb < 0) ? -1.0
         : (double)(pte_parked_kb - pte_before_kb) * 1024.0 / (double)args.n;
-    printf("name=idle1m impl=weft procs=%d bytes_per_g=%.0f maxrss_kb=%ld pte_bytes_per_g=%.0f "
+    printf("name=%s impl=weft procs=%d bytes_per_g=%.0f maxrss_kb=%ld pte_bytes_per_g=%.0f "
            "spawn_ms=%.1f release_ms=%.1f faults_per_g=%.2f\n",
-           procs_used, per_g, bench_maxrss_kb(), pte_per_g,
+           compact ? "idle1m_compact" : "idle1m", procs_used, per_g, bench_maxrss_kb(), pte_per_g,
            (double)spawn_ns / 1e6, (double)release_ns / 1e6,
            (double)(minflt_parked - minflt_before) / (double)args.n);
     return 0;

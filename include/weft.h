@@ -82,6 +82,13 @@ typedef struct weft_attr {
     size_t stack_size;  /* usable stack bytes; 0 = default (WEFT_STACK_DEFAULT or $WEFT_STACK) */
     const char *name;   /* optional, kept with the goroutine (JSON goroutine dumps show its
                          * first 31 bytes); the string must outlive the goroutine */
+    int compact;        /* nonzero: while it is parked in a weft call, its stack's live
+                         * part is copied out and the stack's pages given back (README,
+                         * "stacks at scale").  Another thread's or goroutine's access to
+                         * one of its locals brings the stack back (a fault); the
+                         * contract: no system call is handed a pointer into its stack
+                         * while it is parked (it would fail with EFAULT).  Default-size
+                         * stacks only. */
 } weft_attr;
 
 /*

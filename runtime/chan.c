@@ -78,18 +78,36 @@ void weft__chan_elemclear(weft_chan *c, void *dst)
         memset(dst, 0, c->elemsize);
 }
 
+unsigned char weft__chanhooks;
+
+/* A direct hand-off's uncommon steps before it touches the parked
+ * goroutine's variable: the race detector's edge, and, for a goroutine
+ * whose stack may be compacted, taking its stack back (stack.c: a waker
+ * writing into a stack that is being copied out could be lost).  Out of
+ * line: the common hand-off tests one byte, as it did for the race
+ * detector alone. */
+static __attribute__((noinline, cold)) void directhooks(weft_chan *c, weft__sudog *sg,
+                                                        unsigned hooks)
+{
+    if (hooks & CHANHOOK_RACE)
+        weft__race_acquire_slow(c);
+    if (hooks & CHANHOOK_COMPACT)
+        weft__stack_pin(sg->w->g);
+}
+
 /* The bodies are inline so that chan.c's own calls, whose unlockf is
  * known, compile to a direct unlock. */
 static inline void senddirect(weft_chan *c, weft__sudog *sg, const void *ep,
                               weft__unlockf unlockf, void *arg)
 {
     /* The parked receiver released c (chanblock): its past before we
-     * write its variable, ours (the write included) before it resumes. */
-    bool race = weft__race;
-    if (unlikely(race))
-        weft__race_acquire_slow(c);
+     * write its variable, ours (the write included) before it resumes.
+     * load: set before any goroutine it concerns could park (runtime.h). */
+    unsigned hooks = AO_char_load(&weft__chanhooks);
+    if (unlikely(hooks))
+        directhooks(c, sg, hooks);
     elemcopy(c, sg->elem, ep);
-    if (unlikely(race))
+    if (unlikely(hooks & CHANHOOK_RACE))
         weft__race_release_slow(c);
     sg->success = true;
     unlockf(NULL, arg);
@@ -100,9 +118,9 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
                               weft__unlockf unlockf, void *arg)
 {
     /* As senddirect: the parked sender released c. */
-    bool race = weft__race;
-    if (unlikely(race))
-        weft__race_acquire_slow(c);
+    unsigned hooks = AO_char_load(&weft__chanhooks);   /* load: as senddirect's */
+    if (unlikely(hooks))
+        directhooks(c, sg, hooks);
     if (c->dataqsiz == 0) {
         elemcopy(c, ep, sg->elem);
     } else {
@@ -116,7 +134,7 @@ static inline void recvdirect(weft_chan *c, weft__sudog *sg, void *ep,
             c->recvx = 0;
         c->sendx = c->recvx;
     }
-    if (unlikely(race))
+    if (unlikely(hooks & CHANHOOK_RACE))
         weft__race_release_slow(c);
     sg->success = true;
     unlockf(NULL, arg);
@@ -383,6 +401,9 @@ void weft_chan_close(weft_chan *c)
      * them after unlocking, in queue order: receivers, then senders. */
     weft__sudog *head = NULL, **tail = &head, *sg;
     while ((sg = weft__waitq_pop(&c->recvq)) != NULL) {
+        /* load: as senddirect's */
+        if (unlikely(AO_char_load(&weft__chanhooks) & CHANHOOK_COMPACT))
+            weft__stack_pin(sg->w->g);      /* as directhooks */
         weft__chan_elemclear(c, sg->elem);
         sg->success = false;
         *tail = sg;

@@ -91,6 +91,15 @@ __attribute__((visibility("default"))) const struct weft_debug_info weft_debug_i
     .frame_fp = WEFT_CTX_FP,
     .frame_nregs = sizeof((weft_debug_reg[]){ WEFT_CTX_REGS }) / sizeof(weft_debug_reg),
     .frame_regs = { WEFT_CTX_REGS },
+
+    .g_stack = FIELD(G, stack),
+    .stack_savedsp = FIELD(weft__stack, savedsp),
+    .stack_copy = FIELD(weft__stack, copy),
+    .stack_cstate = FIELD(weft__stack, cstate),
+    .stack_state_mask = 7,
+    .stack_state_compacting = STACK_COMPACTING,
+    .stack_state_compacted = STACK_COMPACTED,
+    .stack_state_restoring = STACK_RESTORING,
 };
 
 /* What readers assume of the fields: integers of at most 8 bytes, whole
@@ -102,6 +111,9 @@ _Static_assert(sizeof(((G *)0)->atomicstatus) <= 8 && sizeof(((G *)0)->waitreaso
 _Static_assert(WORD(G, sp) && WORD(G, stacklo) && WORD(G, stackhi) && WORD(G, m) &&
                WORD(G, allglink) && WORD(G, name) && WORD(G, fn) && WORD(G, gopc) &&
                WORD(G, syscallpc) && WORD(G, syscallfp), "G: pointer-sized fields");
+_Static_assert(WORD(G, stack) && WORD(weft__stack, savedsp) && WORD(weft__stack, copy) &&
+               WORD(weft__stack, cstate), "compacted stacks: pointer-sized fields");
+_Static_assert(STACK_STATE((AO_t)~0) == 7, "the state mask the descriptor gives");
 _Static_assert(sizeof(((M *)0)->id) == 8 && sizeof(((M *)0)->procid) <= 8 &&
                sizeof(((M *)0)->exited) <= 8, "M: id int64, tid and exited small integers");
 _Static_assert(WORD(M, curg) && WORD(M, alllink), "M: pointer-sized fields");
@@ -116,7 +128,8 @@ _Static_assert(offsetof(struct weft_debug_info, allg) == 24 && offsetof(struct w
                offsetof(struct weft_debug_info, g_size) == 88 && offsetof(struct weft_debug_info, m_size) == 216 &&
                offsetof(struct weft_debug_info, g_status_idle) == 264 &&
                offsetof(struct weft_debug_info, frame_size) == 288 &&
-               offsetof(struct weft_debug_info, frame_regs) == 304 && sizeof(struct weft_debug_info) == 496,
+               offsetof(struct weft_debug_info, frame_regs) == 304 &&
+               offsetof(struct weft_debug_info, g_stack) == 496 && sizeof(struct weft_debug_info) == 544,
                "struct weft_debug_info: the layout docs/formats.md documents");
 
 /* gdb's extension, inlined (type 4: a script's name on the first line,

@@ -53,6 +53,8 @@ void weft__env_init(void)
     /* ThreadSanitizer, helgrind or DRD (race.c): also before the first
      * goroutine, whose creation makes its fiber. */
     weft__race_init();
+    /* store: before the first goroutine, whose creation publishes it */
+    AO_char_store(&weft__chanhooks, weft__race ? CHANHOOK_RACE : 0);
 #if !defined(__SANITIZE_ADDRESS__)
     weft__sanswitch = weft__asan || weft__tsan || weft__vgswitch;
 #endif

@@ -29,9 +29,13 @@ static weft__gprof *gprof_cur;      /* STW: where its records go */
 /* What newproc does beyond the common path, in one word so that the
  * common path tests one whatever is on: SPAWN_GPROF while a goroutine
  * profile is being taken (as sched.gprofiling, which the scheduler's own
- * paths test), SPAWN_ANCESTORS with SCHEDDEBUG=tracebackancestors.  So
- * ancestry off costs spawning nothing. */
-enum { SPAWN_GPROF = 1, SPAWN_ANCESTORS = 2 };
+ * paths test), SPAWN_ANCESTORS with SCHEDDEBUG=tracebackancestors,
+ * SPAWN_COMPACT with SCHEDDEBUG=compactstacks=1.  newproc's flags join the
+ * same test (NEWPROC_COMPACT is SPAWN_COMPACT).  So ancestry and
+ * compaction off cost spawning nothing. */
+enum { SPAWN_GPROF = 1, SPAWN_ANCESTORS = 2, SPAWN_COMPACT = NEWPROC_COMPACT };
+_Static_assert(((SPAWN_GPROF | SPAWN_ANCESTORS) & NEWPROC_MAIN) == 0,
+               "newproc's flags and the spawn flags share one word");
 static AO_t spawnslow;              /* atomic: SPAWN_*; GPROF written with the world
                                      * stopped, ANCESTORS once before the first G */
 
@@ -190,7 +194,7 @@ static int64_t newgoid(P *pp)
 }
 
 G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
-                 uintptr_t callerpc, bool ismain, int *err)
+                 uintptr_t callerpc, unsigned flags, int *err)
 {
     G *me = weft__getg();
     M *m = me ? me->m : NULL;
@@ -238,17 +242,25 @@ G *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *na
     gp->locals = NULL;
     gp->waitreason = waitReasonZero;
     gp->w.g = gp;
-    gp->ismain = ismain;
+    gp->ismain = false;         /* ismain and compact: from flags, off the common path below */
     gp->issystem = false;
+    gp->compact = false;
     AO_store(&gp->preempt, 0);
     /* A goroutine profile being taken wants the goroutines of the moment
      * it stopped the world, not this one: it counts as recorded.  Loads:
      * set with the world stopped (or before the first G), published by
      * its restart; a plain store, published with the status below. */
-    if (unlikely(AO_load(&spawnslow))) {
-        if (AO_load(&spawnslow) & SPAWN_GPROF)
+    unsigned slow = (unsigned)AO_load(&spawnslow) | flags;
+    if (unlikely(slow)) {
+        gp->ismain = (flags & NEWPROC_MAIN) != 0;
+        gp->compact = (slow & SPAWN_COMPACT) != 0;
+        /* load and store: every writer sets the same bit, before the
+         * run-queue put below publishes gp (runtime.h) */
+        if (gp->compact && !(AO_char_load(&weft__chanhooks) & CHANHOOK_COMPACT))
+            AO_char_store(&weft__chanhooks, AO_char_load(&weft__chanhooks) | CHANHOOK_COMPACT);
+        if (slow & SPAWN_GPROF)
             AO_store(&gp->profgen, AO_load(&gprof_gen));
-        if (AO_load(&spawnslow) & SPAWN_ANCESTORS)
+        if (slow & SPAWN_ANCESTORS)
             saveancestors(me, gp, callerpc);
     }
     if (pp)
@@ -278,10 +290,20 @@ void weft__newproc_init(void)
      * or the creator's lock) publishes it */
     if (weft__debug.tracebackancestors > 0)
         AO_store(&spawnslow, AO_load(&spawnslow) | SPAWN_ANCESTORS);
+    if (weft__debug.compactstacks)
+        AO_store(&spawnslow, AO_load(&spawnslow) | SPAWN_COMPACT);
 }
 
 void weft__gstart(P *pp, G *gp)
 {
+    /* Only a goroutine that has run before has a hot stack and stack
+     * bounds: its stack was compacted when it parked.  (A fresh goroutine
+     * usually holds a cold stack: the common first run tests one flag, as
+     * it did before compaction.) */
+    if (gp->stack->hot && unlikely(gp->stacklo != 0)) {
+        weft__stackrestore(gp);
+        return;
+    }
     gp->stack = weft__stackwarmup(pp, gp->stack);
     gp->stacklo = gp->stack->lo;
     gp->stackhi = gp->stack->hi;
@@ -450,7 +472,14 @@ static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintpt
 {
     if (!fn)
         return -EINVAL;
-    size_t size = (a && a->stack_size) ? a->stack_size : 0;
+    size_t size = 0;
+    const char *name = NULL;
+    unsigned flags = 0;
+    if (a) {
+        size = a->stack_size;
+        name = a->name;
+        flags = a->compact ? NEWPROC_COMPACT : 0;  /* SCHEDDEBUG's: newproc_init */
+    }
     if (size != 0 && (size < WEFT_STACK_MIN || size > WEFT_STACK_MAX))
         return -EINVAL;
     int err = weft__ensure_booted();
@@ -462,7 +491,7 @@ static int64_t go_attr(const weft_attr *a, void (*fn)(void *), void *arg, uintpt
     if (!self || self->issystem)
         AO_store(&sched.foreign, 1);    /* see checkdead */
     size = (size + 4095) & ~(size_t)4095;
-    G *gp = weft__newproc(fn, arg, size, a ? a->name : NULL, pc, false, &err);
+    G *gp = weft__newproc(fn, arg, size, name, pc, flags, &err);
     if (!gp)
         return err;
     int64_t goid = gp->goid;

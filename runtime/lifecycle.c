@@ -230,7 +230,7 @@ int weft_main(void (*fn)(void *), void *arg)
     G *mg = NULL;
     if (err == 0)
         mg = weft__newproc(fn, arg, weft__stack_default, "main",
-                           (uintptr_t)__builtin_return_address(0), true, &err);
+                           (uintptr_t)__builtin_return_address(0), NEWPROC_MAIN, &err);
     if (!mg) {
         weft__printf(2, "weft_main: cannot start main goroutine (errno %d)\n", -err);
         _exit(2);

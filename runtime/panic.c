@@ -39,6 +39,10 @@ static void startpanic(void)
         for (;;)
             pause();
     }
+    /* Compacted stacks (stack.c) come back before anything walks them,
+     * and so that a core file holds them.  A fault on one inside this
+     * handler would kill the process: SIGSEGV is blocked here. */
+    weft__stack_restoreall();
 }
 
 void weft__throw(const char *msg)

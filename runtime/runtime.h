@@ -108,7 +108,21 @@ typedef struct weft__stack {
     uint8_t kind;           /* STACK_SLAB (default size, from a slab) or STACK_OWN (own mmap) */
     bool hot;               /* whoever holds it: a goroutine has run on it (stack.c) */
     unsigned vgid;          /* valgrind's id for it (0 when not under valgrind) */
+    /* Compaction (stack.c): the live part of a parked goroutine's stack,
+     * copied out while its pages are given back. */
+    AO_t cstate;            /* atomic: STACK_RESIDENT, _PENDING, _COMPACTING, _COMPACTED or
+                             * _RESTORING in its low bits (STACK_STATE), above them the
+                             * number of the park it belongs to (stack.c) */
+    uintptr_t savedsp;      /* the compactor, then const until its goroutine runs: the
+                             * saved SP (the goroutine's sp is NULL meanwhile); 0: none */
+    void *copy;             /* the compactor, then const until its goroutine runs:
+                             * [savedsp, hi) while compacted */
 } weft__stack;
+
+/* weft__stack.cstate (stack.c explains the protocol). */
+enum { STACK_RESIDENT = 0, STACK_PENDING = 1, STACK_COMPACTING = 2, STACK_COMPACTED = 3,
+       STACK_RESTORING = 4 };
+#define STACK_STATE(w) ((int)((w) & 7))
 
 /* ---- timers (timer.c) ------------------------------------------------------
  * A timer calls f(gp, arg) at or after `when`, from whichever M runs the
@@ -191,8 +205,18 @@ struct G {
     int64_t goid;           /* const while alive; 0 for g0 */
     AO_t atomicstatus;      /* atomic: G status (enum above) */
     uint8_t waitreason;     /* owner/waker: why it is Gwaiting; read racily by dumps */
-    bool issystem;          /* const: g0 */
     bool ismain;            /* const: goroutine 1 of weft_main */
+    /* weft__gopark tests both of these at once (parkslow): a park that
+     * goes the common way pays for the compaction no more than the check
+     * for g0 it always made. */
+    union {
+        struct {
+            bool issystem;  /* const: g0 */
+            bool compact;   /* const while alive: its stack may be compacted when it parks
+                             * (weft_attr.compact, SCHEDDEBUG=compactstacks=1; stack.c) */
+        };
+        uint16_t parkslow;  /* nonzero: either is set */
+    };
     bool parking;           /* owner: inside weft__park (debug builds: checked by weft__gopark) */
     AO_t preempt;           /* atomic: sysmon asks it to yield at its next scheduling point */
     M *m;                   /* owner: the M running it, NULL when not running */
@@ -250,6 +274,7 @@ typedef enum {
     AFTER_RUNQPUT,      /* yield: put the old G at the tail of this P's runq */
     AFTER_GLOBRUNQPUT,  /* preempted yield: put it on the global runq */
     AFTER_PARK,         /* block: call unlockf(g, arg); false means "resume it" */
+    AFTER_PARK_COMPACT, /* the same for a goroutine whose stack may be compacted (stack.c) */
     AFTER_EXIT,         /* the old G is dead: free it (gfput) */
     AFTER_SYSCALL_EXIT, /* syscall_exit found no P: queue it globally, this M stops */
 } weft__after;
@@ -259,6 +284,9 @@ typedef enum {
  * it".  gp is the goroutine that parked, NULL when a waker calls it to
  * release its own locks (chan.h's data movement). */
 typedef bool (*weft__unlockf)(G *gp, void *arg);
+
+/* Stacks an M compacts at once (stack.c): one release of their pages. */
+#define M_COMPACT_BATCH 64
 
 /* Frames kept of the code that made weft create an M (Go keeps 32). */
 #define M_CREATESTACK 32
@@ -290,6 +318,11 @@ struct M {
     G *afterg;              /* owner */
     weft__unlockf afterf;   /* owner */
     void *afterarg;         /* owner */
+    struct weft__stack *cbatch[M_COMPACT_BATCH]; /* owner: stacks of goroutines it parked,
+                             * to compact together (stack.c) ... */
+    AO_t cbatchw[M_COMPACT_BATCH]; /* owner: ... and the state word of each one's park */
+    int64_t cbatcht[M_COMPACT_BATCH]; /* owner: ... and when each one parked (nanotime) */
+    int32_t ncbatch;        /* owner: how many, oldest first */
     void *altstack;         /* const: sigaltstack memory */
     size_t altstacksize;    /* const */
     int ncreatestack;       /* const: frames in createstack */
@@ -623,8 +656,12 @@ void weft__randorder_reset(weft__randorder *o, uint32_t count);
 uint32_t weft__fastrand(void);
 
 /* ---- g.c ------------------------------------------------------------------------ */
+/* flags: NEWPROC_MAIN (goroutine 1 of weft_main), NEWPROC_COMPACT (its stack
+ * may be compacted when it parks: weft_attr.compact).  Bits of their own
+ * beside g.c's spawn flags, which newproc tests with them in one word. */
+enum { NEWPROC_MAIN = 1 << 4, NEWPROC_COMPACT = 1 << 5 };
 G   *weft__newproc(void (*fn)(void *), void *arg, size_t stacksize, const char *name,
-                   uintptr_t callerpc, bool ismain, int *err);
+                   uintptr_t callerpc, unsigned flags, int *err);
 void weft__gfput(P *pp, G *gp);
 void weft__newproc_init(void);      /* env.c, once SCHEDDEBUG is parsed */
 void weft__gfpurge(P *pp);
@@ -697,6 +734,47 @@ void weft__stackfreeall(void);                       /* shutdown */
 void weft__stackfree_own(weft__stack *s);            /* shutdown: a G's own-size stack */
 bool weft__stack_guard_hit(G *gp, uintptr_t addr);
 int  weft__stack_guards(int lift);   /* a debugger's gcore: lift (1) / restore (0) every guard */
+/* Compaction of parked goroutines' stacks (stack.c).  In the park's
+ * after-action, before its unlockf: begin (NULL: not compacted), then
+ * either cancel (the park did not commit) or compact, after the unlockf,
+ * which queues the stack in m's batch.  flush compacts the stacks of the
+ * batch whose goroutines have been parked long enough (all: every one
+ * still parked) and forgets those woken since; due says whether the
+ * oldest has been parked long enough, when at what time it will be (the
+ * scheduler loop flushes a due batch, an idle M wakes for it). */
+weft__stack *weft__stackcompact_begin(G *gp, AO_t *w);
+void weft__stackcompact_cancel(G *gp, weft__stack *s);
+void weft__stackcompact(M *m, weft__stack *s, AO_t w);
+void weft__stackcompact_flush(M *m, bool all);
+bool weft__stackcompact_due(M *m);
+int64_t weft__stackcompact_when(M *m);
+/* A waker about to move a value into or out of the stack of gp (NULL: a
+ * plain thread's wait), parked: if it may be compacted, takes the stack
+ * back first (chan.c, with CHANHOOK_COMPACT). */
+void weft__stack_pin(G *gp);
+/* What a channel's direct hand-off does beyond the copy (chan.c), in one
+ * byte so that the hand-off tests one: CHANHOOK_RACE, weft__race (set at
+ * boot); CHANHOOK_COMPACT, once a goroutine that may be compacted has been
+ * made (newproc sets it before the goroutine is published, so before any
+ * waker can find it parked), never cleared. */
+enum { CHANHOOK_RACE = 1, CHANHOOK_COMPACT = 2 };
+extern unsigned char weft__chanhooks;
+/* gogo's slow path for a goroutine that has run before but has no sp:
+ * brings its compacted stack back and gives it its sp. */
+void weft__stackrestore(G *gp);
+/* The SIGSEGV handler: addr is in a compacted stack, which is now back
+ * (retry the access).  Async-signal-safe. */
+bool weft__stack_fault(uintptr_t addr);
+/* Brings every compacted stack back, with its goroutine's sp (crash
+ * dumps and core files, a debugger's gcore); async-signal-safe, takes no
+ * lock, waits for nobody. */
+void weft__stack_restoreall(void);
+/* Where a reader finds the word at addr of gp's stack while it is
+ * compacted (its copy); addr itself otherwise.  Racy, like every read of
+ * another goroutine's stack. */
+uintptr_t weft__stack_addr(G *gp, uintptr_t addr);
+/* How many stacks have been compacted so far (test_compact). */
+uint64_t weft__stack_ncompacted(void);
 
 /* ---- timer.c ------------------------------------------------------------------ */
 int  weft__addtimer(weft__timer *t);       /* on the current P; -ENOMEM */

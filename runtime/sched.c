@@ -497,6 +497,34 @@ void weft__handoffp(P *pp)
     weft__unlock(&sched.lock);
 }
 
+/* Sleeps on m's park note until it is woken (true) or, if until is not
+ * 0, until that time (false).  An M holding parked goroutines' stacks to
+ * compact (stack.c) wakes when the oldest is due, compacts what is due,
+ * and sleeps again, so that an idle M compacts them on time and no
+ * sooner.  A time already past is a zero wait: notetsleep takes a
+ * negative one for "for ever". */
+static bool msleep(M *m, int64_t until)
+{
+    for (;;) {
+        int64_t when = until;
+        if (unlikely(m->ncbatch > 0)) {
+            int64_t due = weft__stackcompact_when(m);
+            if (when == 0 || due < when)
+                when = due;
+        }
+        if (when == 0) {
+            weft__notesleep(&m->park);
+            return true;
+        }
+        int64_t left = when - weft__nanotime();
+        if (weft__notetsleep(&m->park, left > 0 ? left : 0))
+            return true;
+        if (until != 0 && weft__nanotime() >= until)
+            return false;
+        weft__stackcompact_flush(m, false);
+    }
+}
+
 /* Parks the current M until somebody hands it a P (or the runtime exits). */
 static void stopm(void)
 {
@@ -513,7 +541,7 @@ static void stopm(void)
     mput(m);
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
-    weft__notesleep(&m->park);
+    msleep(m, 0);
     AO_store(&m->blocked, 0);
     weft__noteclear(&m->park);
     if (m->nextp) {
@@ -536,7 +564,7 @@ static bool stopm_until(M *m, int64_t when)
     mput(m);
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
-    bool woke = weft__notetsleep(&m->park, when - weft__nanotime());
+    bool woke = msleep(m, when);
     if (!woke) {
         /* Take ourselves off the idle list, unless someone just took us
          * off to hand us a P: then their wakeup is on its way. */
@@ -596,7 +624,7 @@ static void stoplockedm(M *m)
     checkdead();
     weft__unlock(&sched.lock);
     AO_store(&m->blocked, 1);
-    weft__notesleep(&m->park);
+    msleep(m, 0);
     AO_store(&m->blocked, 0);
     weft__noteclear(&m->park);
     weft__lock(&sched.lock);
@@ -766,6 +794,8 @@ top:
     releasep(m);
     weft__pidleput(pp);
     weft__unlock(&sched.lock);
+    if (unlikely(m->ncbatch > 0) && weft__stackcompact_due(m))
+        weft__stackcompact_flush(m, false);     /* stack.c; the rest when it sleeps */
 
     if (m->spinning) {
         m->spinning = false;
@@ -813,6 +843,9 @@ top:
             goto top;
         }
         int64_t next = weft__nexttimer();
+        int64_t due = weft__stackcompact_when(m);   /* 0: nothing queued to compact */
+        if (due != 0 && (next == 0 || due < next))
+            next = due;
         int64_t delay = next == 0 ? -1 : next - weft__nanotime();
         if (next != 0 && delay < 0)
             delay = 0;
@@ -862,6 +895,31 @@ top:
 
 /* ---- switching ------------------------------------------------------------------ */
 
+/* A park's unlockf refused it: resume the goroutine next. */
+static void parkrefused(M *m, G *gp)
+{
+    if (unlikely(weft__tracing())) weft__trace_unblock(gp);
+    AO_store(&gp->atomicstatus, Grunnable);
+    weft__runqput(m->p, gp, true);
+}
+
+/* AFTER_PARK_COMPACT, a park of a goroutine whose stack may be compacted
+ * (stack.c): it is marked before its unlockf lets anyone wake it, and
+ * queued for compaction after.  Out of line, so that the ordinary park's
+ * path keeps its frame. */
+static __attribute__((noinline, cold)) void parkcompact(M *m, G *gp, weft__unlockf f, void *arg)
+{
+    AO_t cw = 0;
+    weft__stack *cs = weft__stackcompact_begin(gp, &cw);
+    if (f && !f(gp, arg)) {
+        if (cs)
+            weft__stackcompact_cancel(gp, cs);
+        parkrefused(m, gp);
+    } else if (cs) {
+        weft__stackcompact(m, cs, cw);
+    }
+}
+
 /* Runs the action the previous context left for us (see weft__after). */
 void weft__finish_switch(M *m)
 {
@@ -891,12 +949,16 @@ void weft__finish_switch(M *m)
         void *arg = m->afterarg;
         m->afterf = NULL;
         m->afterarg = NULL;
-        if (f && !f(gp, arg)) {
-            /* Changed its mind: resume it next. */
-            if (unlikely(weft__tracing())) weft__trace_unblock(gp);
-            AO_store(&gp->atomicstatus, Grunnable);
-            weft__runqput(m->p, gp, true);
-        }
+        if (f && !f(gp, arg))
+            parkrefused(m, gp);
+        break;
+    }
+    case AFTER_PARK_COMPACT: {
+        weft__unlockf f = m->afterf;
+        void *arg = m->afterarg;
+        m->afterf = NULL;
+        m->afterarg = NULL;
+        parkcompact(m, gp, f, arg);
         break;
     }
     case AFTER_EXIT:
@@ -1036,6 +1098,8 @@ static void schedule_loop(M *m)
     for (;;) {
         G *gp;
         bool inheritTime = false;
+        if (unlikely(m->ncbatch > 0) && weft__stackcompact_due(m))
+            weft__stackcompact_flush(m, false);     /* stack.c */
         if (AO_load(&sched.exiting))
             return;
         if (m->lockedg) {
@@ -1108,18 +1172,35 @@ void weft__insyscall(G *gp, const char *what)
  * cancels what a failed commit leaves; parking around it would skip that,
  * so the debug builds refuse it (the release build spares the park path
  * the check). */
-void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r)
+static inline void gopark(G *gp, weft__after action, weft__unlockf f, void *arg,
+                          weft__waitreason r)
 {
-    G *gp = weft__getg();
-    if (!gp || gp->issystem)
-        weft__throw("park: not on a user goroutine");
     if (WEFT_DEBUG && unlikely(!gp->parking))
         weft__throw("park: not called through weft__park");
     gp->waitreason = (uint8_t)r;
     gp->waitsince = (int64_t)AO_load(&weft__coarsetime);
     /* store: only the waker (after our unlockf ran) moves it on */
     AO_store(&gp->atomicstatus, Gwaiting);
-    switch_from_g(gp, AFTER_PARK, f, arg);
+    switch_from_g(gp, action, f, arg);
+}
+
+/* weft__gopark's uncommon case: g0 (an error) or a goroutine whose stack
+ * may be compacted. */
+static __attribute__((noinline, cold)) void goparkslow(G *gp, weft__unlockf f, void *arg,
+                                                       weft__waitreason r)
+{
+    if (!gp || gp->issystem)
+        weft__throw("park: not on a user goroutine");
+    gopark(gp, AFTER_PARK_COMPACT, f, arg, r);
+}
+
+void weft__gopark(weft__unlockf f, void *arg, weft__waitreason r)
+{
+    G *gp = weft__getg();
+    if (unlikely(!gp || gp->parkslow))     /* issystem or compact: one test */
+        goparkslow(gp, f, arg, r);
+    else
+        gopark(gp, AFTER_PARK, f, arg, r);
 }
 
 void weft__ready(G *gp, bool next)

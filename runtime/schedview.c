@@ -186,7 +186,7 @@ const char *weft__waitreason_call(int r)
 WEFT_NO_ASAN static void gwalk(G *gp, AO_t st, weft__gview *out)
 {
     out->walk = VGwalk_none;
-    out->pc = out->fp = out->sp = 0;
+    out->pc = out->fp = out->sp = out->copy = 0;
     if (st == Gsyscall) {
         out->pc = gp->syscallpc;
         out->fp = gp->syscallfp;
@@ -198,6 +198,22 @@ WEFT_NO_ASAN static void gwalk(G *gp, AO_t st, weft__gview *out)
     if (st != Grunnable && st != Gwaiting)
         return;
     uintptr_t sp = (uintptr_t)gp->sp;
+    weft__stack *s = gp->stack;
+    if (sp == 0 && gp->stacklo != 0 && s) {
+        /* Parked with a compacted stack (stack.c): its frames are read in
+         * the copy, never in place, where a read would bring the stack
+         * back.  Being compacted or restored right now: no walk. */
+        int cs = STACK_STATE(AO_load_acquire(&s->cstate));  /* load-acquire: as stack.c's readers */
+        sp = s->savedsp;
+        if (cs == STACK_COMPACTED) {
+            uintptr_t copy = weft__stack_addr(gp, sp);
+            if (copy == sp)
+                return;     /* restored since */
+            out->copy = copy;
+        } else if (cs != STACK_RESIDENT && cs != STACK_PENDING) {
+            return;
+        }
+    }
     if (sp == 0 && st == Grunnable) {
         /* It has not run yet: it has no frame, only its function (g.c) */
         out->walk = VGwalk_fresh;
@@ -206,7 +222,7 @@ WEFT_NO_ASAN static void gwalk(G *gp, AO_t st, weft__gview *out)
     }
     if (sp < gp->stacklo || sp + 64 > gp->stackhi)
         return;
-    weft__ctx_frame((void *)sp, &out->pc, &out->fp);
+    weft__ctx_frame((void *)(out->copy ? out->copy : sp), &out->pc, &out->fp);
     if (out->fp == 0) {
         /* weft__ctx_init's frame: it has never run */
         out->walk = VGwalk_fresh;

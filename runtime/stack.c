@@ -55,8 +55,71 @@
  * debug descriptor, debuginfo.c) to lift the guards, lets gcore copy the
  * slabs whole, and calls weft__stack_guards(0) to put them back before
  * the program runs again.
+ *
+ * Compacting parked stacks.  A parked goroutine still holds its stack's
+ * top page (4 KiB), though its live frames are a few hundred bytes.  A
+ * goroutine spawned with weft_attr.compact (or every one, with
+ * SCHEDDEBUG=compactstacks=1) gives the page back while it is parked:
+ *
+ *   1. Its park's after-action (sched.c), before the unlockf lets anyone
+ *      wake it, marks the stack PENDING (the park's number in the state
+ *      word, the saved SP kept in the descriptor, the G's sp NULL) and,
+ *      after the unlockf, queues it in its M's batch.
+ *   2. The M compacts the stacks of its batch whose goroutines have been
+ *      parked for 10 ms (COMPACT_AGE), when it next parks one or passes
+ *      through g0, or, idle, when it wakes for them (sched.c's msleep); a
+ *      goroutine woken sooner costs no compaction at all (a contended
+ *      mutex's waiters were compacted and restored at every wait:
+ *      test_sync's torture took 18 s to over 120 s under load instead of
+ *      1.6).  A batch of 64 goroutines all parked more recently, a burst
+ *      of parks that last (a million spawned to wait), is compacted at
+ *      once.  Compacting: each
+ *      run of adjacent stacks is made read-only, each stack's live part,
+ *      [saved SP, top), is copied to the heap (a few hundred bytes), and
+ *      the run is made inaccessible, released with one
+ *      MADV_GUARD_INSTALL, which frees the pages and makes any access
+ *      fault, and made writable again (which merges the slab's mapping
+ *      back into one).  Per run, not per stack:
+ *      each of these flushes the other CPUs' TLBs, tens of microseconds.
+ *   3. The M about to run it (gogo finds its sp NULL: weft__gstart) takes
+ *      a PENDING stack back as it is, or restores it at the same addresses
+ *      (C frames cannot move): the stack is made inaccessible, the guard
+ *      removed, the frames written back through /proc/self/mem (which
+ *      writes where the program may not, as a debugger does), and the
+ *      stack made accessible again.
+ *   4. A waker about to move a value into or out of its stack (chan.c:
+ *      a receive buffer, a value to send, a close's zeroing) takes the
+ *      stack back the same way first (weft__stack_pin), so nothing of
+ *      weft's touches a stack while it is being copied out.  (Without
+ *      this step, relays lost values.)  The hand-off tests one byte for
+ *      it, which it tested for the race detector before, and a park one
+ *      flag, together with g0's: a program that compacts nothing pays
+ *      nothing measurable (weft__chanhooks, AFTER_PARK_COMPACT).
+ *   5. Any other access — another thread or goroutine using a pointer to
+ *      one of its locals — faults on the guard; the SIGSEGV handler
+ *      (os/linux.c) recognises a compacted stack, brings it back and
+ *      returns, and the access is retried.  Tracebacks read the copy
+ *      instead (the unwinder's delta), and a crash or a debugger's gcore
+ *      bring every stack back first (weft__stack_restoreall).
+ *
+ * So every user-mode access to a parked stack, from any thread, at any
+ * moment, is either served in place or faults and waits: a write during
+ * the copy (read-only) and any access during the release (inaccessible)
+ * until the stack is COMPACTED, any access during a restore
+ * (inaccessible) until it is RESIDENT.  What is not served is an access
+ * by the kernel: a system call given a pointer into a compacted stack
+ * (read(fd, buf) on another thread) fails with EFAULT, since no signal
+ * is raised for it.  That is why compaction is opt-in, with Go's
+ * contract: while the goroutine is parked, no system call touches its
+ * stack.
+ * Under AddressSanitizer, ThreadSanitizer and valgrind, whose shadow of the
+ * stack would not follow the copy, and on kernels without
+ * MADV_GUARD_INSTALL, nothing is compacted.  Stacks whose live part
+ * exceeds 16 KiB, and odd-size stacks, are left alone.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +152,14 @@
 
 #define GUARD_SIZE  (64 * 1024)
 #define SLAB_STACKS 64
+/* The most live stack a compaction copies (the rest of a parked stack is
+ * dead); a goroutine parked deeper keeps its pages. */
+#define COMPACT_MAX (16 * 1024)
+/* How long a goroutine stays parked before its stack is compacted: a
+ * shorter wait (a contended mutex, a busy channel) would pay a compaction
+ * and a restore, tens of microseconds of TLB flushes, to save a page for
+ * less time than that costs. */
+#define COMPACT_AGE (10 * 1000 * 1000)
 
 enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
 
@@ -114,6 +185,8 @@ static AO_t slabs;                  /* stacklock to write: the newest slab * */
 static size_t slabslot;             /* const after init: GUARD_SIZE + default stack */
 static int guardmode;               /* const after init */
 static AO_t nmprotected;            /* atomic: guards made with mprotect */
+static AO_t ncompactions;           /* atomic: stacks ever compacted (the fault handler's
+                                     * fast "none" and the tests) */
 static long mprotect_budget;        /* const after init */
 static size_t pagesz;               /* const after init */
 
@@ -228,6 +301,9 @@ static void describe(weft__stack *s, uintptr_t base, uintptr_t top, size_t size,
     s->hot = false;
     s->next = NULL;
     s->vgid = vgregister(s->lo, s->hi);
+    AO_store(&s->cstate, STACK_RESIDENT);   /* not published yet */
+    s->savedsp = 0;
+    s->copy = NULL;
     /* weft's own, handed between Ps through caches helgrind and DRD
      * cannot see (race.h); a slab's record is untracked whole. */
     if (kind == STACK_OWN)
@@ -496,8 +572,10 @@ void weft__stackfreeall(void)
     AO_store(&slabs, 0);
     while (sl) {
         slab *next = sl->next;
-        for (int k = 0; k < sl->nstacks; k++)
+        for (int k = 0; k < sl->nstacks; k++) {
             vgderegister(sl->desc[k].vgid);
+            free(sl->desc[k].copy);     /* a goroutine that was still compacted */
+        }
         weft__asan_fresh_stack(sl->base + GUARD_SIZE,
                                sl->base + (size_t)SLAB_STACKS * slabslot);   /* see stackfree */
         munmap((void *)sl->base, (size_t)SLAB_STACKS * slabslot);
@@ -537,6 +615,10 @@ int weft__stack_guards(int lift)
 {
     if (guardmode != GUARD_MADVISE)
         return 0;
+    /* Lifting a compacted stack's guard would leave zeros where its frames
+     * were: bring them back first, so that the core holds them. */
+    if (lift)
+        weft__stack_restoreall();
     int n = 0, err = 0;
     /* load-acquire: pairs with newslab's store-release of the head */
     for (slab *sl = (slab *)AO_load_acquire(&slabs); sl; sl = sl->next) {
@@ -566,4 +648,396 @@ int weft__stack_guards(int lift)
             n++;
     }
     return err ? err : n;
+}
+
+/* ---- compaction ---------------------------------------------------------------
+ * See the top of this file ("Compacting parked stacks").  The state word
+ * of a slab stack whose goroutine may be compacted:
+ *
+ *   RESIDENT    -> PENDING     the M that parked it, in the park's after-action,
+ *                              before the unlockf (nobody can wake it yet); the
+ *                              stack joins that M's batch
+ *   PENDING     -> RESIDENT    the same M, if the park did not commit; or the M
+ *                              about to run it, if it was woken first (CAS)
+ *   PENDING     -> COMPACTING  the batch's M, when it compacts the batch (CAS)
+ *   COMPACTING  -> COMPACTED   the same M, once the copy is whole and the
+ *                              pages are released behind a guard
+ *   COMPACTING  -> RESIDENT    the same M, if that failed (the pages are there)
+ *   COMPACTED   -> RESTORING   whoever brings it back first (CAS): the M about
+ *                              to run it, or the fault handler of a thread that
+ *                              touched it
+ *   RESTORING   -> RESIDENT    the restorer, once the copy is back in place
+ *
+ * Whoever finds COMPACTING or RESTORING waits for the next state: it lasts
+ * a few system calls of a thread that holds no lock anyone else needs.
+ *
+ * Every park numbers the word anew (above the state's bits), and a batch
+ * keeps the word of the park it was given.  A stack in a batch may have
+ * been taken back since, and parked on again by the same or another M:
+ * that park's unlockf may still be reading the stack (a select's), and
+ * compacting it then would make the unlockf's read and a waker's access
+ * race through a restore (between the guard's removal and the copy's
+ * return, a second accessor sees zeros).  The park's number makes the
+ * batch's CAS fail instead.  So, for weft's own accesses, one party at a
+ * time touches a parked stack: the unlockf, then one waker, then the
+ * runner. */
+
+/* Compaction needs guards that do not split the mapping (one VMA for any
+ * number of released stacks) and a process no sanitizer or valgrind
+ * watches: their shadow of the stack would not follow the copy. */
+static bool compactable(void)
+{
+    return guardmode == GUARD_MADVISE && !weft__asan && !weft__tsan && !weft__vgswitch &&
+           !RUNNING_ON_VALGRIND;
+}
+
+/* /proc/self/mem, through which a restore writes the frames back into
+ * pages nobody else may touch yet (see restore); opened by the first
+ * compaction, kept for the life of the process.  -1: not yet, -2: it
+ * cannot be opened (compaction then stays off). */
+static AO_t memfd = (AO_t)-1;
+
+static int procmem(void)
+{
+    int fd = (int)(intptr_t)AO_load(&memfd);     /* load: the CAS below publishes it */
+    if (fd != -1)
+        return fd;
+    int nfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+    if (nfd < 0)
+        nfd = -2;
+    /* CAS-full: one opener wins; a loser closes its own */
+    if (!AO_compare_and_swap_full(&memfd, (AO_t)-1, (AO_t)(intptr_t)nfd) && nfd >= 0)
+        close(nfd);
+    return (int)(intptr_t)AO_load(&memfd);
+}
+
+/* Moves s, which the caller owns in its current state (COMPACTING or
+ * RESTORING), to state, keeping its park's number.  store-release: what
+ * the caller wrote (a copy, the frames) before the state that says so. */
+static void cstateset(weft__stack *s, int state)
+{
+    AO_store_release(&s->cstate, (AO_load(&s->cstate) & ~(AO_t)7) | (AO_t)state);
+}
+
+weft__stack *weft__stackcompact_begin(G *gp, AO_t *w)
+{
+    weft__stack *s = gp->stack;
+    uintptr_t sp = (uintptr_t)gp->sp;
+    if (s->kind != STACK_SLAB || s->hi - sp > COMPACT_MAX || !compactable() || procmem() < 0)
+        return NULL;
+    free(s->copy);      /* left by weft__stack_restoreall, if anything */
+    s->copy = NULL;
+    s->savedsp = sp;
+    /* The next park's number, PENDING.  load: the stack is resident and
+     * ours (its goroutine just left it); only a CAS with an older park's
+     * word races with us, and fails. */
+    *w = ((AO_load(&s->cstate) & ~(AO_t)7) + 8) | STACK_PENDING;
+    /* store-release: savedsp before PENDING, for the batch's M that CASes
+     * it; the unlockf's release and the waker's run-queue put publish both
+     * to the M that runs gp next. */
+    AO_store_release(&s->cstate, *w);
+    /* gogo's slow path (weft__gstart) takes the stack back first. */
+    gp->sp = NULL;
+    return s;
+}
+
+void weft__stackcompact_cancel(G *gp, weft__stack *s)
+{
+    /* gp is ours again (its unlockf refused the park), still PENDING */
+    weft__stackrestore(gp);
+    (void)s;
+}
+
+void weft__stackcompact(M *m, weft__stack *s, AO_t w)
+{
+    int64_t now = weft__nanotime();
+    m->cbatchw[m->ncbatch] = w;
+    m->cbatcht[m->ncbatch] = now;
+    m->cbatch[m->ncbatch++] = s;
+    if (m->ncbatch == M_COMPACT_BATCH) {
+        /* Room first from the goroutines woken since and those due; a
+         * batch still full is a burst of parks that last (a million
+         * goroutines spawned to wait): all of it. */
+        weft__stackcompact_flush(m, false);
+        if (m->ncbatch == M_COMPACT_BATCH)
+            weft__stackcompact_flush(m, true);
+    } else if (now - m->cbatcht[0] >= COMPACT_AGE) {
+        weft__stackcompact_flush(m, false);
+    }
+}
+
+bool weft__stackcompact_due(M *m)
+{
+    return m->ncbatch > 0 && weft__nanotime() - m->cbatcht[0] >= COMPACT_AGE;
+}
+
+int64_t weft__stackcompact_when(M *m)
+{
+    return m->ncbatch > 0 ? m->cbatcht[0] + COMPACT_AGE : 0;
+}
+
+/* Gives the stacks of a batch back to whoever runs them: the pages are
+ * still there (store-release: pairs with the runner's load-acquire). */
+static void unbatch(weft__stack **b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(b[i]->copy);
+        b[i]->copy = NULL;
+        cstateset(b[i], STACK_RESIDENT);
+    }
+}
+
+/* The batch's goroutines are parked and visible to wakers, but a waker
+ * that moves a value into or out of a parked goroutine's stack takes the
+ * stack back first (weft__stack_pin, chan.c): from PENDING by a CAS that
+ * makes ours fail, or, once we have it (COMPACTING), by waiting until it
+ * is COMPACTED and restoring it.  Anyone else writing into a stack of the
+ * batch while we copy it faults on the read-only run, and anyone reading
+ * one while we release it on the inaccessible run, and waits the same
+ * way.  Each step over a run flushes the other CPUs' TLBs (tens of
+ * microseconds on a VM): paid once per run, not per stack. */
+void weft__stackcompact_flush(M *m, bool all)
+{
+    weft__stack *b[M_COMPACT_BATCH];
+    int n = 0, kept = 0;
+    int64_t now = weft__nanotime();
+    for (int i = 0; i < m->ncbatch; i++) {
+        weft__stack *s = m->cbatch[i];
+        AO_t w = m->cbatchw[i];
+        /* load: a park's word never comes back once it has changed (the
+         * goroutine was woken: its stack was taken back, or parked
+         * again under a new number), so a stale entry can go at once */
+        if (AO_load(&s->cstate) != w)
+            continue;
+        if (!all && now - m->cbatcht[i] < COMPACT_AGE) {
+            /* Parked too recently: kept, in order, for a later flush. */
+            m->cbatch[kept] = s;
+            m->cbatchw[kept] = w;
+            m->cbatcht[kept++] = m->cbatcht[i];
+            continue;
+        }
+        /* CAS-full: the race with the runner's and the wakers' CAS from
+         * this park's PENDING (a later park's word differs); the winner
+         * reads savedsp after it */
+        if (!AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_COMPACTING))
+            continue;
+        s->copy = malloc(s->hi - s->savedsp);
+        if (!s->copy) {
+            unbatch(&s, 1);
+            continue;
+        }
+        b[n++] = s;
+    }
+    m->ncbatch = kept;
+    /* In address order, so that adjacent stacks form runs. */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && b[j - 1]->lo > b[j]->lo; j--) {
+            weft__stack *t = b[j];
+            b[j] = b[j - 1];
+            b[j - 1] = t;
+        }
+    /* Release each run of adjacent stacks (the guard regions between
+     * them are guards already). */
+    for (int i = 0; i < n;) {
+        int j = i + 1;
+        while (j < n && b[j]->guardlo == b[j - 1]->hi)
+            j++;
+        void *lo = (void *)b[i]->lo;
+        size_t len = b[j - 1]->hi - b[i]->lo;
+        /* fetch_and_add: counted before anything can fault, so that the
+         * fault handler's fast "nothing was ever compacted" cannot miss it */
+        AO_fetch_and_add(&ncompactions, (AO_t)(j - i));
+        /* Read-only while we copy: a write from anywhere faults and waits
+         * (the handler sees COMPACTING) rather than land after our copy
+         * and be lost.  The mprotect splits the slab's mapping for as
+         * long as it lasts; the one after the guard merges it again. */
+        if (mprotect(lo, len, PROT_READ) != 0) {
+            unbatch(b + i, j - i);
+            i = j;
+            continue;
+        }
+        for (int k = i; k < j; k++)
+            memcpy(b[k]->copy, (void *)b[k]->savedsp, b[k]->hi - b[k]->savedsp);
+        /* Inaccessible before the release, not just read-only: the
+         * guard install first frees the pages and only then puts its
+         * markers in the page tables (when it finds pages present it
+         * zaps the range and tries again), so a read that lands between
+         * the two is served by the kernel's zero page, with no fault.
+         * A child reading its compacted parent's locals read 0 there
+         * (a NULL pointer; 1 run in 10 to 40 under load).  With the run
+         * inaccessible, that read faults and waits for COMPACTED, then
+         * restores, as a write does. */
+        bool released = mprotect(lo, len, PROT_NONE) == 0 &&
+                        madvise(lo, len, MADV_GUARD_INSTALL) == 0;
+        if (mprotect(lo, len, PROT_READ | PROT_WRITE) != 0)
+            weft__throw("stack compaction: cannot make the stacks writable again");
+        if (!released) {
+            unbatch(b + i, j - i);
+        } else {
+            /* the copy is whole before anyone who loads COMPACTED
+             * (acquire) reads it to restore */
+            for (int k = i; k < j; k++)
+                cstateset(b[k], STACK_COMPACTED);
+        }
+        i = j;
+    }
+}
+
+/* Puts s's frames back at their addresses; s is RESTORING and ours.
+ * Nobody may see the stack between the guard's removal and the frames'
+ * return (a second accessor would read zeros or have its write
+ * overwritten): it is inaccessible meanwhile, and the frames go back
+ * through /proc/self/mem, which writes where the program may not (as a
+ * debugger does).  Returns false if a step failed; the stack is then
+ * still inaccessible, by its guard or its protection, and its copy
+ * intact, so it may be marked COMPACTED again and restored later. */
+static bool putback(weft__stack *s)
+{
+    size_t len = s->hi - s->savedsp;
+    int fd = (int)(intptr_t)AO_load(&memfd);    /* load: opened before any compaction */
+    return mprotect((void *)s->lo, s->size, PROT_NONE) == 0 &&
+           madvise((void *)s->lo, s->size, MADV_GUARD_REMOVE) == 0 &&
+           pwrite(fd, s->copy, len, (off_t)s->savedsp) == (ssize_t)len &&
+           mprotect((void *)s->lo, s->size, PROT_READ | PROT_WRITE) == 0;
+}
+
+/* Brings s back if it is compacted, or waits for whoever is compacting or
+ * restoring it; returns once its pages hold its frames.  Async-signal-safe. */
+static void restore(weft__stack *s)
+{
+    for (int spins = 0;; spins++) {
+        /* load-acquire: pairs with the store-releases of COMPACTED (the
+         * copy is whole) and RESIDENT (the frames are back) */
+        AO_t w = AO_load_acquire(&s->cstate);
+        int st = STACK_STATE(w);
+        if (st == STACK_RESIDENT || st == STACK_PENDING)
+            return;
+        /* CAS-full: one restorer; the others wait for RESIDENT */
+        if (st == STACK_COMPACTED &&
+            AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_RESTORING)) {
+            if (!putback(s))
+                weft__throw("stack compaction: cannot restore a parked goroutine's stack");
+            /* the frames are back before anyone who sees RESIDENT runs on
+             * them or retries its access */
+            cstateset(s, STACK_RESIDENT);
+            return;
+        }
+        if (spins > 100)
+            sched_yield();
+    }
+}
+
+/* Takes s back for the M about to run its goroutine or a waker: from
+ * PENDING as it is, otherwise as restore does. */
+static void stackpin(weft__stack *s)
+{
+    /* CAS-full: a batch not compacted yet leaves it alone (it loses its
+     * own CAS from PENDING) */
+    AO_t w = AO_load(&s->cstate);   /* load: the CAS checks it */
+    if (STACK_STATE(w) != STACK_PENDING ||
+        !AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_RESIDENT))
+        restore(s);
+}
+
+void weft__stack_pin(G *gp)
+{
+    if (gp && gp->compact)
+        stackpin(gp->stack);
+}
+
+void weft__stackrestore(G *gp)
+{
+    weft__stack *s = gp->stack;
+    stackpin(s);
+    gp->sp = (void *)s->savedsp;
+    s->savedsp = 0;
+    free(s->copy);      /* a fault may have restored it already, leaving the copy */
+    s->copy = NULL;
+}
+
+/* The descriptor of the slab stack whose usable part holds addr, or NULL.
+ * Walks the slabs without a lock (as weft__stack_guards): they are only
+ * ever added, until shutdown. */
+static weft__stack *stackof(uintptr_t addr)
+{
+    size_t span = (size_t)SLAB_STACKS * slabslot;
+    /* load-acquire: pairs with newslab's store-release of the head */
+    for (slab *sl = (slab *)AO_load_acquire(&slabs); sl; sl = sl->next) {
+        if (addr < sl->base || addr >= sl->base + span)
+            continue;
+        size_t k = (addr - sl->base) / slabslot;
+        if ((int)k >= sl->nstacks)
+            return NULL;
+        weft__stack *s = &sl->desc[k];
+        return addr >= s->lo && addr < s->hi ? s : NULL;
+    }
+    return NULL;
+}
+
+bool weft__stack_fault(uintptr_t addr)
+{
+    /* load: a stack compacted by another thread was compacted before its
+     * guard went up, and the fault comes after that */
+    if (AO_load(&ncompactions) == 0)
+        return false;
+    weft__stack *s = stackof(addr);
+    if (!s)
+        return false;
+    /* Only a guard faults in a stack's usable part, and a guard is there
+     * only while it is compacted; if it is resident now, another thread
+     * restored it since the fault, and the access can be retried. */
+    restore(s);
+    return true;
+}
+
+void weft__stack_restoreall(void)
+{
+    if (AO_load(&ncompactions) == 0)    /* load: as weft__stack_fault's */
+        return;
+    /* Every other thread may be stopped (a debugger), one of them halfway
+     * through a compaction or a restore: such a stack is left as it is
+     * rather than waited for.  The others get their frames and their sp
+     * back, so that a core file shows them as any parked goroutine; the
+     * copy stays until the next compaction of the stack (free may not be
+     * called here).  load-acquire of allg: pairs with allgadd's
+     * store-release, as in the dumps. */
+    for (G *gp = (G *)AO_load_acquire(&weft__allg); gp; gp = gp->allglink) {
+        weft__stack *s = gp->stack;
+        if (!s || s->kind != STACK_SLAB || gp->sp || !gp->stacklo || !s->savedsp)
+            continue;
+        /* CAS-full: as the runner's and restore's */
+        AO_t w = AO_load(&s->cstate), base = w & ~(AO_t)7;
+        if (!(STACK_STATE(w) == STACK_PENDING &&
+              AO_compare_and_swap_full(&s->cstate, w, base | STACK_RESIDENT))) {
+            if (!(STACK_STATE(w) == STACK_COMPACTED &&
+                  AO_compare_and_swap_full(&s->cstate, w, base | STACK_RESTORING)))
+                continue;
+            /* As restore's: a thread still running (a crash's) that
+             * touches the stack meanwhile faults rather than read zeros. */
+            if (!putback(s)) {
+                cstateset(s, STACK_COMPACTED);  /* still compacted */
+                continue;
+            }
+            cstateset(s, STACK_RESIDENT);   /* as restore's */
+        }
+        gp->sp = (void *)s->savedsp;
+    }
+}
+
+uintptr_t weft__stack_addr(G *gp, uintptr_t addr)
+{
+    weft__stack *s = gp->stack;
+    /* load-acquire: as restore's (the copy is whole once COMPACTED) */
+    if (!s || STACK_STATE(AO_load_acquire(&s->cstate)) != STACK_COMPACTED)
+        return addr;
+    uintptr_t sp = s->savedsp;
+    void *copy = s->copy;
+    if (!copy || addr < sp || addr >= s->hi)
+        return addr;
+    return (uintptr_t)copy + (addr - sp);
+}
+
+uint64_t weft__stack_ncompacted(void)
+{
+    return AO_load(&ncompactions);  /* load: a count; the caller orders nothing by it */
 }

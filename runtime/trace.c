@@ -268,11 +268,12 @@ static void goend(G *gp)
 void weft__trace_leave(G *gp, int action)
 {
     switch (action) {
-    case AFTER_RUNQPUT:     gosched(gp, false); break;
-    case AFTER_GLOBRUNQPUT: gosched(gp, true); break;     /* sysmon or a stop asked */
-    case AFTER_PARK:        goblock(gp, gp->waitreason); break;
-    case AFTER_EXIT:        goend(gp); break;
-    default:                break;      /* a syscall's exit without a P: traced there */
+    case AFTER_RUNQPUT:      gosched(gp, false); break;
+    case AFTER_GLOBRUNQPUT:  gosched(gp, true); break;     /* sysmon or a stop asked */
+    case AFTER_PARK:
+    case AFTER_PARK_COMPACT: goblock(gp, gp->waitreason); break;
+    case AFTER_EXIT:         goend(gp); break;
+    default:                 break;      /* a syscall's exit without a P: traced there */
     }
 }
 

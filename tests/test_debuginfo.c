@@ -135,6 +135,23 @@ Test(debuginfo, lists_goroutines_threads_and_wait_reasons, .timeout = 30)
     cr_assert_eq(weft_main(lists_main, NULL), 0);
 }
 
+/* Goroutine g's saved sp, into *sp, and the address its saved frame is
+ * read at: g_sp itself; or, for a compacted stack (g_sp 0 once it has run:
+ * SCHEDDEBUG=compactstacks=1), the saved sp its stack record keeps, read
+ * in the copy while the stack is compacted or restoring (version 2). */
+static uint64_t saved_frame(uint64_t g, uint64_t *sp)
+{
+    *sp = field(g, D->g_sp);
+    if (*sp || !field(g, D->g_stacklo))
+        return *sp;
+    uint64_t s = field(g, D->g_stack);
+    *sp = field(s, D->stack_savedsp);
+    uint64_t st = field(s, D->stack_cstate) & D->stack_state_mask;
+    if (st == D->stack_state_compacted || st == D->stack_state_restoring)
+        return field(s, D->stack_copy);
+    return *sp;
+}
+
 static void fresh_child(void *arg)
 {
     (void)arg;
@@ -150,10 +167,10 @@ static void frames_main(void *arg)
     for (uint64_t g = word(D->allg); g; g = field(g, D->g_allglink)) {
         if (field(g, D->g_status) != D->g_status_waiting || strcmp(gname(g), "recv") != 0)
             continue;
-        uint64_t sp = field(g, D->g_sp), lo = field(g, D->g_stacklo), hi = field(g, D->g_stackhi);
+        uint64_t sp, at = saved_frame(g, &sp), lo = field(g, D->g_stacklo), hi = field(g, D->g_stackhi);
         cr_assert(sp >= lo && sp + D->frame_size <= hi, "saved sp 0x%lx in [0x%lx, 0x%lx)",
                   (unsigned long)sp, (unsigned long)lo, (unsigned long)hi);
-        uint64_t fp = word(sp + D->frame_fp), pc = word(sp + D->frame_pc);
+        uint64_t fp = word(at + D->frame_fp), pc = word(at + D->frame_pc);
         cr_assert(fp > sp + D->frame_size && fp < hi, "saved frame pointer on the goroutine's stack");
         cr_assert_neq(pc, 0);
         cr_assert_neq(pc, D->freshpc);

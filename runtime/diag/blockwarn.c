@@ -69,6 +69,7 @@ void weft__blockwarn(G *gp, int64_t since, int64_t now)
     weft__unwinder u;
     if (g.walk == VGwalk_saved) {
         weft__unwind_init(&u, g.pc, g.fp, g.stacklo, g.stackhi);
+        weft__unwind_alias(&u, g.sp, g.copy);
         weft__tbopts opt = { 0 };
         weft__traceback(&o, &g, &u, false, &opt);
     }

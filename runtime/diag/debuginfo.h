@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #define WEFT_DEBUG_MAGIC   "weftdbg"   /* 8 bytes with the NUL */
-#define WEFT_DEBUG_VERSION 1
+#define WEFT_DEBUG_VERSION 2           /* 2: compacted stacks (the fields after frame_regs) */
 #define WEFT_DEBUG_MAXREGS 24          /* saved registers of a switch frame, at most */
 
 /* A field of a runtime struct: its offset from the struct's address and
@@ -107,6 +107,25 @@ struct weft_debug_info {
     uint32_t frame_fp;
     uint32_t frame_nregs;
     weft_debug_reg frame_regs[WEFT_DEBUG_MAXREGS];
+
+    /* Version 2: compacted stacks (runtime/stack.c).  A switched-out
+     * goroutine that has run (g_stacklo != 0) but whose g_sp is 0 has
+     * given its stack's pages back while parked, or is about to: its
+     * saved stack pointer is stack_savedsp of the stack record at g_stack
+     * (0 there: none, it has no frame to show), and the live part of its
+     * stack, [saved sp, g_stackhi), is read at stack_copy + (address -
+     * saved sp) when the record's state (stack_cstate & stack_state_mask)
+     * is stack_state_compacted or stack_state_restoring; in place when it
+     * is anything else, except that while it is stack_state_compacting the
+     * pages may be gone already (then the copy is whole: read it). */
+    weft_debug_field g_stack;       /* pointer to its stack's record */
+    weft_debug_field stack_savedsp; /* in the stack record: the saved sp while compacted */
+    weft_debug_field stack_copy;    /* in the stack record: pointer to the copy, 0 if none */
+    weft_debug_field stack_cstate;  /* in the stack record: the state word */
+    uint32_t stack_state_mask;
+    uint32_t stack_state_compacting;
+    uint32_t stack_state_compacted;
+    uint32_t stack_state_restoring;
 };
 
 #endif

@@ -638,7 +638,7 @@ static bool admit(server *s, conn *c)
 static void acceptloop(void *arg)
 {
     server *s = arg;
-    weft_attr a = { STACK, "weft_debug_serve conn" };
+    weft_attr a = { .stack_size = STACK, .name = "weft_debug_serve conn" };
     int64_t backoff = 0;
     for (;;) {
         int lfd;
@@ -749,7 +749,7 @@ int weft_debug_serve(const char *addr)
     s->lfd = fd;
     int port = s->port;
     weft_wg_add(&s->wg, 1);
-    weft_attr a = { STACK, "weft_debug_serve" };
+    weft_attr a = { .stack_size = STACK, .name = "weft_debug_serve" };
     int64_t g = weft_go_attr(&a, acceptloop, s);
     if (g >= 0) {
         /* On the list once its accept loop exists, so that

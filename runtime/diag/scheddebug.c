@@ -105,6 +105,13 @@ int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
                         else
                             d.tracebackancestors = n;
                     }
+                } else if (eq(p, klen, "compactstacks")) {
+                    if (parse_ms(v, vlen, &n, &why)) {
+                        if (n > 1)
+                            why = "want 0 or 1";
+                        else
+                            d.compactstacks = n;
+                    }
                 } else if (eq(p, klen, "blockwarn")) {
                     if (parse_ms(v, vlen, &n, &why))
                         d.blockwarn = n;

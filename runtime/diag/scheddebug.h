@@ -31,6 +31,8 @@ typedef struct weft__scheddebug {
     char tracefile[WEFT_SCHEDDEBUG_PATHMAX]; /* execution trace of the whole run; "" = off */
     int lockcycle;      /* LOCKCYCLE_* (default report): weft_mutex lock cycles */
     char flightrecorder[WEFT_SCHEDDEBUG_PATHMAX]; /* the recorder's window on a crash; "" = off */
+    int compactstacks;  /* 1: every goroutine's stack is compacted when it parks, as if
+                         * spawned with weft_attr.compact (runtime/stack.c) */
 } weft__scheddebug;
 
 /* Called once per rejected entry, with the entry as written (not NUL

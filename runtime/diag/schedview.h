@@ -200,6 +200,8 @@ typedef struct weft__gview {
     uintptr_t pc, fp;       /* see weft__gwalk */
     uintptr_t sp;           /* VGwalk_saved: the saved context (weft__unwind_init_ctx);
                              * VGwalk_syscall: the stack pointer of pc's frame */
+    uintptr_t copy;         /* VGwalk_saved of a compacted stack (runtime/stack.c): where
+                             * [sp, stackhi) is read (its copy); 0: in place */
     const weft__ancestor *ancestors; /* its creators, newest first (tracebackancestors) ... */
     int nancestors;         /* ... how many */
 } weft__gview;

@@ -51,7 +51,7 @@ _Static_assert(TB_RECHEAD >= 2 * TB_INNER && TB_RECTAIL >= TB_OUTER + 2,
 bool weft__gwalk_init(const weft__gview *g, weft__unwinder *u)
 {
     if (g->walk == VGwalk_saved)
-        weft__unwind_init_ctx(u, g->sp, g->stacklo, g->stackhi);
+        weft__unwind_init_ctx(u, g->sp, g->stacklo, g->stackhi, g->copy);
     else if (g->walk == VGwalk_syscall)
         weft__unwind_init_regs(u, g->pc, g->sp, g->fp, g->stacklo, g->stackhi);
     else

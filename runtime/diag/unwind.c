@@ -63,7 +63,7 @@ WEFT_NO_ASAN static uintptr_t fpnext(weft__unwinder *u)
     if (u->hi - u->lo < 2 * sizeof(uintptr_t) || fp < u->lo || fp > u->hi - 2 * sizeof(uintptr_t) ||
         (fp & (sizeof(uintptr_t) - 1)))
         return 0;
-    const uintptr_t *f = (const uintptr_t *)fp;
+    const uintptr_t *f = (const uintptr_t *)(fp + (uintptr_t)u->delta);
     uintptr_t next = f[0], ret = f[1];
     /* The chain climbs the stack; anything else ends it. */
     u->fp = next > fp ? next : 0;
@@ -73,6 +73,7 @@ WEFT_NO_ASAN static uintptr_t fpnext(weft__unwinder *u)
 void weft__unwind_init(weft__unwinder *u, uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi)
 {
     u->dwarf = 0;
+    u->delta = 0;
     if (!lo) {
         lo = fp;
         hi = fp + UNKNOWN_STACK;
@@ -192,6 +193,8 @@ static AO_t onvalgrind;
 struct dwregs {
     unw_word_t r[DW_NREGS];     /* unknown ones are 0; r[DW_PC]: the pc to look up */
     uintptr_t lo, hi;           /* the stack; lo == 0: unknown */
+    intptr_t delta;             /* the word at a in [lo, hi) is read at a + delta (a
+                                 * compacted stack's copy, unwind.h); 0: in place */
     bool probe;                 /* learning a recipe: see probe() */
 };
 
@@ -332,10 +335,11 @@ WEFT_NO_ASAN static int dw_access_mem(unw_addr_space_t as, unw_word_t addr, unw_
         *val = a | PROBE_TAG;   /* "the word at a" */
         return 0;
     }
-    if ((r->lo && a >= r->lo && a + sizeof *val <= r->hi && a + sizeof *val > a) ||
-        insegment(a, sizeof *val)) {
+    bool onstack = r->lo && a >= r->lo && a + sizeof *val <= r->hi && a + sizeof *val > a;
+    if (onstack || insegment(a, sizeof *val)) {
         unw_word_t v;
-        memcpy(&v, (const void *)a, sizeof v);  /* libunwind reads code bytes at any address */
+        /* libunwind reads code bytes at any address */
+        memcpy(&v, (const void *)(onstack ? a + (uintptr_t)r->delta : a), sizeof v);
         /* a dead word of the stack is still a word to read */
         VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);
         *val = v;
@@ -755,6 +759,7 @@ static bool dwinit(weft__unwinder *u, const struct dwregs *r, bool exact)
     uintptr_t sp = (uintptr_t)r->r[DW_SP];
     u->lo = r->lo ? r->lo : sp;
     u->hi = r->lo ? r->hi : sp + UNKNOWN_STACK;
+    u->delta = r->delta;
     u->fp = 0;
     u->pc[0] = pc;
     u->pc[1] = 0;
@@ -943,25 +948,39 @@ void weft__unwind_init_regs(weft__unwinder *u, uintptr_t pc, uintptr_t sp, uintp
     weft__unwind_init(u, pc, fp, lo, hi);
 }
 
-WEFT_NO_ASAN void weft__unwind_init_ctx(weft__unwinder *u, uintptr_t sp, uintptr_t lo, uintptr_t hi)
+WEFT_NO_ASAN void weft__unwind_init_ctx(weft__unwinder *u, uintptr_t sp, uintptr_t lo, uintptr_t hi,
+                                        uintptr_t copy)
 {
     uintptr_t pc, fp;
-    weft__ctx_frame((void *)sp, &pc, &fp);
+    /* A compacted stack: only [sp, hi) is live, and it is read in its copy. */
+    intptr_t delta = copy ? (intptr_t)(copy - sp) : 0;
+    if (copy)
+        lo = sp;
+    weft__ctx_frame((void *)(sp + (uintptr_t)delta), &pc, &fp);
 #if WEFT_HAVE_LIBUNWIND
     /* Every register the switch saved, at the offsets switch.h lists
      * (DWARF numbers; the floating-point ones play no part in finding
      * frames). */
     static const struct { int reg, off; } saved[] = { WEFT_CTX_REGS };
-    struct dwregs r = { .lo = lo, .hi = hi };
+    struct dwregs r = { .lo = lo, .hi = hi, .delta = delta };
     for (size_t i = 0; i < sizeof saved / sizeof saved[0]; i++)
         if (saved[i].reg < DW_NREGS)
-            r.r[saved[i].reg] = *(const unw_word_t *)(sp + (uintptr_t)saved[i].off);
+            r.r[saved[i].reg] = *(const unw_word_t *)(sp + (uintptr_t)delta + (uintptr_t)saved[i].off);
     r.r[DW_PC] = pc;
     r.r[DW_SP] = sp + WEFT_CTX_FRAME;
     if (pc && dwinit(u, &r, false))
         return;
 #endif
     weft__unwind_init(u, pc, fp, lo, hi);
+    u->delta = delta;
+}
+
+void weft__unwind_alias(weft__unwinder *u, uintptr_t sp, uintptr_t copy)
+{
+    if (!copy || u->dwarf)
+        return;
+    u->lo = sp;
+    u->delta = (intptr_t)(copy - sp);
 }
 
 /* ---- from the running code --------------------------------------------------------- */

@@ -89,6 +89,8 @@
  * copy's first registers are still read from it). */
 typedef struct weft__unwinder {
     uintptr_t lo, hi;   /* the stack being walked */
+    intptr_t delta;     /* frame-pointer walks read the word at a at a + delta: 0, or the
+                         * distance to a compacted stack's copy (weft__unwind_alias) */
     uintptr_t fp;       /* frame pointers: the next frame record to read; 0 at the end */
     uintptr_t pc[2];    /* pcs to return before stepping ... */
     int npc;            /* ... how many of them are left */
@@ -127,7 +129,13 @@ void weft__unwind_init_regs(weft__unwinder *u, uintptr_t pc, uintptr_t sp, uintp
  * into the code that switched, and every register the switch saved is
  * known, so a goroutine parked deep in code without frame pointers
  * unwinds whole. */
-void weft__unwind_init_ctx(weft__unwinder *u, uintptr_t sp, uintptr_t lo, uintptr_t hi);
+void weft__unwind_init_ctx(weft__unwinder *u, uintptr_t sp, uintptr_t lo, uintptr_t hi,
+                           uintptr_t copy);
+/* copy != 0: the stack is compacted (runtime/stack.c) and its live part,
+ * [sp, hi), is read at copy instead; the walk reads nothing below sp.
+ * weft__unwind_alias does the same for a frame-pointer walk that
+ * weft__unwind_init started at a frame of that stack. */
+void weft__unwind_alias(weft__unwinder *u, uintptr_t sp, uintptr_t copy);
 
 /* Starts at the context a signal handler's uctx (a ucontext_t) says the
  * thread was interrupted in, on the stack [lo, hi): the exact pc first.

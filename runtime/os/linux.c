@@ -106,7 +106,8 @@ static struct sigaction *oldaction(int sig)
 }
 
 /* SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGQUIT, on the M's alternate stack.
- * A fault inside the running goroutine's guard region is a stack overflow;
+ * A fault in a compacted stack brings it back; a fault inside the running
+ * goroutine's guard region is a stack overflow;
  * any other fault, and SIGQUIT, is reported Go's way by panic.c (which
  * exits 2).  A handler the program installed before weft booted comes
  * first (SIGQUIT: only ours when it had none). */
@@ -114,6 +115,10 @@ static void fatal_handler(int sig, siginfo_t *si, void *uctx)
 {
     G *gp = weft__getg();
     uintptr_t addr = (uintptr_t)si->si_addr;
+    /* An access to a parked goroutine's compacted stack (stack.c), from
+     * any thread: the stack is back, the access is retried. */
+    if (sig == SIGSEGV && weft__stack_fault(addr))
+        return;
     if ((sig == SIGSEGV || sig == SIGBUS) && gp && !gp->issystem && weft__stack_guard_hit(gp, addr)) {
         weft__printf(2, "runtime: goroutine %lld stack [%p, %p) exceeded (fault addr %p)\n",
                      (long long)gp->goid, (void *)gp->stacklo, (void *)gp->stackhi,

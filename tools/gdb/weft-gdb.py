@@ -37,6 +37,19 @@
 # (through the descriptor; with scheduler-locking on, so no other thread
 # runs) to lift the guards, and after it weft__stack_guards(0) puts them
 # back (runtime/stack.c).  A kernel core dump needs none of this.
+#
+# Compacted stacks.  A goroutine spawned with weft_attr.compact (or every
+# one, SCHEDDEBUG=compactstacks=1) gives its stack's pages back while it is
+# parked and keeps its live frames in a heap copy (runtime/stack.c); its
+# saved sp is then 0 and the stack's own addresses unreadable.  The
+# descriptor (version 2) says where the saved sp and the copy are.  gdb's
+# own unwinders read the stack in place, so for such a goroutine the
+# unwinder below also steps every frame on the compacted stack by its frame
+# pointer, reading the words in the copy: the call chain is whole, but
+# gdb knows only the pc, sp and frame pointer of the frames past the
+# first (arguments kept in other registers may show as <optimized out>
+# or wrong).  gcore brings every compacted stack back before it copies
+# them (weft__stack_guards), so its core needs none of this.
 
 import re
 import struct
@@ -45,14 +58,15 @@ import gdb
 import gdb.unwinder
 
 _MAGIC = b"weftdbg\0"
-_VERSION = 1
+_VERSION = 2
 
-# DWARF register numbers to gdb's names, and the pc and sp names, per ELF
-# machine.  AArch64's d8-d15 are halves of gdb's vector registers and are
-# left out: no frame's pc, sp or frame chain depends on them.
+# DWARF register numbers to gdb's names, and the pc, sp and frame pointer
+# names, per ELF machine.  AArch64's d8-d15 are halves of gdb's vector
+# registers and are left out: no frame's pc, sp or frame chain depends on
+# them.
 _ARCHS = {
-    62: ("rip", "rsp", {3: "rbx", 6: "rbp", 12: "r12", 13: "r13", 14: "r14", 15: "r15"}),
-    183: ("pc", "sp", dict((n, "x%d" % n) for n in range(19, 31))),
+    62: ("rip", "rsp", "rbp", {3: "rbx", 6: "rbp", 12: "r12", 13: "r13", 14: "r14", 15: "r15"}),
+    183: ("pc", "sp", "x29", dict((n, "x%d" % n) for n in range(19, 31))),
 }
 
 
@@ -84,6 +98,13 @@ class Descriptor(object):
         ("g_status_syscall", "i"), ("g_status_waiting", "i"), ("g_status_dead", "i"),
         ("frame_size", "i"), ("frame_pc", "i"), ("frame_fp", "i"), ("frame_nregs", "i"),
     )
+    # Version 2, after frame_regs: compacted stacks.
+    _LAYOUT2 = (
+        ("g_stack", "f"), ("stack_savedsp", "f"), ("stack_copy", "f"), ("stack_cstate", "f"),
+        ("stack_state_mask", "i"), ("stack_state_compacting", "i"),
+        ("stack_state_compacted", "i"), ("stack_state_restoring", "i"),
+    )
+    _MAXREGS = 24
 
     def __init__(self, inferior, addr):
         self.inferior = inferior
@@ -97,8 +118,26 @@ class Descriptor(object):
             raise gdb.GdbError("weft: debug descriptor version %d, this script reads version %d: "
                                "use the weft-gdb.py of the same weft" % (version, _VERSION))
         raw = bytes(inferior.read_memory(addr, size))
-        off = 24
-        for name, kind in self._LAYOUT:
+        off = self._fields(raw, 24, self._LAYOUT)
+        self.frame_regs = []
+        for i in range(self.frame_nregs):
+            self.frame_regs.append(struct.unpack_from(self.e + "II", raw, off + 8 * i))
+        self._fields(raw, off + 8 * self._MAXREGS, self._LAYOUT2)
+        if self.arch not in _ARCHS:
+            raise gdb.GdbError("weft: unknown machine %d in the debug descriptor" % self.arch)
+        self.pcreg, self.spreg, self.fpreg, self.regnames = _ARCHS[self.arch]
+        self.statusnames = {
+            self.g_status_idle: "idle", self.g_status_runnable: "runnable",
+            self.g_status_running: "running", self.g_status_syscall: "syscall",
+            self.g_status_waiting: "waiting", self.g_status_dead: "dead",
+        }
+        self._reasons = None
+        self._srcdir = None
+
+    def _fields(self, raw, off, layout):
+        """Sets the fields of layout from raw, from off on; returns the
+        offset after them."""
+        for name, kind in layout:
             if kind == "q":
                 v = struct.unpack_from(self.e + "Q", raw, off)[0]
                 off += 8
@@ -109,19 +148,7 @@ class Descriptor(object):
                 v = _Field(*struct.unpack_from(self.e + "II", raw, off))
                 off += 8
             setattr(self, name, v)
-        self.frame_regs = []
-        for i in range(self.frame_nregs):
-            self.frame_regs.append(struct.unpack_from(self.e + "II", raw, off + 8 * i))
-        if self.arch not in _ARCHS:
-            raise gdb.GdbError("weft: unknown machine %d in the debug descriptor" % self.arch)
-        self.pcreg, self.spreg, self.regnames = _ARCHS[self.arch]
-        self.statusnames = {
-            self.g_status_idle: "idle", self.g_status_runnable: "runnable",
-            self.g_status_running: "running", self.g_status_syscall: "syscall",
-            self.g_status_waiting: "waiting", self.g_status_dead: "dead",
-        }
-        self._reasons = None
-        self._srcdir = None
+        return off
 
     # ---- reading the inferior ----------------------------------------------
 
@@ -132,6 +159,11 @@ class Descriptor(object):
     def word(self, addr):
         fmt = self.e + ("Q" if self.ptrsize == 8 else "I")
         return struct.unpack(fmt, bytes(self.inferior.read_memory(addr, self.ptrsize)))[0]
+
+    def field_at(self, addr, field):
+        """The integer field of the struct at addr."""
+        return int.from_bytes(bytes(self.inferior.read_memory(addr + field.off, field.size)),
+                              "little" if self.e == "<" else "big")
 
     def string(self, addr, limit=256):
         if not addr:
@@ -202,6 +234,8 @@ class G(object):
         self.gopc = d.int_at(buf, d.g_gopc)
         self.parentgoid = d.int_at(buf, d.g_parentgoid, signed=True)
         self.issystem = d.int_at(buf, d.g_issystem) != 0
+        self.stack = d.int_at(buf, d.g_stack)
+        self.alias = None       # (lo, hi, copy) of a compacted stack, set by context()
 
     def name(self):
         return self.d.string(self.nameaddr, 64) if self.nameaddr else None
@@ -218,21 +252,53 @@ class G(object):
     def switched_out(self):
         return self.status in (self.d.g_status_runnable, self.d.g_status_waiting)
 
+    def compacted(self):
+        """For a switched-out G whose stack is compacted or being compacted
+        (runtime/stack.c): (saved sp, copy), copy the address its live part
+        [saved sp, stackhi) is read at, or 0 when the pages are there.
+        None for any other G."""
+        d = self.d
+        if self.sp or not self.stacklo or not self.stack:
+            return None
+        try:
+            sp = d.field_at(self.stack, d.stack_savedsp)
+            copy = d.field_at(self.stack, d.stack_copy)
+            state = d.field_at(self.stack, d.stack_cstate) & d.stack_state_mask
+        except gdb.MemoryError:
+            return None
+        if not sp:
+            return None
+        if state in (d.stack_state_compacted, d.stack_state_restoring):
+            return sp, copy
+        if state == d.stack_state_compacting and copy:
+            try:                    # the pages may be gone already: the copy is whole then
+                d.inferior.read_memory(sp, 1)
+            except gdb.MemoryError:
+                return sp, copy
+        return sp, 0
+
     def context(self):
         """The registers a switched-out G resumes with: [(name, value)],
         pc and sp first; None if its saved sp is not on its stack.  Also
         says whether it never ran (then it may have no frame yet: a
         goroutine builds its first frame when it first runs, and until
-        then its saved sp is 0 and the registers are [])."""
+        then its saved sp is 0 and the registers are []).  For a G whose
+        stack is compacted, sets alias: (saved sp, stackhi, copy)."""
         d = self.d
-        if self.sp == 0 and self.status == d.g_status_runnable:
+        sp, copy = self.sp, 0
+        c = self.compacted() if sp == 0 else None
+        if c is not None:
+            sp, copy = c
+            if copy:
+                self.alias = (sp, self.stackhi, copy)
+        elif self.sp == 0 and self.status == d.g_status_runnable:
             return [], True
-        if not (self.stacklo <= self.sp and self.sp + d.frame_size <= self.stackhi):
+        if not (self.stacklo <= sp and sp + d.frame_size <= self.stackhi):
             return None, False
-        frame = bytes(d.inferior.read_memory(self.sp, d.frame_size))
+        frame = bytes(d.inferior.read_memory(copy or sp, d.frame_size))
         get = lambda off: int.from_bytes(frame[off:off + d.ptrsize],
                                          "little" if d.e == "<" else "big")
-        regs = [(d.pcreg, get(d.frame_pc)), (d.spreg, self.sp + d.frame_size)]
+        regs = [(d.pcreg, get(d.frame_pc)), (d.spreg, sp + d.frame_size)]
         for dwarf, off in d.frame_regs:
             if dwarf in d.regnames:
                 regs.append((d.regnames[dwarf], get(off)))
@@ -279,6 +345,8 @@ class _GoroutineUnwinder(gdb.unwinder.Unwinder):
         super(_GoroutineUnwinder, self).__init__("weft-goroutine")
         self.regs = None        # [(register name, value)] while armed
         self.claimed = None     # (pc, sp) of the frame whose caller we replace
+        self.alias = None       # (lo, hi, copy, descriptor): a compacted stack's frames
+        self.inferior = None
 
     def __call__(self, pending):
         if self.regs is None:
@@ -289,7 +357,7 @@ class _GoroutineUnwinder(gdb.unwinder.Unwinder):
         if self.claimed is None:
             self.claimed = key
         elif self.claimed != key:
-            return None
+            return self._compacted(pending, pcval, spval) if self.alias else None
         # The frame's id says its stack address is 0: gdb stops a walk at
         # a frame "inner" to (below) the one before it, and the
         # goroutine's frames, on a stack of their own, may lie anywhere
@@ -297,6 +365,39 @@ class _GoroutineUnwinder(gdb.unwinder.Unwinder):
         info = pending.create_unwind_info(_FrameId(gdb.Value(0).cast(spval.type), pcval))
         for name, value in self.regs:
             info.add_saved_register(name, gdb.Value(value).cast(pending.read_register(name).type))
+        return info
+
+    def _compacted(self, pending, pcval, spval):
+        """A frame on a compacted stack: its caller from its frame pointer,
+        the frame record's words read in the copy.  None (gdb's own
+        unwinders) for a frame elsewhere, for weft__gentry, which ends the
+        stack, and where the chain leaves the stack."""
+        lo, hi, copy, d = self.alias
+        sp = int(spval)
+        if not (lo <= sp < hi):
+            return None
+        try:
+            b = gdb.block_for_pc(int(pcval))
+            while b is not None and b.function is None:
+                b = b.superblock
+            if b is not None and b.function.name == "weft__gentry":
+                return None
+        except RuntimeError:
+            pass
+        fpval = pending.read_register(d.fpreg)
+        fp = int(fpval)
+        if not (sp <= fp and fp + 2 * d.ptrsize <= hi):
+            return None
+        try:
+            callerfp = d.word(copy + (fp - lo))
+            callerpc = d.word(copy + (fp - lo) + d.ptrsize)
+        except gdb.MemoryError:
+            return None
+        cfa = fp + 2 * d.ptrsize
+        info = pending.create_unwind_info(_FrameId(gdb.Value(cfa).cast(spval.type), pcval))
+        info.add_saved_register(d.pcreg, gdb.Value(callerpc).cast(pcval.type))
+        info.add_saved_register(d.spreg, gdb.Value(cfa).cast(spval.type))
+        info.add_saved_register(d.fpreg, gdb.Value(callerfp).cast(fpval.type))
         return info
 
 
@@ -308,8 +409,9 @@ class _Armed(object):
     innermost, then those of the goroutine that saved regs.  Frames are recomputed on entry and exit, and the
     selected frame is put back."""
 
-    def __init__(self, regs):
+    def __init__(self, regs, g=None):
         self.regs = regs
+        self.alias = g.alias + (g.d,) if g is not None and g.alias else None
 
     def __enter__(self):
         try:
@@ -317,6 +419,7 @@ class _Armed(object):
         except gdb.error:
             self.level = 0
         _unwinder.regs = self.regs
+        _unwinder.alias = self.alias
         _unwinder.claimed = None
         gdb.invalidate_cached_frames()
         return self
@@ -332,6 +435,7 @@ class _Armed(object):
 
     def __exit__(self, *exc):
         _unwinder.regs = None
+        _unwinder.alias = None
         _unwinder.claimed = None
         gdb.invalidate_cached_frames()
         if self.level:
@@ -455,7 +559,7 @@ def _where(d, threads, g):
         return "? (saved stack pointer 0x%x is off its stack)" % g.sp, None
     if fresh:
         return "%s (not started)" % _funcline(g.fn), None
-    with _Armed(regs) as a:
+    with _Armed(regs, g) as a:
         f = a.first()
         return (_where_from(d, f) if f is not None else "?"), None
 
@@ -546,7 +650,7 @@ def _backtrace(d, threads, g, btargs):
         elif fresh:
             gdb.write("(not started: it will run %s)\n" % _funcline(g.fn))
         else:
-            with _Armed(regs) as a:
+            with _Armed(regs, g) as a:
                 first = a.first()
                 if first is None:
                     gdb.write("(gdb found no frame in its saved context)\n")

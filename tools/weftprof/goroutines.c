@@ -7,7 +7,8 @@
  * once (mapped, its .symtab and .dynsym searched); the symbol's address in
  * the target is its value plus the file's load bias, taken from the
  * mapping of the file's first page.  The descriptor read there must carry
- * weft's magic, version 1 and a size and pointer size weftprof knows.
+ * weft's magic, a version weftprof knows (it reads version 1's fields
+ * only) and this machine's pointer size.
  *
  * Reading the runtime.  The thread to label is stopped, and so is every
  * other thread of the sample, so what is read is one state of the
@@ -19,6 +20,7 @@
  */
 #include <elf.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,11 +169,17 @@ static uint64_t symbol_in(pid_t tid, const char *path, uint64_t start, const cha
 /* Reads and checks the descriptor at addr. */
 static bool take_descriptor(wp_goroutines *g, uint64_t addr)
 {
+    /* weftprof reads the fields of version 1 only (the running goroutine
+     * of a thread): a target of version 1 or a later one will do, read no
+     * further than its size. */
     struct weft_debug_info d;
-    if (!readmem(g, addr, &d, sizeof d))
+    memset(&d, 0, sizeof d);
+    size_t v1 = offsetof(struct weft_debug_info, frame_regs) + sizeof d.frame_regs;
+    if (!readmem(g, addr, &d, v1))
         return false;
-    if (memcmp(d.magic, WEFT_DEBUG_MAGIC, sizeof d.magic) != 0 || d.version != WEFT_DEBUG_VERSION ||
-        d.size < sizeof d || d.ptrsize != sizeof(void *) || d.arch != HOST_MACHINE)
+    if (memcmp(d.magic, WEFT_DEBUG_MAGIC, sizeof d.magic) != 0 || d.version < 1 ||
+        d.version > WEFT_DEBUG_VERSION || d.size < v1 || d.ptrsize != sizeof(void *) ||
+        d.arch != HOST_MACHINE)
         return false;
     g->desc = d;
     g->found = true;

@@ -12,6 +12,12 @@
 #   kernelcore  the kernel's core dump of the target killed by SIGABRT
 #               (skipped, exit 77, if core_pattern pipes cores elsewhere)
 #   shared      a stripped target on libweft.so, attached
+#   live_compact, gcore_compact, kernelcore_compact
+#               the same with SCHEDDEBUG=compactstacks=1: the parked
+#               goroutines' stacks are compacted (runtime/stack.c); the
+#               live and gcore cases check first that most of them are
+#               (gcore brings them back before it copies them; a kernel
+#               core holds whatever the crash left)
 #
 # Each case checks that 'info goroutines' lists all 101 goroutines with
 # their wait reasons and the program's own function they wait in, and
@@ -19,6 +25,12 @@
 # weft__gentry.  Every process started here is killed on exit.
 set -u
 case=$1 target=$2 libdir=${3:-}
+compact=
+if [[ $case == *_compact ]]; then
+    compact=1
+    case=${case%_compact}
+    export SCHEDDEBUG=compactstacks=1
+fi
 . "$(dirname "${BASH_SOURCE[0]}")/../../../tests/harness.sh" weft-gdb-test
 
 # start: runs the target in $tmp, waits for its "ready"; sets $tpid.
@@ -106,11 +118,37 @@ bts() {
     [ "$n" = 101 ] || fail "$n of 101 backtraces reach weft__gentry"
 }
 
+# compacted NAME ARGS...: how many switched-out goroutines have their frames
+# in a copy (a compacted stack), as the descriptor says (gdb's output in
+# NAME.out).
+compacted() {
+    local name=$1; shift
+    cat > "$tmp/compacted.py" <<'EOF'
+d = descriptor()
+n = 0
+for g in d.goroutines():
+    c = g.compacted() if g.shown() and g.switched_out() else None
+    if c is not None and c[1]:
+        n += 1
+print("weft-test: %d compacted" % n)
+EOF
+    gdbrun "$name" "$@" -x "$tmp/compacted.py"
+    sed -n 's/^weft-test: \([0-9]*\) compacted$/\1/p' "$tmp/$name.out"
+}
+
+# many_compacted ARGS...: fails unless 50 or more goroutines are compacted.
+many_compacted() {
+    local n; n=$(compacted ncompact "$@")
+    [ "${n:-0}" -ge 50 ] || fail "only ${n:-no} goroutines have compacted stacks, want 50 or more"
+    echo "$n goroutines compacted"
+}
+
 command -v gdb > /dev/null || fail "gdb is not installed (Debian: gdb)"
 
 case $case in
 live|shared)
     start
+    [ -n "$compact" ] && many_compacted -p "$tpid"
     gdbrun list -p "$tpid" -ex "info goroutines"
     gdbrun autoload -p "$tpid" -ex "info auto-load python-scripts"
     grep -q "^Yes *weft-gdb.py" "$tmp/autoload.out" || fail "weft-gdb.py was not auto-loaded"
@@ -128,6 +166,7 @@ live|shared)
     ;;
 gcore)
     start
+    [ -n "$compact" ] && many_compacted -p "$tpid"
     cat > "$tmp/guard.py" <<'EOF'
 d = descriptor()
 g = next(g for g in d.goroutines() if g.shown() and g.switched_out())
@@ -164,6 +203,7 @@ kernelcore)
         echo "SKIP [$case]: no core file in the target's directory (core_pattern '$pattern', RLIMIT_CORE $(ulimit -Hc))"
         exit 77
     fi
+    [ -n "$compact" ] && echo "$(compacted ncompact "$target" "$core") goroutines compacted in the core"
     gdbrun list "$target" "$core" -ex "info goroutines"
     check_list "$tmp/list.out"
     bts "$tmp/list.out" "$target" "$core"
