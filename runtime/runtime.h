@@ -123,6 +123,8 @@ typedef struct weft__stack {
 enum { STACK_RESIDENT = 0, STACK_PENDING = 1, STACK_COMPACTING = 2, STACK_COMPACTED = 3,
        STACK_RESTORING = 4 };
 #define STACK_STATE(w) ((int)((w) & 7))
+/* The word w with its state replaced by st (its park's number kept). */
+#define STACK_WITHSTATE(w, st) (((w) & ~(AO_t)7) | (AO_t)(st))
 
 /* ---- timers (timer.c) ------------------------------------------------------
  * A timer calls f(gp, arg) at or after `when`, from whichever M runs the

@@ -895,6 +895,16 @@ top:
 
 /* ---- switching ------------------------------------------------------------------ */
 
+/* The unlockf (and its argument) the leaving G's park left for us. */
+static inline weft__unlockf takeafterf(M *m, void **arg)
+{
+    weft__unlockf f = m->afterf;
+    *arg = m->afterarg;
+    m->afterf = NULL;
+    m->afterarg = NULL;
+    return f;
+}
+
 /* A park's unlockf refused it: resume the goroutine next. */
 static void parkrefused(M *m, G *gp)
 {
@@ -945,19 +955,15 @@ void weft__finish_switch(M *m)
         weft__wakep();
         break;
     case AFTER_PARK: {
-        weft__unlockf f = m->afterf;
-        void *arg = m->afterarg;
-        m->afterf = NULL;
-        m->afterarg = NULL;
+        void *arg;
+        weft__unlockf f = takeafterf(m, &arg);
         if (f && !f(gp, arg))
             parkrefused(m, gp);
         break;
     }
     case AFTER_PARK_COMPACT: {
-        weft__unlockf f = m->afterf;
-        void *arg = m->afterarg;
-        m->afterf = NULL;
-        m->afterarg = NULL;
+        void *arg;
+        weft__unlockf f = takeafterf(m, &arg);
         parkcompact(m, gp, f, arg);
         break;
     }

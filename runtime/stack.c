@@ -716,7 +716,7 @@ static int procmem(void)
  * the caller wrote (a copy, the frames) before the state that says so. */
 static void cstateset(weft__stack *s, int state)
 {
-    AO_store_release(&s->cstate, (AO_load(&s->cstate) & ~(AO_t)7) | (AO_t)state);
+    AO_store_release(&s->cstate, STACK_WITHSTATE(AO_load(&s->cstate), state));
 }
 
 weft__stack *weft__stackcompact_begin(G *gp, AO_t *w)
@@ -731,7 +731,7 @@ weft__stack *weft__stackcompact_begin(G *gp, AO_t *w)
     /* The next park's number, PENDING.  load: the stack is resident and
      * ours (its goroutine just left it); only a CAS with an older park's
      * word races with us, and fails. */
-    *w = ((AO_load(&s->cstate) & ~(AO_t)7) + 8) | STACK_PENDING;
+    *w = STACK_WITHSTATE(AO_load(&s->cstate) + 8, STACK_PENDING);
     /* store-release: savedsp before PENDING, for the batch's M that CASes
      * it; the unlockf's release and the waker's run-queue put publish both
      * to the M that runs gp next. */
@@ -819,7 +819,7 @@ void weft__stackcompact_flush(M *m, bool all)
         /* CAS-full: the race with the runner's and the wakers' CAS from
          * this park's PENDING (a later park's word differs); the winner
          * reads savedsp after it */
-        if (!AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_COMPACTING))
+        if (!AO_compare_and_swap_full(&s->cstate, w, STACK_WITHSTATE(w, STACK_COMPACTING)))
             continue;
         s->copy = malloc(s->hi - s->savedsp);
         if (!s->copy) {
@@ -914,7 +914,7 @@ static void restore(weft__stack *s)
             return;
         /* CAS-full: one restorer; the others wait for RESIDENT */
         if (st == STACK_COMPACTED &&
-            AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_RESTORING)) {
+            AO_compare_and_swap_full(&s->cstate, w, STACK_WITHSTATE(w, STACK_RESTORING))) {
             if (!putback(s))
                 weft__throw("stack compaction: cannot restore a parked goroutine's stack");
             /* the frames are back before anyone who sees RESIDENT runs on
@@ -935,7 +935,7 @@ static void stackpin(weft__stack *s)
      * own CAS from PENDING) */
     AO_t w = AO_load(&s->cstate);   /* load: the CAS checks it */
     if (STACK_STATE(w) != STACK_PENDING ||
-        !AO_compare_and_swap_full(&s->cstate, w, (w & ~(AO_t)7) | STACK_RESIDENT))
+        !AO_compare_and_swap_full(&s->cstate, w, STACK_WITHSTATE(w, STACK_RESIDENT)))
         restore(s);
 }
 
@@ -1006,11 +1006,11 @@ void weft__stack_restoreall(void)
         if (!s || s->kind != STACK_SLAB || gp->sp || !gp->stacklo || !s->savedsp)
             continue;
         /* CAS-full: as the runner's and restore's */
-        AO_t w = AO_load(&s->cstate), base = w & ~(AO_t)7;
+        AO_t w = AO_load(&s->cstate);
         if (!(STACK_STATE(w) == STACK_PENDING &&
-              AO_compare_and_swap_full(&s->cstate, w, base | STACK_RESIDENT))) {
+              AO_compare_and_swap_full(&s->cstate, w, STACK_WITHSTATE(w, STACK_RESIDENT)))) {
             if (!(STACK_STATE(w) == STACK_COMPACTED &&
-                  AO_compare_and_swap_full(&s->cstate, w, base | STACK_RESTORING)))
+                  AO_compare_and_swap_full(&s->cstate, w, STACK_WITHSTATE(w, STACK_RESTORING))))
                 continue;
             /* As restore's: a thread still running (a crash's) that
              * touches the stack meanwhile faults rather than read zeros. */

@@ -42,6 +42,18 @@ static bool parse_ms(const char *p, size_t n, int *out, const char **why)
     return true;
 }
 
+/* parse_ms for a setting that is 0 or 1. */
+static bool parse_flag(const char *p, size_t n, int *out, const char **why)
+{
+    if (!parse_ms(p, n, out, why))
+        return false;
+    if (*out > 1) {
+        *why = "want 0 or 1";
+        return false;
+    }
+    return true;
+}
+
 /* A path value into out (WEFT_SCHEDDEBUG_PATHMAX bytes). */
 static void parse_path(const char *v, size_t vlen, char *out, const char **why)
 {
@@ -89,12 +101,8 @@ int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
                     if (parse_ms(v, vlen, &n, &why))
                         d.schedtrace = n;
                 } else if (eq(p, klen, "scheddetail")) {
-                    if (parse_ms(v, vlen, &n, &why)) {
-                        if (n > 1)
-                            why = "want 0 or 1";
-                        else
-                            d.scheddetail = n;
-                    }
+                    if (parse_flag(v, vlen, &n, &why))
+                        d.scheddetail = n;
                 } else if (eq(p, klen, "hogwarn")) {
                     if (parse_ms(v, vlen, &n, &why))
                         d.hogwarn = n;
@@ -106,12 +114,8 @@ int weft__scheddebug_parse(const char *s, weft__scheddebug *out,
                             d.tracebackancestors = n;
                     }
                 } else if (eq(p, klen, "compactstacks")) {
-                    if (parse_ms(v, vlen, &n, &why)) {
-                        if (n > 1)
-                            why = "want 0 or 1";
-                        else
-                            d.compactstacks = n;
-                    }
+                    if (parse_flag(v, vlen, &n, &why))
+                        d.compactstacks = n;
                 } else if (eq(p, klen, "blockwarn")) {
                     if (parse_ms(v, vlen, &n, &why))
                         d.blockwarn = n;
