@@ -23,6 +23,7 @@
  * "created=N", the goroutines it created while tracing, and the
  * trace must hold N + 1 GoCreate events (main is declared at the start).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,7 @@ __attribute__((noinline)) void trace_worker_selfeed(void *arg)
 
 static weft_mutex mu = WEFT_MUTEX_INIT;
 static weft_cond cond = WEFT_COND_INIT;
+static atomic_int condwaiters;       /* trace_worker_condwait: how many have taken mu */
 static int ready;
 
 __attribute__((noinline)) void trace_worker_mutex(void *arg)
@@ -132,6 +134,7 @@ __attribute__((noinline)) void trace_worker_condwait(void *arg)
 {
     (void)arg;
     weft_mutex_lock(&mu);
+    atomic_fetch_add(&condwaiters, 1);      /* under mu: waiting once mu is free */
     while (!ready)
         weft_cond_wait(&cond, &mu);
     weft_mutex_unlock(&mu);
@@ -141,7 +144,11 @@ __attribute__((noinline)) void trace_worker_condwait(void *arg)
 __attribute__((noinline)) void trace_worker_condsignal(void *arg)
 {
     (void)arg;
-    weft_sleep(5 * 1000 * 1000);
+    /* Until every waiter holds mu or waits: a fixed sleep let a slow
+     * run (ASan) broadcast before they ever blocked, and the trace had no
+     * GoBlockCond. */
+    for (int i = 0; i < 5000 && atomic_load(&condwaiters) < 3; i++)
+        weft_sleep(1000 * 1000);
     weft_mutex_lock(&mu);
     ready = 1;
     weft_cond_broadcast(&cond);
